@@ -1,0 +1,158 @@
+# System tests and benchmark runs: boot the kernel with domain images in QEMU
+# under moat-systest (tools/systest) and judge its serial console.
+#
+# moat_system_test(NAME name
+#                  MODULES "target_or_path [ARGS]" ...
+#                  [EXPECT_PASS name ...] [EXPECT_LINE substr ...] [FORBID_LINE substr ...]
+#                  [EXPECT_EXIT clean|panic] [MIN_PASS n]
+#                  [LABELS system|adversarial ...] [TIMEOUT seconds (default 120)])
+#   A CTest test `name` (labels default to `system`). Console log:
+#   ${CMAKE_BINARY_DIR}/tests/system/logs/<name>.log
+#
+# moat_bench_run(NAME name <same arguments>)
+#   Not a CTest test: a custom target bench_<name> (built by the `bench` target)
+#   running with -icount shift=0 and merging each "BENCH <metric> <number>"
+#   line into ${CMAKE_BINARY_DIR}/bench/results.json.
+#
+# MODULES entries: the first word is a path, or a CMake target whose file is
+# used ($<TARGET_FILE:target>). A word is taken as a target if one of that name
+# exists already, or if it is no existing file and looks like a target name
+# (no '/'), so targets defined later in the tree work too. Relative paths are
+# relative to CMAKE_CURRENT_SOURCE_DIR. The rest of the entry is the module's
+# command line arguments.
+
+include_guard(GLOBAL)
+
+set(MOAT_KERNEL_IMAGE "${CMAKE_BINARY_DIR}/kernel/moat.bin" CACHE FILEPATH
+  "Kernel image booted by system tests and benchmark runs")
+set(MOAT_KERNEL_TARGET "moat_kernel" CACHE STRING
+  "Target building MOAT_KERNEL_IMAGE (a dependency of benchmark runs when it exists)")
+set(MOAT_BENCH_RESULTS "${CMAKE_BINARY_DIR}/bench/results.json" CACHE FILEPATH
+  "Flat JSON object (metric -> number) that benchmark runs merge their figures into")
+
+if(NOT TARGET bench)
+  add_custom_target(bench COMMENT "Benchmark runs: figures in ${MOAT_BENCH_RESULTS}")
+endif()
+
+# Turns the arguments of moat_system_test/moat_bench_run into the runner's
+# argument list (${prefix}_ARGS), the targets it needs (${prefix}_DEPS) and the
+# parsed options (${prefix}_NAME, ${prefix}_TIMEOUT, ${prefix}_LABELS).
+function(_moat_systest_parse prefix function_name)
+  cmake_parse_arguments(A "" "NAME;EXPECT_EXIT;MIN_PASS;TIMEOUT"
+    "MODULES;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;LABELS" ${ARGN})
+  if(A_UNPARSED_ARGUMENTS)
+    message(FATAL_ERROR "${function_name}: unknown arguments: ${A_UNPARSED_ARGUMENTS}")
+  endif()
+  if(NOT A_NAME)
+    message(FATAL_ERROR "${function_name}: NAME is required")
+  endif()
+  if(NOT A_MODULES)
+    message(FATAL_ERROR "${function_name}(${A_NAME}): MODULES is required")
+  endif()
+  if(NOT A_TIMEOUT)
+    set(A_TIMEOUT 120)
+  endif()
+  if(NOT A_TIMEOUT MATCHES "^[0-9]+$" OR A_TIMEOUT EQUAL 0)
+    message(FATAL_ERROR "${function_name}(${A_NAME}): TIMEOUT must be a positive whole number of seconds")
+  endif()
+  if(A_EXPECT_EXIT AND NOT A_EXPECT_EXIT MATCHES "^(clean|panic)$")
+    message(FATAL_ERROR "${function_name}(${A_NAME}): EXPECT_EXIT must be clean or panic")
+  endif()
+  if(DEFINED A_MIN_PASS AND NOT A_MIN_PASS MATCHES "^[0-9]+$")
+    message(FATAL_ERROR "${function_name}(${A_NAME}): MIN_PASS must be a number")
+  endif()
+
+  set(args --name ${A_NAME} --kernel ${MOAT_KERNEL_IMAGE} --timeout ${A_TIMEOUT}
+    --log ${CMAKE_BINARY_DIR}/tests/system/logs/${A_NAME}.log)
+  set(deps moat-systest)
+  if(MOAT_KERNEL_TARGET)
+    list(APPEND deps ${MOAT_KERNEL_TARGET})  # checked for existence when added
+  endif()
+  foreach(module IN LISTS A_MODULES)
+    string(STRIP "${module}" module)
+    string(REGEX MATCH "^[^ \t]+" first "${module}")
+    string(LENGTH "${first}" first_len)
+    string(SUBSTRING "${module}" ${first_len} -1 rest)
+    if(first STREQUAL "")
+      message(FATAL_ERROR "${function_name}(${A_NAME}): empty MODULES entry")
+    endif()
+    if(IS_ABSOLUTE "${first}")
+      set(path "${first}")
+    else()
+      set(path "${CMAKE_CURRENT_SOURCE_DIR}/${first}")
+    endif()
+    if(TARGET ${first} OR (NOT EXISTS "${path}" AND first MATCHES "^[A-Za-z0-9_.+-]+$"))
+      set(path "$<TARGET_FILE:${first}>")
+      list(APPEND deps ${first})
+    endif()
+    list(APPEND args --module "${path}${rest}")
+  endforeach()
+  if(A_EXPECT_EXIT)
+    list(APPEND args --expect-exit ${A_EXPECT_EXIT})
+  endif()
+  if(DEFINED A_MIN_PASS)
+    list(APPEND args --min-pass ${A_MIN_PASS})
+  endif()
+  foreach(x IN LISTS A_EXPECT_PASS)
+    list(APPEND args --expect-pass "${x}")
+  endforeach()
+  foreach(x IN LISTS A_EXPECT_LINE)
+    list(APPEND args --expect-line "${x}")
+  endforeach()
+  foreach(x IN LISTS A_FORBID_LINE)
+    list(APPEND args --forbid-line "${x}")
+  endforeach()
+
+  set(${prefix}_NAME ${A_NAME} PARENT_SCOPE)
+  set(${prefix}_TIMEOUT ${A_TIMEOUT} PARENT_SCOPE)
+  set(${prefix}_LABELS ${A_LABELS} PARENT_SCOPE)
+  set(${prefix}_ARGS ${args} PARENT_SCOPE)
+  set(${prefix}_DEPS ${deps} PARENT_SCOPE)
+endfunction()
+
+# Deferred to the end of the top-level CMakeLists.txt, when every target exists.
+function(_moat_add_existing_dependencies target)
+  foreach(dep IN LISTS ARGN)
+    if(TARGET ${dep})
+      add_dependencies(${target} ${dep})
+    endif()
+  endforeach()
+endfunction()
+
+function(moat_system_test)
+  _moat_systest_parse(T moat_system_test ${ARGN})
+  if(NOT T_LABELS)
+    set(T_LABELS system)
+  endif()
+  file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/tests/system/logs)
+  add_test(NAME ${T_NAME} COMMAND moat-systest ${T_ARGS})
+  # CTest's own limit is a backstop: the runner times out first and reports.
+  math(EXPR ctest_timeout "${T_TIMEOUT} + 30")
+  set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${ctest_timeout})
+  if(MOAT_QEMU)  # the QEMU Moat.cmake found
+    set_tests_properties(${T_NAME} PROPERTIES ENVIRONMENT "MOAT_QEMU=${MOAT_QEMU}")
+  endif()
+endfunction()
+
+function(moat_bench_run)
+  _moat_systest_parse(B moat_bench_run ${ARGN})
+  file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/tests/system/logs)
+  get_filename_component(results_dir ${MOAT_BENCH_RESULTS} DIRECTORY)
+  file(MAKE_DIRECTORY ${results_dir})
+  set(qemu qemu-system-x86_64)
+  if(MOAT_QEMU)  # the QEMU Moat.cmake found
+    set(qemu ${MOAT_QEMU})
+  endif()
+  add_custom_target(bench_${B_NAME}
+    COMMAND ${CMAKE_COMMAND} -E env "MOAT_QEMU=${qemu}"
+            $<TARGET_FILE:moat-systest> ${B_ARGS} --icount --bench-json ${MOAT_BENCH_RESULTS}
+    COMMENT "Benchmark ${B_NAME} (QEMU TCG, -icount shift=0)"
+    USES_TERMINAL VERBATIM)
+  add_dependencies(bench bench_${B_NAME})
+  # DEFER evaluates variable references when the call runs: spell the values out.
+  set(call "_moat_add_existing_dependencies bench_${B_NAME}")
+  foreach(dep IN LISTS B_DEPS)
+    string(APPEND call " [==[${dep}]==]")
+  endforeach()
+  cmake_language(EVAL CODE "cmake_language(DEFER DIRECTORY [==[${CMAKE_SOURCE_DIR}]==] CALL ${call})")
+endfunction()

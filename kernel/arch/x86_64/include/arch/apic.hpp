@@ -1,0 +1,22 @@
+#pragma once
+// The local APIC: its timer drives preemption; the legacy PICs are masked.
+
+#include <cstdint>
+
+namespace arch {
+
+constexpr unsigned kTimerVector = 0xF0;
+constexpr unsigned kSpuriousVector = 0xFF;
+constexpr uint64_t kTickNs = 10'000'000;   // preemption tick: 10 ms
+
+// Masks the 8259 PICs, enables the LAPIC, calibrates its timer against the PIT
+// and starts the periodic tick.
+void apic_init();
+
+// An interrupt arrived on `vector` (>= 32).
+void apic_interrupt(unsigned vector);
+
+// Nanoseconds since the timer was calibrated (from the TSC).
+uint64_t apic_now_ns();
+
+}  // namespace arch

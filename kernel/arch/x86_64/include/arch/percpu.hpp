@@ -1,0 +1,63 @@
+#pragma once
+// Per-CPU state. Everything a CPU needs for itself lives in one arch::Cpu,
+// reached through %gs while in the hypervisor (`this_cpu()`), so nothing in
+// the kernel assumes there is only one CPU. Today only CPU 0 is brought up.
+
+#include <cstddef>
+#include <cstdint>
+
+#include <arch/asm_offsets.h>
+
+namespace core {
+struct Vcpu;
+}
+
+namespace arch {
+
+constexpr unsigned kMaxCpus = 8;
+constexpr size_t kStackSize = 32 * 1024;
+constexpr size_t kIstStackSize = 8 * 1024;
+
+// The hypervisor's GDT entries sit where Xen puts them: the first 14 pages of
+// the GDT belong to the guest (set_gdt, later), page 14 onwards to us.
+constexpr unsigned kFirstReservedGdtEntry = 14 * 512;
+constexpr unsigned kReservedGdtEntries = 16;
+constexpr unsigned kGdtEntries = kFirstReservedGdtEntry + kReservedGdtEntries;
+
+struct [[gnu::packed]] Tss {
+    uint32_t reserved0;
+    uint64_t rsp[3];
+    uint64_t reserved1;
+    uint64_t ist[7];
+    uint64_t reserved2;
+    uint16_t reserved3;
+    uint16_t iomap_base;
+};
+static_assert(sizeof(Tss) == 104);
+
+struct Cpu {
+    Cpu* self;             // %gs:0
+    uint64_t stack_top;    // %gs:8, top of the stack guests enter on
+    uint64_t scratch;      // %gs:16, the guest's %rsp during syscall entry
+    unsigned id;
+    core::Vcpu* current;   // the vCPU whose state is (or was last) in the frame
+    bool need_resched;
+    alignas(16) Tss tss;
+};
+static_assert(offsetof(Cpu, self) == CPU_SELF);
+static_assert(offsetof(Cpu, stack_top) == CPU_STACK_TOP);
+static_assert(offsetof(Cpu, scratch) == CPU_SCRATCH);
+
+inline Cpu& this_cpu() {
+    Cpu* c;
+    asm volatile("mov %%gs:0, %0" : "=r"(c));
+    return *c;
+}
+
+// Brings up the calling CPU: GDT, TSS, IDT, %gs, syscall MSRs, CR0/CR4.
+void cpu_init(unsigned id);
+
+// The frame guests enter and leave through, at the top of this CPU's stack.
+struct Regs;
+
+}  // namespace arch

@@ -1,0 +1,82 @@
+#include <arch/apic.hpp>
+#include <arch/cpu.hpp>
+#include <arch/layout.h>
+#include <arch/percpu.hpp>
+
+#include <core/log.hpp>
+
+namespace arch {
+
+namespace {
+
+constexpr uint64_t kApicPhys = 0xFEE00000;
+constexpr uint32_t kRegEoi = 0xB0, kRegSvr = 0xF0, kRegLvtTimer = 0x320, kRegInitCount = 0x380,
+                   kRegCurCount = 0x390, kRegDivide = 0x3E0;
+
+uint64_t g_tsc_per_ms;
+uint64_t g_tsc_start;
+uint64_t g_ticks;
+
+volatile uint32_t& reg(uint32_t off) {
+    return *reinterpret_cast<volatile uint32_t*>(DIRECTMAP_VIRT + kApicPhys + off);
+}
+
+void mask_pics() {
+    // Remap first (so a stray interrupt cannot look like an exception), then mask.
+    outb(0x20, 0x11); outb(0xA0, 0x11);
+    outb(0x21, 0x20); outb(0xA1, 0x28);
+    outb(0x21, 0x04); outb(0xA1, 0x02);
+    outb(0x21, 0x01); outb(0xA1, 0x01);
+    outb(0x21, 0xFF); outb(0xA1, 0xFF);
+}
+
+// Counts LAPIC timer ticks and TSC cycles over 10 ms of PIT channel 2.
+void calibrate(uint32_t* apic_per_10ms, uint64_t* tsc_per_10ms) {
+    constexpr uint16_t kPitCount = 11932;   // 1.193182 MHz * 10 ms
+    outb(0x61, (inb(0x61) & ~0x02) | 0x01);   // gate on, speaker off
+    outb(0x43, 0xB0);                          // channel 2, lo/hi, mode 0
+    outb(0x42, kPitCount & 0xFF);
+    outb(0x42, kPitCount >> 8);
+    reg(kRegDivide) = 0x3;                     // divide by 16
+    reg(kRegInitCount) = 0xFFFFFFFF;
+    uint64_t t0 = rdtsc();
+    while (!(inb(0x61) & 0x20)) pause();
+    uint64_t t1 = rdtsc();
+    *apic_per_10ms = 0xFFFFFFFF - reg(kRegCurCount);
+    *tsc_per_10ms = t1 - t0;
+    reg(kRegInitCount) = 0;
+}
+
+}  // namespace
+
+void apic_init() {
+    mask_pics();
+    wrmsr(msr::kApicBase, rdmsr(msr::kApicBase) | (1u << 11));   // global enable
+    reg(kRegSvr) = 0x100 | kSpuriousVector;
+
+    uint32_t apic_10ms;
+    uint64_t tsc_10ms;
+    calibrate(&apic_10ms, &tsc_10ms);
+    if (apic_10ms == 0) apic_10ms = 1;
+    g_tsc_per_ms = tsc_10ms / 10 ? tsc_10ms / 10 : 1;
+    g_tsc_start = rdtsc();
+
+    reg(kRegDivide) = 0x3;
+    reg(kRegLvtTimer) = (1u << 17) | kTimerVector;   // periodic
+    reg(kRegInitCount) = static_cast<uint32_t>(uint64_t(apic_10ms) * kTickNs / 10'000'000);
+    core::log("lapic timer: %u ticks per 10 ms, TSC %lu kHz, tick every %lu ms", apic_10ms, g_tsc_per_ms,
+              kTickNs / 1'000'000);
+}
+
+void apic_interrupt(unsigned vector) {
+    if (vector == kSpuriousVector) return;   // no EOI for spurious interrupts
+    if (vector == kTimerVector) {
+        ++g_ticks;
+        this_cpu().need_resched = true;
+    }
+    reg(kRegEoi) = 0;
+}
+
+uint64_t apic_now_ns() { return (rdtsc() - g_tsc_start) * 1'000'000 / g_tsc_per_ms; }
+
+}  // namespace arch

@@ -1,0 +1,119 @@
+// C++ halves of the entry points in entry.S: traps, syscalls, and the exit
+// path that picks the vCPU to return to.
+
+#include <arch/apic.hpp>
+#include <arch/cpu.hpp>
+#include <arch/panic.hpp>
+#include <arch/percpu.hpp>
+
+#include <core/domain.hpp>
+#include <core/hypercall.hpp>
+#include <core/log.hpp>
+#include <core/sched.hpp>
+#include <core/traps.hpp>
+
+extern "C" {
+struct ExtableEntry {
+    uint64_t fault, fixup;
+};
+extern const ExtableEntry __extable_start[], __extable_end[];
+}
+
+namespace arch {
+
+namespace {
+
+uint64_t fixup_for(uint64_t rip) {
+    for (const ExtableEntry* e = __extable_start; e < __extable_end; ++e)
+        if (e->fault == rip) return e->fixup;
+    return 0;
+}
+
+void fpu_save(core::Vcpu& v) { asm volatile("clts; fxsave64 %0" : "=m"(v.fpu_state)); }
+void fpu_load(const core::Vcpu& v) { asm volatile("clts; fxrstor64 %0" : : "m"(v.fpu_state)); }
+
+// Puts `next` on this CPU: its registers into the frame, its FPU, segment
+// bases and address space into the CPU. `prev`'s state is saved first.
+void switch_to(Cpu& c, core::Regs& frame, core::Vcpu* prev, core::Vcpu& next) {
+    if (prev && prev->state != core::VcpuState::down) {
+        prev->regs = frame;
+        fpu_save(*prev);
+        prev->fs_base = rdmsr(msr::kFsBase);
+        (prev->kernel_mode ? prev->gs_base_kernel : prev->gs_base_user) = rdmsr(msr::kKernelGsBase);
+    }
+    frame = next.regs;
+    fpu_load(next);
+    if (next.fpu_ts) write_cr0(read_cr0() | cr0::kTs);
+    wrmsr(msr::kFsBase, next.fs_base);
+    wrmsr(msr::kKernelGsBase, next.kernel_mode ? next.gs_base_kernel : next.gs_base_user);
+    write_cr3((next.kernel_mode ? next.guest_table : next.guest_table_user) << 12);
+    c.current = &next;
+}
+
+// Nothing to run: wait for an interrupt. Blocked vCPUs can only be woken by
+// events, and no event source exists yet (event channels and timers come
+// with the scheduler work), so a system whose every domain is blocked can
+// never go on: say so and end it rather than hang.
+void idle(Cpu& c) {
+    (void)c;
+    core::log("all %u remaining domain(s) are blocked and nothing can wake them; stopping",
+              core::domains_alive());
+    qemu_exit(kExitClean);
+}
+
+}  // namespace
+
+}  // namespace arch
+
+using namespace arch;
+
+extern "C" void arch_trap(core::Regs* r) {
+    unsigned v = static_cast<unsigned>(r->vector);
+    if (v >= core::vec::kFirstIrq) {
+        apic_interrupt(v);
+        return;
+    }
+    uint64_t cr2 = v == core::vec::kPageFault ? read_cr2() : 0;
+
+    if ((r->cs & 3) == 0) {
+        if (v == core::vec::kNmi) return;
+        if (uint64_t fix = fixup_for(r->rip)) {
+            r->rip = fix;
+            return;
+        }
+        panic_with_frame(*r, cr2, v == core::vec::kDoubleFault ? "double fault" : "unhandled exception in the hypervisor");
+    }
+    if (v == core::vec::kNmi) return;
+    if (v == core::vec::kMachineCheck || v == core::vec::kDoubleFault) panic_with_frame(*r, cr2, "machine check");
+
+    core::Vcpu* cur = this_cpu().current;
+    core::guest_exception(*cur, *r, v, r->error_code, cr2);
+}
+
+extern "C" void arch_syscall(core::Regs* r) {
+    core::Vcpu* v = this_cpu().current;
+    if (r->vector == core::kVectorSyscall32) {
+        core::domain_crash(*v->domain, "syscall from 32-bit code at %#lx: 32-bit guests are not supported", r->rip);
+        return;
+    }
+    if (v->kernel_mode) core::hypercall(*v, *r);
+    else core::guest_user_syscall(*v, *r);
+}
+
+extern "C" void arch_exit_to_guest(core::Regs* frame) {
+    Cpu& c = this_cpu();
+    for (;;) {
+        core::Vcpu* next = core::sched_pick(c.current, c.need_resched);
+        c.need_resched = false;
+        if (next) {
+            if (next != c.current) switch_to(c, *frame, c.current, *next);
+            break;
+        }
+        if (core::domains_alive() == 0) {
+            core::log("no domains left: the system ends");
+            qemu_exit(kExitClean);
+        }
+        idle(c);
+    }
+    core::deliver_events(*c.current, *frame);
+}

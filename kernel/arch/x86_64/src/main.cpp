@@ -1,0 +1,110 @@
+// kmain: from the multiboot entry to the first guest.
+
+#include <arch/apic.hpp>
+#include <arch/boot_info.hpp>
+#include <arch/cpu.hpp>
+#include <arch/layout.h>
+#include <arch/memory_init.hpp>
+#include <arch/panic.hpp>
+#include <arch/percpu.hpp>
+#include <arch/serial.hpp>
+
+#include <base/format.hpp>
+#include <core/log.hpp>
+#include <core/pv_build.hpp>
+
+extern "C" const uint64_t boot_pml4_pa;
+extern "C" [[noreturn]] void enter_first_guest(core::Regs* frame);
+
+namespace arch {
+
+namespace {
+
+BootInfo g_boot;
+constexpr uint64_t kDefaultDomainMemory = 16ull << 20;
+
+// "mem=16M" style sizes: a number with an optional K, M or G suffix.
+bool parse_size(const char* s, uint64_t* out) {
+    uint64_t v = 0;
+    if (*s < '0' || *s > '9') return false;
+    while (*s >= '0' && *s <= '9') {
+        if (v > (1ull << 50)) return false;
+        v = v * 10 + uint64_t(*s++ - '0');
+    }
+    switch (*s) {
+    case 'K': case 'k': v <<= 10; ++s; break;
+    case 'M': case 'm': v <<= 20; ++s; break;
+    case 'G': case 'g': v <<= 30; ++s; break;
+    default: break;
+    }
+    if (*s && *s != ' ') return false;
+    *out = v;
+    return true;
+}
+
+// A module's string is "path args...": the domain's name is the path's last
+// component, its command line the rest. `mem=SIZE` among the arguments sets
+// the domain's memory.
+void build_from_module(unsigned i, const Module& m) {
+    const char* path = m.cmdline;
+    const char* args = path;
+    while (*args && *args != ' ') ++args;
+    const char* name = path;
+    for (const char* p = path; p < args; ++p)
+        if (*p == '/') name = p + 1;
+    char dname[core::kDomainNameLen];
+    base::snformat(dname, sizeof dname, "%.*s", int(args - name), name);
+    while (*args == ' ') ++args;
+
+    uint64_t mem = kDefaultDomainMemory;
+    for (const char* p = args; *p; ++p) {
+        if ((p == args || p[-1] == ' ') && __builtin_memcmp(p, "mem=", 4) == 0 && !parse_size(p + 4, &mem)) {
+            core::log("refusing module %u (%s): bad mem= value", i, dname);
+            return;
+        }
+    }
+
+    core::BuildSpec spec{dname, reinterpret_cast<const uint8_t*>(DIRECTMAP_VIRT + m.start), size_t(m.end - m.start),
+                         args, mem >> 12};
+    auto r = core::build_pv_domain(spec);
+    if (!r) {
+        char why[160];
+        core::describe(r.error(), why, sizeof why);
+        core::log("refusing module %u (%s): %s", i, dname, why);
+    }
+}
+
+}  // namespace
+
+}  // namespace arch
+
+using namespace arch;
+
+extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi) {
+    (void)magic;
+    serial::init();
+    core::log("Moat hypervisor, x86-64 PV (Xen ABI)");
+    cpu_init(0);
+    parse_multiboot(mbi, g_boot);
+    if (g_boot.cmdline[0]) core::log("command line: %s", g_boot.cmdline);
+    memory_init(g_boot);
+
+    // Low memory was identity mapped only to get here.
+    reinterpret_cast<uint64_t*>(DIRECTMAP_VIRT + boot_pml4_pa)[0] = 0;
+    write_cr3(read_cr3());
+
+    apic_init();
+
+    core::log("%u boot module(s)", g_boot.nmodules);
+    for (unsigned i = 0; i < g_boot.nmodules; ++i) build_from_module(i, g_boot.modules[i]);
+    if (core::domains_alive() == 0) {
+        core::log("no domain could be built: the system ends");
+        qemu_exit(kExitClean);
+    }
+
+    // The first guest enters through the same exit path as every later one:
+    // an empty frame at the top of this CPU's stack that the scheduler fills.
+    auto* frame = reinterpret_cast<core::Regs*>(this_cpu().stack_top - sizeof(core::Regs));
+    *frame = core::Regs{};
+    enter_first_guest(frame);
+}

@@ -1,0 +1,94 @@
+#pragma once
+// Domains and their virtual CPUs. Fixed pools, no heap: a domain slot is taken
+// at build time and given back when the domain is gone.
+
+#include <cstddef>
+#include <cstdint>
+
+#include <abi/shared_info.hpp>
+#include <abi/hypercall.hpp>
+#include <core/frame_table.hpp>
+#include <core/regs.hpp>
+
+namespace core {
+
+constexpr unsigned kMaxDomains = 64;
+constexpr size_t kDomainNameLen = 32;
+
+enum class DomainState : uint8_t { free, running, dead };
+enum class VcpuState : uint8_t { runnable, blocked, down };
+
+struct Domain;
+
+// One guest exception handler, from set_trap_table.
+struct TrapHandler {
+    uint64_t address;      // 0: none registered
+    uint8_t dpl;           // who may raise it with `int n` (0: nobody, 3: everybody)
+    bool mask_events;      // set the upcall mask on entry
+};
+
+struct Vcpu {
+    Domain* domain = nullptr;
+    unsigned id = 0;
+    VcpuState state = VcpuState::down;
+
+    // Guest registers while the vCPU is off the CPU. While it runs they live in
+    // the frame at the top of the CPU's stack.
+    Regs regs{};
+
+    // Xen x86-64 PV: guest kernel and guest user both run in ring 3; the
+    // hypervisor tracks which one is active and switches page tables and GS
+    // bases between them.
+    bool kernel_mode = true;
+    uint64_t kernel_ss = 0, kernel_sp = 0;             // stack_switch
+    uint64_t event_callback = 0, failsafe_callback = 0, syscall_callback = 0;
+    bool syscall_masks_events = false;
+    TrapHandler traps[256] = {};
+
+    uint64_t fs_base = 0, gs_base_kernel = 0, gs_base_user = 0;
+    bool fpu_ts = false;                              // virtual CR0.TS
+    alignas(16) uint8_t fpu_state[512] = {};          // FXSAVE image
+
+    Mfn guest_table = 0;        // kernel-mode L4
+    Mfn guest_table_user = 0;   // user-mode L4, 0 if none
+
+    abi::VcpuInfo* info = nullptr;   // this vCPU's slot in the shared info page
+};
+
+struct Domain {
+    DomId id = 0;
+    DomainState state = DomainState::free;
+    char name[kDomainNameLen] = {};
+    Vcpu vcpu[1];
+
+    Mfn shared_info_mfn = 0;
+    abi::SharedInfo* shared_info = nullptr;
+    uint64_t nr_pages = 0;      // frames the domain was built with
+    uint64_t max_pages = 0;
+
+    abi::ShutdownReason shutdown_reason = abi::ShutdownReason::poweroff;
+
+    // Console output is collected into lines and logged with the domain's prefix.
+    char console_line[160] = {};
+    size_t console_len = 0;
+};
+
+// Takes a free domain slot; nullptr when all are in use.
+Domain* domain_alloc(const char* name);
+
+// The domain asked to stop (sched_op shutdown) or was crashed by the
+// hypervisor. Its vCPUs stop, its memory goes back to the allocator.
+void domain_shutdown(Domain& d, abi::ShutdownReason reason);
+void domain_crash(Domain& d, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// Gives every frame the domain owns back to the allocator (used by shutdown and
+// by a build that fails half-way).
+void domain_release_memory(Domain& d);
+
+// Appends guest console output; complete lines go to the log as "dN: ...".
+void domain_console_write(Domain& d, const char* s, size_t n);
+
+Domain* domain_at(unsigned slot);
+unsigned domains_alive();
+
+}  // namespace core

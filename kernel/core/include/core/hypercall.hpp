@@ -1,0 +1,32 @@
+#pragma once
+// Hypercall decode and dispatch. A guest in kernel mode makes a hypercall with
+// `syscall`: number in rax, arguments in rdi, rsi, rdx, r10, r8, result in rax.
+
+#include <cstdint>
+
+#include <core/domain.hpp>
+
+namespace core {
+
+void hypercall(Vcpu& v, Regs& r);
+
+// Arranges for the hypercall to be issued again with the frame's (updated)
+// arguments when the guest next runs, so long operations give way to
+// interrupts and other vCPUs. Returns the value to leave in rax: the
+// hypercall number. The guest sees nothing but a longer call.
+int64_t hypercall_continue(Regs& r);
+
+// Individual hypercalls (hc_*.cpp). Each returns the value for rax.
+int64_t hc_console_io(Vcpu& v, Regs& r);
+int64_t hc_sched_op(Vcpu& v, Regs& r);
+int64_t hc_xen_version(Vcpu& v, Regs& r);
+int64_t hc_set_trap_table(Vcpu& v, Regs& r);
+int64_t hc_set_callbacks(Vcpu& v, Regs& r);
+int64_t hc_callback_op(Vcpu& v, Regs& r);
+int64_t hc_iret(Vcpu& v, Regs& r);
+int64_t hc_stack_switch(Vcpu& v, Regs& r);
+int64_t hc_set_segment_base(Vcpu& v, Regs& r);
+int64_t hc_fpu_taskswitch(Vcpu& v, Regs& r);
+int64_t hc_update_va_mapping(Vcpu& v, Regs& r);
+
+}  // namespace core

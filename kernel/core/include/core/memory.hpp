@@ -1,0 +1,20 @@
+#pragma once
+// Machine memory: the frame allocator and the frame table together.
+
+#include <cstdint>
+
+#include <base/result.hpp>
+#include <core/frame_alloc.hpp>
+#include <core/frame_table.hpp>
+
+namespace core {
+
+FrameAllocator& frame_allocator();
+
+// A zeroed frame owned by `owner` (type none, no references), or an error.
+[[nodiscard]] base::Result<Mfn, AllocError> alloc_domain_frame(DomId owner);
+
+// Gives a frame back: owner cleared, references must already be gone.
+void free_domain_frame(Mfn mfn);
+
+}  // namespace core

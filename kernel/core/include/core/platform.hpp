@@ -1,0 +1,63 @@
+#pragma once
+// What the portable core needs from the machine. The kernel implements these in
+// kernel/arch/x86_64; hosted unit tests link a fake (tests/unit/core/fake_platform.cpp).
+// Chosen at link time, so the core has no #ifdef and no virtual calls.
+
+#include <cstddef>
+#include <cstdint>
+
+namespace core {
+struct Vcpu;
+}
+
+namespace platform {
+
+// The kernel log's sink.
+void log_write(const char* s, size_t n);
+
+// Guest virtual memory of the address space that is loaded now. False if the
+// range reaches into the hypervisor's part, is not canonical, or faults.
+[[nodiscard]] bool copy_from_guest(void* dst, uint64_t guest_va, size_t n);
+[[nodiscard]] bool copy_to_guest(uint64_t guest_va, const void* src, size_t n);
+
+// Machine memory through the direct map.
+void* phys_to_virt(uint64_t pa);
+
+// TLB maintenance on this CPU.
+void flush_tlb_local();
+void invlpg_local(uint64_t va);
+
+// The hypervisor's own top-level table entries every guest L4 must carry
+// (the hypervisor slots), copied into a new guest L4.
+void copy_hypervisor_l4_slots(uint64_t* l4);
+
+// Address spaces. load_page_table switches to a guest L4 (by frame number);
+// leave_guest_address_space switches to the hypervisor's own tables, so that
+// a dying domain's tables can be freed while it is current.
+void load_page_table(uint64_t l4_mfn);
+void leave_guest_address_space();
+
+// Guest segment bases of the running vCPU.
+void set_fs_base(uint64_t v);
+void set_active_gs_base(uint64_t v);   // the GS base the guest runs with now
+// Loads the guest's %gs selector (flat or null only), keeping the hypervisor's GS.
+void load_guest_gs_selector(uint16_t sel);
+
+// CR0.TS for the running vCPU (its virtual TS flag, see fpu_taskswitch).
+void set_fpu_trap(bool on);
+
+// Monotonic time since boot.
+uint64_t now_ns();
+
+// Ask for the scheduler to run before this CPU returns to a guest.
+void request_reschedule();
+
+// The calling CPU's "current vCPU".
+core::Vcpu* current_vcpu();
+
+[[noreturn]] void panic(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+enum class ExitKind { clean, panic };
+[[noreturn]] void system_exit(ExitKind kind);
+
+}  // namespace platform

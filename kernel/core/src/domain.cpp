@@ -1,0 +1,113 @@
+#include <core/domain.hpp>
+#include <core/log.hpp>
+#include <core/memory.hpp>
+#include <core/platform.hpp>
+
+#include <base/format.hpp>
+
+namespace core {
+
+namespace {
+Domain g_domains[kMaxDomains];
+
+const char* reason_name(abi::ShutdownReason r) {
+    switch (r) {
+    case abi::ShutdownReason::poweroff: return "poweroff";
+    case abi::ShutdownReason::reboot: return "reboot";
+    case abi::ShutdownReason::suspend: return "suspend";
+    case abi::ShutdownReason::crash: return "crash";
+    case abi::ShutdownReason::watchdog: return "watchdog";
+    case abi::ShutdownReason::soft_reset: return "soft_reset";
+    }
+    return "unknown";
+}
+
+void console_flush(Domain& d) {
+    if (d.console_len == 0) return;
+    char line[sizeof d.console_line + 16];
+    size_t n = base::snformat(line, sizeof line, "d%u: %.*s\n", d.id, static_cast<int>(d.console_len),
+                              d.console_line);
+    platform::log_write(line, n < sizeof line ? n : sizeof line - 1);
+    d.console_len = 0;
+}
+}  // namespace
+
+Domain* domain_at(unsigned slot) { return slot < kMaxDomains ? &g_domains[slot] : nullptr; }
+
+unsigned domains_alive() {
+    unsigned n = 0;
+    for (auto& d : g_domains) n += d.state == DomainState::running;
+    return n;
+}
+
+Domain* domain_alloc(const char* name) {
+    for (unsigned i = 0; i < kMaxDomains; ++i) {
+        Domain& d = g_domains[i];
+        if (d.state != DomainState::free) continue;
+        d.~Domain();
+        new (&d) Domain();
+        d.id = static_cast<DomId>(i);
+        d.state = DomainState::running;
+        base::snformat(d.name, sizeof d.name, "%s", name);
+        for (unsigned v = 0; v < 1; ++v) {
+            d.vcpu[v].domain = &d;
+            d.vcpu[v].id = v;
+        }
+        return &d;
+    }
+    return nullptr;
+}
+
+void domain_release_memory(Domain& d) {
+    FrameTable& ft = frame_table();
+    uint64_t freed = 0;
+    for (Mfn m = 0; m < ft.nframes(); ++m) {
+        if (ft[m].owner != d.id) continue;
+        free_domain_frame(m);
+        ++freed;
+    }
+    d.shared_info = nullptr;
+    d.shared_info_mfn = 0;
+    for (auto& v : d.vcpu) v.info = nullptr;
+    (void)freed;
+}
+
+void domain_shutdown(Domain& d, abi::ShutdownReason reason) {
+    if (d.state != DomainState::running) return;
+    console_flush(d);
+    d.shutdown_reason = reason;
+    for (auto& v : d.vcpu) v.state = VcpuState::down;
+    log("domain %u (%s) shut down: %s", d.id, d.name, reason_name(reason));
+    // Its page tables may be the ones loaded right now.
+    platform::leave_guest_address_space();
+    domain_release_memory(d);
+    d.state = DomainState::free;
+}
+
+void domain_crash(Domain& d, const char* fmt, ...) {
+    char why[200];
+    va_list ap;
+    va_start(ap, fmt);
+    base::vsnformat(why, sizeof why, fmt, ap);
+    va_end(ap);
+    console_flush(d);
+    log("domain %u (%s) crashed: %s", d.id, d.name, why);
+    domain_shutdown(d, abi::ShutdownReason::crash);
+}
+
+void domain_console_write(Domain& d, const char* s, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+        char c = s[i];
+        if (c == '\n') {
+            console_flush(d);
+            continue;
+        }
+        if (c == '\r') continue;
+        // A guest does not get to send escape sequences to the operator's terminal.
+        if ((c < 0x20 && c != '\t') || c == 0x7F) c = '?';
+        d.console_line[d.console_len++] = c;
+        if (d.console_len == sizeof d.console_line) console_flush(d);
+    }
+}
+
+}  // namespace core

@@ -1,0 +1,109 @@
+// console_io, sched_op and xen_version.
+
+#include <core/domain.hpp>
+#include <core/guest_access.hpp>
+#include <core/hypercall.hpp>
+#include <core/platform.hpp>
+#include <core/sched.hpp>
+
+#include <abi/errno.hpp>
+#include <abi/hypercall.hpp>
+#include <abi/x86_64.hpp>
+
+namespace core {
+
+namespace {
+constexpr int64_t err(abi::Errno e) { return abi::neg(e); }
+
+// What Moat reports through xen_version: the Xen interface it implements.
+constexpr uint32_t kVersionMajor = 4, kVersionMinor = 21;
+constexpr char kExtraversion[] = "-moat";
+constexpr char kCapabilities[] = "xen-3.0-x86_64";
+
+// Bytes of console output copied per hypercall before it continues.
+constexpr uint64_t kConsoleChunk = 4096;
+}  // namespace
+
+int64_t hc_console_io(Vcpu& v, Regs& r) {
+    auto cmd = static_cast<abi::ConsoleIo>(r.rdi);
+    uint64_t count = r.rsi, buf = r.rdx;
+    switch (cmd) {
+    case abi::ConsoleIo::write: {
+        uint64_t done = 0;
+        while (done < count && done < kConsoleChunk) {
+            char tmp[128];
+            uint64_t n = count - done < sizeof tmp ? count - done : sizeof tmp;
+            if (!platform::copy_from_guest(tmp, buf + done, n)) return err(abi::Errno::efault);
+            domain_console_write(*v.domain, tmp, n);
+            done += n;
+        }
+        if (done < count) {
+            r.rsi = count - done;
+            r.rdx = buf + done;
+            return hypercall_continue(r);
+        }
+        return 0;
+    }
+    case abi::ConsoleIo::read:
+        return 0;   // no console input for domains yet
+    }
+    return err(abi::Errno::enosys);
+}
+
+int64_t hc_sched_op(Vcpu& v, Regs& r) {
+    switch (static_cast<abi::SchedOp>(r.rdi)) {
+    case abi::SchedOp::yield:
+        platform::request_reschedule();
+        return 0;
+    case abi::SchedOp::block:
+        // Enable event delivery, then wait for an event unless one is
+        // already pending: never sleep through an event that arrived first.
+        v.info->evtchn_upcall_mask = 0;
+        if (!v.info->evtchn_upcall_pending) {
+            vcpu_block(v);
+            platform::request_reschedule();
+        }
+        return 0;
+    case abi::SchedOp::shutdown: {
+        abi::SchedShutdown s;
+        if (!get_guest(s, r.rsi)) return err(abi::Errno::efault);
+        if (s.reason > uint32_t(abi::ShutdownReason::soft_reset)) return err(abi::Errno::einval);
+        domain_shutdown(*v.domain, static_cast<abi::ShutdownReason>(s.reason));
+        platform::request_reschedule();
+        return 0;
+    }
+    default:
+        return err(abi::Errno::enosys);
+    }
+}
+
+int64_t hc_xen_version(Vcpu& v, Regs& r) {
+    uint64_t arg = r.rsi;
+    switch (static_cast<abi::XenVersion>(r.rdi)) {
+    case abi::XenVersion::version:
+        return int64_t(kVersionMajor << 16 | kVersionMinor);
+    case abi::XenVersion::extraversion: {
+        char buf[abi::kXenExtraversionLen] = {};
+        __builtin_memcpy(buf, kExtraversion, sizeof kExtraversion);
+        return put_guest(arg, buf) ? 0 : err(abi::Errno::efault);
+    }
+    case abi::XenVersion::capabilities: {
+        // The guest's buffer is kXenCapabilitiesLen bytes; the string and its
+        // NUL are all that is written.
+        return platform::copy_to_guest(arg, kCapabilities, sizeof kCapabilities) ? 0
+                                                                                 : err(abi::Errno::efault);
+    }
+    case abi::XenVersion::get_features: {
+        abi::XenFeatureInfo fi;
+        if (!get_guest(fi, arg)) return err(abi::Errno::efault);
+        fi.submap = 0;   // no optional features yet
+        return put_guest(arg, fi) ? 0 : err(abi::Errno::efault);
+    }
+    case abi::XenVersion::pagesize:
+        return 4096;
+    default:
+        return err(abi::Errno::enosys);
+    }
+}
+
+}  // namespace core

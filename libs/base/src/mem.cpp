@@ -1,0 +1,57 @@
+// The C functions a freestanding compiler may emit calls to (and that Moat's
+// own code uses for bulk copies). Hosted builds take them from libc instead.
+
+#include <cstddef>
+#include <cstdint>
+
+extern "C" {
+
+void* memcpy(void* __restrict dst, const void* __restrict src, size_t n) {
+    void* ret = dst;
+    asm volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
+    return ret;
+}
+
+void* memset(void* dst, int c, size_t n) {
+    void* ret = dst;
+    asm volatile("rep stosb" : "+D"(dst), "+c"(n) : "a"(c) : "memory");
+    return ret;
+}
+
+void* memmove(void* dst, const void* src, size_t n) {
+    auto* d = static_cast<unsigned char*>(dst);
+    auto* s = static_cast<const unsigned char*>(src);
+    if (d == s || n == 0) return dst;
+    if (d < s || d >= s + n) return memcpy(dst, src, n);
+    while (n--) d[n] = s[n];
+    return dst;
+}
+
+int memcmp(const void* a, const void* b, size_t n) {
+    auto* x = static_cast<const unsigned char*>(a);
+    auto* y = static_cast<const unsigned char*>(b);
+    for (size_t i = 0; i < n; ++i)
+        if (x[i] != y[i]) return x[i] < y[i] ? -1 : 1;
+    return 0;
+}
+
+size_t strlen(const char* s) {
+    size_t n = 0;
+    while (s[n]) ++n;
+    return n;
+}
+
+int strcmp(const char* a, const char* b) {
+    while (*a && *a == *b) { ++a; ++b; }
+    return static_cast<unsigned char>(*a) - static_cast<unsigned char>(*b);
+}
+
+int strncmp(const char* a, const char* b, size_t n) {
+    for (; n; --n, ++a, ++b) {
+        if (*a != *b) return static_cast<unsigned char>(*a) - static_cast<unsigned char>(*b);
+        if (!*a) return 0;
+    }
+    return 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,229 @@
+// Fuzz the frame allocator: input bytes drive add_free/alloc/free/claim on a
+// small frame space, checked against a per-frame reference model. Every
+// result, error code and counter is predicted from the model; any mismatch or
+// broken invariant traps.
+
+#include <core/frame_alloc.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+using core::AllocError;
+using core::FrameAllocator;
+using core::FrameLink;
+
+namespace {
+
+constexpr uint64_t kFrames = 4096;
+constexpr unsigned kMax = FrameAllocator::kMaxOrder;
+
+enum : uint8_t { M_RES, M_FREE, M_ALLOC, M_CLAIM };
+
+struct Live {
+    uint64_t first;
+    unsigned order;
+};
+
+FrameLink links[kFrames];
+FrameLink fresh_links[kFrames];
+uint8_t model[kFrames];
+uint8_t head_order[kFrames];  // order + 1 at the head of a live allocation
+Live live[kFrames];
+size_t nlive;
+
+#define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
+
+struct Input {
+    const uint8_t* p;
+    size_t n;
+    bool empty() const { return n == 0; }
+    uint8_t u8() {
+        if (n == 0) return 0;
+        --n;
+        return *p++;
+    }
+    uint16_t u16() { return static_cast<uint16_t>(u8() | (u8() << 8)); }
+};
+
+bool all_free(uint64_t f, uint64_t len) {
+    for (uint64_t g = f; g < f + len; ++g)
+        if (model[g] != M_FREE) return false;
+    return true;
+}
+
+void set_model(uint64_t f, uint64_t len, uint8_t state) {
+    for (uint64_t g = f; g < f + len; ++g) model[g] = state;
+}
+
+void forget_live(uint64_t first) {
+    for (size_t i = 0; i < nlive; ++i)
+        if (live[i].first == first) {
+            live[i] = live[--nlive];
+            return;
+        }
+    __builtin_trap();
+}
+
+// Returns whether the free succeeded (and the model was updated).
+bool do_free(FrameAllocator& fa, uint64_t n, uint64_t first, unsigned order) {
+    // Predict the outcome, in the order the allocator checks.
+    bool ok = false;
+    AllocError want{};
+    if (order > kMax) want = AllocError::bad_order;
+    else if (first >= n) want = AllocError::out_of_range;
+    else if (first & ((uint64_t{1} << order) - 1)) want = AllocError::misaligned;
+    else if (model[first] == M_RES) want = AllocError::not_ram;
+    else if (model[first] == M_FREE) want = AllocError::double_free;
+    else if (model[first] == M_CLAIM || head_order[first] == 0) want = AllocError::not_allocated;
+    else if (head_order[first] != order + 1) want = AllocError::wrong_order;
+    else ok = true;
+
+    auto st = fa.free(first, order);
+    CHECK(st.ok() == ok);
+    if (!ok) {
+        CHECK(st.error() == want);
+        return false;
+    }
+    set_model(first, uint64_t{1} << order, M_FREE);
+    head_order[first] = 0;
+    forget_live(first);
+    return true;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    Input in{data, size};
+    uint64_t n = 1 + in.u16() % kFrames;
+    FrameAllocator fa;
+    fa.init(links, n);
+    for (uint64_t f = 0; f < kFrames; ++f) {
+        model[f] = M_RES;
+        head_order[f] = 0;
+    }
+    nlive = 0;
+    uint64_t managed = 0, nfree = 0;
+
+    // The full O(nframes) invariant check runs after every one of the first
+    // ops of an input and every 16th op after that (and at the end), to keep
+    // long inputs fast; the counters are checked after every op.
+    for (unsigned step = 0; !in.empty(); ++step) {
+        switch (in.u8() % 6) {
+        case 0: {  // add_free, possibly overlapping, possibly past the end
+            uint64_t first = in.u16() % (n + 64);
+            uint64_t count = in.u16() % 1100;
+            if (in.u8() == 0xff) count = ~uint64_t{0} - in.u8();  // overflow guard
+            uint64_t end = first >= n ? first : (count > n - first ? n : first + count);
+            bool ok = true;
+            AllocError want{};
+            for (uint64_t g = first; g < end; ++g) {
+                if (model[g] == M_FREE) { ok = false; want = AllocError::already_free; break; }
+                if (model[g] == M_ALLOC) { ok = false; want = AllocError::in_use; break; }
+            }
+            auto r = fa.add_free(first, count);
+            CHECK(r.ok() == ok);
+            if (!ok) {
+                CHECK(r.error() == want);
+                break;
+            }
+            CHECK(r.value() == (end > first ? end - first : 0));
+            for (uint64_t g = first; g < end; ++g) {
+                if (model[g] == M_RES) ++managed;
+                model[g] = M_FREE;
+            }
+            nfree += end > first ? end - first : 0;
+            break;
+        }
+        case 1:
+        case 2: {  // alloc; orders past the frame space and past kMaxOrder too
+            uint8_t b = in.u8();
+            unsigned order = b < 240 ? b % 10 : b % 21;
+            auto r = fa.alloc(order);
+            if (order > kMax) {
+                CHECK(!r.ok() && r.error() == AllocError::bad_order);
+                break;
+            }
+            uint64_t size = uint64_t{1} << order;
+            if (!r.ok()) {
+                CHECK(r.error() == AllocError::out_of_memory);
+                // Fully coalesced buddies fail only if no aligned run is free.
+                for (uint64_t f = 0; f + size <= n; f += size) CHECK(!all_free(f, size));
+                break;
+            }
+            uint64_t f = r.value();
+            CHECK((f & (size - 1)) == 0 && f + size <= n);
+            CHECK(all_free(f, size));
+            set_model(f, size, M_ALLOC);
+            head_order[f] = static_cast<uint8_t>(order + 1);
+            live[nlive++] = {f, order};
+            nfree -= size;
+            break;
+        }
+        case 3: {  // free a live block
+            if (nlive == 0) break;
+            Live l = live[in.u16() % nlive];
+            CHECK(do_free(fa, n, l.first, l.order));
+            nfree += uint64_t{1} << l.order;
+            break;
+        }
+        case 4: {  // free anything: double, misaligned, wrong order, not RAM...
+            uint64_t first = in.u16() % (n + 16);
+            unsigned order = in.u8() % 21;
+            if (do_free(fa, n, first, order)) nfree += uint64_t{1} << order;
+            break;
+        }
+        case 5: {  // claim
+            uint64_t first = in.u16() % (n + 16);
+            uint64_t count = in.u8() % 2 ? in.u8() % 8 : in.u16() % 600;
+            bool ok;
+            AllocError want{};
+            if (count == 0) ok = true;
+            else if (first >= n || count > n - first) ok = false, want = AllocError::out_of_range;
+            else if (!all_free(first, count)) ok = false, want = AllocError::not_free;
+            else ok = true;
+            auto st = fa.claim(first, count);
+            CHECK(st.ok() == ok);
+            if (!ok) {
+                CHECK(st.error() == want);
+                break;
+            }
+            set_model(first, count, M_CLAIM);
+            nfree -= count;
+            break;
+        }
+        }
+        CHECK(fa.free_frames() == nfree);
+        CHECK(fa.total_frames() == managed);
+        if (step < 32 || step % 16 == 0) CHECK(fa.check_invariants());
+    }
+    CHECK(fa.check_invariants());
+
+    for (uint64_t f = 0; f < kFrames; ++f) CHECK(fa.is_free(f) == (f < n && model[f] == M_FREE));
+
+    // Release everything; the result must be the unique fully coalesced
+    // decomposition of the managed frames, i.e. what a fresh allocator given
+    // the same frames builds.
+    for (size_t i = 0; i < nlive; ++i) CHECK(fa.free(live[i].first, live[i].order).ok());
+    nlive = 0;
+    FrameAllocator fresh;
+    fresh.init(fresh_links, n);
+    for (uint64_t f = 0; f < n;) {
+        if (model[f] == M_RES) { ++f; continue; }
+        uint64_t e = f;
+        while (e < n && model[e] != M_RES) ++e;
+        CHECK(fresh.add_free(f, e - f).ok());
+        f = e;
+    }
+    for (uint64_t f = 0; f < n;) {
+        if (model[f] != M_CLAIM) { ++f; continue; }
+        uint64_t e = f;
+        while (e < n && model[e] == M_CLAIM) ++e;
+        auto r = fa.add_free(f, e - f);
+        CHECK(r.ok() && r.value() == e - f);
+        f = e;
+    }
+    CHECK(fa.free_frames() == managed && fa.total_frames() == managed);
+    for (unsigned k = 0; k <= kMax; ++k) CHECK(fa.free_blocks(k) == fresh.free_blocks(k));
+    CHECK(fa.check_invariants() && fresh.check_invariants());
+    return 0;
+}

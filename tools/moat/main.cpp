@@ -1,0 +1,208 @@
+// moat: the Moat host command-line tool.
+//
+//   moat boot --kernel K [--module "PATH [ARGS]"]... [options]   run a system in QEMU
+//
+// Later commands (manifest validation, whole-system runs) go next to cmd_boot.
+#include "process.hpp"
+#include "qemu.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <termios.h>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitTimeout = 124;
+
+void print_main_help(FILE* out) {
+  std::fputs(
+      "usage: moat <command> [options]\n"
+      "\n"
+      "Host tool for the Moat hypervisor.\n"
+      "\n"
+      "commands:\n"
+      "  boot    boot a kernel and its domains in QEMU, console on this terminal\n"
+      "  help    show help for a command (moat help boot)\n"
+      "\n"
+      "Run 'moat <command> --help' for a command's options.\n",
+      out);
+}
+
+void print_boot_help(FILE* out) {
+  std::fputs(
+      "usage: moat boot --kernel K [--module \"PATH [ARGS]\"]... [options]\n"
+      "\n"
+      "Boots the multiboot kernel K in QEMU (TCG, never KVM) with each --module as a\n"
+      "boot module (its command line is the whole string), COM1 and the QEMU monitor\n"
+      "multiplexed on this terminal: Ctrl-A X quits, Ctrl-A C toggles the monitor.\n"
+      "\n"
+      "options:\n"
+      "  --kernel K           kernel image (multiboot), required\n"
+      "  --module \"P [ARGS]\"  boot module P with command line \"P ARGS\"; repeatable, in order\n"
+      "  --memory SIZE        guest RAM (default 256M)\n"
+      "  --icount             -icount shift=0: guest time counts instructions\n"
+      "  --timeout SECONDS    kill QEMU after this long (exit 124)\n"
+      "  --log FILE           also write the console output to FILE\n"
+      "  --gdb                start paused with a gdbstub on tcp::1234\n"
+      "  --dry-run            print the QEMU command line and exit\n"
+      "  -h, --help           this help\n"
+      "\n"
+      "The QEMU binary is $MOAT_QEMU if set, else qemu-system-x86_64.\n"
+      "\n"
+      "exit status: 0 the system ended cleanly (kernel wrote 0x10 to isa-debug-exit,\n"
+      "QEMU status 33); 1 anything else (kernel panic = QEMU 35, triple fault = QEMU 0,\n"
+      "QEMU error); 2 usage error; 124 timeout.\n",
+      out);
+}
+
+int usage_error(const char* command, const std::string& message) {
+  std::fprintf(stderr, "moat%s%s: %s\n", command ? " " : "", command ? command : "", message.c_str());
+  std::fprintf(stderr, "Run 'moat%s%s --help' for usage.\n", command ? " " : "", command ? command : "");
+  return kExitUsage;
+}
+
+bool parse_seconds(const char* text, double* out) {
+  char* end = nullptr;
+  double v = std::strtod(text, &end);
+  if (end == text || *end != '\0' || !(v > 0) || v > 1e7) return false;
+  *out = v;
+  return true;
+}
+
+int cmd_boot(int argc, char** argv) {
+  moat::qemu::BootSpec spec;
+  spec.console = moat::qemu::Console::Interactive;
+  double timeout = 0;
+  bool dry_run = false;
+
+  for (int i = 0; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    auto value = [&](const char** out) {
+      if (i + 1 >= argc) return false;
+      *out = argv[++i];
+      return true;
+    };
+    const char* v = nullptr;
+    if (arg == "-h" || arg == "--help") {
+      print_boot_help(stdout);
+      return kExitOk;
+    } else if (arg == "--kernel") {
+      if (!value(&v)) return usage_error("boot", "--kernel needs a path");
+      spec.kernel = v;
+    } else if (arg == "--module") {
+      if (!value(&v)) return usage_error("boot", "--module needs \"PATH [ARGS]\"");
+      spec.modules.emplace_back(v);
+    } else if (arg == "--memory") {
+      if (!value(&v)) return usage_error("boot", "--memory needs a size");
+      spec.memory = v;
+    } else if (arg == "--icount") {
+      spec.icount = true;
+    } else if (arg == "--timeout") {
+      if (!value(&v) || !parse_seconds(v, &timeout))
+        return usage_error("boot", "--timeout needs a positive number of seconds");
+    } else if (arg == "--log") {
+      if (!value(&v)) return usage_error("boot", "--log needs a file");
+      spec.serial_log = v;
+    } else if (arg == "--gdb") {
+      spec.gdb = true;
+    } else if (arg == "--dry-run") {
+      dry_run = true;
+    } else {
+      return usage_error("boot", "unknown argument '" + std::string(arg) + "'");
+    }
+  }
+  if (spec.kernel.empty()) return usage_error("boot", "--kernel is required");
+
+  auto argv_q = moat::qemu::build_argv(spec);
+  if (dry_run) {
+    std::printf("%s\n", moat::qemu::shell_quote(argv_q).c_str());
+    return kExitOk;
+  }
+  auto errors = moat::qemu::validate(spec);
+  if (!errors.empty()) {
+    for (const auto& e : errors) std::fprintf(stderr, "moat boot: %s\n", e.c_str());
+    return kExitUsage;
+  }
+  if (spec.gdb)
+    std::fprintf(stderr, "moat: QEMU waits for gdb on localhost:1234 (gdb -ex 'target remote :1234')\n");
+
+  // QEMU puts the terminal in raw mode; put it back even if it is killed.
+  termios saved{};
+  bool have_tty = ::isatty(0) && ::tcgetattr(0, &saved) == 0;
+
+  // Like system(): QEMU (same process group, foreground) gets the terminal's
+  // signals; we only wait for it.
+  struct sigaction ignore {}, old_int {}, old_quit {};
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGINT, &ignore, &old_int);
+  ::sigaction(SIGQUIT, &ignore, &old_quit);
+
+  std::string error;
+  moat::proc::SpawnOptions options;
+  options.die_with_parent = true;
+  pid_t pid = moat::proc::spawn(argv_q, options, &error);
+  if (pid < 0) {
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGQUIT, &old_quit, nullptr);
+    std::fprintf(stderr, "moat: cannot start QEMU: %s\n", error.c_str());
+    return kExitFailed;
+  }
+  std::optional<moat::proc::Clock::time_point> deadline;
+  if (timeout > 0)
+    deadline = moat::proc::Clock::now() +
+               std::chrono::duration_cast<moat::proc::Clock::duration>(std::chrono::duration<double>(timeout));
+  auto status = moat::proc::wait_until(pid, deadline);
+  bool timed_out = !status.has_value();
+  if (timed_out) status = moat::proc::kill_and_reap(pid, false);
+
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGQUIT, &old_quit, nullptr);
+  if (have_tty) ::tcsetattr(0, TCSANOW, &saved);
+
+  if (timed_out) {
+    std::fprintf(stderr, "\nmoat: TIMEOUT after %g s: QEMU killed\n", timeout);
+    return kExitTimeout;
+  }
+  std::fprintf(stderr, "moat: %s\n", moat::proc::describe_qemu_status(*status).c_str());
+  return status->exited && status->code == moat::qemu::kExitClean ? kExitOk : kExitFailed;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    print_main_help(stderr);
+    return kExitUsage;
+  }
+  std::string_view command = argv[1];
+  if (command == "-h" || command == "--help") {
+    print_main_help(stdout);
+    return kExitOk;
+  }
+  if (command == "help") {
+    if (argc < 3) {
+      print_main_help(stdout);
+      return kExitOk;
+    }
+    std::string_view topic = argv[2];
+    if (topic == "boot") {
+      print_boot_help(stdout);
+      return kExitOk;
+    }
+    return usage_error(nullptr, "no help for unknown command '" + std::string(topic) + "'");
+  }
+  if (command == "boot") return cmd_boot(argc - 2, argv + 2);
+  if (!command.empty() && command[0] == '-')
+    return usage_error(nullptr, "unknown option '" + std::string(command) + "' (options go after the command)");
+  return usage_error(nullptr, "unknown command '" + std::string(command) + "'");
+}

@@ -1,0 +1,105 @@
+// Reading a Moat serial console: splitting the byte stream into lines,
+// classifying them and deciding whether a system test passed.
+//
+// Console lines: kernel lines "moat: ...", a panic report whose first line
+// contains "PANIC", domain lines "dN: TEXT" where TEXT may be
+// "PASS <name>", "FAIL <name>: <why>" or "BENCH <metric> <number>".
+#pragma once
+
+#include "json.hpp"
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace moat::systest {
+
+// Splits a byte stream into lines: '\n' ends a line, '\r' is dropped, other
+// control bytes and NUL become "\xNN", bytes >= 0x80 are kept (UTF-8). A line
+// longer than kMaxLine is cut into pieces so junk cannot grow without bound.
+class LineSplitter {
+ public:
+  static constexpr size_t kMaxLine = 16 * 1024;
+  // Appends every line completed by `bytes` to *lines.
+  void feed(std::string_view bytes, std::vector<std::string>* lines);
+  // The unterminated rest, if any (call at end of stream).
+  std::optional<std::string> finish();
+
+ private:
+  std::string pending_;
+  bool have_pending_ = false;
+};
+
+struct ConsoleLine {
+  enum class Source { Kernel, Domain, Other };
+  Source source = Source::Other;
+  int domain = -1;        // N of "dN: "
+  std::string_view text;  // after "moat: " / "dN: "; the whole line for Other
+};
+ConsoleLine classify(std::string_view line);
+
+// Domain-line text predicates.
+bool is_fail(std::string_view text);                              // starts with "FAIL"
+std::optional<std::string_view> pass_name(std::string_view text); // "PASS name[ ...]" -> name
+bool matches_pass(std::string_view text, std::string_view name);  // "PASS name" then end or ' '
+struct Bench {
+  std::string metric;
+  std::string number;  // JSON number text
+};
+// "BENCH metric number [anything]": nullopt if the text is not a BENCH line;
+// a Bench with empty number if it is one but malformed.
+std::optional<Bench> parse_bench(std::string_view text);
+
+enum class ExpectExit { Clean, Panic };
+
+struct Expectations {
+  ExpectExit exit = ExpectExit::Clean;
+  std::vector<std::string> passes;      // --expect-pass
+  std::vector<std::string> lines;       // --expect-line (substrings)
+  std::vector<std::string> forbidden;   // --forbid-line (substrings)
+  int min_pass = 0;
+  bool want_bench = false;              // --bench-json given: at least one BENCH line
+};
+
+struct RunEnd {
+  bool started = true;      // QEMU could be started
+  std::string start_error;
+  bool timed_out = false;
+  double timeout_s = 0;
+  bool exited = false;      // QEMU exited (else killed by a signal)
+  int code = 0;
+  int signal = 0;
+};
+
+struct Verdict {
+  bool ok = false;
+  std::vector<std::string> reasons;  // every failure, in order found
+  int pass_lines = 0;
+  json::Flat bench;                  // metric -> number
+};
+
+// Feed every console line in order, then decide.
+class Checker {
+ public:
+  explicit Checker(Expectations e);
+  void line(std::string_view line);
+  Verdict finish(const RunEnd& end) const;
+
+ private:
+  Expectations e_;
+  size_t line_no_ = 0;
+  int pass_lines_ = 0;
+  std::vector<std::string> problems_;        // found while reading
+  std::vector<bool> seen_pass_, seen_line_;
+  std::vector<size_t> forbidden_at_;         // line number (1-based) or 0
+  std::vector<std::string> forbidden_text_;
+  json::Flat bench_;
+};
+
+// The verdict as text: first line "moat-systest: PASS ..." or "moat-systest: FAIL ...",
+// then one "  - reason" line each.
+std::string format_verdict(const Verdict& v, const std::string& name);
+
+}  // namespace moat::systest

@@ -1,0 +1,322 @@
+// moat-systest: boots a Moat system in QEMU, reads its serial console and
+// decides whether the system test passed. See --help.
+#include "console.hpp"
+#include "json.hpp"
+#include "process.hpp"
+#include "qemu.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <poll.h>
+#include <string>
+#include <string_view>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+using moat::proc::Clock;
+
+constexpr int kExitPass = 0;
+constexpr int kExitFail = 1;
+constexpr int kExitUsage = 2;
+
+void print_help(FILE* out) {
+  std::fputs(
+      "usage: moat-systest --kernel K [--module \"PATH ARGS\"]... [options]\n"
+      "\n"
+      "Boots kernel K with the modules in QEMU (TCG), console to a pipe; copies each\n"
+      "console line to stdout (and --log), then checks the run. It fails on: a line\n"
+      "containing PANIC (unless --expect-exit panic); a domain line \"dN: FAIL...\";\n"
+      "the timeout; a QEMU exit status other than expected; a missing --expect-pass\n"
+      "or --expect-line; a present --forbid-line; fewer than --min-pass PASS lines.\n"
+      "\n"
+      "options:\n"
+      "  --kernel K              kernel image (multiboot), required\n"
+      "  --module \"PATH ARGS\"    boot module, repeatable, in order\n"
+      "  --timeout S             kill QEMU (and its process group) after S seconds (default 120)\n"
+      "  --expect-exit clean|panic  expected end: clean = QEMU 33 (default), panic = QEMU 35\n"
+      "  --expect-pass NAME      a domain must print \"PASS NAME\"; repeatable\n"
+      "  --expect-line SUBSTR    some line must contain SUBSTR; repeatable\n"
+      "  --forbid-line SUBSTR    no line may contain SUBSTR; repeatable\n"
+      "  --min-pass N            at least N \"PASS <name>\" domain lines\n"
+      "  --icount                -icount shift=0 (guest time counts instructions)\n"
+      "  --bench-json FILE       merge each \"BENCH <metric> <number>\" into the flat JSON\n"
+      "                          object in FILE (when the test passes; at least one needed)\n"
+      "  --log FILE              also write the console (and the verdict) to FILE\n"
+      "  --memory SIZE           guest RAM (default 256M)\n"
+      "  --name NAME             test name shown in the verdict\n"
+      "  -h, --help              this help\n"
+      "\n"
+      "The QEMU binary is $MOAT_QEMU if set, else qemu-system-x86_64.\n"
+      "exit status: 0 pass, 1 fail, 2 usage error.\n",
+      out);
+}
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "moat-systest: %s\nRun 'moat-systest --help' for usage.\n", message.c_str());
+  return kExitUsage;
+}
+
+// QEMU's process group, for the signal handler: an interrupted runner must not
+// leave QEMU behind.
+volatile sig_atomic_t g_child_group = 0;
+
+void on_fatal_signal(int sig) {
+  if (g_child_group > 0) ::kill(-g_child_group, SIGKILL);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+class Output {
+ public:
+  bool open_log(const std::string& path) {
+    if (path.empty()) return true;
+    std::error_code ec;
+    auto dir = std::filesystem::path(path).parent_path();
+    if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+    log_ = std::fopen(path.c_str(), "w");
+    return log_ != nullptr;
+  }
+  ~Output() {
+    if (log_) std::fclose(log_);
+  }
+  void out(std::string_view text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    log(text);
+  }
+  void err(std::string_view text) {
+    std::fwrite(text.data(), 1, text.size(), stderr);
+    log(text);
+  }
+  void log(std::string_view text) {
+    if (!log_) return;
+    std::fwrite(text.data(), 1, text.size(), log_);
+    std::fflush(log_);
+  }
+
+ private:
+  FILE* log_ = nullptr;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  moat::qemu::BootSpec spec;
+  spec.console = moat::qemu::Console::Plain;
+  moat::systest::Expectations expect;
+  double timeout = 120;
+  std::string bench_json, log_path, name;
+
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    const char* v = nullptr;
+    auto value = [&]() {
+      if (i + 1 >= argc) return false;
+      v = argv[++i];
+      return true;
+    };
+    if (arg == "-h" || arg == "--help") {
+      print_help(stdout);
+      return kExitPass;
+    } else if (arg == "--kernel") {
+      if (!value()) return usage_error("--kernel needs a path");
+      spec.kernel = v;
+    } else if (arg == "--module") {
+      if (!value()) return usage_error("--module needs \"PATH ARGS\"");
+      spec.modules.emplace_back(v);
+    } else if (arg == "--timeout") {
+      char* end = nullptr;
+      if (!value()) return usage_error("--timeout needs seconds");
+      timeout = std::strtod(v, &end);
+      if (end == v || *end != '\0' || !(timeout > 0) || timeout > 1e6)
+        return usage_error("--timeout needs a positive number of seconds, not '" + std::string(v) + "'");
+    } else if (arg == "--expect-exit") {
+      if (!value()) return usage_error("--expect-exit needs clean or panic");
+      std::string_view e = v;
+      if (e == "clean") expect.exit = moat::systest::ExpectExit::Clean;
+      else if (e == "panic") expect.exit = moat::systest::ExpectExit::Panic;
+      else return usage_error("--expect-exit takes clean or panic, not '" + std::string(e) + "'");
+    } else if (arg == "--expect-pass") {
+      if (!value() || *v == '\0' || std::strchr(v, ' ')) return usage_error("--expect-pass needs a NAME without spaces");
+      expect.passes.emplace_back(v);
+    } else if (arg == "--expect-line") {
+      if (!value() || *v == '\0') return usage_error("--expect-line needs a non-empty substring");
+      expect.lines.emplace_back(v);
+    } else if (arg == "--forbid-line") {
+      if (!value() || *v == '\0') return usage_error("--forbid-line needs a non-empty substring");
+      expect.forbidden.emplace_back(v);
+    } else if (arg == "--min-pass") {
+      char* end = nullptr;
+      if (!value()) return usage_error("--min-pass needs a number");
+      long n = std::strtol(v, &end, 10);
+      if (end == v || *end != '\0' || n < 0 || n > 1000000) return usage_error("--min-pass needs a number >= 0");
+      expect.min_pass = static_cast<int>(n);
+    } else if (arg == "--icount") {
+      spec.icount = true;
+    } else if (arg == "--bench-json") {
+      if (!value() || *v == '\0') return usage_error("--bench-json needs a file");
+      bench_json = v;
+      expect.want_bench = true;
+    } else if (arg == "--log") {
+      if (!value() || *v == '\0') return usage_error("--log needs a file");
+      log_path = v;
+    } else if (arg == "--memory") {
+      if (!value()) return usage_error("--memory needs a size");
+      spec.memory = v;
+    } else if (arg == "--name") {
+      if (!value()) return usage_error("--name needs a name");
+      name = v;
+    } else {
+      return usage_error("unknown argument '" + std::string(arg) + "'");
+    }
+  }
+  if (spec.kernel.empty()) return usage_error("--kernel is required");
+
+  ::signal(SIGPIPE, SIG_IGN);
+  Output output;
+  if (!output.open_log(log_path)) {
+    std::fprintf(stderr, "moat-systest: cannot write log %s: %s\n", log_path.c_str(), std::strerror(errno));
+    return kExitFail;
+  }
+
+  moat::systest::Checker checker(expect);
+  moat::systest::RunEnd end;
+  end.timeout_s = timeout;
+  auto argv_q = moat::qemu::build_argv(spec);
+  output.out("moat-systest: " + moat::qemu::shell_quote(argv_q) + "\n");
+
+  auto finish = [&](const moat::systest::RunEnd& run_end) {
+    auto verdict = checker.finish(run_end);
+    if (verdict.ok && !bench_json.empty()) {
+      std::string error;
+      if (!moat::json::merge_into_file(bench_json, verdict.bench, &error)) {
+        verdict.ok = false;
+        verdict.reasons.push_back("cannot merge benchmark results: " + error);
+      }
+    }
+    output.out(moat::systest::format_verdict(verdict, name));
+    if (!verdict.ok && !bench_json.empty() && !verdict.bench.empty())
+      output.out("moat-systest: benchmark figures not merged into " + bench_json + " (test failed)\n");
+    return verdict.ok ? kExitPass : kExitFail;
+  };
+
+  auto problems = moat::qemu::validate(spec);
+  if (!problems.empty()) {
+    end.started = false;
+    for (size_t i = 0; i < problems.size(); ++i) end.start_error += (i ? "; " : "") + problems[i];
+    return finish(end);
+  }
+
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    std::perror("moat-systest: pipe");
+    return kExitFail;
+  }
+  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+  struct sigaction sa {};
+  sa.sa_handler = on_fatal_signal;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
+
+  moat::proc::SpawnOptions options;
+  options.stdin_fd = devnull;
+  options.stdout_fd = out_pipe[1];
+  options.stderr_fd = err_pipe[1];
+  options.own_group = true;
+  options.die_with_parent = true;
+  std::string error;
+  pid_t pid = moat::proc::spawn(argv_q, options, &error);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  if (devnull >= 0) ::close(devnull);
+  if (pid < 0) {
+    end.started = false;
+    end.start_error = error;
+    return finish(end);
+  }
+  g_child_group = pid;
+
+  auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
+  moat::systest::LineSplitter console, qemu_err;
+  std::vector<std::string> lines;
+  auto emit_console = [&](std::string& l) {
+    checker.line(l);
+    l += '\n';
+    output.out(l);
+  };
+  auto emit_err = [&](const std::string& l) { output.err("qemu stderr: " + l + "\n"); };
+
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  int open_fds = 2;
+  char buf[8192];
+  while (open_fds > 0 && !end.timed_out) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) {
+      end.timed_out = true;
+      break;
+    }
+    int r = ::poll(fds, 2, static_cast<int>(std::min<long long>(left, 1000)));
+    if (r < 0 && errno != EINTR) {
+      std::perror("moat-systest: poll");
+      break;
+    }
+    for (int k = 0; k < 2 && r > 0; ++k) {
+      if (fds[k].fd < 0 || fds[k].revents == 0) continue;
+      ssize_t n = ::read(fds[k].fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        ::close(fds[k].fd);
+        fds[k].fd = -1;
+        --open_fds;
+        continue;
+      }
+      lines.clear();
+      (k == 0 ? console : qemu_err).feed(std::string_view(buf, static_cast<size_t>(n)), &lines);
+      for (auto& l : lines) {
+        if (k == 0) emit_console(l);
+        else emit_err(l);
+      }
+    }
+  }
+
+  moat::proc::Status status;
+  if (!end.timed_out) {
+    auto s = moat::proc::wait_until(pid, deadline);
+    if (s) status = *s;
+    else end.timed_out = true;
+  }
+  if (end.timed_out) status = moat::proc::kill_and_reap(pid, true);
+  g_child_group = 0;
+
+  // Whatever is still buffered (after a kill the pipes hold the last output).
+  for (int k = 0; k < 2; ++k) {
+    if (fds[k].fd < 0) continue;
+    ::fcntl(fds[k].fd, F_SETFL, O_NONBLOCK);
+    ssize_t n;
+    while ((n = ::read(fds[k].fd, buf, sizeof buf)) > 0) {
+      lines.clear();
+      (k == 0 ? console : qemu_err).feed(std::string_view(buf, static_cast<size_t>(n)), &lines);
+      for (auto& l : lines) {
+        if (k == 0) emit_console(l);
+        else emit_err(l);
+      }
+    }
+    ::close(fds[k].fd);
+  }
+  if (auto rest = console.finish()) emit_console(*rest);
+  if (auto rest = qemu_err.finish()) emit_err(*rest);
+
+  end.exited = status.exited;
+  end.code = status.code;
+  end.signal = status.signal;
+  if (!end.timed_out) output.out("moat-systest: " + moat::proc::describe_qemu_status(status) + "\n");
+  return finish(end);
+}
