@@ -112,3 +112,26 @@ function(moat_fuzz_test name)
   add_test(NAME ${name} COMMAND ${name} -runs=${A_RUNS} -seed=1 -max_len=8192)
   set_tests_properties(${name} PROPERTIES LABELS fuzz TIMEOUT 600)
 endfunction()
+
+# moat_domain(NAME SOURCES s... [DEFINES d...] [DEPS lib...])
+# A ring-3 domain image: static ELF at VIRT_BASE 4 MiB with Xen's ELF notes,
+# linked with the domain runtime (libs/rt). Output: out/domains/NAME.
+function(moat_domain name)
+  cmake_parse_arguments(A "" "" "SOURCES;DEFINES;DEPS" ${ARGN})
+  add_executable(${name} ${A_SOURCES} ${CMAKE_SOURCE_DIR}/libs/rt/src/notes.S)
+  target_compile_definitions(${name} PRIVATE ${A_DEFINES})
+  target_link_libraries(${name} PRIVATE moat_flags.domain)
+  set(libs rt ${A_DEPS} base)
+  set(group)
+  foreach(d IN LISTS libs)
+    list(APPEND group ${d}.domain)
+  endforeach()
+  target_link_libraries(${name} PRIVATE -Wl,--start-group ${group} -Wl,--end-group abi)
+  target_link_options(${name} PRIVATE -nostdlib -static -fuse-ld=lld
+    -Wl,-T,${CMAKE_SOURCE_DIR}/build/domain.ld -Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,--no-undefined)
+  set_target_properties(${name} PROPERTIES
+    RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/domains
+    LINK_DEPENDS ${CMAKE_SOURCE_DIR}/build/domain.ld)
+endfunction()
+
+include(SystemTest)

@@ -78,8 +78,10 @@ void domain_shutdown(Domain& d, abi::ShutdownReason reason) {
     d.shutdown_reason = reason;
     for (auto& v : d.vcpu) v.state = VcpuState::down;
     log("domain %u (%s) shut down: %s", d.id, d.name, reason_name(reason));
-    // Its page tables may be the ones loaded right now.
+    // Its page tables may be the ones loaded right now, and its vCPU the one
+    // in this CPU's frame: leave both.
     platform::leave_guest_address_space();
+    platform::request_reschedule();
     domain_release_memory(d);
     d.state = DomainState::free;
 }

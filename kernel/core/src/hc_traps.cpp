@@ -97,7 +97,9 @@ int64_t hc_iret(Vcpu& v, Regs& r) {
         domain_crash(*v.domain, "iret: cannot read the frame at %#lx", r.rsp);
         return 0;
     }
-    uint64_t cs = c.cs | 3, ss = c.ss | 3;
+    // Only the selector counts: a bounce frame's CS also carries the saved
+    // upcall mask in bits 32-39, which the guest hands back unchanged.
+    uint64_t cs = (c.cs & 0xFFFF) | 3, ss = (c.ss & 0xFFFF) | 3;
     if ((cs != sel::kGuestCs64 && cs != sel::kGuestCs32) || ss != sel::kGuestDs || !is_canonical(c.rip) ||
         !is_canonical(c.rsp)) {
         domain_crash(*v.domain, "iret: bad frame (rip %#lx cs %#lx rsp %#lx ss %#lx)", c.rip, c.cs, c.rsp, c.ss);

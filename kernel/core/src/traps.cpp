@@ -122,7 +122,7 @@ void guest_exception(Vcpu& v, Regs& r, unsigned vector, uint64_t error_code, uin
             unsigned cpl = v.kernel_mode ? 1 : 3;
             if (h.address && h.dpl >= cpl) {
                 r.rip += 2;   // past `int $n`
-                bounce(v, r, h.address, false, 0, h.mask_events);
+                (void)bounce(v, r, h.address, false, 0, h.mask_events);
                 return;
             }
         }

@@ -86,6 +86,7 @@ void cpu_init(unsigned id) {
     Cpu& c = g_cpus[id];
     c.self = &c;
     c.id = id;
+    c.need_resched = true;   // nothing is in the frame yet
     c.stack_top = reinterpret_cast<uint64_t>(g_stacks[id] + kStackSize);
     c.tss.rsp[0] = c.stack_top;
     c.tss.iomap_base = sizeof(Tss);   // no I/O bitmap: guests have no ports

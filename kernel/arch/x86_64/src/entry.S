@@ -109,12 +109,23 @@ intr_common:
     add     $16, %rsp
     iretq
 
-/* The only way back to a guest. %rsp points at the frame at the stack top. */
+/* The only way back to a guest. %rsp points at the frame at the stack top;
+ * interrupts are off (syscall masks IF, interrupt gates clear it). The common
+ * case -- the same vCPU goes on and has no event to take -- is decided here
+ * without a call; everything else goes through arch_exit_to_guest. */
     .globl return_to_guest
 return_to_guest:
-    cli
+    cmpb    $0, %gs:CPU_NEED_RESCHED
+    jne     .Lslow_exit
+    mov     %gs:CPU_UPCALL_INFO, %rax
+    cmpb    $0, (%rax)                  /* evtchn_upcall_pending */
+    je      .Lexit
+    cmpb    $0, 1(%rax)                 /* evtchn_upcall_mask */
+    jne     .Lexit
+.Lslow_exit:
     mov     %rsp, %rdi
     call    arch_exit_to_guest
+.Lexit:
 
     mov     REGS_RIP(%rsp), %rcx
     cmp     REGS_RCX(%rsp), %rcx

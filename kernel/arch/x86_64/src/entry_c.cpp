@@ -48,6 +48,7 @@ void switch_to(Cpu& c, core::Regs& frame, core::Vcpu* prev, core::Vcpu& next) {
     wrmsr(msr::kKernelGsBase, next.kernel_mode ? next.gs_base_kernel : next.gs_base_user);
     write_cr3((next.kernel_mode ? next.guest_table : next.guest_table_user) << 12);
     c.current = &next;
+    c.upcall_info = next.info;
 }
 
 // Nothing to run: wait for an interrupt. Blocked vCPUs can only be woken by

@@ -17,6 +17,8 @@
 #define CPU_SELF       0
 #define CPU_STACK_TOP  8
 #define CPU_SCRATCH    16
+#define CPU_UPCALL_INFO 24
+#define CPU_NEED_RESCHED 32
 
 /* Selectors in the hypervisor part of the GDT, at Xen's values. */
 #define SEL_HYP_CS     0xe008

@@ -39,14 +39,21 @@ struct Cpu {
     Cpu* self;             // %gs:0
     uint64_t stack_top;    // %gs:8, top of the stack guests enter on
     uint64_t scratch;      // %gs:16, the guest's %rsp during syscall entry
+    // The running vCPU's vcpu_info, so the exit path can see a pending upcall
+    // without a call; valid whenever need_resched is clear.
+    const void* upcall_info;   // %gs:24
+    // Set whenever the vCPU in the frame may not simply be resumed: a tick,
+    // a yield or block, a domain that died. Forces the slow exit path.
+    bool need_resched;         // %gs:32
     unsigned id;
     core::Vcpu* current;   // the vCPU whose state is (or was last) in the frame
-    bool need_resched;
     alignas(16) Tss tss;
 };
 static_assert(offsetof(Cpu, self) == CPU_SELF);
 static_assert(offsetof(Cpu, stack_top) == CPU_STACK_TOP);
 static_assert(offsetof(Cpu, scratch) == CPU_SCRATCH);
+static_assert(offsetof(Cpu, upcall_info) == CPU_UPCALL_INFO);
+static_assert(offsetof(Cpu, need_resched) == CPU_NEED_RESCHED);
 
 inline Cpu& this_cpu() {
     Cpu* c;
