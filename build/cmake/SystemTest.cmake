@@ -38,7 +38,7 @@ endif()
 # argument list (${prefix}_ARGS), the targets it needs (${prefix}_DEPS) and the
 # parsed options (${prefix}_NAME, ${prefix}_TIMEOUT, ${prefix}_LABELS).
 function(_moat_systest_parse prefix function_name)
-  cmake_parse_arguments(A "" "NAME;EXPECT_EXIT;MIN_PASS;TIMEOUT"
+  cmake_parse_arguments(A "" "NAME;EXPECT_EXIT;MIN_PASS;TIMEOUT;KERNEL_ARGS"
     "MODULES;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;LABELS" ${ARGN})
   if(A_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${function_name}: unknown arguments: ${A_UNPARSED_ARGUMENTS}")
@@ -87,6 +87,9 @@ function(_moat_systest_parse prefix function_name)
     endif()
     list(APPEND args --module "${path}${rest}")
   endforeach()
+  if(A_KERNEL_ARGS)
+    list(APPEND args --append "${A_KERNEL_ARGS}")
+  endif()
   if(A_EXPECT_EXIT)
     list(APPEND args --expect-exit ${A_EXPECT_EXIT})
   endif()

@@ -50,6 +50,7 @@ void print_boot_help(FILE* out) {
       "  --kernel K           kernel image (multiboot), required\n"
       "  --module \"P [ARGS]\"  boot module P with command line \"P ARGS\"; repeatable, in order\n"
       "  --memory SIZE        guest RAM (default 256M)\n"
+      "  --append ARGS        the kernel command line\n"
       "  --icount             -icount shift=0: guest time counts instructions\n"
       "  --timeout SECONDS    kill QEMU after this long (exit 124)\n"
       "  --log FILE           also write the console output to FILE\n"
@@ -105,6 +106,9 @@ int cmd_boot(int argc, char** argv) {
     } else if (arg == "--memory") {
       if (!value(&v)) return usage_error("boot", "--memory needs a size");
       spec.memory = v;
+    } else if (arg == "--append") {
+      if (!value(&v)) return usage_error("boot", "--append needs the kernel command line");
+      spec.kernel_args = v;
     } else if (arg == "--icount") {
       spec.icount = true;
     } else if (arg == "--timeout") {

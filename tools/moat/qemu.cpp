@@ -50,6 +50,7 @@ std::vector<std::string> build_argv(const BootSpec& spec) {
       break;
   }
   a.insert(a.end(), {"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"});
+  if (!spec.kernel_args.empty()) a.insert(a.end(), {"-append", spec.kernel_args});
   if (spec.icount) a.insert(a.end(), {"-icount", "shift=0"});
   if (spec.gdb) a.insert(a.end(), {"-s", "-S"});
   a.insert(a.end(), {"-kernel", spec.kernel});

@@ -26,6 +26,7 @@ struct BootSpec {
   std::string qemu;                  // empty: default_binary()
   std::string kernel;                // multiboot image (-kernel)
   std::vector<std::string> modules;  // "PATH [ARGS]" each, one boot module per entry
+  std::string kernel_args;           // the kernel's command line (-append)
   std::string memory = "256M";
   int cpus = 1;
   bool icount = false;               // -icount shift=0: guest time counts instructions

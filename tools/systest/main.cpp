@@ -46,6 +46,7 @@ void print_help(FILE* out) {
       "  --expect-line SUBSTR    some line must contain SUBSTR; repeatable\n"
       "  --forbid-line SUBSTR    no line may contain SUBSTR; repeatable\n"
       "  --min-pass N            at least N \"PASS <name>\" domain lines\n"
+      "  --append ARGS           the kernel command line\n"
       "  --icount                -icount shift=0 (guest time counts instructions)\n"
       "  --bench-json FILE       merge each \"BENCH <metric> <number>\" into the flat JSON\n"
       "                          object in FILE (when the test passes; at least one needed)\n"
@@ -159,6 +160,9 @@ int main(int argc, char** argv) {
       long n = std::strtol(v, &end, 10);
       if (end == v || *end != '\0' || n < 0 || n > 1000000) return usage_error("--min-pass needs a number >= 0");
       expect.min_pass = static_cast<int>(n);
+    } else if (arg == "--append") {
+      if (!value()) return usage_error("--append needs the kernel command line");
+      spec.kernel_args = v;
     } else if (arg == "--icount") {
       spec.icount = true;
     } else if (arg == "--bench-json") {

@@ -74,6 +74,22 @@ void build_from_module(unsigned i, const Module& m) {
     }
 }
 
+bool has_option(const char* cmdline, const char* opt) {
+    size_t n = __builtin_strlen(opt);
+    for (const char* p = cmdline; *p; ++p)
+        if ((p == cmdline || p[-1] == ' ') && __builtin_memcmp(p, opt, n) == 0 && (p[n] == ' ' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
+// `moat.test_panic` on the kernel command line: fault on purpose, so the
+// system tests can check the panic report (registers, symbolized backtrace,
+// exit code). Not inlined, so it shows up in that backtrace by name.
+[[gnu::noinline]] void test_panic_fault() {
+    core::log("moat.test_panic: faulting on purpose");
+    *reinterpret_cast<volatile uint64_t*>(0x8) = 1;
+}
+
 }  // namespace
 
 }  // namespace arch
@@ -94,6 +110,7 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi) {
     write_cr3(read_cr3());
 
     apic_init();
+    if (has_option(g_boot.cmdline, "moat.test_panic")) test_panic_fault();
 
     core::log("%u boot module(s)", g_boot.nmodules);
     for (unsigned i = 0; i < g_boot.nmodules; ++i) build_from_module(i, g_boot.modules[i]);
