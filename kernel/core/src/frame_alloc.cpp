@@ -200,7 +200,7 @@ base::Status<AllocError> FrameAllocator::claim(uint64_t first, uint64_t count) {
         (void)found;  // guaranteed by pass 1
         unlink(static_cast<uint32_t>(h), k);
         links_[h].state = tail;
-        while (h + block_size(k) > end) {
+        while (h < first || h + block_size(k) > end) {
             --k;
             uint64_t half = block_size(k);
             if (f < h + half) {

@@ -1,0 +1,184 @@
+// The fake machine: see fake_platform.hpp.
+
+#include "fake_platform.hpp"
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <core/frame_alloc.hpp>
+#include <core/frame_table.hpp>
+#include <core/memory.hpp>
+#include <core/platform.hpp>
+#include <core/pte.hpp>
+
+namespace fake {
+
+namespace {
+
+uint8_t* g_mem = nullptr;
+uint64_t g_frames = 0;
+std::vector<core::FrameInfo> g_info;
+std::vector<core::FrameLink> g_links;
+uint64_t g_l4 = kNoTable;
+Calls g_calls;
+std::string g_log;
+
+// Exactly the ranges kernel/arch/x86_64/src/platform.cpp accepts: the lower
+// half, or the upper half above the hypervisor's slots, never across.
+bool guest_range_ok(uint64_t va, size_t n) {
+    constexpr uint64_t kLowerEnd = 0x0000800000000000ull;
+    constexpr uint64_t kUpperStart = 0xFFFF880000000000ull;
+    if (n == 0) return true;
+    uint64_t last = va + n - 1;
+    if (last < va) return false;
+    return last < kLowerEnd || va >= kUpperStart;
+}
+
+// One guest access, page by page, like `rep movsb` under the guest's tables
+// with CR0.WP set: stops at the first page that is not there (or not
+// writable, for a write); bytes before it have been copied.
+bool guest_copy(uint64_t va, void* host, size_t n, bool write) {
+    if (!guest_range_ok(va, n)) return false;
+    auto* h = static_cast<uint8_t*>(host);
+    while (n > 0) {
+        if (g_l4 == kNoTable) return false;
+        uint64_t pa;
+        bool w;
+        if (!translate(g_l4, va, &pa, &w)) return false;
+        if (write && !w) return false;
+        size_t chunk = 4096 - (va & 4095);
+        if (chunk > n) chunk = n;
+        if (pa + chunk > g_frames * 4096) return false;   // not RAM: treat as a fault
+        if (write) std::memcpy(g_mem + pa, h, chunk);
+        else std::memcpy(h, g_mem + pa, chunk);
+        h += chunk;
+        va += chunk;
+        n -= chunk;
+    }
+    return true;
+}
+
+}  // namespace
+
+Calls& calls() { return g_calls; }
+std::string& log() { return g_log; }
+uint8_t* memory() { return g_mem; }
+uint64_t nframes() { return g_frames; }
+uint64_t current_l4() { return g_l4; }
+
+uint64_t* table(uint64_t mfn) { return static_cast<uint64_t*>(platform::phys_to_virt(mfn << 12)); }
+
+bool translate(uint64_t l4_mfn, uint64_t va, uint64_t* pa, bool* writable) {
+    if (!core::is_canonical(va)) return false;
+    uint64_t m = l4_mfn;
+    bool w = true;
+    for (unsigned level = 4; level >= 1; --level) {
+        if (m >= g_frames) return false;
+        uint64_t e = table(m)[core::pte::index(va, level)];
+        if (!(e & core::pte::kPresent)) return false;
+        w = w && (e & core::pte::kWritable);
+        if (level == 1 || ((level == 2 || level == 3) && (e & core::pte::kPse))) {
+            uint64_t span = uint64_t{1} << (12 + 9 * (level - 1));
+            uint64_t base = e & core::pte::kAddrMask & ~(span - 1);
+            *pa = base + (va & (span - 1));
+            *writable = w;
+            return true;
+        }
+        m = core::pte::mfn(e);
+    }
+    return false;
+}
+
+void reset(uint64_t frames, uint64_t reserved) {
+    if (frames != g_frames) {
+        std::free(g_mem);
+        g_mem = static_cast<uint8_t*>(std::aligned_alloc(4096, frames * 4096));
+        if (!g_mem) std::abort();
+        g_frames = frames;
+    }
+    std::memset(g_mem, 0, frames * 4096);
+    g_info.assign(frames, core::FrameInfo{});
+    g_links.assign(frames, core::FrameLink{});
+    core::frame_table().init(g_info.data(), frames);
+    core::frame_allocator().init(g_links.data(), frames);
+    if (frames > reserved) {
+        auto added = core::frame_allocator().add_free(reserved, frames - reserved);
+        if (!added || *added != frames - reserved) std::abort();
+    }
+    // Domains from an earlier test lived in the old machine: forget them.
+    for (unsigned i = 0; i < core::kMaxDomains; ++i) core::domain_at(i)->state = core::DomainState::free;
+    g_l4 = kNoTable;
+    g_calls = Calls{};
+    g_log.clear();
+}
+
+}  // namespace fake
+
+namespace platform {
+
+void log_write(const char* s, size_t n) { fake::g_log.append(s, n); }
+
+bool copy_from_guest(void* dst, uint64_t guest_va, size_t n) {
+    return fake::guest_copy(guest_va, dst, n, false);
+}
+
+bool copy_to_guest(uint64_t guest_va, const void* src, size_t n) {
+    return fake::guest_copy(guest_va, const_cast<void*>(src), n, true);
+}
+
+void* phys_to_virt(uint64_t pa) {
+    if (!fake::g_mem || pa >= fake::g_frames * 4096) {
+        std::fprintf(stderr, "fake platform: phys_to_virt(%#llx) outside machine memory (%llu frames)\n",
+                     static_cast<unsigned long long>(pa), static_cast<unsigned long long>(fake::g_frames));
+        std::abort();
+    }
+    return fake::g_mem + pa;
+}
+
+void flush_tlb_local() { ++fake::g_calls.flush_tlb; }
+void invlpg_local(uint64_t va) { fake::g_calls.invlpg.push_back(va); }
+
+void copy_hypervisor_l4_slots(uint64_t* l4) {
+    ++fake::g_calls.hv_slot_copies;
+    for (unsigned s = fake::kHvFirstSlot; s <= fake::kHvLastSlot; ++s) l4[s] = fake::hv_slot_marker(s);
+}
+
+void load_page_table(uint64_t l4_mfn) {
+    fake::g_calls.loaded_l4.push_back(l4_mfn);
+    fake::g_l4 = l4_mfn;
+}
+
+void leave_guest_address_space() {
+    ++fake::g_calls.leave_guest;
+    fake::g_l4 = fake::kNoTable;
+}
+
+void set_fs_base(uint64_t v) { fake::g_calls.fs_base.push_back(v); }
+void set_active_gs_base(uint64_t v) { fake::g_calls.active_gs_base.push_back(v); }
+void load_guest_gs_selector(uint16_t sel) { fake::g_calls.gs_selector.push_back(sel); }
+void set_fpu_trap(bool on) { fake::g_calls.fpu_trap.push_back(on); }
+
+uint64_t now_ns() { return fake::g_calls.now_ns += 1000; }
+
+void request_reschedule() { ++fake::g_calls.reschedule; }
+
+core::Vcpu* current_vcpu() { return fake::g_calls.current; }
+
+void panic(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    std::fprintf(stderr, "fake platform: panic: ");
+    std::vfprintf(stderr, fmt, ap);
+    std::fprintf(stderr, "\n");
+    va_end(ap);
+    std::abort();
+}
+
+void system_exit(ExitKind kind) {
+    std::fprintf(stderr, "fake platform: system_exit(%s)\n", kind == ExitKind::clean ? "clean" : "panic");
+    std::abort();
+}
+
+}  // namespace platform

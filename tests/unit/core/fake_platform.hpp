@@ -1,0 +1,60 @@
+#pragma once
+// A fake machine for hosted tests of the portable core: the functions of
+// core/platform.hpp over a host buffer that stands in for machine memory, a
+// real 4-level x86-64 walk for guest virtual accesses, and a record of every
+// machine operation the core asked for.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <core/domain.hpp>
+
+namespace fake {
+
+constexpr uint64_t kDefaultFrames = 4096;   // 16 MiB of "machine memory"
+constexpr uint64_t kReservedFrames = 16;    // frames 0..15 never given to the allocator
+constexpr uint64_t kNoTable = ~0ull;        // current_l4() when no guest table is loaded
+
+// What the core asked of the machine since the last reset().
+struct Calls {
+    unsigned reschedule = 0;
+    unsigned flush_tlb = 0;
+    std::vector<uint64_t> invlpg;
+    std::vector<uint64_t> fs_base;
+    std::vector<uint64_t> active_gs_base;
+    std::vector<uint16_t> gs_selector;
+    std::vector<bool> fpu_trap;
+    std::vector<uint64_t> loaded_l4;     // every load_page_table
+    unsigned leave_guest = 0;
+    unsigned hv_slot_copies = 0;
+    uint64_t now_ns = 0;
+    core::Vcpu* current = nullptr;       // what current_vcpu() returns
+};
+
+Calls& calls();
+std::string& log();              // everything log_write received
+
+uint8_t* memory();               // machine address 0
+uint64_t nframes();
+uint64_t current_l4();           // the loaded guest L4 (an MFN), or kNoTable
+
+// The value copy_hypervisor_l4_slots puts in L4 slot `slot` (256..271):
+// recognisable, and not present.
+constexpr uint64_t hv_slot_marker(unsigned slot) { return 0xdead000000000000ull | (uint64_t{slot} << 16); }
+constexpr unsigned kHvFirstSlot = 256, kHvLastSlot = 271;
+
+// Machine memory as a table / typed pointer.
+uint64_t* table(uint64_t mfn);
+
+// Walks the 4-level tables rooted at `l4_mfn` for `va` the way the MMU does.
+// On success: the machine address and whether every level allows writes.
+bool translate(uint64_t l4_mfn, uint64_t va, uint64_t* pa, bool* writable);
+
+// Fresh machine: `frames` zeroed frames, a new frame table and allocator
+// holding [reserved, frames), no guest table loaded, empty log and call
+// record, every domain slot free.
+void reset(uint64_t frames = kDefaultFrames, uint64_t reserved = kReservedFrames);
+
+}  // namespace fake
