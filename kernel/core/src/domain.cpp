@@ -1,5 +1,6 @@
 #include <core/domain.hpp>
 #include <core/log.hpp>
+#include <core/m2p.hpp>
 #include <core/memory.hpp>
 #include <core/platform.hpp>
 
@@ -63,12 +64,18 @@ void domain_release_memory(Domain& d) {
     uint64_t freed = 0;
     for (Mfn m = 0; m < ft.nframes(); ++m) {
         if (ft[m].owner != d.id) continue;
+        m2p_set(m, kM2pInvalid);
         free_domain_frame(m);
         ++freed;
     }
     d.shared_info = nullptr;
     d.shared_info_mfn = 0;
-    for (auto& v : d.vcpu) v.info = nullptr;
+    for (auto& v : d.vcpu) {
+        v.info = nullptr;
+        v.ncleanup = 0;
+        v.guest_table = v.guest_table_user = 0;
+    }
+    d.tot_pages = 0;
     (void)freed;
 }
 

@@ -24,6 +24,10 @@ struct Table {
         h[unsigned(H::set_segment_base)] = hc_set_segment_base;
         h[unsigned(H::sched_op)] = hc_sched_op;
         h[unsigned(H::callback_op)] = hc_callback_op;
+        h[unsigned(H::mmu_update)] = hc_mmu_update;
+        h[unsigned(H::mmuext_op)] = hc_mmuext_op;
+        h[unsigned(H::memory_op)] = hc_memory_op;
+        h[unsigned(H::multicall)] = hc_multicall;
     }
 };
 constexpr Table kTable;

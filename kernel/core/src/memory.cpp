@@ -17,12 +17,12 @@ base::Result<Mfn, AllocError> alloc_domain_frame(DomId owner) {
     // Never hand a guest another guest's (or the hypervisor's) old data.
     __builtin_memset(platform::phys_to_virt(mfn << 12), 0, 4096);
     FrameInfo& f = frame_table()[mfn];
-    f = FrameInfo{owner, PageType::none, 0, 0, 0, 0};
+    f = FrameInfo{owner, PageType::none, 0, 0, 0, 0, 0, 0, 0};
     return mfn;
 }
 
 void free_domain_frame(Mfn mfn) {
-    frame_table()[mfn] = FrameInfo{kOwnerNone, PageType::none, 0, 0, 0, 0};
+    frame_table()[mfn] = FrameInfo{kOwnerNone, PageType::none, 0, 0, 0, 0, 0, 0, 0};
     if (!g_allocator.free(mfn, 0)) log("frame %#lx: not returned to the allocator (bookkeeping error)", mfn);
 }
 

@@ -1,5 +1,7 @@
 #include <core/log.hpp>
+#include <core/m2p.hpp>
 #include <core/memory.hpp>
+#include <core/mm.hpp>
 #include <core/platform.hpp>
 #include <core/pte.hpp>
 #include <core/pv_build.hpp>
@@ -21,6 +23,7 @@ void describe(const BuildError& e, char* buf, size_t cap) {
     case BuildStage::no_domain_slot: base::snformat(buf, cap, "no free domain slot"); return;
     case BuildStage::out_of_memory: base::snformat(buf, cap, "not enough free memory for it"); return;
     case BuildStage::too_large: base::snformat(buf, cap, "its memory size is larger than Moat supports"); return;
+    case BuildStage::page_tables: base::snformat(buf, cap, "its bootstrap page tables did not validate"); return;
     }
     base::snformat(buf, cap, "unknown build error");
 }
@@ -104,45 +107,27 @@ struct Builder {
 
     // Bootstrap page tables for [v_start, v_end): L4 first, then the lower
     // levels in the order they are needed. Every frame in the region is mapped
-    // writable except the tables themselves, which are mapped read-only; the
-    // frame table records each reference and type (see frame_table.hpp).
+    // writable except the tables themselves, which are mapped read-only. The
+    // entries are only written here; pinning the L4 validates the whole tree
+    // through the same checks every guest update goes through (core/mm).
     Mfn build_page_tables() {
-        FrameTable& ft = frame_table();
         uint64_t pt_first = l.pfn(l.pt_va);
         uint64_t next = 1;
         Mfn l4 = mfn_of(pt_first);
         constexpr uint64_t kTableFlags = pte::kPresent | pte::kWritable | pte::kUser | pte::kAccessed;
-        constexpr PageType kLevelType[] = {PageType::none, PageType::l1, PageType::l2, PageType::l3, PageType::l4};
 
         for (uint64_t va = l.v_start; va < l.v_end; va += 4096) {
             Mfn t = l4;
             for (unsigned level = 4; level > 1; --level) {
                 uint64_t& e = frame_ptr<uint64_t>(t)[pte::index(va, level)];
-                if (!(e & pte::kPresent)) {
-                    Mfn child = mfn_of(pt_first + next++);
-                    e = pte::make(child, kTableFlags);
-                    (void)ft.get_type(child, d.id, kLevelType[level - 1]);
-                }
+                if (!(e & pte::kPresent)) e = pte::make(mfn_of(pt_first + next++), kTableFlags);
                 t = pte::mfn(e);
             }
             uint64_t pfn = l.pfn(va);
-            Mfn m = mfn_of(pfn);
             uint64_t flags = pte::kPresent | pte::kUser | pte::kAccessed;
-            if (l.is_page_table_pfn(pfn)) {
-                ++ft[m].count;
-            } else {
-                flags |= pte::kWritable | pte::kDirty;
-                (void)ft.get_type(m, d.id, PageType::writable);
-            }
-            frame_ptr<uint64_t>(t)[pte::index(va, 1)] = pte::make(m, flags);
+            if (!l.is_page_table_pfn(pfn)) flags |= pte::kWritable | pte::kDirty;
+            frame_ptr<uint64_t>(t)[pte::index(va, 1)] = pte::make(mfn_of(pfn), flags);
         }
-        platform::copy_hypervisor_l4_slots(frame_ptr<uint64_t>(l4));
-
-        // The L4 is pinned and referenced by the vCPU (guest_table).
-        (void)ft.get_type(l4, d.id, PageType::l4);
-        (void)ft.get_type(l4, d.id, PageType::l4);
-        ft[l4].flags |= kFramePinned;
-        for (uint64_t i = 0; i < l.nr_pt_frames; ++i) ft[mfn_of(pt_first + i)].flags |= kFrameValidated;
         if (next != l.nr_pt_frames)
             log("builder: %s: %lu page-table frames used, %lu laid out", spec.name, next, l.nr_pt_frames);
         return l4;
@@ -189,7 +174,7 @@ base::Result<Domain*, BuildError> build_pv_domain(const BuildSpec& spec) {
     }
     d.shared_info_mfn = *si;
     d.shared_info = frame_ptr<abi::SharedInfo>(*si);
-    d.nr_pages = d.max_pages = l.nr_pages;
+    d.nr_pages = d.max_pages = d.tot_pages = l.nr_pages;
     d.shared_info->arch.max_pfn = l.nr_pages;
     for (auto& vi : d.shared_info->vcpu_info) vi.evtchn_upcall_mask = 1;
 
@@ -209,8 +194,18 @@ base::Result<Domain*, BuildError> build_pv_domain(const BuildSpec& spec) {
     b.fill_start_info(d.shared_info_mfn);
     if (image.xen.has_hypercall_page) b.fill_hypercall_page(image.xen.hypercall_page);
     Mfn l4 = b.build_page_tables();
+    for (uint64_t pfn = 0; pfn < l.nr_pages; ++pfn) m2p_set(b.mfn_of(pfn), pfn);
 
     Vcpu& v = d.vcpu[0];
+    // The L4 is pinned (as Xen's builder leaves it) and referenced as the
+    // vCPU's page table; taking the type validates the whole tree.
+    MmCtx ctx{d, v, Budget::unlimited()};
+    if (pin_table(ctx, l4, PageType::l4) != 0 || get_page_and_type(ctx, l4, PageType::l4) != 0) {
+        log("builder: %s: its bootstrap page tables did not validate", spec.name);
+        domain_release_memory(d);
+        d.state = DomainState::free;
+        return base::Err{fail(BuildStage::page_tables)};
+    }
     v.info = &d.shared_info->vcpu_info[0];
     v.guest_table = l4;
     v.kernel_mode = true;

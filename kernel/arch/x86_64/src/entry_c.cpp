@@ -9,6 +9,7 @@
 #include <core/domain.hpp>
 #include <core/hypercall.hpp>
 #include <core/log.hpp>
+#include <core/mm.hpp>
 #include <core/sched.hpp>
 #include <core/traps.hpp>
 
@@ -47,6 +48,7 @@ void switch_to(Cpu& c, core::Regs& frame, core::Vcpu* prev, core::Vcpu& next) {
     wrmsr(msr::kFsBase, next.fs_base);
     wrmsr(msr::kKernelGsBase, next.kernel_mode ? next.gs_base_kernel : next.gs_base_user);
     write_cr3((next.kernel_mode ? next.guest_table : next.guest_table_user) << 12);
+    core::tlb_flushed();
     c.current = &next;
     c.upcall_info = next.info;
 }

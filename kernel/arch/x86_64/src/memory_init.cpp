@@ -6,10 +6,12 @@
 
 #include <base/bits.hpp>
 #include <core/log.hpp>
+#include <core/m2p.hpp>
 #include <core/memory.hpp>
 #include <core/platform.hpp>
 
 extern "C" char __kernel_end[];
+extern "C" const uint64_t boot_pml4_pa;
 
 namespace arch {
 
@@ -42,6 +44,51 @@ void add_free(uint64_t lo, uint64_t hi, unsigned from, uint64_t* added) {
     }
     auto r = core::frame_allocator().add_free(lo >> 12, (hi - lo) >> 12);
     if (r) *added += *r;
+}
+
+// A zeroed frame for the hypervisor's own use (tables it builds at boot).
+uint64_t boot_frame(unsigned order = 0) {
+    auto r = core::frame_allocator().alloc(order);
+    if (!r) platform::panic("memory: out of memory at boot");
+    for (uint64_t f = *r; f < *r + (1ull << order); ++f) {
+        core::frame_table()[f].owner = core::kOwnerXen;
+        __builtin_memset(reinterpret_cast<void*>(DIRECTMAP_VIRT + (f << 12)), 0, 4096);
+    }
+    return *r;
+}
+
+uint64_t* frame_va(uint64_t mfn) { return reinterpret_cast<uint64_t*>(DIRECTMAP_VIRT + (mfn << 12)); }
+
+// The machine-to-phys table, in 2 MiB blocks (so memory_op can list them as
+// Xen does), mapped read-only and user-accessible at RO_MPT_VIRT_START in the
+// hypervisor's L4 slot 256, which every guest L4 carries.
+constexpr unsigned kMaxM2pBlocks = 64;   // 128 MiB of M2P: 64 GiB of RAM
+core::Mfn g_m2p_blocks[kMaxM2pBlocks];
+
+void m2p_setup(uint64_t nframes) {
+    constexpr uint64_t kRoMpt = 0xFFFF800000000000ull;
+    constexpr uint64_t kUpper = 0x1 | 0x4;                     // present, user; never writable
+    constexpr uint64_t kLeaf = 0x1 | 0x4 | (1ull << 63);        // present, user, no-execute
+    uint64_t bytes = nframes * sizeof(uint64_t);
+    unsigned nblocks = static_cast<unsigned>((bytes + (2u << 20) - 1) >> 21);
+    if (nblocks > kMaxM2pBlocks) platform::panic("memory: M2P for %lu frames is too large", nframes);
+
+    // One contiguous allocation, so the core can index the table linearly
+    // through the direct map; listed to guests as its 2 MiB blocks.
+    unsigned order = 9;
+    while ((1ull << (order - 9)) < nblocks) ++order;
+    uint64_t base = boot_frame(order);
+    uint64_t l3 = boot_frame(), l2 = boot_frame();
+    uint64_t* idle_l4 = frame_va(boot_pml4_pa >> 12);
+    idle_l4[(kRoMpt >> 39) & 511] = (l3 << 12) | kUpper;
+    frame_va(l3)[(kRoMpt >> 30) & 511] = (l2 << 12) | kUpper;
+    for (unsigned b = 0; b < nblocks; ++b) {
+        g_m2p_blocks[b] = base + 512ull * b;
+        uint64_t l1 = boot_frame();
+        frame_va(l2)[b] = (l1 << 12) | kUpper;
+        for (unsigned i = 0; i < 512; ++i) frame_va(l1)[i] = ((g_m2p_blocks[b] + i) << 12) | kLeaf;
+    }
+    core::m2p_init(reinterpret_cast<uint64_t*>(DIRECTMAP_VIRT + (base << 12)), nframes, g_m2p_blocks, nblocks);
 }
 
 }  // namespace
@@ -97,6 +144,7 @@ void memory_init(const BootInfo& bi) {
         for (uint64_t f = g_reserved[k].lo >> 12; f < (g_reserved[k].hi >> 12) && f < nframes; ++f)
             core::frame_table()[f].owner = core::kOwnerXen;
 
+    m2p_setup(nframes);
     core::log("memory: %lu MiB of RAM, %lu frames free, frame table %lu KiB at %#lx", top >> 20,
               core::frame_allocator().free_frames(), meta_bytes >> 10, meta);
 }

@@ -7,6 +7,7 @@
 #include <arch/percpu.hpp>
 #include <arch/serial.hpp>
 
+#include <core/mm.hpp>
 #include <core/platform.hpp>
 
 extern "C" uint64_t arch_copy_guest(void* dst, const void* src, size_t n);
@@ -43,7 +44,10 @@ bool copy_to_guest(uint64_t va, const void* src, size_t n) {
 
 void* phys_to_virt(uint64_t pa) { return reinterpret_cast<void*>(DIRECTMAP_VIRT + pa); }
 
-void flush_tlb_local() { arch::write_cr3(arch::read_cr3()); }
+void flush_tlb_local() {
+    arch::write_cr3(arch::read_cr3());
+    core::tlb_flushed();
+}
 void invlpg_local(uint64_t va) { arch::invlpg(va); }
 
 void copy_hypervisor_l4_slots(uint64_t* l4) {
@@ -51,8 +55,15 @@ void copy_hypervisor_l4_slots(uint64_t* l4) {
     for (unsigned i = HYPERVISOR_L4_FIRST; i <= HYPERVISOR_L4_LAST; ++i) l4[i] = idle[i];
 }
 
-void load_page_table(uint64_t l4_mfn) { arch::write_cr3(l4_mfn << 12); }
-void leave_guest_address_space() { arch::write_cr3(boot_pml4_pa); }
+void load_page_table(uint64_t l4_mfn) {
+    arch::write_cr3(l4_mfn << 12);
+    core::tlb_flushed();
+}
+
+void leave_guest_address_space() {
+    arch::write_cr3(boot_pml4_pa);
+    core::tlb_flushed();
+}
 
 void set_fs_base(uint64_t v) { arch::wrmsr(arch::msr::kFsBase, v); }
 // In the hypervisor the guest's GS base waits in KERNEL_GS_BASE for swapgs.

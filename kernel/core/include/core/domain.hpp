@@ -53,6 +53,12 @@ struct Vcpu {
     Mfn guest_table_user = 0;   // user-mode L4, 0 if none
 
     abi::VcpuInfo* info = nullptr;   // this vCPU's slot in the shared info page
+
+    // Page tables whose devalidation ran out of budget (see core/mm.hpp):
+    // finished at the start of this vCPU's next memory hypercall.
+    static constexpr unsigned kMaxCleanup = 32;
+    Mfn cleanup[kMaxCleanup] = {};
+    unsigned ncleanup = 0;
 };
 
 struct Domain {
@@ -64,7 +70,8 @@ struct Domain {
     Mfn shared_info_mfn = 0;
     abi::SharedInfo* shared_info = nullptr;
     uint64_t nr_pages = 0;      // frames the domain was built with
-    uint64_t max_pages = 0;
+    uint64_t tot_pages = 0;     // frames it owns now (shared info not counted)
+    uint64_t max_pages = 0;     // the most it may own (memory_op increase/populate)
 
     abi::ShutdownReason shutdown_reason = abi::ShutdownReason::poweroff;
 

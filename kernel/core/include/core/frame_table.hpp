@@ -1,15 +1,16 @@
 #pragma once
 // The frame table: what the hypervisor knows about every machine frame.
 //
-// Invariants (the whole of PV memory safety rests on them):
+// Invariants (the whole of PV memory safety rests on them; core/mm.hpp keeps
+// them, docs/memory-model.md explains them):
 //  - A frame is mapped by a guest only if the guest owns it.
 //  - A frame typed as a page table (L1..L4) has no writable mapping anywhere:
 //    a writable mapping holds a `writable` type reference, and a frame has
-//    exactly one type while its type count is non-zero.
-//  - `count` counts every reference (mappings, page-table links, pins); a
-//    frame goes back to the allocator only when its owner is gone and
-//    nothing references it.
-// The full validator (mmu_update, pinning, devalidation) builds on this.
+//    exactly one type while its type count is non-zero or it is partial.
+//  - A page-table frame is `validated` only when every entry in it holds its
+//    references; while `partial`, exactly entries [0, valid_upto) do.
+//  - `count` counts every reference (mappings, page-table links, pins, base
+//    pointers); a frame leaves its domain only when nothing references it.
 
 #include <cstdint>
 
@@ -29,12 +30,21 @@ struct FrameInfo {
     uint8_t flags;          // kFrame* below
     uint32_t type_count;    // references holding `type`
     uint32_t count;         // all references
-    uint32_t reserved;
+    uint16_t valid_upto;    // page tables: entries [0, valid_upto) hold references
+    uint16_t reserved;
+    uint32_t tlb_stamp;     // TLB clock when the last type reference went (see mm)
+    uint32_t reserved2;
 };
-static_assert(sizeof(FrameInfo) == 16);
+static_assert(sizeof(FrameInfo) == 24);
 
-constexpr uint8_t kFrameValidated = 1u << 0;  // a page table whose entries all validated
-constexpr uint8_t kFramePinned = 1u << 1;
+constexpr uint8_t kFrameValidated = 1u << 0;  // a page table whose entries all hold references
+constexpr uint8_t kFramePinned = 1u << 1;     // holds one type reference for the pin
+constexpr uint8_t kFramePartial = 1u << 2;    // (de)validation stopped half-way; no type references
+constexpr uint8_t kFrameCleanup = 1u << 3;    // on its vCPU's list of unfinished devalidations
+
+constexpr bool is_page_table(PageType t) {
+    return t == PageType::l1 || t == PageType::l2 || t == PageType::l3 || t == PageType::l4;
+}
 
 class FrameTable {
 public:
@@ -43,11 +53,6 @@ public:
     bool valid(Mfn mfn) const { return mfn < nframes_; }
     FrameInfo& operator[](Mfn mfn) { return info_[mfn]; }
     const FrameInfo& operator[](Mfn mfn) const { return info_[mfn]; }
-
-    // Takes a reference of `type` on a frame owned by `owner`. Fails if the
-    // frame has another type with references outstanding, or another owner.
-    [[nodiscard]] bool get_type(Mfn mfn, DomId owner, PageType type);
-    void put_type(Mfn mfn);
 
 private:
     FrameInfo* info_ = nullptr;

@@ -28,5 +28,9 @@ int64_t hc_stack_switch(Vcpu& v, Regs& r);
 int64_t hc_set_segment_base(Vcpu& v, Regs& r);
 int64_t hc_fpu_taskswitch(Vcpu& v, Regs& r);
 int64_t hc_update_va_mapping(Vcpu& v, Regs& r);
+int64_t hc_mmu_update(Vcpu& v, Regs& r);
+int64_t hc_mmuext_op(Vcpu& v, Regs& r);
+int64_t hc_memory_op(Vcpu& v, Regs& r);
+int64_t hc_multicall(Vcpu& v, Regs& r);
 
 }  // namespace core

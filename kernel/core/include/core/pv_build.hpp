@@ -22,7 +22,7 @@ struct BuildSpec {
     uint64_t nr_pages;
 };
 
-enum class BuildStage : uint8_t { elf, layout, features, no_domain_slot, out_of_memory, too_large };
+enum class BuildStage : uint8_t { elf, layout, features, no_domain_slot, out_of_memory, too_large, page_tables };
 
 struct BuildError {
     BuildStage stage;

@@ -1,0 +1,288 @@
+// References, types, validation and devalidation of page-table frames.
+// See core/mm.hpp and docs/memory-model.md.
+
+#include <core/log.hpp>
+#include <core/mm.hpp>
+#include <core/platform.hpp>
+#include <core/pte.hpp>
+
+#include <abi/errno.hpp>
+
+namespace core {
+
+namespace {
+
+constexpr long err(abi::Errno e) { return abi::neg(e); }
+
+// What a guest may set in an entry at each level. Cache attributes (PWT, PCD,
+// PAT) need device access, which PV domains do not have yet; superpages (PSE
+// at L2/L3) and global upper-level entries are refused outright; bits 52-62
+// are reserved. User is forced on: PV guest kernels run in ring 3.
+constexpr uint64_t kCommon = pte::kPresent | pte::kWritable | pte::kUser | pte::kAccessed | pte::kAvail |
+                             pte::kNx | pte::kAddrMask;
+constexpr uint64_t kL1Allowed = kCommon | pte::kDirty | pte::kGlobal;
+constexpr uint64_t kUpperAllowed = kCommon | pte::kDirty;
+
+// The TLB clock: bumped after every full local flush. A frame whose last type
+// reference went at clock T may still sit in a TLB if the clock is still T.
+uint32_t g_tlb_clock = 1;
+
+uint64_t* table_of(Mfn m) { return static_cast<uint64_t*>(platform::phys_to_virt(m << 12)); }
+
+bool queue_cleanup(MmCtx& c, Mfn m) {
+    FrameInfo& f = frame_table()[m];
+    if (f.flags & kFrameCleanup) return true;
+    if (c.v.ncleanup == Vcpu::kMaxCleanup) return false;
+    f.flags |= kFrameCleanup;
+    c.v.cleanup[c.v.ncleanup++] = m;
+    return true;
+}
+
+long get_entry_ref(MmCtx& c, uint64_t e, unsigned level);
+void put_entry_ref(MmCtx& c, uint64_t e, unsigned level);
+
+// Takes references for entries [valid_upto, 512) of a partial table.
+long validate(MmCtx& c, Mfn m, unsigned level) {
+    FrameInfo& f = frame_table()[m];
+    uint64_t* t = table_of(m);
+    if (!c.budget.spend()) return kRestart;
+    if (level == 4 && f.valid_upto == 0) platform::copy_hypervisor_l4_slots(t);
+    for (unsigned i = f.valid_upto; i < 512; ++i) {
+        if (level == 4 && is_hypervisor_l4_slot(i)) {
+            f.valid_upto = static_cast<uint16_t>(i + 1);
+            continue;
+        }
+        // Read once: nobody can write the table (it has a page-table type).
+        uint64_t e = __atomic_load_n(&t[i], __ATOMIC_RELAXED);
+        if (e & pte::kPresent) {
+            if (!c.budget.spend()) return kRestart;
+            long r = get_entry_ref(c, e, level);
+            if (r != 0) return r;   // restart or error: entries [0, i) hold references
+        }
+        f.valid_upto = static_cast<uint16_t>(i + 1);
+    }
+    return 0;
+}
+
+// Drops references of entries [0, valid_upto), last first.
+long devalidate(MmCtx& c, Mfn m) {
+    FrameInfo& f = frame_table()[m];
+    unsigned level = type_level(f.type);
+    uint64_t* t = table_of(m);
+    while (f.valid_upto > 0) {
+        unsigned i = f.valid_upto - 1u;
+        uint64_t e = __atomic_load_n(&t[i], __ATOMIC_RELAXED);
+        if ((e & pte::kPresent) && !(level == 4 && is_hypervisor_l4_slot(i))) {
+            if (!c.budget.spend()) return kRestart;
+            put_entry_ref(c, e, level);
+        }
+        f.valid_upto = static_cast<uint16_t>(i);
+    }
+    // Our own entries do not stay behind in what may become an ordinary page.
+    if (level == 4)
+        for (unsigned i = 256; i <= 271; ++i) t[i] = 0;
+    return 0;
+}
+
+// A partial table with no type references left: finish taking it apart.
+// False if the vCPU's cleanup list is full (the domain is then crashed).
+void start_devalidation(MmCtx& c, Mfn m) {
+    FrameInfo& f = frame_table()[m];
+    f.flags = static_cast<uint8_t>((f.flags & ~(kFrameValidated | kFramePinned)) | kFramePartial);
+    if (devalidate(c, m) == kRestart) {
+        if (!queue_cleanup(c, m)) domain_crash(c.d, "too many unfinished page-table devalidations");
+        return;
+    }
+    f.flags &= static_cast<uint8_t>(~kFramePartial);
+}
+
+long get_entry_ref(MmCtx& c, uint64_t e, unsigned level) {
+    uint64_t allowed = level == 1 ? kL1Allowed : kUpperAllowed;
+    if (e & ~allowed) return err(abi::Errno::einval);
+    Mfn child = pte::mfn(e);
+    if (!get_page(c, child)) return err(abi::Errno::einval);
+    long r = level == 1 ? ((e & pte::kWritable) ? get_page_type(c, child, PageType::writable) : 0)
+                        : get_page_type(c, child, level_type(level - 1));
+    if (r != 0) put_page(child);
+    return r;
+}
+
+void put_entry_ref(MmCtx& c, uint64_t e, unsigned level) {
+    Mfn child = pte::mfn(e);
+    if (level > 1 || (e & pte::kWritable)) put_page_type(c, child);
+    put_page(child);
+}
+
+}  // namespace
+
+void tlb_flushed() { ++g_tlb_clock; }
+
+void tlb_flush_all() { platform::flush_tlb_local(); }   // the platform calls tlb_flushed()
+
+bool get_page(MmCtx& c, Mfn m) {
+    FrameTable& ft = frame_table();
+    if (!ft.valid(m)) return false;
+    FrameInfo& f = ft[m];
+    if (f.owner != c.d.id || f.count == ~0u) return false;
+    ++f.count;
+    return true;
+}
+
+void put_page(Mfn m) { --frame_table()[m].count; }
+
+long get_page_type(MmCtx& c, Mfn m, PageType t) {
+    FrameInfo& f = frame_table()[m];
+    if (f.flags & kFrameCleanup) return kRestart;   // finish the old devalidation first
+    if (f.type_count == 0 && !(f.flags & kFramePartial)) {
+        if (f.type != t) {
+            // A frame changing type must not be reachable through a stale
+            // translation: a writable one (if it becomes a page table) or a
+            // cached walk through it (if it stops being one).
+            if (f.tlb_stamp == g_tlb_clock) tlb_flush_all();
+            f.type = t;
+            f.flags &= static_cast<uint8_t>(~kFrameValidated);
+            f.valid_upto = 0;
+        }
+        if (is_page_table(t) && !(f.flags & kFrameValidated)) f.flags |= kFramePartial;
+    } else if (f.type != t) {
+        return err(abi::Errno::einval);
+    }
+    if (f.flags & kFramePartial) {
+        long r = validate(c, m, type_level(t));
+        if (r == kRestart) return r;
+        if (r != 0) {
+            // Entries [0, valid_upto) hold references: give them back, within
+            // budget, before the domain's next memory operation.
+            if (devalidate(c, m) == kRestart) {
+                if (!queue_cleanup(c, m)) domain_crash(c.d, "too many unfinished page-table devalidations");
+            } else {
+                f.flags &= static_cast<uint8_t>(~kFramePartial);
+            }
+            return r;
+        }
+        f.flags = static_cast<uint8_t>((f.flags & ~kFramePartial) | kFrameValidated);
+    }
+    if (f.type_count == ~0u) return err(abi::Errno::einval);
+    ++f.type_count;
+    return 0;
+}
+
+void put_page_type(MmCtx& c, Mfn m) {
+    FrameInfo& f = frame_table()[m];
+    if (--f.type_count != 0) return;
+    f.tlb_stamp = g_tlb_clock;
+    if (is_page_table(f.type)) start_devalidation(c, m);
+}
+
+long get_page_and_type(MmCtx& c, Mfn m, PageType t) {
+    if (!get_page(c, m)) return err(abi::Errno::einval);
+    long r = get_page_type(c, m, t);
+    if (r != 0) put_page(m);
+    return r;
+}
+
+void put_page_and_type(MmCtx& c, Mfn m) {
+    put_page_type(c, m);
+    put_page(m);
+}
+
+long finish_cleanup(MmCtx& c) {
+    while (c.v.ncleanup > 0) {
+        Mfn m = c.v.cleanup[c.v.ncleanup - 1];
+        FrameInfo& f = frame_table()[m];
+        if (devalidate(c, m) == kRestart) return kRestart;
+        f.flags &= static_cast<uint8_t>(~(kFramePartial | kFrameCleanup));
+        // It may have been queued below newer entries; remove it wherever it is.
+        for (unsigned i = 0; i < c.v.ncleanup; ++i)
+            if (c.v.cleanup[i] == m) {
+                c.v.cleanup[i] = c.v.cleanup[--c.v.ncleanup];
+                break;
+            }
+    }
+    return 0;
+}
+
+long mod_entry(MmCtx& c, Mfn table, unsigned index, uint64_t val, bool preserve_ad) {
+    FrameInfo& tf = frame_table()[table];
+    unsigned level = type_level(tf.type);
+    if (level == 4 && is_hypervisor_l4_slot(index)) return err(abi::Errno::einval);
+    uint64_t* slot = &table_of(table)[index];
+    uint64_t old = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if (val & pte::kPresent) {
+        val |= pte::kUser;
+        if (preserve_ad) val |= old & (pte::kAccessed | pte::kDirty);
+    }
+
+    // Same frame, same present/writable: only the other flags change, so no
+    // references move; still check the flags.
+    constexpr uint64_t kRefBits = pte::kPresent | pte::kWritable | pte::kAddrMask;
+    if ((old & pte::kPresent) && (val & pte::kPresent) && ((old ^ val) & kRefBits) == 0) {
+        if (val & ~(level == 1 ? kL1Allowed : kUpperAllowed)) return err(abi::Errno::einval);
+        __atomic_store_n(slot, val, __ATOMIC_RELAXED);
+        return 0;
+    }
+
+    // Decode: take the new entry's references first; nothing has changed if
+    // that fails.
+    if (val & pte::kPresent) {
+        long r = get_entry_ref(c, val, level);
+        if (r != 0) return r;
+    }
+    // Invoke: the CPU may set accessed/dirty bits in the old entry meanwhile;
+    // the exchange keeps whatever it wrote in `old` for the references.
+    old = __atomic_exchange_n(slot, val, __ATOMIC_SEQ_CST);
+    if (old & pte::kPresent) put_entry_ref(c, old, level);
+    return 0;
+}
+
+long pin_table(MmCtx& c, Mfn m, PageType t) {
+    FrameTable& ft = frame_table();
+    if (!ft.valid(m) || ft[m].owner != c.d.id) return err(abi::Errno::einval);
+    if (ft[m].flags & kFramePinned) return err(abi::Errno::einval);
+    long r = get_page_and_type(c, m, t);
+    if (r != 0) return r;
+    ft[m].flags |= kFramePinned;
+    return 0;
+}
+
+long unpin_table(MmCtx& c, Mfn m) {
+    FrameTable& ft = frame_table();
+    if (!ft.valid(m) || ft[m].owner != c.d.id || !(ft[m].flags & kFramePinned)) return err(abi::Errno::einval);
+    ft[m].flags &= static_cast<uint8_t>(~kFramePinned);
+    put_page_and_type(c, m);
+    return 0;
+}
+
+long new_baseptr(MmCtx& c, Mfn m, bool user) {
+    Mfn& slot = user ? c.v.guest_table_user : c.v.guest_table;
+    if (user && m == 0) {   // no user page table
+        Mfn old = slot;
+        slot = 0;
+        if (old) put_page_and_type(c, old);
+        return 0;
+    }
+    long r = get_page_and_type(c, m, PageType::l4);
+    if (r != 0) return r;
+    Mfn old = slot;
+    slot = m;
+    // Load it now if it is the table of the mode the vCPU is in.
+    if (user != c.v.kernel_mode) platform::load_page_table(m);
+    if (old) put_page_and_type(c, old);
+    return 0;
+}
+
+bool find_l1(Mfn l4, uint64_t va, Mfn* l1, unsigned* index) {
+    FrameTable& ft = frame_table();
+    Mfn m = l4;
+    for (unsigned level = 4; level > 1; --level) {
+        uint64_t e = table_of(m)[pte::index(va, level)];
+        if (!(e & pte::kPresent)) return false;
+        m = pte::mfn(e);
+        if (!ft.valid(m)) return false;
+    }
+    *l1 = m;
+    *index = pte::index(va, 1);
+    return true;
+}
+
+}  // namespace core
