@@ -39,7 +39,7 @@ endif()
 # parsed options (${prefix}_NAME, ${prefix}_TIMEOUT, ${prefix}_LABELS).
 function(_moat_systest_parse prefix function_name)
   cmake_parse_arguments(A "" "NAME;EXPECT_EXIT;MIN_PASS;TIMEOUT;KERNEL_ARGS"
-    "MODULES;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;LABELS" ${ARGN})
+    "MODULES;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;LABELS" ${ARGN})
   if(A_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${function_name}: unknown arguments: ${A_UNPARSED_ARGUMENTS}")
   endif()
@@ -104,6 +104,9 @@ function(_moat_systest_parse prefix function_name)
   endforeach()
   foreach(x IN LISTS A_FORBID_LINE)
     list(APPEND args --forbid-line "${x}")
+  endforeach()
+  foreach(x IN LISTS A_EXPECT_BETWEEN)
+    list(APPEND args --expect-between "${x}")
   endforeach()
 
   set(${prefix}_NAME ${A_NAME} PARENT_SCOPE)

@@ -101,7 +101,8 @@ Checker::Checker(Expectations e)
       seen_pass_(e_.passes.size()),
       seen_line_(e_.lines.size()),
       forbidden_at_(e_.forbidden.size()),
-      forbidden_text_(e_.forbidden.size()) {}
+      forbidden_text_(e_.forbidden.size()),
+      between_(e_.between.size(), Window::before) {}
 
 void Checker::line(std::string_view line) {
   ++line_no_;
@@ -115,6 +116,22 @@ void Checker::line(std::string_view line) {
       forbidden_at_[i] = line_no_;
       forbidden_text_[i] = std::string(line);
     }
+
+  for (size_t i = 0; i < e_.between.size(); ++i) {
+    const auto& b = e_.between[i];
+    switch (between_[i]) {
+      case Window::before:
+        if (line.find(b.start) != std::string_view::npos) between_[i] = Window::open;
+        break;
+      case Window::open:
+        if (line.find(b.end) != std::string_view::npos) between_[i] = Window::closed;
+        else if (line.find(b.inside) != std::string_view::npos) between_[i] = Window::satisfied;
+        break;
+      case Window::satisfied:
+      case Window::closed:
+        break;
+    }
+  }
 
   ConsoleLine c = classify(line);
   if (c.source != ConsoleLine::Source::Domain) return;
@@ -166,6 +183,10 @@ Verdict Checker::finish(const RunEnd& end) const {
     if (forbidden_at_[i] != 0)
       r.push_back("line " + std::to_string(forbidden_at_[i]) + ": forbidden \"" + e_.forbidden[i] +
                   "\": " + forbidden_text_[i]);
+  for (size_t i = 0; i < e_.between.size(); ++i)
+    if (between_[i] != Window::satisfied)
+      r.push_back("no line containing \"" + e_.between[i].inside + "\" between \"" + e_.between[i].start +
+                  "\" and \"" + e_.between[i].end + "\"");
   if (pass_lines_ < e_.min_pass)
     r.push_back("only " + std::to_string(pass_lines_) + " PASS line(s), expected at least " +
                 std::to_string(e_.min_pass));

@@ -59,6 +59,12 @@ struct Expectations {
   std::vector<std::string> passes;      // --expect-pass
   std::vector<std::string> lines;       // --expect-line (substrings)
   std::vector<std::string> forbidden;   // --forbid-line (substrings)
+  // --expect-between START END INSIDE: some line containing INSIDE comes
+  // after the first line containing START and before the next containing END.
+  struct Between {
+    std::string start, end, inside;
+  };
+  std::vector<Between> between;
   int min_pass = 0;
   bool want_bench = false;              // --bench-json given: at least one BENCH line
 };
@@ -95,6 +101,8 @@ class Checker {
   std::vector<bool> seen_pass_, seen_line_;
   std::vector<size_t> forbidden_at_;         // line number (1-based) or 0
   std::vector<std::string> forbidden_text_;
+  enum class Window : uint8_t { before, open, satisfied, closed };
+  std::vector<Window> between_;
   json::Flat bench_;
 };
 

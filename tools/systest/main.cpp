@@ -45,6 +45,8 @@ void print_help(FILE* out) {
       "  --expect-pass NAME      a domain must print \"PASS NAME\"; repeatable\n"
       "  --expect-line SUBSTR    some line must contain SUBSTR; repeatable\n"
       "  --forbid-line SUBSTR    no line may contain SUBSTR; repeatable\n"
+      "  --expect-between S|E|I  a line containing I between the first line containing S\n"
+      "                          and the next line containing E; repeatable\n"
       "  --min-pass N            at least N \"PASS <name>\" domain lines\n"
       "  --append ARGS           the kernel command line\n"
       "  --icount                -icount shift=0 (guest time counts instructions)\n"
@@ -151,6 +153,15 @@ int main(int argc, char** argv) {
     } else if (arg == "--expect-line") {
       if (!value() || *v == '\0') return usage_error("--expect-line needs a non-empty substring");
       expect.lines.emplace_back(v);
+    } else if (arg == "--expect-between") {
+      // START|END|INSIDE in one argument.
+      if (!value()) return usage_error("--expect-between needs START|END|INSIDE");
+      std::string_view spec_text = v;
+      size_t a = spec_text.find('|'), b = a == std::string_view::npos ? a : spec_text.find('|', a + 1);
+      if (b == std::string_view::npos || a == 0 || b == a + 1 || b + 1 == spec_text.size())
+        return usage_error("--expect-between needs START|END|INSIDE, three non-empty parts");
+      expect.between.push_back({std::string(spec_text.substr(0, a)), std::string(spec_text.substr(a + 1, b - a - 1)),
+                                std::string(spec_text.substr(b + 1))});
     } else if (arg == "--forbid-line") {
       if (!value() || *v == '\0') return usage_error("--forbid-line needs a non-empty substring");
       expect.forbidden.emplace_back(v);

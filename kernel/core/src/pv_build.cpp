@@ -93,6 +93,7 @@ struct Builder {
     // guest's iret frame and never returns.
     void fill_hypercall_page(uint64_t va) {
         uint8_t* p = va_ptr(va);
+        __builtin_memset(p, 0xCC, 4096);   // int3 between the stubs, as Xen leaves it
         for (unsigned i = 0; i < abi::kHypercallPageEntries; ++i) {
             uint8_t* s = p + i * abi::kHypercallEntrySize;
             if (i == unsigned(abi::Hypercall::iret)) {

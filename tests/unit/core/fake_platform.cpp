@@ -9,7 +9,9 @@
 
 #include <core/frame_alloc.hpp>
 #include <core/frame_table.hpp>
+#include <core/m2p.hpp>
 #include <core/memory.hpp>
+#include <core/mm.hpp>
 #include <core/platform.hpp>
 #include <core/pte.hpp>
 
@@ -21,6 +23,7 @@ uint8_t* g_mem = nullptr;
 uint64_t g_frames = 0;
 std::vector<core::FrameInfo> g_info;
 std::vector<core::FrameLink> g_links;
+std::vector<uint64_t> g_m2p;
 uint64_t g_l4 = kNoTable;
 Calls g_calls;
 std::string g_log;
@@ -103,6 +106,8 @@ void reset(uint64_t frames, uint64_t reserved) {
     g_links.assign(frames, core::FrameLink{});
     core::frame_table().init(g_info.data(), frames);
     core::frame_allocator().init(g_links.data(), frames);
+    g_m2p.assign(frames, 0);
+    core::m2p_init(g_m2p.data(), frames, nullptr, 0);
     if (frames > reserved) {
         auto added = core::frame_allocator().add_free(reserved, frames - reserved);
         if (!added || *added != frames - reserved) std::abort();
@@ -137,7 +142,11 @@ void* phys_to_virt(uint64_t pa) {
     return fake::g_mem + pa;
 }
 
-void flush_tlb_local() { ++fake::g_calls.flush_tlb; }
+// core/mm.hpp: every full local flush advances the TLB clock.
+void flush_tlb_local() {
+    ++fake::g_calls.flush_tlb;
+    core::tlb_flushed();
+}
 void invlpg_local(uint64_t va) { fake::g_calls.invlpg.push_back(va); }
 
 void copy_hypervisor_l4_slots(uint64_t* l4) {
@@ -148,11 +157,13 @@ void copy_hypervisor_l4_slots(uint64_t* l4) {
 void load_page_table(uint64_t l4_mfn) {
     fake::g_calls.loaded_l4.push_back(l4_mfn);
     fake::g_l4 = l4_mfn;
+    core::tlb_flushed();   // a CR3 write flushes the (non-global) TLB
 }
 
 void leave_guest_address_space() {
     ++fake::g_calls.leave_guest;
     fake::g_l4 = fake::kNoTable;
+    core::tlb_flushed();
 }
 
 void set_fs_base(uint64_t v) { fake::g_calls.fs_base.push_back(v); }

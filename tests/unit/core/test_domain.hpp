@@ -11,6 +11,9 @@
 #include <core/domain.hpp>
 #include <core/platform.hpp>
 #include <core/pv_build.hpp>
+#include <core/frame_table.hpp>
+#include <core/memory.hpp>
+#include <core/pte.hpp>
 #include <elf/xen.hpp>
 
 #include "elf_builder.hpp"
@@ -67,6 +70,90 @@ inline std::vector<uint8_t> read_guest_bytes(uint64_t va, size_t n) {
 template <typename T>
 void write_guest(uint64_t va, const T& t) {
     ASSERT_TRUE(platform::copy_to_guest(va, &t, sizeof t)) << std::hex << "write at 0x" << va;
+}
+
+// Recomputes the frame table's reference counts of domain `dom` from the
+// page tables rooted at `l4` and compares: a writable mapping holds a
+// `writable` type reference, a page-table frame is referenced by the entry
+// that links it (plus pin and vCPU for the L4), a read-only mapping holds a
+// plain reference. Reports every mismatch; returns how many there were.
+inline int check_frame_accounting(core::Mfn l4, core::DomId dom) {
+    namespace pte = core::pte;
+    core::FrameTable& ft = core::frame_table();
+    std::vector<uint64_t> wmaps(ft.nframes()), romaps(ft.nframes()), links(ft.nframes());
+    std::vector<core::PageType> level_of(ft.nframes(), core::PageType::none);
+    static constexpr core::PageType kLevel[] = {core::PageType::none, core::PageType::l1, core::PageType::l2,
+                                               core::PageType::l3, core::PageType::l4};
+    int bad = 0;
+    // Depth-first over the tables (the bootstrap tables are a tree).
+    struct Walk {
+        core::FrameTable& ft;
+        std::vector<uint64_t>& w;
+        std::vector<uint64_t>& ro;
+        std::vector<uint64_t>& links;
+        std::vector<core::PageType>& level_of;
+        int& bad;
+        void run(core::Mfn t, unsigned level) {
+            level_of[t] = kLevel[level];
+            uint64_t* e = fake::table(t);
+            for (unsigned i = 0; i < 512; ++i) {
+                if (!(e[i] & pte::kPresent)) continue;
+                core::Mfn m = pte::mfn(e[i]);
+                if (!ft.valid(m)) {
+                    ADD_FAILURE() << "entry " << i << " of L" << level << " table " << t << " maps frame " << m;
+                    ++bad;
+                    continue;
+                }
+                if (level == 1) {
+                    (e[i] & pte::kWritable ? w : ro)[m]++;
+                } else {
+                    links[m]++;
+                    run(m, level - 1);
+                }
+            }
+        }
+    } walk{ft, wmaps, romaps, links, level_of, bad};
+    walk.run(l4, 4);
+
+    for (core::Mfn m = 0; m < ft.nframes(); ++m) {
+        const core::FrameInfo& f = ft[m];
+        uint64_t maps = wmaps[m] + romaps[m] + links[m];
+        if (maps && f.owner != dom) {
+            ADD_FAILURE() << "frame " << m << " is mapped by domain " << dom << " but owned by " << f.owner;
+            ++bad;
+        }
+        if (f.owner != dom) continue;
+        uint64_t extra = m == l4 ? 2 : 0;   // pinned, and the vCPU's guest_table
+        uint64_t expect_count = maps + extra;
+        if (f.count != expect_count) {
+            ADD_FAILURE() << "frame " << m << ": count " << f.count << ", recomputed " << expect_count << " ("
+                          << wmaps[m] << " writable, " << romaps[m] << " read-only mappings, " << links[m]
+                          << " table links)";
+            ++bad;
+        }
+        if (wmaps[m] && f.type != core::PageType::writable) {
+            ADD_FAILURE() << "frame " << m << " has " << wmaps[m] << " writable mappings but type "
+                          << int(f.type);
+            ++bad;
+        }
+        if (f.type == core::PageType::writable && f.type_count != wmaps[m]) {
+            ADD_FAILURE() << "frame " << m << ": writable type_count " << f.type_count << ", writable mappings "
+                          << wmaps[m];
+            ++bad;
+        }
+        if (level_of[m] != core::PageType::none) {
+            if (f.type != level_of[m]) {
+                ADD_FAILURE() << "frame " << m << " is a page table of type " << int(level_of[m])
+                              << " but typed " << int(f.type);
+                ++bad;
+            } else if (f.type_count != links[m] + extra) {
+                ADD_FAILURE() << "frame " << m << ": table type_count " << f.type_count << ", expected "
+                              << links[m] + extra;
+                ++bad;
+            }
+        }
+    }
+    return bad;
 }
 
 // A fresh machine and one domain built from guest_image(), its address space

@@ -1,0 +1,213 @@
+// Exception delivery to a built domain: Xen's bounce frame on the guest
+// kernel stack, read back through the guest's page tables.
+
+#include <gtest/gtest.h>
+
+#include <abi/x86_64.hpp>
+#include <core/traps.hpp>
+
+#include "test_domain.hpp"
+
+namespace {
+
+using namespace coretest;
+
+constexpr uint64_t kPfHandler = 0x400200;
+constexpr uint64_t kGpHandler = 0x400300;
+constexpr uint64_t kSoftHandler = 0x400400;
+constexpr uint64_t kUdHandler = 0x400500;
+
+class Traps : public DomainTest {
+protected:
+    void SetUp() override {
+        DomainTest::SetUp();
+        if (HasFatalFailure()) return;
+        r = v->regs;
+        r.rip = 0x400123;
+        r.rcx = 0xc0c0c0c0;
+        r.r11 = 0x1111;
+        r.rsp = l.stack_va + 4096 - 0x28;   // deliberately not 16-byte aligned
+        r.rflags = 0x202 | 0x1 /*CF*/ | core::flags::kTf;
+    }
+    // Where the frame goes from kernel mode: (rsp & ~15) minus its size.
+    uint64_t frame_at(uint64_t rsp, unsigned words) const { return (rsp & ~15ull) - words * 8; }
+
+    core::Regs r{};
+};
+
+TEST_F(Traps, PageFaultBuildsXenFrame) {
+    v->traps[14] = core::TrapHandler{kPfHandler, 0, false};
+    v->info->evtchn_upcall_mask = 0;
+    const core::Regs before = r;
+    // The CPU reports a user-mode access (the guest kernel runs in ring 3).
+    core::guest_exception(*v, r, 14, 0x7 /*present|write|user*/, 0xdeadb000);
+    ASSERT_FALSE(crashed()) << fake::log();
+
+    uint64_t at = frame_at(before.rsp, 8);
+    EXPECT_EQ(r.rsp, at);
+    EXPECT_EQ(r.rip, kPfHandler);
+    EXPECT_EQ(r.cs, 0xe033u);
+    EXPECT_EQ(r.ss, 0xe02bu);
+    EXPECT_TRUE(r.rflags & core::flags::kIf);
+    EXPECT_FALSE(r.rflags & core::flags::kTf) << "TF must be cleared in the handler";
+
+    auto f = read_guest<abi::BounceFrameErrorCode>(at);
+    EXPECT_EQ(f.rcx, before.rcx);
+    EXPECT_EQ(f.r11, before.r11);
+    EXPECT_EQ(f.error_code, 0x3u) << "the user bit is cleared for a guest-kernel fault";
+    EXPECT_EQ(f.rip, before.rip);
+    EXPECT_EQ(f.cs, 0xe030u) << "RPL cleared, saved upcall mask 0";
+    EXPECT_EQ(f.rflags, before.rflags) << "IF set: events were not masked";
+    EXPECT_EQ(f.rsp, before.rsp);
+    EXPECT_EQ(f.ss, before.ss);
+    EXPECT_EQ(v->info->arch.cr2, 0xdeadb000u);
+    EXPECT_EQ(v->info->evtchn_upcall_mask, 0) << "a trap without mask_events leaves the mask";
+}
+
+TEST_F(Traps, SavedMaskRidesInCsAndIf) {
+    v->traps[14] = core::TrapHandler{kPfHandler, 0, true};
+    v->info->evtchn_upcall_mask = 1;
+    const core::Regs before = r;
+    core::guest_exception(*v, r, 14, 0x4, 0x1000);
+    ASSERT_FALSE(crashed()) << fake::log();
+    auto f = read_guest<abi::BounceFrameErrorCode>(frame_at(before.rsp, 8));
+    EXPECT_EQ(f.cs, 0xe030u | (1ull << 32));
+    EXPECT_EQ(f.cs, abi::bounce_cs(0xe030, 1));
+    EXPECT_FALSE(f.rflags & core::flags::kIf) << "IF = !saved mask";
+    EXPECT_EQ(f.rflags, abi::bounce_rflags(before.rflags, 1));
+    EXPECT_EQ(f.error_code, 0u);
+    EXPECT_EQ(v->info->evtchn_upcall_mask, 1);
+
+    // mask_events sets the mask for the handler, the frame keeps the old one.
+    core::Regs r2 = before;
+    v->info->evtchn_upcall_mask = 0;
+    core::guest_exception(*v, r2, 14, 0x4, 0x2000);
+    auto f2 = read_guest<abi::BounceFrameErrorCode>(frame_at(before.rsp, 8));
+    EXPECT_EQ(f2.cs >> 32, 0u);
+    EXPECT_TRUE(f2.rflags & core::flags::kIf);
+    EXPECT_EQ(v->info->evtchn_upcall_mask, 1);
+}
+
+TEST_F(Traps, ExceptionWithoutErrorCodeHasShortFrame) {
+    v->traps[6] = core::TrapHandler{kUdHandler, 0, false};
+    const core::Regs before = r;
+    core::guest_exception(*v, r, 6, 0, 0);
+    ASSERT_FALSE(crashed()) << fake::log();
+    uint64_t at = frame_at(before.rsp, 7);
+    EXPECT_EQ(r.rsp, at);
+    auto f = read_guest<abi::BounceFrame>(at);
+    EXPECT_EQ(f.rcx, before.rcx);
+    EXPECT_EQ(f.rip, before.rip);
+    EXPECT_EQ(f.rsp, before.rsp);
+    EXPECT_EQ(f.ss, before.ss);
+}
+
+TEST_F(Traps, FromUserModeUsesKernelStack) {
+    // A user address space (the same tables will do) and a kernel stack.
+    v->guest_table_user = v->guest_table;
+    v->kernel_sp = l.stack_va + 4096;
+    v->kernel_mode = false;
+    v->gs_base_kernel = 0x9000;
+    v->traps[14] = core::TrapHandler{kPfHandler, 0, false};
+    v->info->evtchn_upcall_mask = 0;
+    r.rsp = 0x7ff0;   // the user's stack: not even mapped
+    const core::Regs before = r;
+    core::guest_exception(*v, r, 14, 0x6, 0x5000);
+    ASSERT_FALSE(crashed()) << fake::log();
+    EXPECT_TRUE(v->kernel_mode);
+    ASSERT_FALSE(fake::calls().active_gs_base.empty());
+    EXPECT_EQ(fake::calls().active_gs_base.back(), 0x9000u);
+    EXPECT_EQ(fake::current_l4(), v->guest_table);
+    uint64_t at = frame_at(v->kernel_sp, 8);
+    EXPECT_EQ(r.rsp, at);
+    auto f = read_guest<abi::BounceFrameErrorCode>(at);
+    EXPECT_EQ(f.error_code, 0x6u) << "user bit kept for a guest-user fault";
+    EXPECT_EQ(f.cs, 0xe033u) << "RPL 3 for user mode";
+    EXPECT_EQ(f.rsp, before.rsp);
+}
+
+TEST_F(Traps, NoHandlerCrashesDomain) {
+    uint64_t free_before = core::frame_allocator().free_frames();
+    core::guest_exception(*v, r, 14, 0x4, 0x1234);
+    EXPECT_TRUE(crashed()) << fake::log();
+    EXPECT_NE(fake::log().find("#PF"), std::string::npos) << fake::log();
+    EXPECT_EQ(d->state, core::DomainState::free);
+    EXPECT_EQ(core::frame_allocator().free_frames(), free_before + kPages + 1);
+}
+
+TEST_F(Traps, UnwritableStackCrashesDomain) {
+    v->traps[14] = core::TrapHandler{kPfHandler, 0, false};
+    r.rsp = l.v_end + 0x100;   // nothing mapped there
+    core::guest_exception(*v, r, 14, 0x4, 0x1234);
+    EXPECT_TRUE(crashed()) << fake::log();
+    // And a read-only stack: the page tables.
+    fake::reset();
+    SetUp();
+    v->traps[14] = core::TrapHandler{kPfHandler, 0, false};
+    r.rsp = l.pt_va + 0x800;
+    core::guest_exception(*v, r, 14, 0x4, 0x1234);
+    EXPECT_TRUE(crashed()) << fake::log();
+}
+
+TEST_F(Traps, SoftwareInterruptWithDpl3EntryIsBounced) {
+    v->traps[0x80] = core::TrapHandler{kSoftHandler, 3, false};
+    v->traps[13] = core::TrapHandler{kGpHandler, 0, false};
+    const core::Regs before = r;
+    core::guest_exception(*v, r, 13, 0x80 * 8 + 2, 0);
+    ASSERT_FALSE(crashed()) << fake::log();
+    EXPECT_EQ(r.rip, kSoftHandler);
+    uint64_t at = frame_at(before.rsp, 7);   // no error code for int $n
+    EXPECT_EQ(r.rsp, at);
+    auto f = read_guest<abi::BounceFrame>(at);
+    EXPECT_EQ(f.rip, before.rip + 2) << "past the two-byte int $0x80";
+    EXPECT_EQ(f.rcx, before.rcx);
+    EXPECT_EQ(f.rsp, before.rsp);
+}
+
+TEST_F(Traps, SoftwareInterruptWithDpl0EntryIsGp) {
+    v->traps[0x80] = core::TrapHandler{kSoftHandler, 0, false};
+    v->traps[13] = core::TrapHandler{kGpHandler, 0, false};
+    const core::Regs before = r;
+    core::guest_exception(*v, r, 13, 0x80 * 8 + 2, 0);
+    ASSERT_FALSE(crashed()) << fake::log();
+    EXPECT_EQ(r.rip, kGpHandler);
+    auto f = read_guest<abi::BounceFrameErrorCode>(frame_at(before.rsp, 8));
+    EXPECT_EQ(f.error_code, 0x80u * 8 + 2);
+    EXPECT_EQ(f.rip, before.rip) << "rip not advanced for #GP";
+}
+
+TEST_F(Traps, SoftwareInterruptDpl1AllowedFromKernelOnly) {
+    // The guest kernel counts as CPL 1.
+    v->traps[0x81] = core::TrapHandler{kSoftHandler, 1, false};
+    v->traps[13] = core::TrapHandler{kGpHandler, 0, false};
+    core::guest_exception(*v, r, 13, 0x81 * 8 + 2, 0);
+    EXPECT_EQ(r.rip, kSoftHandler);
+}
+
+TEST_F(Traps, DeviceNotAvailableClearsVirtualTs) {
+    v->traps[7] = core::TrapHandler{0x400600, 0, false};
+    v->fpu_ts = true;
+    core::guest_exception(*v, r, 7, 0, 0);
+    EXPECT_FALSE(v->fpu_ts);
+    EXPECT_EQ(r.rip, 0x400600u);
+    ASSERT_FALSE(fake::calls().fpu_trap.empty());
+    EXPECT_FALSE(fake::calls().fpu_trap.back());
+}
+
+TEST_F(Traps, EventsDeliveredOnlyWhenPendingAndUnmasked) {
+    v->event_callback = 0x400700;
+    core::Regs before = r;
+    v->info->evtchn_upcall_pending = 1;
+    v->info->evtchn_upcall_mask = 1;
+    core::deliver_events(*v, r);
+    EXPECT_EQ(r.rip, before.rip);
+    v->info->evtchn_upcall_mask = 0;
+    core::deliver_events(*v, r);
+    EXPECT_EQ(r.rip, 0x400700u);
+    EXPECT_EQ(v->info->evtchn_upcall_mask, 1) << "the upcall masks events";
+    auto f = read_guest<abi::BounceFrame>(frame_at(before.rsp, 7));
+    EXPECT_EQ(f.rip, before.rip);
+    EXPECT_EQ(f.cs >> 32, 0u);
+}
+
+}  // namespace
