@@ -56,6 +56,12 @@ long validate(MmCtx& c, Mfn m, unsigned level) {
         uint64_t e = __atomic_load_n(&t[i], __ATOMIC_RELAXED);
         if (e & pte::kPresent) {
             if (!c.budget.spend()) return kRestart;
+            // Guest kernels run in ring 3: every mapping they make is a user
+            // mapping (Xen adjusts entries the same way).
+            if (!(e & pte::kUser)) {
+                e |= pte::kUser;
+                __atomic_store_n(&t[i], e, __ATOMIC_RELAXED);
+            }
             long r = get_entry_ref(c, e, level);
             if (r != 0) return r;   // restart or error: entries [0, i) hold references
         }
