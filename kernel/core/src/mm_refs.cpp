@@ -27,7 +27,7 @@ constexpr uint64_t kUpperAllowed = kCommon | pte::kDirty;
 // reference went at clock T may still sit in a TLB if the clock is still T.
 uint32_t g_tlb_clock = 1;
 
-uint64_t* table_of(Mfn m) { return static_cast<uint64_t*>(platform::phys_to_virt(m << 12)); }
+uint64_t* table_of(Mfn m) { return frame_va(m); }
 
 bool queue_cleanup(MmCtx& c, Mfn m) {
     FrameInfo& f = frame_table()[m];
@@ -38,8 +38,32 @@ bool queue_cleanup(MmCtx& c, Mfn m) {
     return true;
 }
 
-long get_entry_ref(MmCtx& c, uint64_t e, unsigned level);
+long get_entry_ref_slow(MmCtx& c, uint64_t e, unsigned level);
 void put_entry_ref(MmCtx& c, uint64_t e, unsigned level);
+
+// The common cases inline (an L1 entry to a frame of ours that is read-only
+// or already writable); everything else in get_entry_ref_slow. Same checks.
+[[gnu::always_inline]] inline long get_entry_ref(MmCtx& c, uint64_t e, unsigned level) {
+    if (level == 1 && !(e & ~kL1Allowed)) {
+        Mfn child = pte::mfn(e);
+        FrameTable& ft = frame_table();
+        if (ft.valid(child)) {
+            FrameInfo& f = ft[child];
+            if (f.owner == c.d.id && f.count != ~0u) {
+                if (!(e & pte::kWritable)) {
+                    ++f.count;
+                    return 0;
+                }
+                if (f.type == PageType::writable && f.type_count - 1u < ~0u - 1u && !(f.flags & kFrameCleanup)) {
+                    ++f.count;
+                    ++f.type_count;
+                    return 0;
+                }
+            }
+        }
+    }
+    return get_entry_ref_slow(c, e, level);
+}
 
 // Takes references for entries [valid_upto, 512) of a partial table.
 long validate(MmCtx& c, Mfn m, unsigned level) {
@@ -47,27 +71,28 @@ long validate(MmCtx& c, Mfn m, unsigned level) {
     uint64_t* t = table_of(m);
     if (!c.budget.spend()) return kRestart;
     if (level == 4 && f.valid_upto == 0) platform::copy_hypervisor_l4_slots(t);
-    for (unsigned i = f.valid_upto; i < 512; ++i) {
-        if (level == 4 && is_hypervisor_l4_slot(i)) {
-            f.valid_upto = static_cast<uint16_t>(i + 1);
-            continue;
-        }
+    unsigned i = f.valid_upto;
+    long r = 0;
+    for (; i < 512; ++i) {
         // Read once: nobody can write the table (it has a page-table type).
         uint64_t e = __atomic_load_n(&t[i], __ATOMIC_RELAXED);
-        if (e & pte::kPresent) {
-            if (!c.budget.spend()) return kRestart;
-            // Guest kernels run in ring 3: every mapping they make is a user
-            // mapping (Xen adjusts entries the same way).
-            if (!(e & pte::kUser)) {
-                e |= pte::kUser;
-                __atomic_store_n(&t[i], e, __ATOMIC_RELAXED);
-            }
-            long r = get_entry_ref(c, e, level);
-            if (r != 0) return r;   // restart or error: entries [0, i) hold references
+        if (!(e & pte::kPresent) || (level == 4 && is_hypervisor_l4_slot(i))) continue;
+        if (c.budget.left == 0) {
+            r = kRestart;
+            break;
         }
-        f.valid_upto = static_cast<uint16_t>(i + 1);
+        --c.budget.left;
+        // Guest kernels run in ring 3: every mapping they make is a user
+        // mapping (Xen adjusts entries the same way).
+        if (!(e & pte::kUser)) {
+            e |= pte::kUser;
+            __atomic_store_n(&t[i], e, __ATOMIC_RELAXED);
+        }
+        r = get_entry_ref(c, e, level);
+        if (r != 0) break;   // restart or error: entries [0, i) hold references
     }
-    return 0;
+    f.valid_upto = static_cast<uint16_t>(i);
+    return r;
 }
 
 // Drops references of entries [0, valid_upto), last first.
@@ -102,11 +127,15 @@ void start_devalidation(MmCtx& c, Mfn m) {
     f.flags &= static_cast<uint8_t>(~kFramePartial);
 }
 
-long get_entry_ref(MmCtx& c, uint64_t e, unsigned level) {
+long get_entry_ref_slow(MmCtx& c, uint64_t e, unsigned level) {
     uint64_t allowed = level == 1 ? kL1Allowed : kUpperAllowed;
     if (e & ~allowed) return err(abi::Errno::einval);
     Mfn child = pte::mfn(e);
-    if (!get_page(c, child)) return err(abi::Errno::einval);
+    FrameTable& ft = frame_table();
+    if (!ft.valid(child)) return err(abi::Errno::einval);
+    FrameInfo& f = ft[child];
+    if (f.owner != c.d.id || f.count == ~0u) return err(abi::Errno::einval);
+    ++f.count;
     long r = level == 1 ? ((e & pte::kWritable) ? get_page_type(c, child, PageType::writable) : 0)
                         : get_page_type(c, child, level_type(level - 1));
     if (r != 0) put_page(child);
@@ -115,6 +144,12 @@ long get_entry_ref(MmCtx& c, uint64_t e, unsigned level) {
 
 void put_entry_ref(MmCtx& c, uint64_t e, unsigned level) {
     Mfn child = pte::mfn(e);
+    FrameInfo& f = frame_table()[child];
+    if (level == 1 && (e & pte::kWritable) && f.type_count > 1) {   // still writable elsewhere
+        --f.type_count;
+        --f.count;
+        return;
+    }
     if (level > 1 || (e & pte::kWritable)) put_page_type(c, child);
     put_page(child);
 }
@@ -192,7 +227,7 @@ void put_page_and_type(MmCtx& c, Mfn m) {
     put_page(m);
 }
 
-long finish_cleanup(MmCtx& c) {
+long finish_cleanup_slow(MmCtx& c) {
     while (c.v.ncleanup > 0) {
         Mfn m = c.v.cleanup[c.v.ncleanup - 1];
         FrameInfo& f = frame_table()[m];

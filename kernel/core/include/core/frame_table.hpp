@@ -59,6 +59,14 @@ private:
     uint64_t nframes_ = 0;
 };
 
-FrameTable& frame_table();
+extern FrameTable g_frame_table;
+inline FrameTable& frame_table() { return g_frame_table; }
+
+// A machine frame through the hypervisor's direct map (core::set_direct_map
+// is called once at boot with platform::phys_to_virt(0)); inline because every
+// page-table operation needs it.
+extern uintptr_t g_direct_map;
+template <typename T = uint64_t>
+inline T* frame_va(Mfn m) { return reinterpret_cast<T*>(g_direct_map + (m << 12)); }
 
 }  // namespace core

@@ -68,7 +68,8 @@ void put_page_and_type(MmCtx& c, Mfn m);
 [[nodiscard]] long mod_entry(MmCtx& c, Mfn table, unsigned index, uint64_t val, bool preserve_ad);
 
 // Finishes devalidations left over from earlier hypercalls. 0 or kRestart.
-[[nodiscard]] long finish_cleanup(MmCtx& c);
+[[nodiscard]] long finish_cleanup_slow(MmCtx& c);
+[[nodiscard]] inline long finish_cleanup(MmCtx& c) { return c.v.ncleanup ? finish_cleanup_slow(c) : 0; }
 
 // Pins (one type and one general reference held for the guest) and unpins.
 [[nodiscard]] long pin_table(MmCtx& c, Mfn m, PageType t);
