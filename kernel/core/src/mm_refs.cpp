@@ -29,13 +29,22 @@ uint32_t g_tlb_clock = 1;
 
 uint64_t* table_of(Mfn m) { return frame_va(m); }
 
-bool queue_cleanup(MmCtx& c, Mfn m) {
+long devalidate(MmCtx& c, Mfn m);
+
+// Defers the rest of a devalidation to the vCPU's next memory hypercall. If
+// its list is full (a guest piling up half-done work), finishes it now
+// instead: bounded by the domain's own page tables, and never a crash.
+void defer_devalidation(MmCtx& c, Mfn m) {
     FrameInfo& f = frame_table()[m];
-    if (f.flags & kFrameCleanup) return true;
-    if (c.v.ncleanup == Vcpu::kMaxCleanup) return false;
-    f.flags |= kFrameCleanup;
-    c.v.cleanup[c.v.ncleanup++] = m;
-    return true;
+    if (f.flags & kFrameCleanup) return;
+    if (c.v.ncleanup < Vcpu::kMaxCleanup) {
+        f.flags |= kFrameCleanup;
+        c.v.cleanup[c.v.ncleanup++] = m;
+        return;
+    }
+    MmCtx now{c.d, c.v, Budget::unlimited()};
+    (void)devalidate(now, m);
+    f.flags &= static_cast<uint8_t>(~kFramePartial);
 }
 
 long get_entry_ref_slow(MmCtx& c, uint64_t e, unsigned level);
@@ -116,12 +125,11 @@ long devalidate(MmCtx& c, Mfn m) {
 }
 
 // A partial table with no type references left: finish taking it apart.
-// False if the vCPU's cleanup list is full (the domain is then crashed).
 void start_devalidation(MmCtx& c, Mfn m) {
     FrameInfo& f = frame_table()[m];
     f.flags = static_cast<uint8_t>((f.flags & ~(kFrameValidated | kFramePinned)) | kFramePartial);
     if (devalidate(c, m) == kRestart) {
-        if (!queue_cleanup(c, m)) domain_crash(c.d, "too many unfinished page-table devalidations");
+        defer_devalidation(c, m);
         return;
     }
     f.flags &= static_cast<uint8_t>(~kFramePartial);
@@ -194,11 +202,8 @@ long get_page_type(MmCtx& c, Mfn m, PageType t) {
         if (r != 0) {
             // Entries [0, valid_upto) hold references: give them back, within
             // budget, before the domain's next memory operation.
-            if (devalidate(c, m) == kRestart) {
-                if (!queue_cleanup(c, m)) domain_crash(c.d, "too many unfinished page-table devalidations");
-            } else {
-                f.flags &= static_cast<uint8_t>(~kFramePartial);
-            }
+            if (devalidate(c, m) == kRestart) defer_devalidation(c, m);
+            else f.flags &= static_cast<uint8_t>(~kFramePartial);
             return r;
         }
         f.flags = static_cast<uint8_t>((f.flags & ~kFramePartial) | kFrameValidated);

@@ -5,10 +5,17 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include <abi/hypercall.hpp>
+#include <abi/memory.hpp>
 #include <core/domain.hpp>
+#include <core/hypercall.hpp>
+#include <core/mm.hpp>
 #include <core/platform.hpp>
 #include <core/pv_build.hpp>
 #include <core/frame_table.hpp>
@@ -155,6 +162,463 @@ inline int check_frame_accounting(core::Mfn l4, core::DomId dom) {
     }
     return bad;
 }
+
+// ---- whole-machine memory-model check ----------------------------------------
+//
+// Recomputes every frame's `count` and `type_count` from scratch and checks
+// the frame-table invariants (core/frame_table.hpp) over every frame of the
+// machine. The references core/mm holds are exactly:
+//  - each present entry of a validated page table (all 512; in an L4 not the
+//    hypervisor slots 256..271), and of the [0, valid_upto) prefix of a
+//    partial one: a general reference on its target, plus a type reference
+//    (the next level down) in L2..L4, or a `writable` type reference for a
+//    writable L1 entry;
+//  - a pin: one general and one type reference;
+//  - each vCPU's guest_table and guest_table_user (when not 0): one general
+//    and one `l4` type reference.
+// Nothing else may hold references (in particular not a frame on a cleanup
+// list beyond its own prefix). Returns "" when everything holds, otherwise a
+// description of (up to `max_reports`) violations. No gtest macros: the fuzzer
+// uses it too.
+inline std::string mm_invariant_violations(unsigned max_reports = 16) {
+    namespace pte = core::pte;
+    core::FrameTable& ft = core::frame_table();
+    const uint64_t n = ft.nframes();
+    std::vector<uint64_t> cnt(n), tcnt(n), wmaps(n);
+    std::string out;
+    unsigned reports = 0;
+    auto bad = [&](const char* fmt, auto... a) {
+        if (reports++ >= max_reports) return;
+        char buf[256];
+        std::snprintf(buf, sizeof buf, fmt, a...);
+        out += buf;
+        out += '\n';
+    };
+    constexpr uint64_t kCommon = pte::kPresent | pte::kWritable | pte::kUser | pte::kAccessed | pte::kAvail |
+                                 pte::kNx | pte::kAddrMask;
+    constexpr uint64_t kL1Allowed = kCommon | pte::kDirty | pte::kGlobal;
+    constexpr uint64_t kUpperAllowed = kCommon | pte::kDirty;
+    auto level_of = [](core::PageType t) -> unsigned {
+        return t == core::PageType::l1 ? 1 : t == core::PageType::l2 ? 2 : t == core::PageType::l3 ? 3
+                                                                       : t == core::PageType::l4 ? 4 : 0;
+    };
+    auto type_of = [](unsigned level) {
+        return level == 1 ? core::PageType::l1 : level == 2 ? core::PageType::l2 : level == 3 ? core::PageType::l3
+                                                                                                : core::PageType::l4;
+    };
+    auto live_owner = [](core::DomId o) {
+        if (o >= core::kMaxDomains) return false;
+        return core::domain_at(o)->state == core::DomainState::running;
+    };
+
+    // 1. Entries of validated tables and prefixes of partial ones.
+    for (core::Mfn t = 0; t < n; ++t) {
+        const core::FrameInfo& f = ft[t];
+        unsigned level = level_of(f.type);
+        bool validated = f.flags & core::kFrameValidated, partial = f.flags & core::kFramePartial;
+        if (!validated && !partial) continue;
+        if (level == 0) {
+            bad("frame %lu: flags %#x on a frame of type %d", t, f.flags, int(f.type));
+            continue;
+        }
+        unsigned upto = validated ? 512 : f.valid_upto;
+        if (validated && f.valid_upto != 512) bad("frame %lu: validated L%u with valid_upto %u", t, level, f.valid_upto);
+        const uint64_t* e = fake::table(t);
+        for (unsigned i = 0; i < upto; ++i) {
+            if (level == 4 && i >= fake::kHvFirstSlot && i <= fake::kHvLastSlot) {
+                if (e[i] != fake::hv_slot_marker(i))
+                    bad("L4 %lu: hypervisor slot %u holds %#lx", t, i, e[i]);
+                continue;
+            }
+            if (!(e[i] & pte::kPresent)) continue;
+            if (e[i] & ~(level == 1 ? kL1Allowed : kUpperAllowed))
+                bad("L%u %lu entry %u: %#lx has forbidden bits", level, t, i, e[i]);
+            core::Mfn c = pte::mfn(e[i]);
+            if (!ft.valid(c)) {
+                bad("L%u %lu entry %u: %#lx points beyond RAM", level, t, i, e[i]);
+                continue;
+            }
+            if (ft[c].owner != f.owner)
+                bad("L%u %lu (owner %u) entry %u maps frame %lu owned by %u", level, t, f.owner, i, c, ft[c].owner);
+            ++cnt[c];
+            if (level > 1) {
+                ++tcnt[c];
+                if (ft[c].type != type_of(level - 1))
+                    bad("L%u %lu entry %u links frame %lu of type %d", level, t, i, c, int(ft[c].type));
+            } else if (e[i] & pte::kWritable) {
+                ++tcnt[c];
+                ++wmaps[c];
+                if (ft[c].type != core::PageType::writable)
+                    bad("L1 %lu entry %u maps frame %lu writable, but its type is %d (flags %#x)", t, i, c,
+                        int(ft[c].type), ft[c].flags);
+            }
+        }
+    }
+    // 2. Pins.
+    for (core::Mfn m = 0; m < n; ++m) {
+        const core::FrameInfo& f = ft[m];
+        if (!(f.flags & core::kFramePinned)) continue;
+        ++cnt[m];
+        ++tcnt[m];
+        if (!level_of(f.type) || !(f.flags & core::kFrameValidated))
+            bad("frame %lu pinned but type %d flags %#x", m, int(f.type), f.flags);
+    }
+    // 3. vCPU base pointers and cleanup lists.
+    uint64_t listed = 0;
+    for (unsigned s = 0; s < core::kMaxDomains; ++s) {
+        core::Domain* d = core::domain_at(s);
+        if (d->state != core::DomainState::running) continue;
+        for (auto& v : d->vcpu) {
+            for (core::Mfn b : {v.guest_table, v.guest_table_user}) {
+                if (!b) continue;
+                if (!ft.valid(b)) {
+                    bad("d%u: base pointer %lu beyond RAM", d->id, b);
+                    continue;
+                }
+                ++cnt[b];
+                ++tcnt[b];
+                if (ft[b].type != core::PageType::l4 || !(ft[b].flags & core::kFrameValidated) ||
+                    ft[b].owner != d->id)
+                    bad("d%u: base pointer %lu has type %d flags %#x owner %u", d->id, b, int(ft[b].type),
+                        ft[b].flags, ft[b].owner);
+            }
+            for (unsigned i = 0; i < v.ncleanup; ++i) {
+                core::Mfn m = v.cleanup[i];
+                ++listed;
+                if (!ft.valid(m) || !(ft[m].flags & core::kFrameCleanup) || !(ft[m].flags & core::kFramePartial) ||
+                    ft[m].owner != d->id)
+                    bad("d%u: cleanup entry %u: frame %lu flags %#x", d->id, i, m, ft.valid(m) ? ft[m].flags : 0);
+            }
+        }
+    }
+    // 4. Per frame.
+    uint64_t flagged = 0;
+    for (core::Mfn m = 0; m < n; ++m) {
+        const core::FrameInfo& f = ft[m];
+        if (f.flags & core::kFrameCleanup) ++flagged;
+        if (f.count != cnt[m])
+            bad("frame %lu (owner %u, type %d, flags %#x): count %u, recomputed %lu", m, f.owner, int(f.type),
+                f.flags, f.count, cnt[m]);
+        if (f.type_count != tcnt[m])
+            bad("frame %lu (owner %u, type %d, flags %#x): type_count %u, recomputed %lu", m, f.owner, int(f.type),
+                f.flags, f.type_count, tcnt[m]);
+        bool pt = level_of(f.type) != 0;
+        if ((f.flags & core::kFrameValidated) && (f.flags & core::kFramePartial))
+            bad("frame %lu both validated and partial", m);
+        if ((f.flags & core::kFrameValidated) && f.type_count == 0) bad("frame %lu validated with no type reference", m);
+        if (pt && f.type_count > 0 && !(f.flags & core::kFrameValidated))
+            bad("frame %lu: L%u with %u type references, not validated (flags %#x)", m, level_of(f.type),
+                f.type_count, f.flags);
+        if ((f.flags & core::kFramePartial) && f.type_count != 0)
+            bad("frame %lu partial with %u type references", m, f.type_count);
+        if ((f.flags & core::kFrameCleanup) && !(f.flags & core::kFramePartial))
+            bad("frame %lu on a cleanup list but not partial", m);
+        if (pt && wmaps[m]) bad("frame %lu is an L%u and mapped writable %lu times", m, level_of(f.type), wmaps[m]);
+        if ((cnt[m] || f.flags) && !live_owner(f.owner))
+            bad("frame %lu referenced (%lu) or flagged (%#x) but owned by %u", m, cnt[m], f.flags, f.owner);
+        if (!live_owner(f.owner) && (f.count || f.type_count))
+            bad("frame %lu owned by %u holds count %u type_count %u", m, f.owner, f.count, f.type_count);
+    }
+    if (flagged != listed) bad("%lu frames flagged for cleanup, %lu on cleanup lists", flagged, listed);
+    if (reports > max_reports) out += "... and more\n";
+    return out;
+}
+
+// ---- random memory operations ---------------------------------------------------
+//
+// Drives a domain's memory hypercalls (and a few direct core/mm calls with
+// small budgets) from a stream of bytes: the property test feeds it from a
+// PRNG, the fuzzer from its input. It keeps the `scratch` pages (where it
+// puts request arrays) mapped writable in the loaded page table so the
+// hypercalls can keep reading their arguments; everything else is fair game.
+struct MmOpEngine {
+    core::Domain* d = nullptr;
+    core::Vcpu* v = nullptr;
+    core::Domain* foreign = nullptr;   // may be null
+    uint64_t scratch = 0;              // guest VA, kScratchPages pages
+    uint64_t region_start = 0, region_end = 0;
+    static constexpr unsigned kScratchPages = 4;
+    static constexpr uint64_t kRip = 0x400802;
+
+    // Random source: returns the next byte (0 when exhausted, for the fuzzer).
+    uint8_t (*next_byte)(void*) = nullptr;
+    void* src = nullptr;
+    char last[200] = {};   // what the last step did
+
+    uint32_t rnd(uint32_t bound) {
+        if (bound <= 1) return 0;
+        uint32_t x = next_byte(src);
+        if (bound > 256) x = x | (uint32_t(next_byte(src)) << 8);
+        if (bound > 65536) x = x | (uint32_t(next_byte(src)) << 16);
+        return x % bound;
+    }
+
+    bool alive() const { return d->state == core::DomainState::running; }
+
+    int64_t hcall(uint64_t nr, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0, uint64_t a4 = 0,
+                  unsigned* continuations = nullptr) {
+        core::Regs r = v->regs;
+        r.rax = nr;
+        r.rdi = a1;
+        r.rsi = a2;
+        r.rdx = a3;
+        r.r10 = a4;
+        r.rip = kRip;
+        r.rcx = kRip;
+        for (unsigned k = 0; k < 100000; ++k) {
+            core::hypercall(*v, r);
+            if (!alive() || r.rip == kRip) break;
+            if (continuations) ++*continuations;
+            r.rip += 2;
+        }
+        return static_cast<int64_t>(r.rax);
+    }
+
+    std::vector<core::Mfn> owned, pts, spare;
+    void collect() {
+        owned.clear();
+        pts.clear();
+        spare.clear();
+        core::FrameTable& ft = core::frame_table();
+        for (core::Mfn m = 0; m < ft.nframes(); ++m) {
+            const core::FrameInfo& f = ft[m];
+            if (f.owner != d->id) continue;
+            owned.push_back(m);
+            if (core::is_page_table(f.type)) pts.push_back(m);
+            if (f.count == 0 && f.type_count == 0 && m != d->shared_info_mfn) spare.push_back(m);
+        }
+    }
+    core::Mfn pick_of(const std::vector<core::Mfn>& v) { return v.empty() ? core::Mfn{1} : v[rnd(uint32_t(v.size()))]; }
+
+    core::Mfn target() {
+        switch (rnd(16)) {
+        case 0: case 1: case 2: case 3: case 4: case 5: return pick_of(owned);
+        case 6: case 7: case 8: return pick_of(pts);
+        case 9: case 10: case 11: return pick_of(spare);
+        case 12:
+            if (foreign) return rnd(2) ? foreign->shared_info_mfn : foreign->vcpu[0].guest_table;
+            return 3;
+        case 13: return rnd(fake::kReservedFrames);
+        case 14: return core::frame_table().nframes() + rnd(300);
+        default: return v->guest_table;
+        }
+    }
+    uint64_t flags() {
+        namespace pte = core::pte;
+        uint64_t fl = rnd(10) ? pte::kPresent : 0;
+        if (rnd(2)) fl |= pte::kWritable;
+        if (rnd(2)) fl |= pte::kAccessed;
+        if (rnd(3) == 0) fl |= pte::kDirty;
+        if (rnd(16) == 0) fl |= pte::kPse;
+        if (rnd(32) == 0) fl |= pte::kPcd;
+        if (rnd(32) == 0) fl |= pte::kPwt;
+        if (rnd(16) == 0) fl |= pte::kGlobal;
+        if (rnd(8) == 0) fl |= pte::kNx;
+        if (rnd(64) == 0) fl |= 1ull << 52;
+        return fl;
+    }
+    unsigned index() {
+        static constexpr unsigned kIdx[] = {0, 1, 2, 3, 4, 5, 256, 271, 272, 300, 511};
+        return rnd(3) ? kIdx[rnd(sizeof kIdx / sizeof kIdx[0])] : rnd(512);
+    }
+
+    // (table, index) pairs the scratch pages depend on in the loaded tables.
+    bool protected_entry(core::Mfn t, unsigned i) {
+        namespace pte = core::pte;
+        uint64_t l4 = fake::current_l4();
+        if (l4 == fake::kNoTable) return false;
+        for (unsigned p = 0; p < kScratchPages; ++p) {
+            uint64_t va = scratch + p * 4096;
+            core::Mfn m = l4;
+            for (unsigned level = 4; level >= 1; --level) {
+                unsigned idx = pte::index(va, level);
+                if (m == t && idx == i) return true;
+                uint64_t e = fake::table(m)[idx];
+                if (!(e & pte::kPresent) || level == 1) break;
+                m = pte::mfn(e);
+                if (m >= fake::nframes()) break;
+            }
+        }
+        return false;
+    }
+    bool scratch_ok() {
+        uint64_t l4 = fake::current_l4();
+        if (l4 == fake::kNoTable) return false;
+        for (unsigned p = 0; p < kScratchPages; ++p) {
+            uint64_t pa;
+            bool w;
+            if (!fake::translate(l4, scratch + p * 4096, &pa, &w) || !w) return false;
+        }
+        return true;
+    }
+    void put(uint64_t off, const void* p, size_t n) {
+        if (!platform::copy_to_guest(scratch + off, p, n)) std::abort();   // the engine keeps it mapped
+    }
+
+    uint64_t random_va() {
+        switch (rnd(4)) {
+        case 0: case 1: return region_start + uint64_t(rnd(uint32_t((region_end - region_start) >> 12))) * 4096;
+        case 2: return 0x40000000ull + uint64_t(rnd(2048)) * 4096;
+        default: return (uint64_t(rnd(1u << 24)) << 24) | (uint64_t(rnd(4096)) << 12);
+        }
+    }
+
+    // One mmu_update request: a random entry of a random table (or plain frame).
+    bool make_update(abi::MmuUpdate& u) {
+        core::Mfn t = rnd(5) < 3 ? pick_of(pts) : rnd(4) ? pick_of(spare) : target();
+        unsigned i = index();
+        if (core::frame_table().valid(t) && protected_entry(t, i)) return false;
+        uint64_t cmd = rnd(4) == 0 ? abi::kMmuPtUpdatePreserveAd : abi::kMmuNormalPtUpdate;
+        u.ptr = (t << 12) | (uint64_t(i) << 3) | cmd;
+        u.val = rnd(8) == 0 ? 0 : core::pte::make(target(), flags());
+        return true;
+    }
+
+    int64_t mmu_batch(const std::vector<abi::MmuUpdate>& reqs) {
+        put(0, reqs.data(), reqs.size() * sizeof(abi::MmuUpdate));
+        uint64_t done = 0;
+        put(4096 - 8, &done, 8);
+        return hcall(uint64_t(abi::Hypercall::mmu_update), scratch, reqs.size(), scratch + 4096 - 8,
+                     abi::kDomidSelf);
+    }
+    int64_t ext(abi::MmuextCmd cmd, uint64_t arg1) {
+        abi::MmuextOp op{};
+        op.cmd = uint32_t(cmd);
+        op.arg1.mfn = arg1;
+        put(0, &op, sizeof op);
+        return hcall(uint64_t(abi::Hypercall::mmuext_op), scratch, 1, 0, abi::kDomidSelf);
+    }
+    int64_t reservation(abi::MemoryOp op, const std::vector<uint64_t>& ext) {
+        abi::XenMemoryReservation res{};
+        res.extent_start = scratch + 1024;
+        res.nr_extents = ext.size();
+        res.domid = abi::kDomidSelf;
+        put(512, &res, sizeof res);
+        if (!ext.empty()) put(1024, ext.data(), ext.size() * 8);
+        return hcall(uint64_t(abi::Hypercall::memory_op), uint64_t(op), scratch + 512);
+    }
+
+    // Makes the scratch pages reachable again after a base pointer change.
+    void restore(core::Mfn good) {
+        for (unsigned k = 0; k < 1000 && alive(); ++k) {
+            core::MmCtx c{*d, *v, core::Budget::unlimited()};
+            if (core::finish_cleanup(c) != 0) continue;
+            long r = core::new_baseptr(c, good, false);
+            if (r == 0 || r != core::kRestart) return;
+        }
+    }
+
+    // One random step. False once the domain is gone.
+    bool step() {
+        if (!alive()) return false;
+        collect();
+        switch (rnd(14)) {
+        case 0: case 1: case 2: {   // mmu_update, one to a few requests
+            std::vector<abi::MmuUpdate> reqs;
+            unsigned k = rnd(4) == 0 ? 2 + rnd(6) : 1;
+            for (unsigned j = 0; j < k; ++j) {
+                abi::MmuUpdate u;
+                if (make_update(u)) reqs.push_back(u);
+            }
+            if (reqs.empty()) break;
+            int64_t rc = mmu_batch(reqs);
+            std::snprintf(last, sizeof last, "mmu_update x%zu first %#lx=%#lx -> %ld", reqs.size(), reqs[0].ptr,
+                          reqs[0].val, rc);
+            break;
+        }
+        case 3: {   // update_va_mapping
+            uint64_t va = random_va();
+            if (va >= scratch && va < scratch + kScratchPages * 4096) break;
+            uint64_t val = rnd(6) == 0 ? 0 : core::pte::make(target(), flags());
+            int64_t rc = hcall(uint64_t(abi::Hypercall::update_va_mapping), va, val, rnd(3));
+            std::snprintf(last, sizeof last, "update_va_mapping %#lx=%#lx -> %ld", va, val, rc);
+            break;
+        }
+        case 4: {   // pin
+            unsigned level = 1 + rnd(4);
+            core::Mfn m = rnd(2) ? pick_of(spare) : target();
+            int64_t rc = ext(abi::MmuextCmd(unsigned(abi::MmuextCmd::pin_l1_table) + level - 1), m);
+            std::snprintf(last, sizeof last, "pin L%u %lu -> %ld", level, m, rc);
+            break;
+        }
+        case 5: {   // unpin
+            core::Mfn m = rnd(4) ? pick_of(pts) : target();
+            int64_t rc = ext(abi::MmuextCmd::unpin_table, m);
+            std::snprintf(last, sizeof last, "unpin %lu -> %ld", m, rc);
+            break;
+        }
+        case 6: {   // new_baseptr / new_user_baseptr
+            bool user = rnd(2);
+            core::Mfn m = user && rnd(3) == 0 ? 0 : rnd(2) ? pick_of(pts) : target();
+            core::Mfn before = v->guest_table;
+            int64_t rc = ext(user ? abi::MmuextCmd::new_user_baseptr : abi::MmuextCmd::new_baseptr, m);
+            std::snprintf(last, sizeof last, "new_%sbaseptr %lu -> %ld", user ? "user_" : "", m, rc);
+            if (alive() && !scratch_ok()) restore(before);
+            break;
+        }
+        case 7: {   // decrease_reservation
+            std::vector<uint64_t> e;
+            unsigned k = 1 + rnd(3);
+            for (unsigned j = 0; j < k; ++j) e.push_back(rnd(2) ? pick_of(spare) : target());
+            int64_t rc = reservation(abi::MemoryOp::decrease_reservation, e);
+            std::snprintf(last, sizeof last, "decrease_reservation %lu.. x%u -> %ld", e[0], k, rc);
+            break;
+        }
+        case 8: {   // increase_reservation
+            std::vector<uint64_t> e(1 + rnd(3), 0);
+            int64_t rc = reservation(abi::MemoryOp::increase_reservation, e);
+            std::snprintf(last, sizeof last, "increase_reservation x%zu -> %ld", e.size(), rc);
+            break;
+        }
+        case 9: {   // finish_cleanup with a small budget
+            core::MmCtx c{*d, *v, core::Budget{1 + rnd(20)}};
+            long rc = core::finish_cleanup(c);
+            std::snprintf(last, sizeof last, "finish_cleanup -> %ld (%u left)", rc, v->ncleanup);
+            break;
+        }
+        case 10: {   // pin with a small budget, not retried: leaves partial tables behind
+            if (v->ncleanup > 16) break;
+            unsigned level = 1 + rnd(4);
+            core::Mfn m = rnd(2) ? pick_of(spare) : pick_of(pts);
+            core::MmCtx c{*d, *v, core::Budget{4 + rnd(60)}};
+            long rc = core::pin_table(c, m, core::level_type(level));
+            std::snprintf(last, sizeof last, "direct pin L%u %lu -> %ld", level, m, rc);
+            break;
+        }
+        case 11: {   // unpin with a small budget: queues devalidations
+            if (v->ncleanup > 16) break;
+            core::Mfn m = pick_of(pts);
+            core::MmCtx c{*d, *v, core::Budget{1 + rnd(30)}};
+            long rc = core::unpin_table(c, m);
+            std::snprintf(last, sizeof last, "direct unpin %lu -> %ld (%u queued)", m, rc, v->ncleanup);
+            break;
+        }
+        case 12: {   // fill a spare frame with plausible entries (plain writes), maybe link it
+            if (spare.empty()) break;
+            core::Mfn t = pick_of(spare);
+            unsigned level = 1 + rnd(3);
+            std::vector<abi::MmuUpdate> reqs;
+            unsigned k = 1 + rnd(12);
+            for (unsigned j = 0; j < k; ++j) {
+                core::Mfn c = level == 1 ? pick_of(owned) : rnd(2) ? pick_of(spare) : pick_of(pts);
+                uint64_t fl = core::pte::kPresent | core::pte::kAccessed | (rnd(2) ? core::pte::kWritable : 0);
+                reqs.push_back(abi::MmuUpdate{(t << 12) | (uint64_t(rnd(512)) << 3), core::pte::make(c, fl)});
+            }
+            int64_t rc = mmu_batch(reqs);
+            std::snprintf(last, sizeof last, "fill %lu as L%u x%u -> %ld", t, level, k, rc);
+            break;
+        }
+        default: {   // machphys update
+            core::Mfn m = target();
+            abi::MmuUpdate u{(m << 12) | abi::kMmuMachphysUpdate, rnd(4096)};
+            int64_t rc = mmu_batch({u});
+            std::snprintf(last, sizeof last, "machphys %lu -> %ld", m, rc);
+            break;
+        }
+        }
+        return alive();
+    }
+};
 
 // A fresh machine and one domain built from guest_image(), its address space
 // loaded. Keeps the image alive (the builder reads from it).
