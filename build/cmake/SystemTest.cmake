@@ -39,7 +39,7 @@ endif()
 # parsed options (${prefix}_NAME, ${prefix}_TIMEOUT, ${prefix}_LABELS).
 function(_moat_systest_parse prefix function_name)
   cmake_parse_arguments(A "" "NAME;EXPECT_EXIT;MIN_PASS;TIMEOUT;KERNEL_ARGS"
-    "MODULES;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;LABELS" ${ARGN})
+    "MODULES;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS" ${ARGN})
   if(A_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${function_name}: unknown arguments: ${A_UNPARSED_ARGUMENTS}")
   endif()
@@ -107,6 +107,9 @@ function(_moat_systest_parse prefix function_name)
   endforeach()
   foreach(x IN LISTS A_EXPECT_BETWEEN)
     list(APPEND args --expect-between "${x}")
+  endforeach()
+  foreach(x IN LISTS A_EXPECT_SHARES)
+    list(APPEND args --expect-shares "${x}")
   endforeach()
 
   set(${prefix}_NAME ${A_NAME} PARENT_SCOPE)

@@ -141,6 +141,15 @@ void Checker::line(std::string_view line) {
     for (size_t i = 0; i < e_.passes.size(); ++i)
       if (matches_pass(c.text, e_.passes[i])) seen_pass_[i] = true;
   }
+  if (c.text.substr(0, 6) == "SHARE ") {
+    char group[64];
+    double w = 0, a = 0;
+    std::string text(c.text);
+    if (std::sscanf(text.c_str(), "SHARE %63s %lf %lf", group, &w, &a) == 3 && w > 0 && a >= 0)
+      share_lines_.push_back({group, w, a});
+    else
+      problems_.push_back(at + "malformed SHARE line (want SHARE <group> <weight> <amount>): " + std::string(line));
+  }
   if (auto b = parse_bench(c.text)) {
     if (b->number.empty()) problems_.push_back(at + "malformed BENCH line (want BENCH <metric> <number>): " + std::string(line));
     else bench_[b->metric] = b->number;
@@ -187,6 +196,25 @@ Verdict Checker::finish(const RunEnd& end) const {
     if (between_[i] != Window::satisfied)
       r.push_back("no line containing \"" + e_.between[i].inside + "\" between \"" + e_.between[i].start +
                   "\" and \"" + e_.between[i].end + "\"");
+  for (const auto& want : e_.shares) {
+    double wsum = 0, asum = 0;
+    unsigned n = 0;
+    for (const auto& l : share_lines_)
+      if (l.group == want.group) wsum += l.weight, asum += l.amount, ++n;
+    if (n < 2 || asum <= 0) {
+      r.push_back("fewer than two SHARE lines for \"" + want.group + "\"");
+      continue;
+    }
+    for (const auto& l : share_lines_) {
+      if (l.group != want.group) continue;
+      double expected = l.weight / wsum, got = l.amount / asum;
+      double dev = 100.0 * (got > expected ? got - expected : expected - got) / expected;
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "share %s weight %g: %.2f%% of the total, expected %.2f%% (off by %.1f%% > %g%%)",
+                    want.group.c_str(), l.weight, 100 * got, 100 * expected, dev, want.tolerance_pct);
+      if (dev > want.tolerance_pct) r.push_back(buf);
+    }
+  }
   if (pass_lines_ < e_.min_pass)
     r.push_back("only " + std::to_string(pass_lines_) + " PASS line(s), expected at least " +
                 std::to_string(e_.min_pass));

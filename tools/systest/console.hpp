@@ -65,6 +65,14 @@ struct Expectations {
     std::string start, end, inside;
   };
   std::vector<Between> between;
+  // --expect-shares GROUP:PCT: the domains' "SHARE GROUP <weight> <amount>"
+  // lines (at least two) have amounts proportional to their weights, each
+  // share within PCT percent (relative) of weight / total weight.
+  struct Shares {
+    std::string group;
+    double tolerance_pct;
+  };
+  std::vector<Shares> shares;
   int min_pass = 0;
   bool want_bench = false;              // --bench-json given: at least one BENCH line
 };
@@ -103,6 +111,11 @@ class Checker {
   std::vector<std::string> forbidden_text_;
   enum class Window : uint8_t { before, open, satisfied, closed };
   std::vector<Window> between_;
+  struct ShareLine {
+    std::string group;
+    double weight, amount;
+  };
+  std::vector<ShareLine> share_lines_;
   json::Flat bench_;
 };
 

@@ -45,6 +45,8 @@ void print_help(FILE* out) {
       "  --expect-pass NAME      a domain must print \"PASS NAME\"; repeatable\n"
       "  --expect-line SUBSTR    some line must contain SUBSTR; repeatable\n"
       "  --forbid-line SUBSTR    no line may contain SUBSTR; repeatable\n"
+      "  --expect-shares G:PCT   \"SHARE G <weight> <amount>\" lines: amounts proportional to\n"
+      "                          weights, each share within PCT percent (relative)\n"
       "  --expect-between S|E|I  a line containing I between the first line containing S\n"
       "                          and the next line containing E; repeatable\n"
       "  --min-pass N            at least N \"PASS <name>\" domain lines\n"
@@ -162,6 +164,14 @@ int main(int argc, char** argv) {
         return usage_error("--expect-between needs START|END|INSIDE, three non-empty parts");
       expect.between.push_back({std::string(spec_text.substr(0, a)), std::string(spec_text.substr(a + 1, b - a - 1)),
                                 std::string(spec_text.substr(b + 1))});
+    } else if (arg == "--expect-shares") {
+      if (!value()) return usage_error("--expect-shares needs GROUP:PERCENT");
+      std::string_view t = v;
+      size_t colon = t.rfind(':');
+      double pct = colon == std::string_view::npos ? -1 : std::strtod(std::string(t.substr(colon + 1)).c_str(), nullptr);
+      if (colon == 0 || colon == std::string_view::npos || !(pct > 0))
+        return usage_error("--expect-shares needs GROUP:PERCENT with a positive percentage");
+      expect.shares.push_back({std::string(t.substr(0, colon)), pct});
     } else if (arg == "--forbid-line") {
       if (!value() || *v == '\0') return usage_error("--forbid-line needs a non-empty substring");
       expect.forbidden.emplace_back(v);

@@ -2,6 +2,8 @@
 #include <core/log.hpp>
 #include <core/m2p.hpp>
 #include <core/memory.hpp>
+#include <core/mm.hpp>
+#include <core/sched.hpp>
 #include <core/platform.hpp>
 
 #include <base/format.hpp>
@@ -41,19 +43,21 @@ unsigned domains_alive() {
     return n;
 }
 
-Domain* domain_alloc(const char* name) {
+Domain* domain_alloc(const char* name, uint32_t cspace_slots) {
     for (unsigned i = 0; i < kMaxDomains; ++i) {
         Domain& d = g_domains[i];
         if (d.state != DomainState::free) continue;
         d.~Domain();
         new (&d) Domain();
         d.id = static_cast<DomId>(i);
-        d.state = DomainState::running;
         base::snformat(d.name, sizeof d.name, "%s", name);
         for (unsigned v = 0; v < 1; ++v) {
             d.vcpu[v].domain = &d;
             d.vcpu[v].id = v;
         }
+        if (!caps::init_domain(d, cspace_slots)) return nullptr;
+        d.state = DomainState::running;
+        sched_add(d.vcpu[0]);
         return &d;
     }
     return nullptr;
@@ -79,18 +83,37 @@ void domain_release_memory(Domain& d) {
     (void)freed;
 }
 
-void domain_shutdown(Domain& d, abi::ShutdownReason reason) {
+void domain_kill(Domain& d) {
     if (d.state != DomainState::running) return;
     console_flush(d);
-    d.shutdown_reason = reason;
-    for (auto& v : d.vcpu) v.state = VcpuState::down;
-    log("domain %u (%s) shut down: %s", d.id, d.name, reason_name(reason));
-    // Its page tables may be the ones loaded right now, and its vCPU the one
-    // in this CPU's frame: leave both.
-    platform::leave_guest_address_space();
-    platform::request_reschedule();
+    d.state = DomainState::dying;
+    for (auto& v : d.vcpu) {
+        v.state = VcpuState::down;
+        sched_remove(v);
+    }
+    // If it is the domain running here (it shut itself down), its page tables
+    // are the ones loaded and its vCPU is in this CPU's frame: leave both.
+    // (Another domain destroying it keeps running in its own address space.)
+    Vcpu* cur = platform::current_vcpu();
+    if (cur && cur->domain == &d) {
+        platform::leave_guest_address_space();
+        platform::request_reschedule();
+    }
+    // Everything that links it to other domains goes first, then its memory.
+    evtchn_destroy(d);
+    gnttab_destroy(d);
+    release_foreign_mappings(d);
+    caps::destroy_domain(d);
     domain_release_memory(d);
     d.state = DomainState::free;
+}
+
+void domain_shutdown(Domain& d, abi::ShutdownReason reason) {
+    if (d.state != DomainState::running) return;
+    d.shutdown_reason = reason;
+    console_flush(d);
+    log("domain %u (%s) shut down: %s", d.id, d.name, reason_name(reason));
+    domain_kill(d);
 }
 
 void domain_crash(Domain& d, const char* fmt, ...) {

@@ -2,6 +2,7 @@
 // limit) and where the machine-to-phys table is. For a PV domain the frame
 // numbers exchanged are machine frames, as in Xen.
 
+#include <core/caps.hpp>
 #include <core/guest_access.hpp>
 #include <core/hypercall.hpp>
 #include <core/log.hpp>
@@ -20,28 +21,39 @@ namespace {
 
 constexpr long err(abi::Errno e) { return abi::neg(e); }
 
-bool own_domain(const Domain& d, uint64_t domid) { return domid == abi::kDomidSelf || domid == d.id; }
+// The domain a reservation operation acts on: the caller, or one it holds a
+// Domain capability for with `right` (build to change its memory, control to
+// read it). nullptr: refused.
+Domain* target_of(Domain& d, uint64_t domid, uint32_t right) {
+    if (domid == abi::kDomidSelf || domid == d.id) return &d;
+    if (!caps::allows(d, cap::Type::domain, domid, right)) return nullptr;
+    Domain* x = domain_at(static_cast<unsigned>(domid));
+    return x && x->state == DomainState::running ? x : nullptr;
+}
 
 // A frame the domain may give back: its own, with no reference of any kind
 // (not mapped, not a page table, not pinned, nothing half-done).
 bool removable(const Domain& d, Mfn m) {
     FrameTable& ft = frame_table();
     if (!ft.valid(m) || m == d.shared_info_mfn) return false;
+    for (unsigned i = 0; i < d.nr_grant_frames; ++i)
+        if (d.grant_frames[i] == m) return false;
     const FrameInfo& f = ft[m];
     return f.owner == d.id && f.count == 0 && f.type_count == 0 && !(f.flags & (kFramePartial | kFrameCleanup | kFramePinned));
 }
 
 int64_t reservation(Vcpu& v, Regs& r, abi::MemoryOp op, uint64_t start) {
-    Domain& d = *v.domain;
     abi::XenMemoryReservation res;
     if (!get_guest(res, r.rsi)) return err(abi::Errno::efault);
-    if (!own_domain(d, res.domid)) return err(abi::Errno::eperm);
+    Domain* target = target_of(*v.domain, res.domid, cap::right::build);
+    if (!target) return err(abi::Errno::eperm);
+    Domain& d = *target;
     // Single frames only for now: contiguous extents need an allocator that
     // can split them back, which no caller needs yet.
     if (res.extent_order != 0) return err(abi::Errno::einval);
     if (start > res.nr_extents) return err(abi::Errno::einval);
 
-    MmCtx c{d, v, Budget{kHypercallBudget}};
+    MmCtx c{d, d.vcpu[0], Budget{kHypercallBudget}};
     if (finish_cleanup(c) == kRestart) return hypercall_continue(r);
 
     bool flushed = false;
@@ -97,8 +109,9 @@ int64_t hc_memory_op(Vcpu& v, Regs& r) {
     case abi::MemoryOp::maximum_reservation: {
         uint16_t domid;
         if (!get_guest(domid, r.rsi)) return err(abi::Errno::efault);
-        if (!own_domain(d, domid)) return err(abi::Errno::eperm);
-        return static_cast<int64_t>(op == abi::MemoryOp::current_reservation ? d.tot_pages : d.max_pages);
+        Domain* x = target_of(d, domid, cap::right::control);
+        if (!x) return err(abi::Errno::eperm);
+        return static_cast<int64_t>(op == abi::MemoryOp::current_reservation ? x->tot_pages : x->max_pages);
     }
     case abi::MemoryOp::machphys_mfn_list: {
         abi::XenMachphysMfnList ml;

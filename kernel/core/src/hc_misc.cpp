@@ -53,16 +53,13 @@ int64_t hc_console_io(Vcpu& v, Regs& r) {
 int64_t hc_sched_op(Vcpu& v, Regs& r) {
     switch (static_cast<abi::SchedOp>(r.rdi)) {
     case abi::SchedOp::yield:
-        platform::request_reschedule();
+        vcpu_yield(v);
         return 0;
     case abi::SchedOp::block:
         // Enable event delivery, then wait for an event unless one is
         // already pending: never sleep through an event that arrived first.
         v.info->evtchn_upcall_mask = 0;
-        if (!v.info->evtchn_upcall_pending) {
-            vcpu_block(v);
-            platform::request_reschedule();
-        }
+        if (!v.info->evtchn_upcall_pending) vcpu_block(v);
         return 0;
     case abi::SchedOp::shutdown: {
         abi::SchedShutdown s;

@@ -3,6 +3,7 @@
 // Batches are preemptible: when the budget runs out the hypercall continues
 // itself with the remaining requests, exactly as Xen's continuations do.
 
+#include <core/caps.hpp>
 #include <core/guest_access.hpp>
 #include <core/hypercall.hpp>
 #include <core/m2p.hpp>
@@ -24,8 +25,14 @@ constexpr long err(abi::Errno e) { return abi::neg(e); }
 // the progress so far (Xen's MMU_UPDATE_PREEMPTED).
 constexpr uint64_t kPreempted = 1ull << 31;
 
-bool own_domain(const Domain& d, uint64_t domid) {
-    return domid == abi::kDomidSelf || domid == d.id;
+// The domain whose frames a batch may map or manage: the caller, or one it
+// holds a Domain capability with `build` for (the foreign-mapping path a
+// domain builder uses). nullptr: refused.
+Domain* frame_owner(Domain& d, uint64_t domid) {
+    if (domid == abi::kDomidSelf || domid == d.id) return &d;
+    if (!caps::allows(d, cap::Type::domain, domid, cap::right::build)) return nullptr;
+    Domain* x = domain_at(static_cast<unsigned>(domid));
+    return x && x->state == DomainState::running ? x : nullptr;
 }
 
 bool guest_va(uint64_t va) {
@@ -42,7 +49,7 @@ long write_plain(MmCtx& c, Mfn m, unsigned index, uint64_t val) {
     return 0;
 }
 
-long do_mmu_update(MmCtx& c, const abi::MmuUpdate& req) {
+long do_mmu_update(MmCtx& c, MmCtx& fc, const abi::MmuUpdate& req) {
     FrameTable& ft = frame_table();
     uint64_t cmd = req.ptr & abi::kMmuCmdMask;
     uint64_t ma = req.ptr & ~abi::kMmuCmdMask;
@@ -60,7 +67,7 @@ long do_mmu_update(MmCtx& c, const abi::MmuUpdate& req) {
     }
     case abi::kMmuMachphysUpdate: {
         Mfn m = req.ptr >> 12;
-        if (!get_page(c, m)) return err(abi::Errno::einval);
+        if (!get_page(fc, m)) return err(abi::Errno::einval);
         m2p_set(m, req.val);
         put_page(m);
         return 0;
@@ -70,16 +77,20 @@ long do_mmu_update(MmCtx& c, const abi::MmuUpdate& req) {
     }
 }
 
-long do_mmuext_op(MmCtx& c, const abi::MmuextOp& op) {
+// `c` is the caller's context, `fc` the frame owner's (the same unless the
+// batch names a domain being built): pins and page operations act on its
+// frames, base pointers and flushes on the caller.
+long do_mmuext_op(MmCtx& c, MmCtx& fc, const abi::MmuextOp& op) {
     using C = abi::MmuextCmd;
+    bool foreign = &fc.d != &c.d;
     switch (static_cast<C>(op.cmd)) {
-    case C::pin_l1_table: return pin_table(c, op.arg1.mfn, PageType::l1);
-    case C::pin_l2_table: return pin_table(c, op.arg1.mfn, PageType::l2);
-    case C::pin_l3_table: return pin_table(c, op.arg1.mfn, PageType::l3);
-    case C::pin_l4_table: return pin_table(c, op.arg1.mfn, PageType::l4);
-    case C::unpin_table: return unpin_table(c, op.arg1.mfn);
-    case C::new_baseptr: return new_baseptr(c, op.arg1.mfn, false);
-    case C::new_user_baseptr: return new_baseptr(c, op.arg1.mfn, true);
+    case C::pin_l1_table: return pin_table(fc, op.arg1.mfn, PageType::l1);
+    case C::pin_l2_table: return pin_table(fc, op.arg1.mfn, PageType::l2);
+    case C::pin_l3_table: return pin_table(fc, op.arg1.mfn, PageType::l3);
+    case C::pin_l4_table: return pin_table(fc, op.arg1.mfn, PageType::l4);
+    case C::unpin_table: return unpin_table(fc, op.arg1.mfn);
+    case C::new_baseptr: return foreign ? err(abi::Errno::einval) : new_baseptr(c, op.arg1.mfn, false);
+    case C::new_user_baseptr: return foreign ? err(abi::Errno::einval) : new_baseptr(c, op.arg1.mfn, true);
     case C::tlb_flush_multi:
     case C::invlpg_multi: {
         // One vCPU per domain for now: the mask can only name this one, but
@@ -103,19 +114,18 @@ long do_mmuext_op(MmCtx& c, const abi::MmuextOp& op) {
         // Descriptor-table frames are not supported yet; an empty LDT is.
         return op.arg2.nr_ents == 0 ? 0 : err(abi::Errno::enosys);
     case C::clear_page: {
-        long r = get_page_and_type(c, op.arg1.mfn, PageType::writable);
+        long r = get_page_and_type(fc, op.arg1.mfn, PageType::writable);
         if (r != 0) return r;
-        __builtin_memset(platform::phys_to_virt(op.arg1.mfn << 12), 0, 4096);
-        put_page_and_type(c, op.arg1.mfn);
+        __builtin_memset(frame_va(op.arg1.mfn), 0, 4096);
+        put_page_and_type(fc, op.arg1.mfn);
         return 0;
     }
     case C::copy_page: {
-        if (!get_page(c, op.arg2.src_mfn)) return err(abi::Errno::einval);
-        long r = get_page_and_type(c, op.arg1.mfn, PageType::writable);
+        if (!get_page(fc, op.arg2.src_mfn)) return err(abi::Errno::einval);
+        long r = get_page_and_type(fc, op.arg1.mfn, PageType::writable);
         if (r == 0) {
-            __builtin_memcpy(platform::phys_to_virt(op.arg1.mfn << 12), platform::phys_to_virt(op.arg2.src_mfn << 12),
-                             4096);
-            put_page_and_type(c, op.arg1.mfn);
+            __builtin_memcpy(frame_va(op.arg1.mfn), frame_va(op.arg2.src_mfn), 4096);
+            put_page_and_type(fc, op.arg1.mfn);
         }
         put_page(op.arg2.src_mfn);
         return r;
@@ -129,7 +139,7 @@ long do_mmuext_op(MmCtx& c, const abi::MmuextOp& op) {
 }
 
 // The shared shape of mmu_update and mmuext_op: (requests, count, done, foreign domain).
-template <typename Req, long (*Do)(MmCtx&, const Req&)>
+template <typename Req, long (*Do)(MmCtx&, MmCtx&, const Req&)>
 int64_t batch(Vcpu& v, Regs& r) {
     uint64_t reqs = r.rdi, count = r.rsi, pdone = r.rdx;
     uint64_t done = 0;
@@ -137,10 +147,11 @@ int64_t batch(Vcpu& v, Regs& r) {
         count &= ~kPreempted;
         if (pdone) (void)get_guest(done, pdone);
     }
-    // Changing another domain's page tables needs a capability (later step).
-    if (!own_domain(*v.domain, r.r10 & 0xFFFF)) return err(abi::Errno::eperm);
+    Domain* owner = frame_owner(*v.domain, r.r10 & 0xFFFF);
+    if (!owner) return err(abi::Errno::eperm);
 
-    MmCtx c{*v.domain, v, Budget{kHypercallBudget}};
+    MmCtx c{*v.domain, v, Budget{kHypercallBudget}, owner};
+    MmCtx fc{*owner, owner->vcpu[0], Budget{kHypercallBudget}, owner};
     long rc = 0;
     uint64_t i = 0;
     if (finish_cleanup(c) == kRestart) {
@@ -150,7 +161,10 @@ int64_t batch(Vcpu& v, Regs& r) {
             Req req;
             if (!c.budget.spend()) { rc = kRestart; break; }
             if (!get_guest(req, reqs + i * sizeof(Req))) { rc = err(abi::Errno::efault); break; }
-            rc = Do(c, req);
+            // One budget for the invocation, whichever context an op uses.
+            fc.budget = c.budget;
+            rc = Do(c, fc, req);
+            if (fc.budget.left < c.budget.left) c.budget = fc.budget;
             if (v.domain->state != DomainState::running) return 0;
             if (rc != 0) break;
         }

@@ -28,6 +28,11 @@ struct Table {
         h[unsigned(H::mmuext_op)] = hc_mmuext_op;
         h[unsigned(H::memory_op)] = hc_memory_op;
         h[unsigned(H::multicall)] = hc_multicall;
+        h[unsigned(H::set_timer_op)] = hc_set_timer_op;
+        h[unsigned(H::event_channel_op)] = hc_event_channel_op;
+        h[unsigned(H::grant_table_op)] = hc_grant_table_op;
+        h[unsigned(H::domctl)] = hc_domctl;
+        h[unsigned(H::cap_op)] = hc_cap_op;
     }
 };
 constexpr Table kTable;

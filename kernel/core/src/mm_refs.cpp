@@ -2,6 +2,7 @@
 // See core/mm.hpp and docs/memory-model.md.
 
 #include <core/log.hpp>
+#include <core/gnttab.hpp>
 #include <core/mm.hpp>
 #include <core/platform.hpp>
 #include <core/pte.hpp>
@@ -151,6 +152,9 @@ long get_entry_ref_slow(MmCtx& c, uint64_t e, unsigned level) {
 }
 
 void put_entry_ref(MmCtx& c, uint64_t e, unsigned level) {
+    // A grant mapping's references belong to its maptrack entry, which
+    // unmap_grant_ref (or the end of either domain) releases.
+    if (e & kGrantPte) return;
     Mfn child = pte::mfn(e);
     FrameInfo& f = frame_table()[child];
     if (level == 1 && (e & pte::kWritable) && f.type_count > 1) {   // still writable elsewhere
@@ -248,12 +252,18 @@ long finish_cleanup_slow(MmCtx& c) {
     return 0;
 }
 
+void put_entry_refs(MmCtx& c, uint64_t e, unsigned level) {
+    if (e & pte::kPresent) put_entry_ref(c, e, level);
+}
+
 long mod_entry(MmCtx& c, Mfn table, unsigned index, uint64_t val, bool preserve_ad) {
     FrameInfo& tf = frame_table()[table];
     unsigned level = type_level(tf.type);
     if (level == 4 && is_hypervisor_l4_slot(index)) return err(abi::Errno::einval);
     uint64_t* slot = &table_of(table)[index];
     uint64_t old = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    // Grant mappings change only through the grant-table operations.
+    if ((old & pte::kPresent) && (old & kGrantPte)) return err(abi::Errno::einval);
     if (val & pte::kPresent) {
         val |= pte::kUser;
         if (preserve_ad) val |= old & (pte::kAccessed | pte::kDirty);
@@ -269,9 +279,16 @@ long mod_entry(MmCtx& c, Mfn table, unsigned index, uint64_t val, bool preserve_
     }
 
     // Decode: take the new entry's references first; nothing has changed if
-    // that fails.
+    // that fails. A foreign L1 mapping (building another domain) is checked
+    // against that domain as owner.
     if (val & pte::kPresent) {
-        long r = get_entry_ref(c, val, level);
+        long r;
+        if (level == 1 && c.pg_owner && c.pg_owner != &c.d) {
+            MmCtx fc{*c.pg_owner, c.v, c.budget};
+            r = get_entry_ref(fc, val, 1);
+        } else {
+            r = get_entry_ref(c, val, level);
+        }
         if (r != 0) return r;
     }
     // Invoke: the CPU may set accessed/dirty bits in the old entry meanwhile;
@@ -315,6 +332,33 @@ long new_baseptr(MmCtx& c, Mfn m, bool user) {
     if (user != c.v.kernel_mode) platform::load_page_table(m);
     if (old) put_page_and_type(c, old);
     return 0;
+}
+
+void release_foreign_mappings(Domain& d) {
+    FrameTable& ft = frame_table();
+    bool changed = false;
+    for (Mfn t = 0; t < ft.nframes(); ++t) {
+        FrameInfo& tf = ft[t];
+        if (tf.type != PageType::l1 || tf.owner == kOwnerNone || tf.owner == kOwnerXen) continue;
+        unsigned n = (tf.flags & kFrameValidated) ? 512u : tf.valid_upto;
+        if (n == 0) continue;
+        Domain* td = domain_at(tf.owner);
+        if (!td) continue;
+        uint64_t* e = table_of(t);
+        for (unsigned i = 0; i < n; ++i) {
+            uint64_t v = __atomic_load_n(&e[i], __ATOMIC_RELAXED);
+            if (!(v & pte::kPresent) || (v & kGrantPte) || !ft.valid(pte::mfn(v))) continue;
+            DomId target = ft[pte::mfn(v)].owner;
+            bool ours_in_theirs = tf.owner != d.id && target == d.id;
+            bool theirs_in_ours = tf.owner == d.id && target != d.id;
+            if (!ours_in_theirs && !theirs_in_ours) continue;
+            if (ours_in_theirs) __atomic_store_n(&e[i], uint64_t(0), __ATOMIC_SEQ_CST);
+            MmCtx c{*td, td->vcpu[0], Budget::unlimited()};
+            put_entry_ref(c, v, 1);
+            changed = true;
+        }
+    }
+    if (changed) tlb_flush_all();
 }
 
 bool find_l1(Mfn l4, uint64_t va, Mfn* l1, unsigned* index) {

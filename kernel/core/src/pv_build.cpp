@@ -5,6 +5,8 @@
 #include <core/platform.hpp>
 #include <core/pte.hpp>
 #include <core/pv_build.hpp>
+#include <core/sched.hpp>
+#include <core/timer.hpp>
 
 #include <abi/hypercall.hpp>
 #include <abi/start_info.hpp>
@@ -198,6 +200,7 @@ base::Result<Domain*, BuildError> build_pv_domain(const BuildSpec& spec) {
     for (uint64_t pfn = 0; pfn < l.nr_pages; ++pfn) m2p_set(b.mfn_of(pfn), pfn);
 
     Vcpu& v = d.vcpu[0];
+    sched_set_params(v, spec.weight, 0);
     // The L4 is pinned (as Xen's builder leaves it) and referenced as the
     // vCPU's page table; taking the type validates the whole tree.
     MmCtx ctx{d, v, Budget::unlimited()};
@@ -224,7 +227,8 @@ base::Result<Domain*, BuildError> build_pv_domain(const BuildSpec& spec) {
     v.fpu_state[1] = 0x03;
     v.fpu_state[24] = 0x80;
     v.fpu_state[25] = 0x1F;
-    v.state = VcpuState::runnable;
+    publish_time(v);
+    vcpu_start(v);
 
     log("domain %u (%s): %lu pages, image %#lx-%#lx, entry %#lx, start_info %#lx", d.id, d.name, l.nr_pages,
         l.kstart, l.kend, image.xen.entry, l.start_info_va);

@@ -1,29 +1,96 @@
+#include <core/credit.hpp>
+#include <core/platform.hpp>
 #include <core/sched.hpp>
+#include <core/timer.hpp>
+
+#include <cstddef>
 
 namespace core {
 
-Vcpu* sched_pick(Vcpu* current, bool resched) {
-    if (current && !resched && current->state == VcpuState::runnable &&
-        current->domain->state == DomainState::running)
-        return current;
+namespace {
 
-    // Round robin: start after the current domain so everyone gets a turn.
-    unsigned start = current ? current->domain->id + 1u : 0u;
-    for (unsigned i = 0; i < kMaxDomains; ++i) {
-        Domain* d = domain_at((start + i) % kMaxDomains);
-        if (d->state != DomainState::running) continue;
-        for (auto& v : d->vcpu)
-            if (v.state == VcpuState::runnable) return &v;
-    }
-    return nullptr;
+// One CPU today; one scheduler per CPU when there are more.
+CreditScheduler g_credit;
+
+Vcpu* vcpu_of(SchedEntity* e) {
+    return e ? reinterpret_cast<Vcpu*>(reinterpret_cast<char*>(e) - offsetof(Vcpu, se)) : nullptr;
+}
+
+bool schedulable(const Vcpu& v) {
+    return v.state == VcpuState::runnable && v.domain->state == DomainState::running && !v.domain->paused;
+}
+
+// What the scheduler was last told runs on this CPU.
+SchedEntity* g_running;
+
+}  // namespace
+
+Vcpu* sched_pick(Vcpu* current, bool resched) {
+    if (current && !resched && schedulable(*current) && g_running == &current->se) return current;
+    uint64_t now = platform::now_ns();
+    g_running = g_credit.pick(g_running, now);
+    return vcpu_of(g_running);
+}
+
+bool sched_tick(Vcpu* current) {
+    uint64_t now = platform::now_ns();
+    expire_timers(now);
+    (void)current;
+    return g_credit.tick(g_running, now);
+}
+
+void sched_add(Vcpu& v) { g_credit.add(v.se); }
+
+void sched_remove(Vcpu& v) {
+    g_credit.remove(v.se);
+    if (g_running == &v.se) g_running = nullptr;
+}
+
+void sched_set_params(Vcpu& v, uint32_t weight, uint32_t cap_pct) {
+    v.se.weight = weight ? weight : SchedEntity::kDefaultWeight;
+    v.se.cap = cap_pct;
+}
+
+uint64_t sched_runtime_ns(const Vcpu& v) { return v.se.runtime_ns; }
+
+void vcpu_start(Vcpu& v) {
+    v.state = VcpuState::runnable;
+    if (schedulable(v)) g_credit.wake(v.se, platform::now_ns());
+    platform::request_reschedule();
 }
 
 void vcpu_block(Vcpu& v) {
-    if (v.state == VcpuState::runnable) v.state = VcpuState::blocked;
+    if (v.state != VcpuState::runnable) return;
+    bool was = schedulable(v);
+    v.state = VcpuState::blocked;
+    if (was) g_credit.block(v.se, platform::now_ns());
+    platform::request_reschedule();
 }
 
 void vcpu_wake(Vcpu& v) {
-    if (v.state == VcpuState::blocked) v.state = VcpuState::runnable;
+    if (v.state != VcpuState::blocked) return;
+    v.state = VcpuState::runnable;
+    if (schedulable(v)) g_credit.wake(v.se, platform::now_ns());
+    platform::request_reschedule();   // a woken vCPU should run soon
+}
+
+void vcpu_yield(Vcpu& v) {
+    g_credit.yield(v.se);
+    platform::request_reschedule();
+}
+
+void domain_pause(Domain& d) {
+    bool was = schedulable(d.vcpu[0]);
+    ++d.paused;
+    if (was) g_credit.block(d.vcpu[0].se, platform::now_ns());
+    platform::request_reschedule();
+}
+
+void domain_unpause(Domain& d) {
+    if (d.paused == 0) return;
+    --d.paused;
+    if (schedulable(d.vcpu[0])) g_credit.wake(d.vcpu[0].se, platform::now_ns());
+    platform::request_reschedule();
 }
 
 }  // namespace core

@@ -7,7 +7,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <core/caps.hpp>
+#include <core/domain.hpp>
 #include <core/frame_alloc.hpp>
+#include <core/sched.hpp>
 #include <core/frame_table.hpp>
 #include <core/m2p.hpp>
 #include <core/memory.hpp>
@@ -113,7 +116,14 @@ void reset(uint64_t frames, uint64_t reserved) {
         if (!added || *added != frames - reserved) std::abort();
     }
     // Domains from an earlier test lived in the old machine: forget them.
-    for (unsigned i = 0; i < core::kMaxDomains; ++i) core::domain_at(i)->state = core::DomainState::free;
+    // Forget every domain the way the kernel would: its capabilities (and the
+    // registry's pointer to its CSpace) and its place in the scheduler.
+    for (unsigned i = 0; i < core::kMaxDomains; ++i) {
+        core::Domain* d = core::domain_at(i);
+        if (d->cspace) core::caps::destroy_domain(*d);
+        core::sched_remove(d->vcpu[0]);
+        d->state = core::DomainState::free;
+    }
     g_l4 = kNoTable;
     g_calls = Calls{};
     g_log.clear();
@@ -172,6 +182,10 @@ void load_guest_gs_selector(uint16_t sel) { fake::g_calls.gs_selector.push_back(
 void set_fpu_trap(bool on) { fake::g_calls.fpu_trap.push_back(on); }
 
 uint64_t now_ns() { return fake::g_calls.now_ns += 1000; }
+
+// A 1 GHz TSC that advances with the fake clock.
+uint64_t tsc() { return now_ns(); }
+uint64_t tsc_khz() { return 1'000'000; }
 
 void request_reschedule() { ++fake::g_calls.reschedule; }
 

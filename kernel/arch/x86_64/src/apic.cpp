@@ -4,6 +4,7 @@
 #include <arch/percpu.hpp>
 
 #include <core/log.hpp>
+#include <core/sched.hpp>
 
 namespace arch {
 
@@ -72,10 +73,12 @@ void apic_interrupt(unsigned vector) {
     if (vector == kSpuriousVector) return;   // no EOI for spurious interrupts
     if (vector == kTimerVector) {
         ++g_ticks;
-        this_cpu().need_resched = true;
+        if (core::sched_tick(this_cpu().current)) this_cpu().need_resched = true;
     }
     reg(kRegEoi) = 0;
 }
+
+uint64_t apic_tsc_khz() { return g_tsc_per_ms; }
 
 uint64_t apic_now_ns() { return (rdtsc() - g_tsc_start) * 1'000'000 / g_tsc_per_ms; }
 

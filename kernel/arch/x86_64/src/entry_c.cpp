@@ -10,6 +10,7 @@
 #include <core/hypercall.hpp>
 #include <core/log.hpp>
 #include <core/mm.hpp>
+#include <core/timer.hpp>
 #include <core/sched.hpp>
 #include <core/traps.hpp>
 
@@ -49,19 +50,23 @@ void switch_to(Cpu& c, core::Regs& frame, core::Vcpu* prev, core::Vcpu& next) {
     wrmsr(msr::kKernelGsBase, next.kernel_mode ? next.gs_base_kernel : next.gs_base_user);
     write_cr3((next.kernel_mode ? next.guest_table : next.guest_table_user) << 12);
     core::tlb_flushed();
+    core::publish_time(next);
     c.current = &next;
     c.upcall_info = next.info;
 }
 
-// Nothing to run: wait for an interrupt. Blocked vCPUs can only be woken by
-// events, and no event source exists yet (event channels and timers come
-// with the scheduler work), so a system whose every domain is blocked can
-// never go on: say so and end it rather than hang.
+// Nothing to run: wait for an interrupt (a timer tick may expire a guest
+// timer, which wakes its vCPU). With no guest timer armed nothing can ever
+// wake a blocked vCPU (no device interrupts reach domains yet): say so and
+// end the system rather than hang.
 void idle(Cpu& c) {
-    (void)c;
-    core::log("all %u remaining domain(s) are blocked and nothing can wake them; stopping",
-              core::domains_alive());
-    qemu_exit(kExitClean);
+    if (!core::timers_armed()) {
+        core::log("all %u remaining domain(s) are blocked and nothing can wake them; stopping",
+                  core::domains_alive());
+        qemu_exit(kExitClean);
+    }
+    c.need_resched = true;
+    asm volatile("sti; hlt; cli" ::: "memory");
 }
 
 }  // namespace

@@ -10,7 +10,9 @@
 #include <arch/serial.hpp>
 
 #include <base/format.hpp>
+#include <core/caps.hpp>
 #include <core/log.hpp>
+#include <core/memory.hpp>
 #include <core/pv_build.hpp>
 
 extern "C" const uint64_t boot_pml4_pa;
@@ -56,16 +58,21 @@ void build_from_module(unsigned i, const Module& m) {
     base::snformat(dname, sizeof dname, "%.*s", int(args - name), name);
     while (*args == ' ') ++args;
 
-    uint64_t mem = kDefaultDomainMemory;
+    uint64_t mem = kDefaultDomainMemory, weight = 256;
     for (const char* p = args; *p; ++p) {
-        if ((p == args || p[-1] == ' ') && __builtin_memcmp(p, "mem=", 4) == 0 && !parse_size(p + 4, &mem)) {
+        if (p != args && p[-1] != ' ') continue;
+        if (__builtin_memcmp(p, "mem=", 4) == 0 && !parse_size(p + 4, &mem)) {
             core::log("refusing module %u (%s): bad mem= value", i, dname);
+            return;
+        }
+        if (__builtin_memcmp(p, "weight=", 7) == 0 && (!parse_size(p + 7, &weight) || weight == 0 || weight > 65535)) {
+            core::log("refusing module %u (%s): bad weight= value (1..65535)", i, dname);
             return;
         }
     }
 
     core::BuildSpec spec{dname, reinterpret_cast<const uint8_t*>(DIRECTMAP_VIRT + m.start), size_t(m.end - m.start),
-                         args, mem >> 12};
+                         args, mem >> 12, uint32_t(weight)};
     auto r = core::build_pv_domain(spec);
     if (!r) {
         char why[160];
@@ -88,6 +95,31 @@ bool has_option(const char* cmdline, const char* opt) {
 [[gnu::noinline]] void test_panic_fault() {
     core::log("moat.test_panic: faulting on purpose");
     *reinterpret_cast<volatile uint64_t*>(0x8) = 1;
+}
+
+// The kernel keeps no policy: the first domain gets every capability over
+// what the kernel did not keep for itself, and hands them out.
+void give_first_domain_everything() {
+    core::Domain* first = nullptr;
+    for (unsigned i = 0; i < core::kMaxDomains && !first; ++i)
+        if (core::domain_at(i)->state == core::DomainState::running) first = core::domain_at(i);
+    using cap::Capability;
+    using cap::Type;
+    namespace r = cap::right;
+    unsigned given = 0;
+    auto give = [&](const Capability& c) { given += core::caps::give_root(*first, c) >= 0; };
+    give(Capability{Type::untyped, r::use, 0, core::frame_table().nframes(), 0});
+    give(Capability{Type::debug_console, r::use, 0, 0, 0});
+    for (unsigned m = 0; m < g_boot.nmodules; ++m) give(Capability{Type::module, r::use, m, 0, 0});
+    for (unsigned i = 0; i < core::kMaxDomains; ++i) {
+        core::Domain* d = core::domain_at(i);
+        if (d->state != core::DomainState::running) continue;
+        give(Capability{Type::domain, r::control | r::build | r::install_caps, d->id, 0, 0});
+        give(Capability{Type::grant, r::map_ro | r::map_rw | r::copy, d->id, 0, 0});
+        give(Capability{Type::event, r::bind, d->id, 0, 0});
+    }
+    core::log("domain %u (%s) holds %u capabilities: the rest of the system is its to hand out", first->id, first->name,
+              given);
 }
 
 }  // namespace
@@ -118,6 +150,7 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi) {
         core::log("no domain could be built: the system ends");
         qemu_exit(kExitClean);
     }
+    give_first_domain_everything();
 
     // The first guest enters through the same exit path as every later one:
     // an empty frame at the top of this CPU's stack that the scheduler fills.

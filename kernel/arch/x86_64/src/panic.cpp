@@ -96,7 +96,7 @@ void panic(const char* fmt, ...) {
     va_end(ap);
     core::Regs r{};
     r.rip = reinterpret_cast<uint64_t>(__builtin_return_address(0));
-    r.rbp = reinterpret_cast<uint64_t>(__builtin_frame_address(1));
+    r.rbp = *static_cast<uint64_t*>(__builtin_frame_address(0));   // the caller's frame
     r.rsp = reinterpret_cast<uint64_t>(__builtin_frame_address(0));
     arch::panic_with_frame(r, 0, what);
 }

@@ -82,6 +82,8 @@ void set_fpu_trap(bool on) {
 }
 
 uint64_t now_ns() { return arch::apic_now_ns(); }
+uint64_t tsc() { return arch::rdtsc(); }
+uint64_t tsc_khz() { return arch::apic_tsc_khz(); }
 
 core::Vcpu* current_vcpu() { return arch::this_cpu().current; }
 void request_reschedule() { arch::this_cpu().need_resched = true; }

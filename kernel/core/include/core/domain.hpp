@@ -6,8 +6,14 @@
 #include <cstdint>
 
 #include <abi/shared_info.hpp>
+#include <abi/event_channel.hpp>
 #include <abi/hypercall.hpp>
+#include <cap/cspace.hpp>
+#include <core/caps.hpp>
+#include <core/credit.hpp>
+#include <core/evtchn.hpp>
 #include <core/frame_table.hpp>
+#include <core/gnttab.hpp>
 #include <core/regs.hpp>
 
 namespace core {
@@ -15,7 +21,7 @@ namespace core {
 constexpr unsigned kMaxDomains = 64;
 constexpr size_t kDomainNameLen = 32;
 
-enum class DomainState : uint8_t { free, running, dead };
+enum class DomainState : uint8_t { free, running, dying };
 enum class VcpuState : uint8_t { runnable, blocked, down };
 
 struct Domain;
@@ -59,6 +65,10 @@ struct Vcpu {
     static constexpr unsigned kMaxCleanup = 32;
     Mfn cleanup[kMaxCleanup] = {};
     unsigned ncleanup = 0;
+
+    SchedEntity se;                           // the scheduler's view (core/sched.hpp)
+    uint32_t virq_port[abi::kNrVirqs] = {};   // bind_virq: port per virtual IRQ, 0 = none
+    uint64_t timer_deadline = 0;             // set_timer_op: system time (ns), 0 = none
 };
 
 struct Domain {
@@ -75,13 +85,31 @@ struct Domain {
 
     abi::ShutdownReason shutdown_reason = abi::ShutdownReason::poweroff;
 
+    Channel evtchn[kMaxEvtchnPorts];
+
+    // Its capabilities (core/caps.hpp): the CSpace lives in cspace_storage.
+    cap::Slot cslots[caps::kMaxSlots];
+    alignas(cap::CSpace) unsigned char cspace_storage[sizeof(cap::CSpace)];
+    cap::CSpace* cspace = nullptr;
+    unsigned paused = 0;                       // domctl pause count
+
+    Mfn grant_frames[kMaxGrantFrames] = {};   // its grant table (setup_table)
+    unsigned nr_grant_frames = 0;
+    Maptrack maptrack[kMaxMaptrack];          // grants of others it has mapped
+
     // Console output is collected into lines and logged with the domain's prefix.
     char console_line[160] = {};
     size_t console_len = 0;
 };
 
-// Takes a free domain slot; nullptr when all are in use.
-Domain* domain_alloc(const char* name);
+// Takes a free domain slot with an empty CSpace of `cspace_slots`; nullptr
+// when all are in use (or the CSpace size is not allowed).
+Domain* domain_alloc(const char* name, uint32_t cspace_slots = caps::kDefaultSlots);
+
+// Takes a domain apart: its event channels, grant mappings (both ways),
+// foreign mappings, capabilities (every copy naming it, everywhere), and
+// then every frame it owns.
+void domain_kill(Domain& d);
 
 // The domain asked to stop (sched_op shutdown) or was crashed by the
 // hypervisor. Its vCPUs stop, its memory goes back to the allocator.

@@ -44,9 +44,13 @@ struct Budget {
 constexpr uint32_t kHypercallBudget = 4096;
 
 struct MmCtx {
-    Domain& d;
+    Domain& d;          // whose page tables change (and whose frames they link)
     Vcpu& v;
     Budget budget;
+    // Whose frames new L1 entries may map: `d`, or a domain `d` builds
+    // (mmu_update's foreign domain, authorised by a Domain capability with
+    // `build`). Tables are always validated against their own owner.
+    Domain* pg_owner = nullptr;
 };
 
 // General references: the frame must be owned by ctx.d.
@@ -67,6 +71,10 @@ void put_page_and_type(MmCtx& c, Mfn m);
 // accessed/dirty bits the CPU may have set in the old entry.
 [[nodiscard]] long mod_entry(MmCtx& c, Mfn table, unsigned index, uint64_t val, bool preserve_ad);
 
+// Releases the references a present entry of a level-`level` table holds
+// (what mod_entry does for the old value).
+void put_entry_refs(MmCtx& c, uint64_t e, unsigned level);
+
 // Finishes devalidations left over from earlier hypercalls. 0 or kRestart.
 [[nodiscard]] long finish_cleanup_slow(MmCtx& c);
 [[nodiscard]] inline long finish_cleanup(MmCtx& c) { return c.v.ncleanup ? finish_cleanup_slow(c) : 0; }
@@ -81,6 +89,11 @@ void put_page_and_type(MmCtx& c, Mfn m);
 // The L1 table and index that map `va` in the page tables rooted at `l4`;
 // false if some upper level is not present.
 [[nodiscard]] bool find_l1(Mfn l4, uint64_t va, Mfn* l1, unsigned* index);
+
+// Before a domain's memory goes: removes every L1 entry of another domain
+// that maps one of its frames (foreign mappings made to build it), and drops
+// the references its own L1 entries hold on other domains' frames.
+void release_foreign_mappings(Domain& d);
 
 // TLB bookkeeping. Every full flush of the local TLB goes through here (or
 // calls tlb_flushed() after flushing) so type changes know whether a stale

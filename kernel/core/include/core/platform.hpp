@@ -46,8 +46,11 @@ void load_guest_gs_selector(uint16_t sel);
 // CR0.TS for the running vCPU (its virtual TS flag, see fpu_taskswitch).
 void set_fpu_trap(bool on);
 
-// Monotonic time since boot.
+// Monotonic time since boot, and the TSC it is derived from (guests compute
+// system time from the TSC with the scale in their vcpu_time_info).
 uint64_t now_ns();
+uint64_t tsc();
+uint64_t tsc_khz();
 
 // Ask for the scheduler to run before this CPU returns to a guest.
 void request_reschedule();

@@ -20,6 +20,7 @@ struct BuildSpec {
     size_t image_size;
     const char* cmdline;     // to start_info.cmd_line (truncated to fit)
     uint64_t nr_pages;
+    uint32_t weight = 256;   // scheduler share
 };
 
 enum class BuildStage : uint8_t { elf, layout, features, no_domain_slot, out_of_memory, too_large, page_tables };

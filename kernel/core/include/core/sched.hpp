@@ -1,17 +1,32 @@
 #pragma once
-// Choosing which vCPU runs. Round robin over runnable vCPUs for now; the
-// credit scheduler with weights and caps replaces the policy, not this API.
+// Choosing which vCPU runs: the credit scheduler (core/credit.hpp) over the
+// vCPUs of running, unpaused domains. A vCPU is schedulable when its state is
+// runnable and its domain is neither paused nor dying; these functions keep
+// the scheduler's view in step with that.
 
 #include <core/domain.hpp>
 
 namespace core {
 
-// The vCPU to run next on this CPU: `current` again if it is still runnable and
-// `resched` is false, otherwise the next runnable one after it. nullptr when
-// nothing is runnable.
+// The vCPU to run next on this CPU: `current` again if nothing asked for a
+// reschedule and it may go on, otherwise the scheduler's choice. nullptr
+// when nothing can run.
 Vcpu* sched_pick(Vcpu* current, bool resched);
 
-void vcpu_block(Vcpu& v);
-void vcpu_wake(Vcpu& v);
+// Timer tick: accounting, expired guest timers; true if the running vCPU
+// should be preempted.
+bool sched_tick(Vcpu* current);
+
+void sched_add(Vcpu& v);                      // a new vCPU (not yet runnable)
+void sched_remove(Vcpu& v);                   // its domain is going away
+void sched_set_params(Vcpu& v, uint32_t weight, uint32_t cap_pct);
+uint64_t sched_runtime_ns(const Vcpu& v);     // CPU time it has had
+
+void vcpu_start(Vcpu& v);                     // down -> runnable (built, context set)
+void vcpu_block(Vcpu& v);                     // waits for an event
+void vcpu_wake(Vcpu& v);                      // an event arrived
+void vcpu_yield(Vcpu& v);
+void domain_pause(Domain& d);
+void domain_unpause(Domain& d);
 
 }  // namespace core

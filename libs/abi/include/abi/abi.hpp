@@ -14,3 +14,4 @@
 #include <abi/io_ring.hpp>
 #include <abi/console_io.hpp>
 #include <abi/xs_wire.hpp>
+#include <abi/moat.hpp>

@@ -7,7 +7,7 @@ namespace arch {
 
 constexpr unsigned kTimerVector = 0xF0;
 constexpr unsigned kSpuriousVector = 0xFF;
-constexpr uint64_t kTickNs = 10'000'000;   // preemption tick: 10 ms
+constexpr uint64_t kTickNs = 1'000'000;   // timer tick: 1 ms (scheduler slices are longer)
 
 // Masks the 8259 PICs, enables the LAPIC, calibrates its timer against the PIT
 // and starts the periodic tick.
@@ -18,5 +18,6 @@ void apic_interrupt(unsigned vector);
 
 // Nanoseconds since the timer was calibrated (from the TSC).
 uint64_t apic_now_ns();
+uint64_t apic_tsc_khz();
 
 }  // namespace arch

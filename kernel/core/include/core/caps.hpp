@@ -1,0 +1,42 @@
+#pragma once
+// The kernel's side of capabilities (libs/cap): one CSpace per domain, all of
+// them in one registry so revoke reaches every copy; the lookup every
+// cross-domain operation makes; the capabilities the first domain gets at boot.
+
+#include <cstdint>
+
+#include <abi/errno.hpp>
+#include <cap/capability.hpp>
+#include <cap/cspace.hpp>
+#include <cap/error.hpp>
+
+namespace core {
+struct Domain;
+}
+
+namespace core::caps {
+
+constexpr uint32_t kMaxSlots = 128;
+constexpr uint32_t kDefaultSlots = 64;
+
+cap::Registry& registry();
+
+// Gives a new domain an empty CSpace of `nslots` slots (at most kMaxSlots).
+[[nodiscard]] bool init_domain(Domain& d, uint32_t nslots);
+
+// Deletes every capability naming `d` and every one it holds; drops its CSpace.
+void destroy_domain(Domain& d);
+
+// Does `d` hold a capability of type `t` naming `object` with every right in `rights`?
+bool allows(const Domain& d, cap::Type t, uint64_t object, uint32_t rights);
+
+// Does `d` hold any capability of type `t` with `rights`?
+bool holds_type(const Domain& d, cap::Type t, uint32_t rights);
+
+// A new root capability in the first free slot of `d`'s CSpace: its index, or -1.
+long give_root(Domain& d, const cap::Capability& c);
+
+// The errno a capability error becomes at the hypercall boundary.
+long to_errno(cap::Error e);
+
+}  // namespace core::caps

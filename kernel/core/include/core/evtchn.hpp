@@ -1,0 +1,36 @@
+#pragma once
+// Event channels, Xen's 2-level ABI: per-domain ports whose pending and mask
+// bits live in the shared info page; a newly pending, unmasked port sets its
+// word's bit in the vCPU's pending selector and the vCPU's upcall flag, and
+// wakes the vCPU. Binding a port to another domain needs an Event capability
+// naming that domain.
+
+#include <cstdint>
+
+namespace core {
+
+struct Domain;
+struct Vcpu;
+
+constexpr unsigned kMaxEvtchnPorts = 1024;   // of the 4096 the 2-level ABI can name
+
+enum class ChannelState : uint8_t { free, unbound, interdomain, virq };
+
+struct Channel {
+    ChannelState state = ChannelState::free;
+    uint8_t virq = 0;
+    uint16_t remote_dom = 0;     // unbound: who may bind; interdomain: the peer
+    uint32_t remote_port = 0;    // interdomain: the peer's port
+};
+
+// Marks `port` pending in `d` and notifies its vCPU as the ABI says.
+void evtchn_set_pending(Domain& d, uint32_t port);
+
+// Raises a virtual IRQ on a vCPU, if its domain bound a port to it.
+void send_virq(Vcpu& v, uint32_t virq);
+
+// Closes every port of a dying domain; interdomain peers see their port
+// become unbound, as if the domain had closed it.
+void evtchn_destroy(Domain& d);
+
+}  // namespace core

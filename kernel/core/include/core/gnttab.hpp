@@ -1,0 +1,37 @@
+#pragma once
+// Grant tables, Xen v1. A domain grants another access to one of its frames
+// by filling an entry of its grant table (frames it got with setup_table and
+// maps itself); the grantee maps or copies it by (granter, reference). Beyond
+// the entry's own checks, map and copy need a Grant capability naming the
+// granter. A mapped frame holds references (and a writable type reference for
+// a writable mapping), so the granter can neither give it back nor make it a
+// page table until it is unmapped. Grant PTEs carry kGrantPte, which guests
+// cannot set, and are changed only by map/unmap.
+
+#include <cstdint>
+
+#include <core/frame_table.hpp>
+
+namespace core {
+
+struct Domain;
+
+constexpr unsigned kMaxGrantFrames = 4;               // 2048 v1 entries
+constexpr unsigned kMaxMaptrack = 256;                // mappings a domain may hold
+constexpr uint64_t kGrantPte = 1ull << 62;            // software bit: a grant mapping
+
+struct Maptrack {
+    bool used = false;
+    bool writable = false;
+    uint16_t granter = 0;
+    uint32_t ref = 0;
+    Mfn frame = 0;
+    Mfn l1 = 0;               // where the PTE is
+    uint16_t index = 0;
+};
+
+// Unmaps every grant the domain holds, and every mapping others hold of its
+// grants (clearing their PTEs): both sides are clean before its memory goes.
+void gnttab_destroy(Domain& d);
+
+}  // namespace core

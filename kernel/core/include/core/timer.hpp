@@ -1,0 +1,21 @@
+#pragma once
+// Guest time: the per-vCPU one-shot timer of set_timer_op (delivered as
+// VIRQ_TIMER) and the system time a guest reads from its vcpu_time_info.
+
+#include <cstdint>
+
+namespace core {
+
+struct Vcpu;
+
+// Publishes the current system time and TSC scale in the vCPU's
+// vcpu_time_info (the pvclock protocol: version odd while it changes).
+void publish_time(Vcpu& v);
+
+// Fires every expired vCPU timer. Called on each timer tick.
+void expire_timers(uint64_t now_ns);
+
+// Is any vCPU waiting on a timer? (Then an idle CPU has something to wait for.)
+bool timers_armed();
+
+}  // namespace core

@@ -1,0 +1,44 @@
+#include <core/domain.hpp>
+#include <core/evtchn.hpp>
+#include <core/platform.hpp>
+#include <core/sched.hpp>
+
+namespace core {
+
+void evtchn_set_pending(Domain& d, uint32_t port) {
+    abi::SharedInfo* si = d.shared_info;
+    if (!si || port >= kMaxEvtchnPorts) return;
+    uint64_t word = port / 64, bit = 1ull << (port % 64);
+    // The guest writes these words too: every change is one atomic operation.
+    if (__atomic_fetch_or(&si->evtchn_pending[word], bit, __ATOMIC_SEQ_CST) & bit) return;
+    if (__atomic_load_n(&si->evtchn_mask[word], __ATOMIC_SEQ_CST) & bit) return;
+    Vcpu& v = d.vcpu[0];
+    if (__atomic_fetch_or(&v.info->evtchn_pending_sel, 1ull << word, __ATOMIC_SEQ_CST) & (1ull << word)) return;
+    __atomic_store_n(&v.info->evtchn_upcall_pending, 1, __ATOMIC_SEQ_CST);
+    vcpu_wake(v);
+}
+
+void send_virq(Vcpu& v, uint32_t virq) {
+    if (virq >= abi::kNrVirqs || !v.virq_port[virq]) return;
+    evtchn_set_pending(*v.domain, v.virq_port[virq]);
+}
+
+void evtchn_destroy(Domain& d) {
+    for (uint32_t p = 0; p < kMaxEvtchnPorts; ++p) {
+        Channel& c = d.evtchn[p];
+        if (c.state == ChannelState::interdomain) {
+            Domain* peer = domain_at(c.remote_dom);
+            if (peer && peer->state == DomainState::running && c.remote_port < kMaxEvtchnPorts) {
+                Channel& pc = peer->evtchn[c.remote_port];
+                pc.state = ChannelState::unbound;
+                pc.remote_dom = d.id;
+                pc.remote_port = 0;
+            }
+        }
+        c = Channel{};
+    }
+    for (auto& v : d.vcpu)
+        for (auto& p : v.virq_port) p = 0;
+}
+
+}  // namespace core

@@ -1,0 +1,183 @@
+// domctl: creating and controlling domains, gated by Domain capabilities.
+// create needs an Untyped capability (the right to turn free memory into
+// domains) and hands the caller root capabilities for the new domain; every
+// other command needs a Domain capability naming its target with the right
+// for it (control or build).
+
+#include <core/caps.hpp>
+#include <core/domain.hpp>
+#include <core/guest_access.hpp>
+#include <core/hypercall.hpp>
+#include <core/log.hpp>
+#include <core/memory.hpp>
+#include <core/mm.hpp>
+#include <core/platform.hpp>
+#include <core/pv_build.hpp>
+#include <core/sched.hpp>
+#include <core/timer.hpp>
+
+#include <abi/errno.hpp>
+#include <abi/moat.hpp>
+#include <abi/x86_64.hpp>
+#include <base/format.hpp>
+#include <cap/ops.hpp>
+
+namespace core {
+
+namespace {
+
+constexpr long err(abi::Errno e) { return abi::neg(e); }
+
+long create(Domain& d, abi::MoatDomctl& op) {
+    abi::DomctlCreate& c = op.u.create;
+    if (!caps::holds_type(d, cap::Type::untyped, cap::right::use)) return err(abi::Errno::eperm);
+    if (c.vcpus != 1 || c.max_pages == 0 || c.max_pages > kMaxDomainPages) return err(abi::Errno::einval);
+    if (c.cspace_slots == 0 || c.cspace_slots > caps::kMaxSlots || c.weight > 65535 || c.cap_pct > 100)
+        return err(abi::Errno::einval);
+    // The caller must have room for the three capabilities it gets back.
+    unsigned free_slots = 0;
+    for (uint32_t i = 0; i < d.cspace->size(); ++i) free_slots += d.cspace->slot(i)->empty();
+    if (free_slots < 3) return err(abi::Errno::enospc);
+
+    char name[kDomainNameLen];
+    base::snformat(name, sizeof name, "d%u-child", d.id);
+    Domain* x = domain_alloc(name, c.cspace_slots);
+    if (!x) return err(abi::Errno::enospc);
+    auto si = alloc_domain_frame(x->id);
+    if (!si) {
+        domain_kill(*x);
+        return err(abi::Errno::enomem);
+    }
+    base::snformat(x->name, sizeof x->name, "dom%u", x->id);
+    x->shared_info_mfn = *si;
+    x->shared_info = frame_va<abi::SharedInfo>(*si);
+    for (auto& vi : x->shared_info->vcpu_info) vi.evtchn_upcall_mask = 1;
+    x->max_pages = c.max_pages;
+    x->paused = 1;   // runs once it has a context and is unpaused
+    x->vcpu[0].info = &x->shared_info->vcpu_info[0];
+    x->vcpu[0].state = VcpuState::down;
+    sched_set_params(x->vcpu[0], c.weight ? c.weight : 256, c.cap_pct);
+
+    long s1 = caps::give_root(d, cap::Capability{cap::Type::domain,
+                                                 cap::right::control | cap::right::build | cap::right::install_caps,
+                                                 x->id, 0, 0});
+    long s2 = caps::give_root(d, cap::Capability{cap::Type::grant,
+                                                 cap::right::map_ro | cap::right::map_rw | cap::right::copy, x->id, 0, 0});
+    long s3 = caps::give_root(d, cap::Capability{cap::Type::event, cap::right::bind, x->id, 0, 0});
+    c.slot_domain = uint32_t(s1);
+    c.slot_grant = uint32_t(s2);
+    c.slot_event = uint32_t(s3);
+    op.domain = x->id;
+    log("domain %u created domain %u (%lu pages at most)", d.id, x->id, c.max_pages);
+    return 0;
+}
+
+// The new vCPU state of a domain being built: registers, page table (which
+// validates now, against the domain's own frames), callbacks, stack.
+long set_context(Domain& x, uint64_t ctx) {
+    Vcpu& v = x.vcpu[0];
+    abi::CpuUserRegs ur;
+    uint64_t cr3, kss, ksp, flags, ev, fs, sc;
+    if (!get_guest(ur, ctx + offsetof(abi::VcpuGuestContext, user_regs)) ||
+        !get_guest(cr3, ctx + offsetof(abi::VcpuGuestContext, ctrlreg) + 3 * sizeof(uint64_t)) ||
+        !get_guest(kss, ctx + offsetof(abi::VcpuGuestContext, kernel_ss)) ||
+        !get_guest(ksp, ctx + offsetof(abi::VcpuGuestContext, kernel_sp)) ||
+        !get_guest(flags, ctx + offsetof(abi::VcpuGuestContext, flags)) ||
+        !get_guest(ev, ctx + offsetof(abi::VcpuGuestContext, event_callback_eip)) ||
+        !get_guest(fs, ctx + offsetof(abi::VcpuGuestContext, failsafe_callback_eip)) ||
+        !get_guest(sc, ctx + offsetof(abi::VcpuGuestContext, syscall_callback_eip)))
+        return err(abi::Errno::efault);
+    if (!is_canonical(ur.rip) || !is_canonical(ur.rsp)) return err(abi::Errno::einval);
+
+    Mfn l4 = cr3 >> 12;
+    MmCtx c{x, v, Budget::unlimited()};
+    if (v.guest_table != l4) {
+        long r = get_page_and_type(c, l4, PageType::l4);
+        if (r != 0) return r == kRestart ? err(abi::Errno::eagain) : r;
+        if (v.guest_table) put_page_and_type(c, v.guest_table);
+        v.guest_table = l4;
+    }
+    Regs& g = v.regs;
+    g = Regs{};
+    g.rax = ur.rax; g.rbx = ur.rbx; g.rcx = ur.rcx; g.rdx = ur.rdx; g.rsi = ur.rsi; g.rdi = ur.rdi;
+    g.rbp = ur.rbp; g.r8 = ur.r8; g.r9 = ur.r9; g.r10 = ur.r10; g.r11 = ur.r11; g.r12 = ur.r12;
+    g.r13 = ur.r13; g.r14 = ur.r14; g.r15 = ur.r15;
+    g.rip = ur.rip;
+    g.rsp = ur.rsp;
+    g.rflags = sanitize_rflags(ur.rflags);
+    g.cs = sel::kGuestCs64;
+    g.ss = sel::kGuestDs;
+    v.kernel_mode = true;
+    v.kernel_ss = kss | 3;
+    v.kernel_sp = ksp;
+    v.event_callback = ev;
+    v.failsafe_callback = fs;
+    v.syscall_callback = sc;
+    v.fpu_state[0] = 0x7F;
+    v.fpu_state[1] = 0x03;
+    v.fpu_state[24] = 0x80;
+    v.fpu_state[25] = 0x1F;
+    (void)flags;
+    publish_time(v);
+    vcpu_start(v);
+    return 0;
+}
+
+}  // namespace
+
+int64_t hc_domctl(Vcpu& v, Regs& r) {
+    Domain& d = *v.domain;
+    abi::MoatDomctl op;
+    if (!get_guest(op, r.rdi)) return err(abi::Errno::efault);
+    if (op.version != abi::kMoatDomctlVersion) return err(abi::Errno::eacces);
+    auto cmd = static_cast<abi::DomctlCmd>(op.cmd);
+    if (cmd == abi::DomctlCmd::create) {
+        long rc = create(d, op);
+        if (rc == 0 && !put_guest(r.rdi, op)) return err(abi::Errno::efault);
+        return rc;
+    }
+
+    uint32_t need = cmd == abi::DomctlCmd::setvcpucontext ? cap::right::build : cap::right::control;
+    if (!caps::allows(d, cap::Type::domain, op.domain, need)) {
+        log("domain %u: domctl %u on domain %u refused: no Domain capability with that right", d.id, op.cmd, op.domain);
+        return err(abi::Errno::eperm);
+    }
+    Domain* x = domain_at(op.domain);
+    if (!x || x->state != DomainState::running) return err(abi::Errno::esrch);
+
+    switch (cmd) {
+    case abi::DomctlCmd::destroy:
+        if (x == &d) return err(abi::Errno::einval);   // a domain ends itself with sched_op shutdown
+        log("domain %u destroyed domain %u (%s)", d.id, x->id, x->name);
+        domain_kill(*x);
+        return 0;
+    case abi::DomctlCmd::pause:
+        domain_pause(*x);
+        return 0;
+    case abi::DomctlCmd::unpause:
+        if (x->paused == 0) return err(abi::Errno::einval);
+        domain_unpause(*x);
+        return 0;
+    case abi::DomctlCmd::getinfo:
+        op.u.info = abi::DomctlInfo{};
+        op.u.info.state = 1;
+        op.u.info.paused = x->paused;
+        op.u.info.shutdown_reason = uint32_t(x->shutdown_reason);
+        op.u.info.tot_pages = x->tot_pages;
+        op.u.info.max_pages = x->max_pages;
+        op.u.info.shared_info_mfn = x->shared_info_mfn;
+        op.u.info.cpu_time_ns = sched_runtime_ns(x->vcpu[0]);
+        op.u.info.free_frames = frame_allocator().free_frames();
+        return put_guest(r.rdi, op) ? 0 : err(abi::Errno::efault);
+    case abi::DomctlCmd::setvcpucontext:
+        return set_context(*x, op.u.context);
+    case abi::DomctlCmd::set_weight:
+        if (op.u.weight == 0 || op.u.weight > 65535) return err(abi::Errno::einval);
+        sched_set_params(x->vcpu[0], op.u.weight, 0);
+        return 0;
+    default:
+        return err(abi::Errno::enosys);
+    }
+}
+
+}  // namespace core

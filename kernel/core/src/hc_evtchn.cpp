@@ -1,0 +1,181 @@
+// event_channel_op: Xen's 2-level event channels. Binding a port to another
+// domain needs an Event capability naming it (core/caps.hpp); everything else
+// acts on the caller's own ports.
+
+#include <core/caps.hpp>
+#include <core/domain.hpp>
+#include <core/evtchn.hpp>
+#include <core/guest_access.hpp>
+#include <core/hypercall.hpp>
+#include <core/log.hpp>
+
+#include <abi/errno.hpp>
+#include <abi/event_channel.hpp>
+#include <abi/memory.hpp>
+
+namespace core {
+
+namespace {
+
+constexpr long err(abi::Errno e) { return abi::neg(e); }
+
+bool is_self(const Domain& d, uint16_t id) { return id == abi::kDomidSelf || id == d.id; }
+
+// The lowest free port; port 0 is never used (Xen reserves it).
+long alloc_port(Domain& d) {
+    for (uint32_t p = 1; p < kMaxEvtchnPorts; ++p)
+        if (d.evtchn[p].state == ChannelState::free) return p;
+    return err(abi::Errno::enospc);
+}
+
+void clear_port_bits(Domain& d, uint32_t p) {
+    __atomic_and_fetch(&d.shared_info->evtchn_pending[p / 64], ~(1ull << (p % 64)), __ATOMIC_SEQ_CST);
+}
+
+long do_close(Domain& d, uint32_t port) {
+    if (port == 0 || port >= kMaxEvtchnPorts || d.evtchn[port].state == ChannelState::free) return err(abi::Errno::einval);
+    Channel& c = d.evtchn[port];
+    if (c.state == ChannelState::interdomain) {
+        Domain* peer = domain_at(c.remote_dom);
+        if (peer && peer->state == DomainState::running && c.remote_port < kMaxEvtchnPorts) {
+            Channel& pc = peer->evtchn[c.remote_port];
+            pc.state = ChannelState::unbound;   // the peer may bind it again
+            pc.remote_dom = d.id;
+            pc.remote_port = 0;
+        }
+    } else if (c.state == ChannelState::virq) {
+        d.vcpu[0].virq_port[c.virq] = 0;
+    }
+    c = Channel{};
+    clear_port_bits(d, port);
+    return 0;
+}
+
+}  // namespace
+
+int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
+    Domain& d = *v.domain;
+    uint64_t arg = r.rsi;
+    switch (static_cast<abi::EvtchnOp>(r.rdi)) {
+    case abi::EvtchnOp::alloc_unbound: {
+        abi::EvtchnAllocUnbound a;
+        if (!get_guest(a, arg)) return err(abi::Errno::efault);
+        if (!is_self(d, a.dom)) return err(abi::Errno::eperm);
+        long p = alloc_port(d);
+        if (p < 0) return p;
+        d.evtchn[p] = Channel{ChannelState::unbound, 0, is_self(d, a.remote_dom) ? d.id : a.remote_dom, 0};
+        a.port = static_cast<uint32_t>(p);
+        if (!put_guest(arg, a)) {
+            d.evtchn[p] = Channel{};
+            return err(abi::Errno::efault);
+        }
+        return 0;
+    }
+    case abi::EvtchnOp::bind_interdomain: {
+        abi::EvtchnBindInterdomain b;
+        if (!get_guest(b, arg)) return err(abi::Errno::efault);
+        uint16_t rd = is_self(d, b.remote_dom) ? d.id : b.remote_dom;
+        // Decode: the capability, then the peer's port, then a port of ours.
+        if (rd != d.id && !caps::allows(d, cap::Type::event, rd, cap::right::bind)) {
+            log("domain %u: bind_interdomain to domain %u refused: no Event capability for it", d.id, rd);
+            return err(abi::Errno::eperm);
+        }
+        Domain* peer = domain_at(rd);
+        if (!peer || peer->state != DomainState::running) return err(abi::Errno::esrch);
+        if (b.remote_port == 0 || b.remote_port >= kMaxEvtchnPorts) return err(abi::Errno::einval);
+        Channel& pc = peer->evtchn[b.remote_port];
+        if (pc.state != ChannelState::unbound || pc.remote_dom != d.id) return err(abi::Errno::einval);
+        long p = alloc_port(d);
+        if (p < 0) return p;
+        b.local_port = static_cast<uint32_t>(p);
+        if (!put_guest(arg, b)) return err(abi::Errno::efault);
+        // Invoke.
+        d.evtchn[p] = Channel{ChannelState::interdomain, 0, rd, b.remote_port};
+        pc = Channel{ChannelState::interdomain, 0, d.id, static_cast<uint32_t>(p)};
+        // Xen marks the new local port pending so nothing sent before the bind is lost.
+        evtchn_set_pending(d, static_cast<uint32_t>(p));
+        return 0;
+    }
+    case abi::EvtchnOp::bind_virq: {
+        abi::EvtchnBindVirq b;
+        if (!get_guest(b, arg)) return err(abi::Errno::efault);
+        if (b.virq != uint32_t(abi::Virq::timer) || b.vcpu != 0) return err(abi::Errno::einval);
+        if (v.virq_port[b.virq]) return err(abi::Errno::eexist);
+        long p = alloc_port(d);
+        if (p < 0) return p;
+        b.port = static_cast<uint32_t>(p);
+        if (!put_guest(arg, b)) return err(abi::Errno::efault);
+        d.evtchn[p] = Channel{ChannelState::virq, static_cast<uint8_t>(b.virq), d.id, 0};
+        v.virq_port[b.virq] = static_cast<uint32_t>(p);
+        return 0;
+    }
+    case abi::EvtchnOp::close: {
+        abi::EvtchnClose c;
+        if (!get_guest(c, arg)) return err(abi::Errno::efault);
+        return do_close(d, c.port);
+    }
+    case abi::EvtchnOp::send: {
+        abi::EvtchnSend s;
+        if (!get_guest(s, arg)) return err(abi::Errno::efault);
+        if (s.port == 0 || s.port >= kMaxEvtchnPorts) return err(abi::Errno::einval);
+        const Channel& c = d.evtchn[s.port];
+        switch (c.state) {
+        case ChannelState::interdomain: {
+            Domain* peer = domain_at(c.remote_dom);
+            if (peer && peer->state == DomainState::running) evtchn_set_pending(*peer, c.remote_port);
+            return 0;
+        }
+        case ChannelState::virq:
+            evtchn_set_pending(d, s.port);
+            return 0;
+        case ChannelState::unbound:
+            return 0;   // nobody listens yet: dropped, as in Xen
+        case ChannelState::free:
+            return err(abi::Errno::einval);
+        }
+        return err(abi::Errno::einval);
+    }
+    case abi::EvtchnOp::unmask: {
+        abi::EvtchnUnmask u;
+        if (!get_guest(u, arg)) return err(abi::Errno::efault);
+        if (u.port >= kMaxEvtchnPorts) return err(abi::Errno::einval);
+        uint64_t word = u.port / 64, bit = 1ull << (u.port % 64);
+        abi::SharedInfo* si = d.shared_info;
+        __atomic_and_fetch(&si->evtchn_mask[word], ~bit, __ATOMIC_SEQ_CST);
+        // A port that became pending while masked is delivered now.
+        if ((__atomic_load_n(&si->evtchn_pending[word], __ATOMIC_SEQ_CST) & bit) &&
+            !(__atomic_fetch_or(&v.info->evtchn_pending_sel, 1ull << word, __ATOMIC_SEQ_CST) & (1ull << word)))
+            __atomic_store_n(&v.info->evtchn_upcall_pending, 1, __ATOMIC_SEQ_CST);
+        return 0;
+    }
+    case abi::EvtchnOp::status: {
+        abi::EvtchnStatus st;
+        if (!get_guest(st, arg)) return err(abi::Errno::efault);
+        if (!is_self(d, st.dom)) return err(abi::Errno::eperm);
+        if (st.port >= kMaxEvtchnPorts) return err(abi::Errno::einval);
+        const Channel& c = d.evtchn[st.port];
+        st.vcpu = 0;
+        switch (c.state) {
+        case ChannelState::free: st.status = uint32_t(abi::EvtchnStat::closed); break;
+        case ChannelState::unbound:
+            st.status = uint32_t(abi::EvtchnStat::unbound);
+            st.u.unbound.dom = c.remote_dom;
+            break;
+        case ChannelState::interdomain:
+            st.status = uint32_t(abi::EvtchnStat::interdomain);
+            st.u.interdomain.dom = c.remote_dom;
+            st.u.interdomain.port = c.remote_port;
+            break;
+        case ChannelState::virq:
+            st.status = uint32_t(abi::EvtchnStat::virq);
+            st.u.virq = c.virq;
+            break;
+        }
+        return put_guest(arg, st) ? 0 : err(abi::Errno::efault);
+    }
+    default:
+        return err(abi::Errno::enosys);
+    }
+}
+
+}  // namespace core

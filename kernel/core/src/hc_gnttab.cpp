@@ -1,0 +1,314 @@
+// grant_table_op (v1): setup_table, query_size, map_grant_ref,
+// unmap_grant_ref, copy. See core/gnttab.hpp for the rules.
+
+#include <core/caps.hpp>
+#include <core/domain.hpp>
+#include <core/gnttab.hpp>
+#include <core/guest_access.hpp>
+#include <core/hypercall.hpp>
+#include <core/log.hpp>
+#include <core/memory.hpp>
+#include <core/mm.hpp>
+#include <core/platform.hpp>
+#include <core/pte.hpp>
+
+#include <abi/errno.hpp>
+#include <abi/grant_table.hpp>
+#include <abi/memory.hpp>
+
+namespace core {
+
+namespace {
+
+constexpr long err(abi::Errno e) { return abi::neg(e); }
+using St = abi::GntStatus;
+constexpr int16_t st(St s) { return static_cast<int16_t>(s); }
+
+// Operations handled per invocation before the hypercall continues.
+constexpr uint32_t kOpsPerCall = 64;
+
+bool is_self(const Domain& d, uint16_t id) { return id == abi::kDomidSelf || id == d.id; }
+
+abi::GrantEntryV1* entry_of(Domain& g, uint32_t ref) {
+    uint32_t per = abi::kGrantEntriesV1PerPage;
+    if (ref >= g.nr_grant_frames * per) return nullptr;
+    return frame_va<abi::GrantEntryV1>(g.grant_frames[ref / per]) + ref % per;
+}
+
+Domain* live_domain(uint16_t id) {
+    Domain* g = domain_at(id);
+    return g && g->state == DomainState::running ? g : nullptr;
+}
+
+// Reads an entry once and checks it grants `to` access (writable if asked).
+// Returns the frame, or a status.
+int16_t check_entry(Domain& g, uint32_t ref, DomId to, bool write, Mfn* frame) {
+    abi::GrantEntryV1* e = entry_of(g, ref);
+    if (!e) return st(St::bad_gntref);
+    uint64_t raw = __atomic_load_n(reinterpret_cast<uint64_t*>(e), __ATOMIC_ACQUIRE);
+    abi::GrantEntryV1 snap;
+    __builtin_memcpy(&snap, &raw, sizeof snap);
+    if ((snap.flags & abi::kGtfTypeMask) != abi::kGtfPermitAccess || snap.domid != to) return st(St::permission_denied);
+    if (write && (snap.flags & abi::kGtfReadonly)) return st(St::permission_denied);
+    FrameTable& ft = frame_table();
+    if (!ft.valid(snap.frame) || ft[snap.frame].owner != g.id) return st(St::bad_page);
+    *frame = snap.frame;
+    return st(St::okay);
+}
+
+void set_in_use(Domain& g, uint32_t ref, bool write) {
+    abi::GrantEntryV1* e = entry_of(g, ref);
+    uint16_t bits = abi::kGtfReading | (write ? abi::kGtfWriting : 0);
+    __atomic_fetch_or(&e->flags, bits, __ATOMIC_SEQ_CST);
+}
+
+// Clears the in-use flags of (granter, ref) once no mapping of it is left.
+void update_in_use(Domain& mapper, Domain& g, uint32_t ref) {
+    bool reading = false, writing = false;
+    for (const Maptrack& m : mapper.maptrack)
+        if (m.used && m.granter == g.id && m.ref == ref) {
+            reading = true;
+            writing |= m.writable;
+        }
+    abi::GrantEntryV1* e = entry_of(g, ref);
+    if (!e) return;
+    uint16_t clear = (reading ? 0 : abi::kGtfReading) | (writing ? 0 : abi::kGtfWriting);
+    __atomic_fetch_and(&e->flags, static_cast<uint16_t>(~clear), __ATOMIC_SEQ_CST);
+}
+
+// Drops what a mapping holds: the PTE (if its table is still an L1 holding
+// it), the frame's references, the in-use flags.
+void release_mapping(Domain& mapper, Maptrack& m) {
+    FrameTable& ft = frame_table();
+    const FrameInfo& l1 = ft[m.l1];
+    if (l1.owner == mapper.id && l1.type == PageType::l1 && ((l1.flags & kFrameValidated) || m.index < l1.valid_upto)) {
+        uint64_t* slot = frame_va(m.l1) + m.index;
+        uint64_t cur = __atomic_load_n(slot, __ATOMIC_RELAXED);
+        if ((cur & kGrantPte) && pte::mfn(cur) == m.frame) __atomic_store_n(slot, uint64_t(0), __ATOMIC_SEQ_CST);
+    }
+    Domain* g = domain_at(m.granter);
+    if (m.writable && g) {
+        MmCtx gc{*g, g->vcpu[0], Budget::unlimited()};
+        put_page_type(gc, m.frame);
+    }
+    put_page(m.frame);
+    m.used = false;
+    if (g && g->state == DomainState::running) update_in_use(mapper, *g, m.ref);
+}
+
+void do_map(Domain& d, Vcpu& v, abi::GnttabMapGrantRef& op) {
+    op.handle = ~0u;
+    op.dev_bus_addr = 0;
+    op.status = st(St::general_error);
+    if (!(op.flags & abi::kGntmapHostMap) || (op.flags & abi::kGntmapDeviceMap)) return;   // host mappings only
+    bool write = !(op.flags & abi::kGntmapReadonly);
+    Domain* g = is_self(d, op.dom) ? nullptr : live_domain(op.dom);
+    if (!g) {
+        op.status = st(St::bad_domain);
+        return;
+    }
+    if (!caps::allows(d, cap::Type::grant, g->id, write ? cap::right::map_rw : cap::right::map_ro) &&
+        !(!write && caps::allows(d, cap::Type::grant, g->id, cap::right::map_rw))) {
+        log("domain %u: map of grant %u from domain %u refused: no Grant capability for it with %s", d.id, op.ref,
+            g->id, write ? "map-rw" : "map-ro");
+        op.status = st(St::permission_denied);
+        return;
+    }
+    Mfn frame;
+    if (int16_t s = check_entry(*g, op.ref, d.id, write, &frame); s != st(St::okay)) {
+        op.status = s;
+        return;
+    }
+
+    // Where the PTE goes: a PTE's machine address, or the L1 entry mapping a VA.
+    Mfn l1;
+    unsigned index;
+    FrameTable& ft = frame_table();
+    if (op.flags & abi::kGntmapContainsPte) {
+        l1 = op.host_addr >> 12;
+        index = static_cast<unsigned>((op.host_addr & 4095) >> 3);
+        if (!ft.valid(l1) || ft[l1].owner != d.id || ft[l1].type != PageType::l1 || !(ft[l1].flags & kFrameValidated) ||
+            ft[l1].type_count == 0) {
+            op.status = st(St::bad_virt_addr);
+            return;
+        }
+    } else if (!is_canonical(op.host_addr) || !find_l1(v.kernel_mode ? v.guest_table : v.guest_table_user,
+                                                       op.host_addr, &l1, &index)) {
+        op.status = st(St::bad_virt_addr);
+        return;
+    }
+    uint64_t* slot = frame_va(l1) + index;
+    uint64_t old = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if ((old & pte::kPresent) && (old & kGrantPte)) {   // one grant per slot
+        op.status = st(St::bad_virt_addr);
+        return;
+    }
+    unsigned h = 0;
+    while (h < kMaxMaptrack && d.maptrack[h].used) ++h;
+    if (h == kMaxMaptrack) {
+        op.status = st(St::no_space);
+        return;
+    }
+    // The frame's references: a writable mapping needs the granter's frame to
+    // be (or become) writable, which a page table cannot.
+    if (write) {
+        MmCtx gc{*g, g->vcpu[0], Budget::unlimited()};
+        if (ft[frame].count == ~0u || get_page_type(gc, frame, PageType::writable) != 0) {
+            op.status = st(St::bad_page);
+            return;
+        }
+    }
+    ++ft[frame].count;
+
+    // Invoke: nothing below can fail.
+    set_in_use(*g, op.ref, write);
+    uint64_t val = pte::make(frame, pte::kPresent | pte::kUser | pte::kAccessed | kGrantPte |
+                                        (write ? pte::kWritable | pte::kDirty : 0));
+    old = __atomic_exchange_n(slot, val, __ATOMIC_SEQ_CST);
+    MmCtx c{d, v, Budget::unlimited()};
+    put_entry_refs(c, old, 1);
+    if (!(op.flags & abi::kGntmapContainsPte)) platform::invlpg_local(op.host_addr);
+    else tlb_flush_all();
+    d.maptrack[h] = Maptrack{true, write, g->id, op.ref, frame, l1, static_cast<uint16_t>(index)};
+    op.handle = h;
+    op.status = st(St::okay);
+}
+
+void do_unmap(Domain& d, Vcpu& v, abi::GnttabUnmapGrantRef& op) {
+    if (op.handle >= kMaxMaptrack || !d.maptrack[op.handle].used) {
+        op.status = st(St::bad_handle);
+        return;
+    }
+    Maptrack& m = d.maptrack[op.handle];
+    // The address must name the mapping being removed.
+    if (op.host_addr) {
+        Mfn l1;
+        unsigned index;
+        bool same = false;
+        if (find_l1(v.kernel_mode ? v.guest_table : v.guest_table_user, op.host_addr, &l1, &index))
+            same = l1 == m.l1 && index == m.index;
+        if (!same && !((op.host_addr >> 12) == m.l1 && ((op.host_addr & 4095) >> 3) == m.index)) {
+            op.status = st(St::bad_virt_addr);
+            return;
+        }
+    }
+    release_mapping(d, m);
+    if (op.host_addr && is_canonical(op.host_addr)) platform::invlpg_local(op.host_addr);
+    tlb_flush_all();
+    op.status = st(St::okay);
+}
+
+// One side of a copy: a grant of another domain (or our own), or a frame of ours.
+int16_t resolve(Domain& d, const abi::GnttabCopyPtr& p, bool by_ref, bool dest, uint16_t len, Mfn* frame, Domain** owner) {
+    if (uint32_t(p.offset) + len > 4096) return st(St::bad_copy_arg);
+    FrameTable& ft = frame_table();
+    if (!by_ref) {
+        if (!is_self(d, p.domid)) return st(St::bad_domain);
+        if (!ft.valid(p.u.gmfn) || ft[p.u.gmfn].owner != d.id) return st(St::bad_page);
+        *frame = p.u.gmfn;
+        *owner = &d;
+        return st(St::okay);
+    }
+    Domain* g = is_self(d, p.domid) ? &d : live_domain(p.domid);
+    if (!g) return st(St::bad_domain);
+    if (g != &d && !caps::allows(d, cap::Type::grant, g->id, cap::right::copy)) {
+        log("domain %u: grant copy %s domain %u refused: no Grant capability for it with copy", d.id,
+            dest ? "to" : "from", g->id);
+        return st(St::permission_denied);
+    }
+    *owner = g;
+    return check_entry(*g, p.u.ref, d.id, dest, frame);
+}
+
+void do_copy(Domain& d, abi::GnttabCopy& op) {
+    Mfn src, dst;
+    Domain *so, *dso;
+    if ((op.status = resolve(d, op.source, op.flags & abi::kGntcopySourceGref, false, op.len, &src, &so)) != 0) return;
+    if ((op.status = resolve(d, op.dest, op.flags & abi::kGntcopyDestGref, true, op.len, &dst, &dso)) != 0) return;
+    // The destination must be ordinary memory: never write into a page table.
+    MmCtx dc{*dso, dso->vcpu[0], Budget::unlimited()};
+    if (!get_page(dc, dst)) {
+        op.status = st(St::bad_page);
+        return;
+    }
+    if (get_page_type(dc, dst, PageType::writable) != 0) {
+        put_page(dst);
+        op.status = st(St::bad_page);
+        return;
+    }
+    __builtin_memmove(frame_va<uint8_t>(dst) + op.dest.offset, frame_va<uint8_t>(src) + op.source.offset, op.len);
+    put_page_and_type(dc, dst);
+    op.status = st(St::okay);
+}
+
+template <typename Op, typename F>
+int64_t batch(Regs& r, F&& each) {
+    uint64_t uop = r.rsi, count = r.rdx;
+    for (uint64_t i = 0; i < count; ++i) {
+        if (i == kOpsPerCall) {
+            r.rsi = uop + i * sizeof(Op);
+            r.rdx = count - i;
+            return hypercall_continue(r);
+        }
+        Op op;
+        if (!get_guest(op, uop + i * sizeof(Op))) return err(abi::Errno::efault);
+        each(op);
+        if (!put_guest(uop + i * sizeof(Op), op)) return err(abi::Errno::efault);
+    }
+    return 0;
+}
+
+}  // namespace
+
+void gnttab_destroy(Domain& d) {
+    for (Maptrack& m : d.maptrack)
+        if (m.used) release_mapping(d, m);
+    // Others' mappings of our grants.
+    for (unsigned i = 0; i < kMaxDomains; ++i) {
+        Domain* o = domain_at(i);
+        if (!o || o == &d || o->state != DomainState::running) continue;
+        for (Maptrack& m : o->maptrack)
+            if (m.used && m.granter == d.id) release_mapping(*o, m);
+    }
+    tlb_flush_all();
+    d.nr_grant_frames = 0;
+}
+
+int64_t hc_grant_table_op(Vcpu& v, Regs& r) {
+    Domain& d = *v.domain;
+    switch (static_cast<abi::GnttabOp>(r.rdi)) {
+    case abi::GnttabOp::setup_table:
+        return batch<abi::GnttabSetupTable>(r, [&](abi::GnttabSetupTable& op) {
+            op.status = st(St::general_error);
+            if (!is_self(d, op.dom)) {
+                op.status = st(St::permission_denied);
+                return;
+            }
+            if (op.nr_frames > kMaxGrantFrames) return;
+            while (d.nr_grant_frames < op.nr_frames) {
+                auto m = alloc_domain_frame(d.id);
+                if (!m) return;
+                d.grant_frames[d.nr_grant_frames++] = *m;
+            }
+            for (uint32_t k = 0; k < op.nr_frames; ++k)
+                if (!put_guest(op.frame_list + k * sizeof(uint64_t), uint64_t(d.grant_frames[k]))) return;
+            op.status = st(St::okay);
+        });
+    case abi::GnttabOp::query_size:
+        return batch<abi::GnttabQuerySize>(r, [&](abi::GnttabQuerySize& op) {
+            op.status = is_self(d, op.dom) ? st(St::okay) : st(St::permission_denied);
+            op.nr_frames = d.nr_grant_frames;
+            op.max_nr_frames = kMaxGrantFrames;
+        });
+    case abi::GnttabOp::map_grant_ref:
+        return batch<abi::GnttabMapGrantRef>(r, [&](abi::GnttabMapGrantRef& op) { do_map(d, v, op); });
+    case abi::GnttabOp::unmap_grant_ref:
+        return batch<abi::GnttabUnmapGrantRef>(r, [&](abi::GnttabUnmapGrantRef& op) { do_unmap(d, v, op); });
+    case abi::GnttabOp::copy:
+        return batch<abi::GnttabCopy>(r, [&](abi::GnttabCopy& op) { do_copy(d, op); });
+    default:
+        return err(abi::Errno::enosys);
+    }
+}
+
+}  // namespace core

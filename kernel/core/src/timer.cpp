@@ -1,0 +1,72 @@
+#include <core/domain.hpp>
+#include <core/evtchn.hpp>
+#include <core/hypercall.hpp>
+#include <core/platform.hpp>
+#include <core/timer.hpp>
+
+#include <abi/event_channel.hpp>
+
+namespace core {
+
+namespace {
+
+// ns = ((tsc_delta << shift) * mul) >> 32 with mul < 2^32: the smallest
+// shift that makes the shifted TSC rate exceed 1 GHz.
+void tsc_scale(uint64_t khz, uint32_t* mul, int8_t* shift) {
+    uint64_t hz = khz ? khz * 1000 : 1;
+    int8_t s = 0;
+    while (s < 32 && (hz << s) <= 1000000000ull) ++s;
+    *shift = s;
+    *mul = static_cast<uint32_t>((1000000000ull << 32) / (hz << s));
+}
+
+}  // namespace
+
+void publish_time(Vcpu& v) {
+    if (!v.info) return;
+    abi::VcpuTimeInfo& t = v.info->time;
+    uint32_t mul;
+    int8_t shift;
+    tsc_scale(platform::tsc_khz(), &mul, &shift);
+    uint32_t ver = t.version;
+    __atomic_store_n(&t.version, ver | 1, __ATOMIC_SEQ_CST);
+    t.tsc_timestamp = platform::tsc();
+    t.system_time = platform::now_ns();
+    t.tsc_to_system_mul = mul;
+    t.tsc_shift = shift;
+    __atomic_store_n(&t.version, (ver | 1) + 1, __ATOMIC_SEQ_CST);
+}
+
+void expire_timers(uint64_t now) {
+    for (unsigned i = 0; i < kMaxDomains; ++i) {
+        Domain* d = domain_at(i);
+        if (d->state != DomainState::running) continue;
+        for (auto& v : d->vcpu)
+            if (v.timer_deadline && v.timer_deadline <= now) {
+                v.timer_deadline = 0;
+                send_virq(v, uint32_t(abi::Virq::timer));
+            }
+    }
+}
+
+bool timers_armed() {
+    for (unsigned i = 0; i < kMaxDomains; ++i) {
+        Domain* d = domain_at(i);
+        if (d->state != DomainState::running) continue;
+        for (auto& v : d->vcpu)
+            if (v.timer_deadline && v.state != VcpuState::down) return true;
+    }
+    return false;
+}
+
+int64_t hc_set_timer_op(Vcpu& v, Regs& r) {
+    uint64_t deadline = r.rdi;
+    v.timer_deadline = deadline;
+    if (deadline && deadline <= platform::now_ns()) {   // already due: fire now
+        v.timer_deadline = 0;
+        send_virq(v, uint32_t(abi::Virq::timer));
+    }
+    return 0;
+}
+
+}  // namespace core

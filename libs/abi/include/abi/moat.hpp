@@ -1,0 +1,126 @@
+#pragma once
+// Moat's own additions to the guest ABI: the cap_op hypercall (a number Xen
+// leaves unused, abi::Hypercall::cap_op) and the layouts of the domctl
+// hypercall, which keeps Xen's number but has its own, capability-gated
+// operations.
+
+#include <cstddef>
+#include <cstdint>
+
+#include <abi/types.hpp>
+
+namespace abi {
+
+// ---------------------------------------------------------------------------
+// Capabilities as a guest sees them (cap_op inspect). Type and right numbers
+// are those of libs/cap (cap::Type, cap::right), part of this ABI.
+enum class CapType : uint32_t {
+  null = 0, untyped = 1, domain = 2, grant = 3, event = 4, io_ports = 5, irq = 6, mmio = 7,
+  pci_device = 8, module = 9, debug_console = 10,
+};
+inline constexpr uint32_t kCapRightControl = 1u << 0;      // Domain: pause, unpause, destroy, info
+inline constexpr uint32_t kCapRightBuild = 1u << 1;        // Domain: memory, foreign mappings, vCPU context
+inline constexpr uint32_t kCapRightInstallCaps = 1u << 2;  // Domain: place capabilities in its CSpace
+inline constexpr uint32_t kCapRightMapRo = 1u << 3;        // Grant
+inline constexpr uint32_t kCapRightMapRw = 1u << 4;        // Grant
+inline constexpr uint32_t kCapRightCopy = 1u << 5;         // Grant: grant copy
+inline constexpr uint32_t kCapRightBind = 1u << 6;         // Event
+inline constexpr uint32_t kCapRightUse = 1u << 7;          // every other type
+
+struct MoatCap {
+  uint32_t type;    // CapType
+  uint32_t rights;
+  uint64_t object;  // a domain id, a frame, a port, an IRQ line, ...
+  uint64_t object2; // ranges: the count
+  uint64_t badge;
+};
+static_assert(sizeof(MoatCap) == 32);
+static_assert(offsetof(MoatCap, object) == 8);
+static_assert(offsetof(MoatCap, badge) == 24);
+
+// cap_op(cmd, CapOpArgs*). Slots name the caller's CSpace unless `domain`
+// names another domain, for which the caller needs a Domain capability with
+// install-caps (copy and mint place the new capability there).
+enum class CapOp : uint32_t {
+  copy = 0,     // src_slot -> dst_slot of `domain`, rights & mask
+  mint = 1,     // copy with a badge
+  move = 2,     // within the caller's CSpace
+  remove = 3,   // src_slot (of `domain`, with install-caps)
+  revoke = 4,   // every capability derived from src_slot, in every CSpace
+  inspect = 5,  // src_slot -> cap
+  size = 6,     // returns the caller's CSpace size
+};
+
+struct CapOpArgs {
+  uint32_t src_slot;
+  uint32_t dst_slot;
+  DomId domain;      // kDomidSelf, or the target domain
+  uint16_t pad0;
+  uint32_t rights;   // copy/mint: mask
+  uint64_t badge;    // mint
+  MoatCap cap;       // inspect: out
+};
+static_assert(sizeof(CapOpArgs) == 56);
+static_assert(offsetof(CapOpArgs, domain) == 8);
+static_assert(offsetof(CapOpArgs, rights) == 12);
+static_assert(offsetof(CapOpArgs, badge) == 16);
+static_assert(offsetof(CapOpArgs, cap) == 24);
+
+// ---------------------------------------------------------------------------
+// domctl(MoatDomctl*). Every command but create names its domain and needs a
+// Domain capability for it with the right shown.
+inline constexpr uint32_t kMoatDomctlVersion = 0x4d4f0001;
+
+enum class DomctlCmd : uint32_t {
+  create = 0,          // needs an Untyped capability; returns the new domain, paused
+  destroy = 1,         // control
+  pause = 2,           // control
+  unpause = 3,         // control
+  getinfo = 4,         // control
+  setvcpucontext = 5,  // build: VcpuGuestContext* in `context`
+  set_weight = 6,      // control
+};
+
+struct DomctlCreate {
+  uint64_t max_pages;     // memory limit
+  uint32_t vcpus;         // 1 for now
+  uint32_t cspace_slots;  // size of its CSpace
+  uint32_t weight;        // scheduler share (relative), 0 = default 256
+  uint32_t cap_pct;       // scheduler cap, % of a CPU, 0 = none
+  // Out: the caller's slots now holding the new domain's root capabilities,
+  // with every right: Domain, Grant and Event naming it.
+  uint32_t slot_domain, slot_grant, slot_event;
+  uint32_t pad;
+};
+static_assert(sizeof(DomctlCreate) == 40);
+
+struct DomctlInfo {
+  uint32_t state;          // 0 free, 1 running, 2 dying
+  uint32_t paused;
+  uint32_t shutdown_reason;
+  uint32_t pad;
+  uint64_t tot_pages, max_pages;
+  uint64_t shared_info_mfn;
+  uint64_t cpu_time_ns;    // CPU time received
+  uint64_t free_frames;    // machine-wide, for tests of frame accounting
+};
+static_assert(sizeof(DomctlInfo) == 56);
+
+struct MoatDomctl {
+  uint32_t version;   // kMoatDomctlVersion
+  uint32_t cmd;       // DomctlCmd
+  DomId domain;       // target (out for create)
+  uint16_t pad[3];
+  union {
+    DomctlCreate create;
+    DomctlInfo info;
+    GuestHandle context;   // setvcpucontext: VcpuGuestContext*
+    uint32_t weight;
+    uint8_t raw[64];
+  } u;
+};
+static_assert(sizeof(MoatDomctl) == 80);
+static_assert(offsetof(MoatDomctl, domain) == 8);
+static_assert(offsetof(MoatDomctl, u) == 16);
+
+}  // namespace abi

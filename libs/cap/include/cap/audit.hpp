@@ -1,0 +1,13 @@
+#pragma once
+// Checks every derivation-tree invariant stated in cspace.hpp over every
+// registered CSpace. O(n * (depth + siblings)): for tests, fuzzers and debug
+// builds, not for hypercall paths.
+
+#include <cap/cspace.hpp>
+
+namespace cap {
+
+// nullptr when every invariant holds, else what is broken.
+const char* audit(const Registry& reg);
+
+}  // namespace cap

@@ -1,0 +1,43 @@
+#pragma once
+// Event channels from inside a domain: the runtime's upcall handler moves
+// pending ports into a private set, which take_port() and wait_port() read.
+
+#include <cstdint>
+
+#include <abi/event_channel.hpp>
+#include <abi/memory.hpp>
+#include <rt/hypercall.hpp>
+
+namespace rt {
+
+// Registers the event upcall (replaces any handler set with set_event_handler)
+// and unmasks event delivery.
+void events_init();
+
+// True once if `port` fired since the last call.
+bool take_port(uint32_t port);
+
+// Blocks until `port` fires.
+void wait_port(uint32_t port);
+
+inline long evtchn_op(abi::EvtchnOp op, void* arg) {
+    return hypercall(abi::Hypercall::event_channel_op, uint64_t(op), ptr(arg));
+}
+
+// Port numbers, or a negative errno.
+inline long alloc_unbound(uint16_t remote) {
+    abi::EvtchnAllocUnbound a{abi::kDomidSelf, remote, 0};
+    long r = evtchn_op(abi::EvtchnOp::alloc_unbound, &a);
+    return r ? r : long(a.port);
+}
+inline long bind_interdomain(uint16_t remote, uint32_t remote_port) {
+    abi::EvtchnBindInterdomain b{remote, remote_port, 0};
+    long r = evtchn_op(abi::EvtchnOp::bind_interdomain, &b);
+    return r ? r : long(b.local_port);
+}
+inline long notify(uint32_t port) {
+    abi::EvtchnSend s{port};
+    return evtchn_op(abi::EvtchnOp::send, &s);
+}
+
+}  // namespace rt
