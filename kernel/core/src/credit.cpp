@@ -115,14 +115,35 @@ void CreditScheduler::dequeue(SchedEntity& e) {
     --nr_queued_;
 }
 
-SchedEntity* CreditScheduler::dequeue_best() {
-    for (unsigned p = 3; p-- > 0;) {
+// The head of the highest non-empty runqueue; except that among OVER
+// entities (all past their share) the one that will be back to its share
+// soonest goes first (least debt per unit of weight; ties in queue order):
+// round robin there would hand out equal time whatever the weights.
+// O(queued OVER entities), only when no BOOST or UNDER is queued.
+SchedEntity* CreditScheduler::dequeue_best(uint64_t now_ns) {
+    for (unsigned p = 3; p-- > 1;) {
         if (SchedEntity* e = runq_[p].head) {
             dequeue(*e);
             return e;
         }
     }
-    return nullptr;
+    SchedEntity* best = runq_[0].head;
+    if (!best) return nullptr;
+    // score / weight compared by cross-multiplying: |score| < 2^40 (a few
+    // periods), weight < 2^17, so the products fit.
+    int64_t best_score = score(*best, now_ns);
+    int64_t best_w = effective_weight(*best);
+    for (SchedEntity* e = best->state.rq_.next; e; e = e->state.rq_.next) {
+        int64_t sc = score(*e, now_ns);
+        int64_t w = effective_weight(*e);
+        if (sc * best_w > best_score * w) {
+            best = e;
+            best_score = sc;
+            best_w = w;
+        }
+    }
+    dequeue(*best);
+    return best;
 }
 
 bool CreditScheduler::waiting_above(SchedPrio p) const {
@@ -133,6 +154,14 @@ bool CreditScheduler::waiting_above(SchedPrio p) const {
 
 bool CreditScheduler::waiting_at_least(SchedPrio p) const {
     return runq_[static_cast<unsigned>(p)].head || waiting_above(p);
+}
+
+// A higher priority is waiting and may take the CPU from `cur` now: BOOST at
+// once, UNDER over OVER once cur has run kMinRunNs.
+bool CreditScheduler::must_yield_to_waiting(const SchedEntity& cur, uint64_t now_ns) const {
+    SchedPrio p = cur.state.prio_;
+    if (p != SchedPrio::boost && runq_[static_cast<unsigned>(SchedPrio::boost)].head) return true;
+    return waiting_above(p) && now_ns - picked_at_ns_ >= kMinRunNs;
 }
 
 // ---- entity state ---------------------------------------------------------
@@ -412,12 +441,13 @@ SchedEntity* CreditScheduler::pick(SchedEntity* current, uint64_t now_ns) {
     if (cur && cur->state.runnable_ && !cur->state.parked_) {
         auto& s = cur->state;
         bool slice_over = now_ns >= slice_end_ns_;
-        bool preempted = waiting_above(s.prio_);
+        bool preempted = must_yield_to_waiting(*cur, now_ns);
         if (!s.yielded_ && !slice_over && !preempted) return cur;
         // Preempted by a higher priority: first in line, with the rest of its
         // slice. Otherwise behind its peers, with a fresh slice.
         bool keep_place = preempted && !s.yielded_ && !slice_over;
         s.slice_left_ns_ = keep_place ? slice_end_ns_ - now_ns : 0;
+        s.resumed_ = keep_place;
         s.yielded_ = false;
         enqueue(*cur, keep_place);
     } else if (cur) {
@@ -425,12 +455,16 @@ SchedEntity* CreditScheduler::pick(SchedEntity* current, uint64_t now_ns) {
         cur->state.slice_left_ns_ = 0;
     }
 
-    running_ = dequeue_best();
+    running_ = dequeue_best(now_ns);
     if (running_) {
         auto& s = running_->state;
         slice_end_ns_ = now_ns + (s.slice_left_ns_ ? s.slice_left_ns_ : kSliceNs);
         s.slice_left_ns_ = 0;
         last_charge_ns_ = now_ns;
+        // An entity resumed after a boosted one ran has had its minimum run
+        // already: otherwise every wake-up of an I/O task would renew it.
+        picked_at_ns_ = s.resumed_ && now_ns >= kMinRunNs ? now_ns - kMinRunNs : now_ns;
+        s.resumed_ = false;
     }
     return running_;
 }
@@ -444,7 +478,7 @@ bool CreditScheduler::tick(SchedEntity* current, uint64_t now_ns) {
     auto& s = running_->state;
     if (!s.runnable_ || s.parked_ || s.yielded_) return true;
     if (s.prio_ == SchedPrio::over || now_ns >= slice_end_ns_) refresh_over(now_ns);
-    if (waiting_above(s.prio_)) return true;
+    if (must_yield_to_waiting(*running_, now_ns)) return true;
     if (now_ns >= slice_end_ns_) {
         if (waiting_at_least(s.prio_)) return true;
         slice_end_ns_ = now_ns + kSliceNs;   // alone at its priority: carry on
@@ -466,9 +500,27 @@ uint64_t CreditScheduler::next_event_ns(uint64_t now_ns) const {
             // the crossing down so that no tick before it sees it.
             int64_t sc = score(*running_, last_charge_ns_);
             uint64_t w = s.active_ ? s.acct_weight_ : 0;
+            uint64_t min_run_end = picked_at_ns_ + kMinRunNs;
             if (s.prio_ != SchedPrio::over && sc >= 0 && weight_active_ > w) {
                 uint64_t num = static_cast<uint64_t>(sc) * weight_active_;
-                t = min_u64(t, last_charge_ns_ + num / (weight_active_ - w) + 1);
+                uint64_t cross = last_charge_ns_ + num / (weight_active_ - w) + 1;
+                t = min_u64(t, cross > min_run_end ? cross : min_run_end);
+            }
+            if (waiting_above(s.prio_)) t = min_u64(t, min_run_end);
+            // OVER with only OVER waiting: the first of those to get back to
+            // its share (score 0) becomes UNDER and preempts (refresh_over).
+            // O(queued OVER entities).
+            if (s.prio_ == SchedPrio::over && !waiting_above(SchedPrio::over) && weight_active_ > 0) {
+                for (const SchedEntity* q = runq_[0].head; q; q = q->state.rq_.next) {
+                    int64_t qs = score(*q, now_ns);
+                    uint64_t qw = q->state.active_ ? q->state.acct_weight_ : 0;
+                    if (qw == 0) continue;
+                    uint64_t need = qs >= 0 ? 0 : static_cast<uint64_t>(-qs);
+                    // Rounded down (accrued() floors each time, so the score
+                    // may reach zero a little early), but always ahead.
+                    uint64_t back = now_ns + 1 + (need ? need - 1 : 0) * weight_active_ / qw;
+                    t = min_u64(t, back > min_run_end ? back : min_run_end);
+                }
             }
         }
         if (is_capped(*running_) && s.cap_budget_ns_ > 0)

@@ -65,11 +65,13 @@ void set_in_use(Domain& g, uint32_t ref, bool write) {
 // Clears the in-use flags of (granter, ref) once no mapping of it is left.
 void update_in_use(Domain& mapper, Domain& g, uint32_t ref) {
     bool reading = false, writing = false;
-    for (const Maptrack& m : mapper.maptrack)
+    for (unsigned i = 0; i < mapper.maptrack_limit; ++i) {
+        const Maptrack& m = mapper.maptrack[i];
         if (m.used && m.granter == g.id && m.ref == ref) {
             reading = true;
             writing |= m.writable;
         }
+    }
     abi::GrantEntryV1* e = entry_of(g, ref);
     if (!e) return;
     uint16_t clear = (reading ? 0 : abi::kGtfReading) | (writing ? 0 : abi::kGtfWriting);
@@ -170,6 +172,7 @@ void do_map(Domain& d, Vcpu& v, abi::GnttabMapGrantRef& op) {
     if (!(op.flags & abi::kGntmapContainsPte)) platform::invlpg_local(op.host_addr);
     else tlb_flush_all();
     d.maptrack[h] = Maptrack{true, write, g->id, op.ref, frame, l1, static_cast<uint16_t>(index)};
+    if (h >= d.maptrack_limit) d.maptrack_limit = h + 1;
     op.handle = h;
     op.status = st(St::okay);
 }
@@ -180,21 +183,24 @@ void do_unmap(Domain& d, Vcpu& v, abi::GnttabUnmapGrantRef& op) {
         return;
     }
     Maptrack& m = d.maptrack[op.handle];
-    // The address must name the mapping being removed.
+    // The address must name the mapping being removed: the virtual address
+    // it is mapped at, or the machine address of its PTE.
+    bool by_va = false;
     if (op.host_addr) {
         Mfn l1;
         unsigned index;
-        bool same = false;
-        if (find_l1(v.kernel_mode ? v.guest_table : v.guest_table_user, op.host_addr, &l1, &index))
-            same = l1 == m.l1 && index == m.index;
-        if (!same && !((op.host_addr >> 12) == m.l1 && ((op.host_addr & 4095) >> 3) == m.index)) {
+        by_va = is_canonical(op.host_addr) &&
+                find_l1(v.kernel_mode ? v.guest_table : v.guest_table_user, op.host_addr, &l1, &index) &&
+                l1 == m.l1 && index == m.index;
+        if (!by_va && !((op.host_addr >> 12) == m.l1 && ((op.host_addr & 4095) >> 3) == m.index)) {
             op.status = st(St::bad_virt_addr);
             return;
         }
     }
     release_mapping(d, m);
-    if (op.host_addr && is_canonical(op.host_addr)) platform::invlpg_local(op.host_addr);
-    tlb_flush_all();
+    // A virtual address names the one translation to drop; otherwise flush all.
+    if (by_va) platform::invlpg_local(op.host_addr);
+    else tlb_flush_all();
     op.status = st(St::okay);
 }
 
@@ -226,18 +232,29 @@ void do_copy(Domain& d, abi::GnttabCopy& op) {
     if ((op.status = resolve(d, op.source, op.flags & abi::kGntcopySourceGref, false, op.len, &src, &so)) != 0) return;
     if ((op.status = resolve(d, op.dest, op.flags & abi::kGntcopyDestGref, true, op.len, &dst, &dso)) != 0) return;
     // The destination must be ordinary memory: never write into a page table.
-    MmCtx dc{*dso, dso->vcpu[0], Budget::unlimited()};
-    if (!get_page(dc, dst)) {
-        op.status = st(St::bad_page);
-        return;
+    // It holds a writable type reference for the copy (the common case, a
+    // frame already writable, without calls).
+    FrameInfo& f = frame_table()[dst];
+    bool fast = f.type == PageType::writable && f.type_count - 1u < ~0u - 1u && !(f.flags & kFrameCleanup);
+    if (fast) {
+        ++f.type_count;
+    } else {
+        MmCtx dc{*dso, dso->vcpu[0], Budget::unlimited()};
+        if (get_page_type(dc, dst, PageType::writable) != 0) {
+            op.status = st(St::bad_page);
+            return;
+        }
     }
-    if (get_page_type(dc, dst, PageType::writable) != 0) {
-        put_page(dst);
-        op.status = st(St::bad_page);
-        return;
+    uint8_t* to = frame_va<uint8_t>(dst) + op.dest.offset;
+    const uint8_t* from = frame_va<uint8_t>(src) + op.source.offset;
+    if (dst != src) __builtin_memcpy(to, from, op.len);   // different frames cannot overlap
+    else __builtin_memmove(to, from, op.len);
+    if (fast) {
+        --f.type_count;
+    } else {
+        MmCtx dc{*dso, dso->vcpu[0], Budget::unlimited()};
+        put_page_type(dc, dst);
     }
-    __builtin_memmove(frame_va<uint8_t>(dst) + op.dest.offset, frame_va<uint8_t>(src) + op.source.offset, op.len);
-    put_page_and_type(dc, dst);
     op.status = st(St::okay);
 }
 
@@ -304,8 +321,23 @@ int64_t hc_grant_table_op(Vcpu& v, Regs& r) {
         return batch<abi::GnttabMapGrantRef>(r, [&](abi::GnttabMapGrantRef& op) { do_map(d, v, op); });
     case abi::GnttabOp::unmap_grant_ref:
         return batch<abi::GnttabUnmapGrantRef>(r, [&](abi::GnttabUnmapGrantRef& op) { do_unmap(d, v, op); });
-    case abi::GnttabOp::copy:
-        return batch<abi::GnttabCopy>(r, [&](abi::GnttabCopy& op) { do_copy(d, op); });
+    case abi::GnttabOp::copy: {
+        // As batch(), but only the status goes back, as in Xen.
+        uint64_t uop = r.rsi, count = r.rdx;
+        for (uint64_t i = 0; i < count; ++i) {
+            if (i == kOpsPerCall) {
+                r.rsi = uop + i * sizeof(abi::GnttabCopy);
+                r.rdx = count - i;
+                return hypercall_continue(r);
+            }
+            uint64_t at = uop + i * sizeof(abi::GnttabCopy);
+            abi::GnttabCopy op;
+            if (!get_guest(op, at)) return err(abi::Errno::efault);
+            do_copy(d, op);
+            if (!put_guest(at + offsetof(abi::GnttabCopy, status), op.status)) return err(abi::Errno::efault);
+        }
+        return 0;
+    }
     default:
         return err(abi::Errno::enosys);
     }

@@ -25,9 +25,14 @@ void tsc_scale(uint64_t khz, uint32_t* mul, int8_t* shift) {
 void publish_time(Vcpu& v) {
     if (!v.info) return;
     abi::VcpuTimeInfo& t = v.info->time;
-    uint32_t mul;
-    int8_t shift;
-    tsc_scale(platform::tsc_khz(), &mul, &shift);
+    // The TSC rate never changes after boot: scale it once.
+    static uint64_t khz;
+    static uint32_t mul;
+    static int8_t shift;
+    if (khz != platform::tsc_khz()) {
+        khz = platform::tsc_khz();
+        tsc_scale(khz, &mul, &shift);
+    }
     uint32_t ver = t.version;
     __atomic_store_n(&t.version, ver | 1, __ATOMIC_SEQ_CST);
     t.tsc_timestamp = platform::tsc();

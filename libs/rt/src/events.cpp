@@ -8,8 +8,10 @@ namespace {
 // Ports that fired and were not taken yet (the runtime's copy; the shared
 // pending bits are cleared as soon as they are seen).
 uint64_t g_fired[abi::kEvtchnWords];
+void (*g_hook)();
 
 void upcall(TrapFrame&) {
+    if (g_hook) g_hook();
     abi::VcpuInfo& vi = vcpu_info();
     abi::SharedInfo& si = shared_info();
     __atomic_store_n(&vi.evtchn_upcall_pending, 0, __ATOMIC_SEQ_CST);
@@ -29,6 +31,8 @@ void events_init() {
     set_event_handler(upcall);
     vcpu_info().evtchn_upcall_mask = 0;
 }
+
+void set_event_hook(void (*hook)()) { g_hook = hook; }
 
 bool take_port(uint32_t port) {
     uint64_t bit = 1ull << (port % 64);

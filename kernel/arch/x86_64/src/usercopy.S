@@ -14,7 +14,13 @@ arch_copy_guest:
     testb   $1, arch_smap_enabled(%rip)
     jz      1f
     stac
+    /* Eight bytes at a time, then the rest. */
 1:  mov     %rdx, %rcx
+    shr     $3, %rcx
+.Lcopy8:
+    rep movsq
+    mov     %rdx, %rcx
+    and     $7, %rcx
 .Lcopy:
     rep movsb
     testb   $1, arch_smap_enabled(%rip)
@@ -31,4 +37,5 @@ arch_copy_guest:
 
     .section .extable, "a"
     .balign 8
+    .quad   .Lcopy8, .Lcopy_fault
     .quad   .Lcopy, .Lcopy_fault

@@ -16,8 +16,9 @@
 //     were active).
 //   * Priorities, highest first: BOOST (just woken, not ahead of its share),
 //     UNDER (has had no more than its share: credit plus the share accrued so
-//     far this period >= 0), OVER (has had more). Round robin within a
-//     priority, with a time slice of kSliceNs.
+//     far this period >= 0), OVER (has had more). Round robin within BOOST
+//     and UNDER, with a time slice of kSliceNs; among OVER entities the one
+//     least past its share goes first.
 //   * An entity with a cap may use at most cap% of one CPU per period; past
 //     that it is PARKED (runnable but never picked) until the next
 //     accounting. Overruns are carried into the next period, so the long-run
@@ -74,6 +75,7 @@ private:
     bool queued_ = false;           // on a runqueue; never true for the running entity
     bool parked_ = false;
     bool yielded_ = false;          // running entity asked to go behind its peers
+    bool resumed_ = false;          // queued at the head after a preemption
     bool acct_open_ = false;        // scratch flag of accounting (see account())
 };
 
@@ -103,6 +105,10 @@ public:
     // after it starts to run, when others are waiting; next_event_ns() asks
     // for it, so a tickless kernel gets the same effect as a 1 ms tick.
     static constexpr uint64_t kBoostNs = 1 * kMsNs;
+    // An entity runs at least this long before an UNDER entity may preempt
+    // it for being OVER (BOOST preempts at once). Without it, entities whose
+    // shares are all exactly met would trade the CPU every nanosecond.
+    static constexpr uint64_t kMinRunNs = 3 * kMsNs;
     static constexpr int64_t kCreditMaxNs = static_cast<int64_t>(kPeriodNs);
     static constexpr int64_t kCreditMinNs = -static_cast<int64_t>(kPeriodNs);
     static constexpr uint64_t kNoEvent = ~uint64_t{0};
@@ -161,9 +167,10 @@ private:
     List& runq(SchedPrio p) { return runq_[static_cast<unsigned>(p)]; }
     void enqueue(SchedEntity& e, bool front);
     void dequeue(SchedEntity& e);
-    SchedEntity* dequeue_best();
+    SchedEntity* dequeue_best(uint64_t now_ns);
     bool waiting_above(SchedPrio p) const;
     bool waiting_at_least(SchedPrio p) const;
+    bool must_yield_to_waiting(const SchedEntity& cur, uint64_t now_ns) const;
 
     int64_t accrued(const SchedEntity& e, uint64_t now_ns) const;
     int64_t score(const SchedEntity& e, uint64_t now_ns) const;
@@ -180,6 +187,7 @@ private:
     SchedEntity* running_ = nullptr; // what the last pick() returned, unless removed
     uint64_t last_charge_ns_ = 0;    // running_ is charged up to here
     uint64_t slice_end_ns_ = 0;      // running_'s slice ends here
+    uint64_t picked_at_ns_ = 0;      // running_ was picked at this time
     uint64_t next_acct_ns_ = 0;
     uint64_t period_start_ns_ = 0;   // time of the last accounting
     uint64_t weight_active_ = 0;     // sum of acct_weight_ of active entities

@@ -96,6 +96,7 @@ struct Domain {
     Mfn grant_frames[kMaxGrantFrames] = {};   // its grant table (setup_table)
     unsigned nr_grant_frames = 0;
     Maptrack maptrack[kMaxMaptrack];          // grants of others it has mapped
+    unsigned maptrack_limit = 0;              // no entry at or above this one was ever used
 
     // Console output is collected into lines and logged with the domain's prefix.
     char console_line[160] = {};

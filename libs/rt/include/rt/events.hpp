@@ -14,6 +14,9 @@ namespace rt {
 // and unmasks event delivery.
 void events_init();
 
+// Called first thing in every event upcall (e.g. to timestamp it); null: none.
+void set_event_hook(void (*hook)());
+
 // True once if `port` fired since the last call.
 bool take_port(uint32_t port);
 
