@@ -19,8 +19,8 @@ build: configure
 
 demo: build
 	@out/bin/moat boot --kernel out/kernel/moat.bin \
-		--module "out/domains/abi_test mem=8M abi-test" \
-		--module "out/domains/crash"
+		--module out/domains/ipc_root --module out/domains/ipc_ping \
+		--module out/domains/ipc_pong --module out/domains/ipc_intruder
 
 test: build
 	@cd out && ctest --output-on-failure -j2

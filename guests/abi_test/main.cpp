@@ -2,6 +2,7 @@
 // every hypercall of the foundation, and exception and event delivery. One
 // line per check: "PASS name" or "FAIL name: why". The system test reads them.
 
+#include <rt/check.hpp>
 #include <rt/console.hpp>
 #include <rt/hypercall.hpp>
 #include <rt/rt.hpp>
@@ -16,18 +17,7 @@ namespace {
 
 using abi::Hypercall;
 
-unsigned g_failed;
-
-void check(bool ok, const char* name, const char* fmt = "", long a = 0, long b = 0) {
-    if (ok) {
-        rt::printf("PASS %s\n", name);
-        return;
-    }
-    char why[160];
-    base::snformat(why, sizeof why, fmt, a, b);
-    rt::printf("FAIL %s: %s\n", name, why);
-    ++g_failed;
-}
+using rt::check;
 
 constexpr long err(abi::Errno e) { return abi::neg(e); }
 
@@ -366,5 +356,5 @@ void rt::main() {
     test_stack_switch();
     test_fpu_taskswitch();
     test_update_va_mapping();
-    rt::printf("abi_test: done, %u failed\n", g_failed);
+    rt::printf("abi_test: done, %u failed\n", rt::g_failed_checks);
 }

@@ -4,6 +4,7 @@
 // fixes the domain ids; port numbers follow from Xen's lowest-free-port rule.
 
 #include <rt/caps.hpp>
+#include <rt/check.hpp>
 #include <rt/console.hpp>
 #include <rt/events.hpp>
 #include <rt/hypercall.hpp>
@@ -44,17 +45,7 @@ using Front = ring::FrontRing<Request, Response>;
 using Back = ring::BackRing<Request, Response>;
 constexpr uint64_t kQuit = ~0ull;
 
-inline unsigned g_failed;
-inline void check(bool ok, const char* name, const char* fmt = "", long a = 0, long b = 0) {
-    if (ok) {
-        rt::printf("PASS %s\n", name);
-        return;
-    }
-    char why[160];
-    base::snformat(why, sizeof why, fmt, a, b);
-    rt::printf("FAIL %s: %s\n", name, why);
-    ++g_failed;
-}
+using rt::check;
 
 inline long gnttab_op(abi::GnttabOp op, void* arg, uint64_t count = 1) {
     return rt::hypercall(abi::Hypercall::grant_table_op, uint64_t(op), rt::ptr(arg), count);

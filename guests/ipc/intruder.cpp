@@ -59,5 +59,5 @@ void rt::main() {
     abi::XenMemoryReservation res{rt::ptr(&gpfn), 1, 0, 0, kPong};
     r = rt::hypercall(abi::Hypercall::memory_op, uint64_t(abi::MemoryOp::populate_physmap), rt::ptr(&res));
     check(r == kEperm, "intruder.foreign_memory_refused", "rc %ld", r);
-    rt::printf("intruder: done, %u failed\n", g_failed);
+    rt::printf("intruder: done, %u failed\n", rt::g_failed_checks);
 }

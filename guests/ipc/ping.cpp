@@ -105,5 +105,5 @@ void rt::main() {
     front.push_requests();
     rt::notify(kPingPortRing);
     rt::notify(kPingPortRoot);
-    rt::printf("ping: done, %u failed\n", g_failed);
+    rt::printf("ping: done, %u failed\n", rt::g_failed_checks);
 }

@@ -205,5 +205,5 @@ void rt::main() {
     check(rt::cap_find(abi::CapType::grant, kPong) == grant_pong, "root.revoke_keeps_the_original");
     rt::notify(kRootPortPing);
     rt::wait_port(kRootPortPing);   // ping finished
-    rt::printf("root: done, %u failed\n", g_failed);
+    rt::printf("root: done, %u failed\n", rt::g_failed_checks);
 }

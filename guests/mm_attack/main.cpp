@@ -4,6 +4,7 @@
 // (mm_victim) kept running and kept its memory. One line per check:
 // "PASS name" or "FAIL name: why".
 
+#include <rt/check.hpp>
 #include <rt/console.hpp>
 #include <rt/hypercall.hpp>
 #include <rt/mm.hpp>
@@ -23,18 +24,7 @@ using rt::kPteP;
 using rt::kPtePse;
 using rt::kPteRw;
 
-unsigned g_failed;
-
-void check(bool ok, const char* name, const char* fmt = "", long a = 0, long b = 0) {
-    if (ok) {
-        rt::printf("PASS %s\n", name);
-        return;
-    }
-    char why[160];
-    base::snformat(why, sizeof why, fmt, a, b);
-    rt::printf("FAIL %s: %s\n", name, why);
-    ++g_failed;
-}
+using rt::check;
 
 constexpr long kEinval = abi::neg(abi::Errno::einval);
 constexpr long kEfault = abi::neg(abi::Errno::efault);
@@ -425,5 +415,5 @@ void rt::main() {
     attack_bad_arguments();
     test_multicall();
     attack_million();
-    rt::printf("mm_attack: done, %u failed\n", g_failed);
+    rt::printf("mm_attack: done, %u failed\n", rt::g_failed_checks);
 }

@@ -173,16 +173,30 @@ void CreditScheduler::set_parked(SchedEntity& e, bool parked) {
     if (parked) ++nr_parked_; else --nr_parked_;
 }
 
-// The entity's estimated share of the CPU time since the last accounting.
+// Virtual time: vt_ advances at 2^32 / weight_active_ per ns, so an active
+// entity's share of the CPU between two times is its weight times the vt_
+// difference, even when the active weight changed in between. The delta is
+// capped (accounting runs every period) so the shift cannot overflow.
+uint64_t CreditScheduler::vt_now(uint64_t now_ns) const {
+    if (weight_active_ == 0 || now_ns <= vt_at_ns_) return vt_;
+    uint64_t d = min_u64(now_ns - vt_at_ns_, uint64_t{1} << 31);
+    return vt_ + (d << 32) / weight_active_;
+}
+
+void CreditScheduler::advance_vt(uint64_t now_ns) {
+    vt_ = vt_now(now_ns);
+    if (now_ns > vt_at_ns_) vt_at_ns_ = now_ns;
+}
+
+// The entity's share of the CPU time since the last accounting (or since it
+// became active), assuming the CPU was busy: the accounting will pay the
+// time actually used. weight <= weight_active_ while active, so the product
+// is at most (elapsed << 32), below 2^64 for elapsed < 2^31 ns.
 int64_t CreditScheduler::accrued(const SchedEntity& e, uint64_t now_ns) const {
     const auto& s = e.state;
-    if (!s.active_ || weight_active_ == 0) return 0;
-    uint64_t from = s.active_from_ns_ > period_start_ns_ ? s.active_from_ns_ : period_start_ns_;
-    if (now_ns <= from) return 0;
-    // Accounting runs at least once a period, so this is bounded by a few
-    // periods and the product fits in 64 bits (no 128-bit division helpers).
-    uint64_t elapsed = min_u64(now_ns - from, 4 * kPeriodNs);
-    return static_cast<int64_t>(elapsed * s.acct_weight_ / weight_active_);
+    if (!s.active_) return 0;
+    uint64_t dv = vt_now(now_ns) - s.vt_from_;
+    return static_cast<int64_t>((s.acct_weight_ * dv) >> 32);
 }
 
 // >= 0: the entity has had no more than its share so far.
@@ -193,8 +207,10 @@ int64_t CreditScheduler::score(const SchedEntity& e, uint64_t now_ns) const {
 void CreditScheduler::activate(SchedEntity& e, uint64_t now_ns) {
     auto& s = e.state;
     if (s.active_) return;
+    advance_vt(now_ns);
     s.active_ = true;
     s.active_from_ns_ = now_ns;
+    s.vt_from_ = vt_;
     s.acct_weight_ = effective_weight(e);
     weight_active_ += s.acct_weight_;
 }
@@ -252,6 +268,7 @@ void CreditScheduler::maybe_account(uint64_t now_ns) {
     if (!started_) {
         started_ = true;
         period_start_ns_ = now_ns;
+        vt_at_ns_ = now_ns;
         next_acct_ns_ = now_ns + kPeriodNs;
         return;
     }
@@ -349,6 +366,8 @@ void CreditScheduler::account(uint64_t now_ns) {
 
     period_start_ns_ = now_ns;
     weight_active_ = 0;
+    vt_ = 0;
+    vt_at_ns_ = now_ns;
     for (SchedEntity* e = all_.head; e; e = e->state.all_.next) {
         auto& s = e->state;
         s.acct_open_ = false;
@@ -357,6 +376,7 @@ void CreditScheduler::account(uint64_t now_ns) {
         if (s.active_ && !s.runnable_ && s.ran_in_period_ns_ == 0) s.active_ = false;
         if (s.active_) {
             s.acct_weight_ = effective_weight(*e);   // the owner may have changed it
+            s.vt_from_ = 0;
             weight_active_ += s.acct_weight_;
         }
         s.ran_in_period_ns_ = 0;
@@ -389,7 +409,13 @@ void CreditScheduler::remove(SchedEntity& e) {
     if (!e.state.known_) return;
     dequeue(e);
     set_parked(e, false);
-    if (e.state.active_) weight_active_ -= e.state.acct_weight_;
+    if (e.state.active_) {
+        // remove() has no clock: bring vt_ up to the last time we were told.
+        // The stretch since then counts at the smaller weight, a slight gain
+        // for the others.
+        advance_vt(last_charge_ns_);
+        weight_active_ -= e.state.acct_weight_;
+    }
     unlink(all_, &SchedState::all_, e);
     if (running_ == &e) running_ = nullptr;
     e.state = SchedState{};

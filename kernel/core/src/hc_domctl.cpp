@@ -113,10 +113,7 @@ long set_context(Domain& x, uint64_t ctx) {
     v.event_callback = ev;
     v.failsafe_callback = fs;
     v.syscall_callback = sc;
-    v.fpu_state[0] = 0x7F;
-    v.fpu_state[1] = 0x03;
-    v.fpu_state[24] = 0x80;
-    v.fpu_state[25] = 0x1F;
+    vcpu_reset_fpu(v);
     (void)flags;
     publish_time(v);
     vcpu_start(v);

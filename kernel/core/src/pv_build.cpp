@@ -222,11 +222,7 @@ base::Result<Domain*, BuildError> build_pv_domain(const BuildSpec& spec) {
     v.regs.rflags = flags::kIf | flags::kFixed;
     v.regs.rcx = v.regs.rip;
     v.regs.r11 = v.regs.rflags;
-    // FXSAVE image of a freshly reset FPU: FCW 0x37F, MXCSR 0x1F80.
-    v.fpu_state[0] = 0x7F;
-    v.fpu_state[1] = 0x03;
-    v.fpu_state[24] = 0x80;
-    v.fpu_state[25] = 0x1F;
+    vcpu_reset_fpu(v);
     publish_time(v);
     vcpu_start(v);
 

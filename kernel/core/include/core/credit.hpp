@@ -65,6 +65,7 @@ private:
     uint64_t ran_in_period_ns_ = 0; // run time since the last accounting
     uint64_t slice_left_ns_ = 0;    // rest of a slice cut short by preemption
     uint64_t active_from_ns_ = 0;   // when it last became active
+    uint64_t vt_from_ = 0;          // the scheduler's vt_ then (or at the last accounting)
     uint32_t acct_weight_ = 0;      // its weight in weight_active_ (while active_)
     Link rq_{nullptr, nullptr};     // on a runqueue (only while queued_)
     Link all_{nullptr, nullptr};    // on the list of known entities
@@ -150,6 +151,9 @@ public:
     // or running.
     uint64_t next_event_ns(uint64_t now_ns) const;
 
+    // Credit plus the share accrued since the last accounting: >= 0 when `e`
+    // has had no more than its share so far (for diagnostics and `top`).
+    int64_t standing_ns(const SchedEntity& e, uint64_t now_ns) const { return score(e, now_ns); }
     SchedEntity* running() const { return running_; }
     unsigned queued() const { return nr_queued_; }
 
@@ -172,6 +176,8 @@ private:
     bool waiting_at_least(SchedPrio p) const;
     bool must_yield_to_waiting(const SchedEntity& cur, uint64_t now_ns) const;
 
+    uint64_t vt_now(uint64_t now_ns) const;
+    void advance_vt(uint64_t now_ns);
     int64_t accrued(const SchedEntity& e, uint64_t now_ns) const;
     int64_t score(const SchedEntity& e, uint64_t now_ns) const;
     void activate(SchedEntity& e, uint64_t now_ns);
@@ -191,6 +197,11 @@ private:
     uint64_t next_acct_ns_ = 0;
     uint64_t period_start_ns_ = 0;   // time of the last accounting
     uint64_t weight_active_ = 0;     // sum of acct_weight_ of active entities
+    // Since the last accounting: the integral of 2^32 / weight_active_ over
+    // time, up to vt_at_ns_. An active entity's share accrued since time t is
+    // weight * (vt(now) - vt(t)) / 2^32.
+    uint64_t vt_ = 0;
+    uint64_t vt_at_ns_ = 0;
     bool started_ = false;           // first accounting done
     unsigned nr_queued_ = 0;
     unsigned nr_parked_ = 0;

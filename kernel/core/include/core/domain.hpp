@@ -103,6 +103,15 @@ struct Domain {
     size_t console_len = 0;
 };
 
+// A freshly reset FPU for the vCPU's FXSAVE image: FCW 0x37F, MXCSR 0x1F80.
+inline void vcpu_reset_fpu(Vcpu& v) {
+    for (auto& b : v.fpu_state) b = 0;
+    v.fpu_state[0] = 0x7F;
+    v.fpu_state[1] = 0x03;
+    v.fpu_state[24] = 0x80;
+    v.fpu_state[25] = 0x1F;
+}
+
 // Takes a free domain slot with an empty CSpace of `cspace_slots`; nullptr
 // when all are in use (or the CSpace size is not allowed).
 Domain* domain_alloc(const char* name, uint32_t cspace_slots = caps::kDefaultSlots);
