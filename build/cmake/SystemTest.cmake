@@ -38,7 +38,7 @@ endif()
 # argument list (${prefix}_ARGS), the targets it needs (${prefix}_DEPS) and the
 # parsed options (${prefix}_NAME, ${prefix}_TIMEOUT, ${prefix}_LABELS).
 function(_moat_systest_parse prefix function_name)
-  cmake_parse_arguments(A "" "NAME;EXPECT_EXIT;MIN_PASS;TIMEOUT;KERNEL_ARGS"
+  cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;TIMEOUT;KERNEL_ARGS"
     "MODULES;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS" ${ARGN})
   if(A_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${function_name}: unknown arguments: ${A_UNPARSED_ARGUMENTS}")
@@ -89,6 +89,10 @@ function(_moat_systest_parse prefix function_name)
   endforeach()
   if(A_KERNEL_ARGS)
     list(APPEND args --append "${A_KERNEL_ARGS}")
+  endif()
+  if(A_ICOUNT)
+    # Guest time counts instructions: results independent of host load.
+    list(APPEND args --icount)
   endif()
   if(A_EXPECT_EXIT)
     list(APPEND args --expect-exit ${A_EXPECT_EXIT})
