@@ -39,9 +39,10 @@
 //     by blocking and waking. Boost only reorders: the time is charged as
 //     usual. It is lost at the first charge of non-zero run time (every tick,
 //     or kBoostNs into the run under a tickless kernel).
-//   * An entity preempted by a higher priority goes to the head of its
-//     runqueue with the rest of its slice; one whose slice ended, or that
-//     yielded, goes to the tail.
+//   * An entity preempted by a BOOST goes to the head of its runqueue with
+//     the rest of its slice, and without a new minimum run; one whose slice
+//     ended, that yielded, or that went OVER with an UNDER waiting, goes to
+//     the tail.
 //
 // Invariants (between calls):
 //   * running_, if not null, is known and not queued. It may be not runnable
@@ -469,9 +470,11 @@ SchedEntity* CreditScheduler::pick(SchedEntity* current, uint64_t now_ns) {
         bool slice_over = now_ns >= slice_end_ns_;
         bool preempted = must_yield_to_waiting(*cur, now_ns);
         if (!s.yielded_ && !slice_over && !preempted) return cur;
-        // Preempted by a higher priority: first in line, with the rest of its
-        // slice. Otherwise behind its peers, with a fresh slice.
-        bool keep_place = preempted && !s.yielded_ && !slice_over;
+        // Preempted by a BOOST: first in line, with the rest of its slice.
+        // Otherwise (slice over, yielded, or now OVER with an UNDER waiting)
+        // behind its peers, with a fresh slice.
+        bool by_boost = preempted && s.prio_ != SchedPrio::boost && runq(SchedPrio::boost).head;
+        bool keep_place = by_boost && !s.yielded_ && !slice_over;
         s.slice_left_ns_ = keep_place ? slice_end_ns_ - now_ns : 0;
         s.resumed_ = keep_place;
         s.yielded_ = false;
