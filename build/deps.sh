@@ -5,7 +5,7 @@
 # in 64-bit mode (QEMU issue #1382), which a PV hypervisor depends on.
 set -eu
 
-PKGS="cmake ninja-build make g++ clang lld llvm libgtest-dev libgmock-dev libbenchmark-dev libboost-dev libclang-rt-14-dev python3"
+PKGS="cmake ninja-build make g++ clang lld llvm libgtest-dev libgmock-dev libbenchmark-dev libboost-dev libclang-rt-14-dev python3 protobuf-compiler libprotobuf-dev"
 QEMU_MIN_MAJOR=8
 
 missing=""

@@ -1,16 +1,22 @@
 // moat: the Moat host command-line tool.
 //
 //   moat boot --kernel K [--module "PATH [ARGS]"]... [options]   run a system in QEMU
+//   moat check FILE                                              validate a manifest
+//   moat compile FILE -o OUT                                     binary manifest
 //
-// Later commands (manifest validation, whole-system runs) go next to cmd_boot.
+// Later commands (whole-system runs, the control channel) go next to these.
+#include "manifest.hpp"
 #include "process.hpp"
 #include "qemu.hpp"
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <string_view>
 #include <termios.h>
@@ -31,8 +37,10 @@ void print_main_help(FILE* out) {
       "Host tool for the Moat hypervisor.\n"
       "\n"
       "commands:\n"
-      "  boot    boot a kernel and its domains in QEMU, console on this terminal\n"
-      "  help    show help for a command (moat help boot)\n"
+      "  boot     boot a kernel and its domains in QEMU, console on this terminal\n"
+      "  check    validate a system manifest (protobuf text format)\n"
+      "  compile  check a manifest and write the binary manifest the builder reads\n"
+      "  help     show help for a command (moat help boot)\n"
       "\n"
       "Run 'moat <command> --help' for a command's options.\n",
       out);
@@ -63,6 +71,34 @@ void print_boot_help(FILE* out) {
       "exit status: 0 the system ended cleanly (kernel wrote 0x10 to isa-debug-exit,\n"
       "QEMU status 33); 1 anything else (kernel panic = QEMU 35, triple fault = QEMU 0,\n"
       "QEMU error); 2 usage error; 124 timeout.\n",
+      out);
+}
+
+void print_check_help(FILE* out) {
+  std::fputs(
+      "usage: moat check FILE\n"
+      "\n"
+      "Parses the system manifest FILE (protobuf text format, proto/manifest.proto)\n"
+      "and checks it: unique domain names, exactly one builder, capabilities and\n"
+      "connections naming existing domains, memory syntax and total, images (relative\n"
+      "to FILE's directory) that exist, scheduler parameters in range, well-formed\n"
+      "and unshared devices. Every problem is printed as FILE:LINE:COL: message.\n"
+      "\n"
+      "exit status: 0 the manifest is valid (prints \"FILE: ok\"); 1 it is not;\n"
+      "2 usage error.\n",
+      out);
+}
+
+void print_compile_help(FILE* out) {
+  std::fputs(
+      "usage: moat compile FILE -o OUT\n"
+      "\n"
+      "Checks FILE as 'moat check' does and, if it is valid, writes the binary\n"
+      "manifest (a serialized moat.System, memory resolved into memory_kib) to OUT,\n"
+      "the boot module the builder decodes. Nothing is written if FILE has problems.\n"
+      "\n"
+      "exit status: 0 written; 1 the manifest has problems or OUT cannot be written;\n"
+      "2 usage error.\n",
       out);
 }
 
@@ -181,6 +217,72 @@ int cmd_boot(int argc, char** argv) {
   return status->exited && status->code == moat::qemu::kExitClean ? kExitOk : kExitFailed;
 }
 
+// Parses and checks `file`; prints every problem (and parser warning), in
+// order of position. True if there were no problems.
+bool load_and_check(const std::string& file, moat::manifest::Loaded* m) {
+  std::vector<moat::manifest::Diagnostic> found;
+  if (moat::manifest::load(file, m, &found)) {
+    auto problems = moat::manifest::check(*m, std::filesystem::path(file).parent_path());
+    found.insert(found.end(), problems.begin(), problems.end());
+  }
+  bool ok = true;
+  for (const auto& d : found) {
+    ok &= d.message.rfind("warning: ", 0) == 0;
+    std::fprintf(stderr, "%s\n", moat::manifest::format(file, d).c_str());
+  }
+  return ok;
+}
+
+int cmd_check(int argc, char** argv) {
+  const char* file = nullptr;
+  for (int i = 0; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      print_check_help(stdout);
+      return kExitOk;
+    }
+    if (!arg.empty() && arg[0] == '-') return usage_error("check", "unknown option '" + std::string(arg) + "'");
+    if (file) return usage_error("check", "one manifest at a time");
+    file = argv[i];
+  }
+  if (!file) return usage_error("check", "which manifest? (moat check FILE)");
+  moat::manifest::Loaded m;
+  if (!load_and_check(file, &m)) return kExitFailed;
+  std::printf("%s: ok\n", file);
+  return kExitOk;
+}
+
+int cmd_compile(int argc, char** argv) {
+  const char* file = nullptr;
+  const char* out = nullptr;
+  for (int i = 0; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      print_compile_help(stdout);
+      return kExitOk;
+    } else if (arg == "-o") {
+      if (i + 1 >= argc) return usage_error("compile", "-o needs a file");
+      out = argv[++i];
+    } else if (!arg.empty() && arg[0] == '-') {
+      return usage_error("compile", "unknown option '" + std::string(arg) + "'");
+    } else {
+      if (file) return usage_error("compile", "one manifest at a time");
+      file = argv[i];
+    }
+  }
+  if (!file) return usage_error("compile", "which manifest? (moat compile FILE -o OUT)");
+  if (!out) return usage_error("compile", "-o OUT is required");
+  moat::manifest::Loaded m;
+  if (!load_and_check(file, &m)) return kExitFailed;
+  std::string bytes = moat::manifest::compile(m.system);
+  std::ofstream o(out, std::ios::binary | std::ios::trunc);
+  if (!o.write(bytes.data(), std::streamsize(bytes.size())) || !o.flush()) {
+    std::fprintf(stderr, "moat compile: cannot write %s: %s\n", out, std::strerror(errno));
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -203,9 +305,19 @@ int main(int argc, char** argv) {
       print_boot_help(stdout);
       return kExitOk;
     }
+    if (topic == "check") {
+      print_check_help(stdout);
+      return kExitOk;
+    }
+    if (topic == "compile") {
+      print_compile_help(stdout);
+      return kExitOk;
+    }
     return usage_error(nullptr, "no help for unknown command '" + std::string(topic) + "'");
   }
   if (command == "boot") return cmd_boot(argc - 2, argv + 2);
+  if (command == "check") return cmd_check(argc - 2, argv + 2);
+  if (command == "compile") return cmd_compile(argc - 2, argv + 2);
   if (!command.empty() && command[0] == '-')
     return usage_error(nullptr, "unknown option '" + std::string(command) + "' (options go after the command)");
   return usage_error(nullptr, "unknown command '" + std::string(command) + "'");

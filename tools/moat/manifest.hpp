@@ -1,0 +1,66 @@
+#pragma once
+// The system manifest on the host: parse the text format (proto/manifest.proto)
+// with the position of every field, check it, and turn it into the binary boot
+// module the builder decodes.
+//
+// Every problem is a Diagnostic at a line and column of the text, so that
+// `moat check` can print them all as FILE:LINE:COL: message.
+
+#include "manifest.pb.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <google/protobuf/text_format.h>
+
+namespace moat::manifest {
+
+// 1-based, as editors count. Columns count tabs as the protobuf tokenizer
+// does (to the next multiple of 8).
+struct Pos {
+  int line = 1;
+  int column = 1;
+};
+
+struct Diagnostic {
+  Pos pos;
+  std::string message;
+};
+
+using ParseInfoTree = google::protobuf::TextFormat::ParseInfoTree;
+
+// A manifest read from a file: the message and where each field was written.
+struct Loaded {
+  System system;
+  ParseInfoTree tree;
+};
+
+// Reads and parses `path`. On a syntax error (the parser stops at the first)
+// returns false with the error in *errors. A file that cannot be read is
+// reported at 1:1.
+[[nodiscard]] bool load(const std::filesystem::path& path, Loaded* out, std::vector<Diagnostic>* errors);
+
+// Every semantic problem of a parsed manifest, in order of position. Image
+// paths are relative to `base_dir` (the manifest's directory).
+[[nodiscard]] std::vector<Diagnostic> check(const Loaded& manifest, const std::filesystem::path& base_dir);
+
+// The binary manifest of a checked one: `memory` resolved into memory_kib.
+[[nodiscard]] std::string compile(const System& system);
+
+// "16M" -> 16384. Decimal digits and a unit K, M or G (powers of 1024); a
+// whole number of 4 KiB pages, not 0. On failure *why says what is wrong.
+[[nodiscard]] bool parse_memory(std::string_view text, uint64_t* kib, std::string* why);
+
+// "00:03.0" -> bus << 8 | device << 3 | function (the PciDevice capability's
+// object). Exactly two hex digits of bus, two of device (<= 0x1f), one of
+// function (0-7).
+[[nodiscard]] bool parse_pci(std::string_view text, uint32_t* bdf);
+
+// "FILE:LINE:COL: message"
+std::string format(const std::string& file, const Diagnostic& d);
+
+}  // namespace moat::manifest

@@ -1,0 +1,403 @@
+// The semantic checks of a manifest (what the parser cannot see), each
+// reported at the field that is wrong. The rules are stated next to the fields
+// in proto/manifest.proto; keep the two in step.
+#include "manifest.hpp"
+
+#include <abi/start_info.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <set>
+
+namespace moat::manifest {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+
+constexpr uint32_t kDefaultMachineMib = 256;
+constexpr uint32_t kMaxVcpus = 1;     // kernel/core: Domain::vcpu[1]
+constexpr uint32_t kMaxWeight = 65535;  // kernel/core: Credit::kMaxWeight
+constexpr uint32_t kMaxCpuCap = 100;
+constexpr uint32_t kIrqLines = 24;    // GSIs of QEMU's one IOAPIC
+constexpr uint32_t kIoPorts = 0x10000;
+constexpr uint64_t kPage = 4096;
+constexpr size_t kMaxName = 32;
+
+std::string hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::string at_line(Pos p) { return "line " + std::to_string(p.line); }
+
+std::string kib_text(uint64_t kib) {
+  return kib % 1024 == 0 ? std::to_string(kib / 1024) + "M" : std::to_string(kib) + "K";
+}
+
+// Where the fields of one message were written: its ParseInfoTree (null when
+// the message did not appear in the text) and the position of the message
+// itself, which stands in for fields that were not written.
+class Where {
+ public:
+  Where(const ParseInfoTree* tree, const Descriptor* type, Pos self) : tree_(tree), type_(type), self_(self) {}
+
+  Pos self() const { return self_; }
+
+  // The field's name where its index-th value was written. The values of a
+  // list (`irqs: [4, 5]`) share one location, recorded for the first.
+  Pos field(const char* name, int index = -1) const {
+    const FieldDescriptor* f = type_->FindFieldByName(name);
+    if (!tree_ || !f) return self_;
+    for (int i = index; i >= -1; --i) {
+      auto loc = tree_->GetLocation(f, i);
+      if (loc.line >= 0) return Pos{loc.line + 1, loc.column + 1};
+      if (i == -1 || i == 0) break;
+    }
+    return self_;
+  }
+
+  Where nested(const char* name, int index = -1) const {
+    const FieldDescriptor* f = type_->FindFieldByName(name);
+    return Where(tree_ && f ? tree_->GetTreeForNested(f, index) : nullptr, f->message_type(), field(name, index));
+  }
+
+ private:
+  const ParseInfoTree* tree_;
+  const Descriptor* type_;
+  Pos self_;
+};
+
+// A resource that belongs to one domain only: [first, last] of some kind.
+struct Owned {
+  uint64_t first, last;
+  std::string domain;
+  Pos pos;
+};
+
+class Checker {
+ public:
+  Checker(const Loaded& m, const std::filesystem::path& base)
+      : sys_(m.system), root_(&m.tree, System::descriptor(), Pos{}), base_(base) {}
+
+  std::vector<Diagnostic> run() {
+    index_names();
+    for (int i = 0; i < sys_.domains_size(); ++i) check_domain(i);
+    check_roles();
+    check_memory_total();
+    for (int i = 0; i < sys_.connections_size(); ++i) check_connection(i);
+    std::stable_sort(out_.begin(), out_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+      return a.pos.line != b.pos.line ? a.pos.line < b.pos.line : a.pos.column < b.pos.column;
+    });
+    return std::move(out_);
+  }
+
+ private:
+  void error(Pos p, std::string message) { out_.push_back({p, std::move(message)}); }
+
+  Where domain_where(int i) const { return root_.nested("domains", i); }
+
+  // The first domain of each name; later ones are duplicates.
+  void index_names() {
+    for (int i = 0; i < sys_.domains_size(); ++i) {
+      const std::string& name = sys_.domains(i).name();
+      if (!name.empty() && !by_name_.count(name)) by_name_[name] = i;
+    }
+  }
+
+  std::optional<int> find(const std::string& name) const {
+    auto it = by_name_.find(name);
+    if (it == by_name_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  // A domain named by a capability or a connection end. Reports an empty or
+  // unknown name; returns the domain's index if it exists.
+  std::optional<int> peer(const std::string& name, Pos p, const std::string& what) {
+    if (name.empty()) {
+      error(p, what + " names no domain");
+      return std::nullopt;
+    }
+    auto i = find(name);
+    if (!i) error(p, what + " names unknown domain \"" + name + "\"");
+    return i;
+  }
+
+  void check_name(const Domain& d, const Where& w, int i) {
+    if (d.name().empty()) {
+      error(w.self(), "domain has no name");
+      return;
+    }
+    Pos p = w.field("name");
+    bool chars_ok = std::all_of(d.name().begin(), d.name().end(),
+                                [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; });
+    if (!chars_ok || d.name().size() > kMaxName)
+      error(p, "malformed domain name \"" + d.name() + "\": expected 1 to 32 of A-Z a-z 0-9 _ . -");
+    int first = by_name_.at(d.name());
+    if (first != i)
+      error(p, "duplicate domain name \"" + d.name() + "\" (first defined at " +
+                   at_line(domain_where(first).field("name")) + ")");
+  }
+
+  void check_domain(int i) {
+    const Domain& d = sys_.domains(i);
+    Where w = domain_where(i);
+    check_name(d, w, i);
+    const std::string who = d.name().empty() ? "domain" : "domain \"" + d.name() + "\"";
+
+    if (d.role() == Domain::ROLE_UNSPECIFIED)
+      error(w.self(), who + " has no role");
+    else if (!Domain::Role_IsValid(d.role()))
+      error(w.field("role"), who + " has unknown role " + std::to_string(d.role()));
+
+    check_image(d, w, who);
+
+    if (d.memory_kib() != 0)
+      error(w.field("memory_kib"), "memory_kib is set by 'moat compile'; write memory: \"" +
+                                       kib_text(d.memory_kib()) + "\" instead");
+    if (d.memory().empty()) {
+      error(w.self(), who + " has no memory (e.g. memory: \"16M\")");
+    } else {
+      uint64_t kib = 0;
+      std::string why;
+      if (parse_memory(d.memory(), &kib, &why))
+        memory_kib_[i] = kib;
+      else
+        error(w.field("memory"), why);
+    }
+
+    if (d.vcpus() > kMaxVcpus)
+      error(w.field("vcpus"), "vcpus " + std::to_string(d.vcpus()) + " out of range: the core runs at most " +
+                                  std::to_string(kMaxVcpus) + " per domain");
+    if (d.weight() > kMaxWeight)
+      error(w.field("weight"), "weight " + std::to_string(d.weight()) + " out of range 1-65535 (0 or unset: 256)");
+    if (d.cpu_cap() > kMaxCpuCap)
+      error(w.field("cpu_cap"), "cpu_cap " + std::to_string(d.cpu_cap()) + " out of range 1-100 (0 or unset: uncapped)");
+    if (d.cmdline().size() >= abi::kMaxGuestCmdline)
+      error(w.field("cmdline"), "cmdline is " + std::to_string(d.cmdline().size()) + " bytes, more than " +
+                                    std::to_string(abi::kMaxGuestCmdline - 1));
+    check_restart(d, w);
+    check_grants(d, w, who);
+    check_events(d, w, who);
+    check_devices(d, w);
+  }
+
+  void check_image(const Domain& d, const Where& w, const std::string& who) {
+    if (d.image().empty()) {
+      error(w.self(), who + " has no image");
+      return;
+    }
+    std::filesystem::path p = d.image();
+    if (p.is_relative()) p = base_ / p;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(p, ec))
+      error(w.field("image"), "image \"" + d.image() + "\" not found (no file " + p.lexically_normal().string() + ")");
+  }
+
+  void check_restart(const Domain& d, const Where& w) {
+    const Restart& r = d.restart();
+    Where rw = w.nested("restart");
+    if (!Restart::Policy_IsValid(r.policy()))
+      error(rw.field("policy"), "unknown restart policy " + std::to_string(r.policy()));
+    if (r.policy() == Restart::NEVER && r.max_restarts() != 0)
+      error(rw.field("max_restarts"), "max_restarts has no effect with restart policy NEVER");
+    if (d.role() == Domain::BUILDER && r.policy() != Restart::NEVER)
+      error(rw.field("policy"), "the builder is never restarted (nothing would restart it): use NEVER");
+  }
+
+  void check_grants(const Domain& d, const Where& w, const std::string& who) {
+    std::map<std::string, Pos> seen;
+    for (int g = 0; g < d.grants_size(); ++g) {
+      const Grant& grant = d.grants(g);
+      Where gw = w.nested("grants", g);
+      Pos p = gw.field("peer");
+      if (!grant.peer().empty() && grant.peer() == d.name()) {
+        error(p, who + " names itself as a grant peer: its own pages need no capability");
+      } else if (peer(grant.peer(), p, "grant")) {
+        auto [it, fresh] = seen.emplace(grant.peer(), p);
+        if (!fresh)
+          error(p, "second grant to \"" + grant.peer() + "\" (first at " + at_line(it->second) + "): list its rights once");
+      }
+      if (grant.rights_size() == 0) error(gw.self(), "grant to \"" + grant.peer() + "\" gives no rights (MAP_RO, MAP_RW, COPY)");
+      std::set<int> rights;
+      for (int r = 0; r < grant.rights_size(); ++r) {
+        int right = grant.rights(r);
+        Pos rp = gw.field("rights", r);
+        if (right == Grant::RIGHT_UNSPECIFIED || !Grant::Right_IsValid(right))
+          error(rp, "invalid grant right " + std::to_string(right) + ": expected MAP_RO, MAP_RW or COPY");
+        else if (!rights.insert(right).second)
+          error(rp, "grant right " + Grant::Right_Name(Grant::Right(right)) + " listed twice");
+      }
+    }
+  }
+
+  void check_events(const Domain& d, const Where& w, const std::string& who) {
+    std::map<std::string, Pos> seen;
+    for (int e = 0; e < d.events_size(); ++e) {
+      const std::string& name = d.events(e).peer();
+      Pos p = w.nested("events", e).field("peer");
+      if (!name.empty() && name == d.name()) {
+        error(p, who + " names itself as an event peer: binding its own channels needs no capability");
+      } else if (peer(name, p, "event")) {
+        auto [it, fresh] = seen.emplace(name, p);
+        if (!fresh) error(p, "second event capability for \"" + name + "\" (first at " + at_line(it->second) + ")");
+      }
+    }
+  }
+
+  // Reports `r` if it overlaps a range already given out; then records it.
+  void claim(std::vector<Owned>* owned, Owned r, const std::string& what, std::string (*show)(const Owned&)) {
+    for (const Owned& o : *owned) {
+      if (r.first > o.last || o.first > r.last) continue;
+      if (r.first == r.last && o.first == o.last)
+        error(r.pos, what + " " + show(r) + " already belongs to domain \"" + o.domain + "\" (" + at_line(o.pos) + ")");
+      else
+        error(r.pos, what + " " + show(r) + " overlaps " + show(o) + " of domain \"" + o.domain + "\" (" + at_line(o.pos) + ")");
+      break;
+    }
+    owned->push_back(std::move(r));
+  }
+
+  static std::string show_pci(const Owned& o) {
+    char s[16];
+    std::snprintf(s, sizeof s, "%02x:%02x.%x", unsigned(o.first >> 8), unsigned((o.first >> 3) & 0x1f),
+                  unsigned(o.first & 7));
+    return s;
+  }
+  static std::string show_irq(const Owned& o) { return std::to_string(o.first); }
+  static std::string show_range(const Owned& o) { return hex(o.first) + "-" + hex(o.last); }
+
+  void check_devices(const Domain& d, const Where& w) {
+    for (int k = 0; k < d.pci_size(); ++k) {
+      Pos p = w.field("pci", k);
+      uint32_t bdf = 0;
+      if (!parse_pci(d.pci(k), &bdf))
+        error(p, "malformed PCI function \"" + d.pci(k) + "\": expected BB:DD.F in hex (device 00-1f, function 0-7)");
+      else
+        claim(&pci_, Owned{bdf, bdf, d.name(), p}, "PCI function", show_pci);
+    }
+    for (int k = 0; k < d.irqs_size(); ++k) {
+      Pos p = w.field("irqs", k);
+      uint32_t irq = d.irqs(k);
+      if (irq >= kIrqLines)
+        error(p, "irq " + std::to_string(irq) + " out of range 0-" + std::to_string(kIrqLines - 1));
+      else
+        claim(&irqs_, Owned{irq, irq, d.name(), p}, "irq", show_irq);
+    }
+    for (int k = 0; k < d.ioports_size(); ++k) {
+      const IoPortRange& r = d.ioports(k);
+      Where rw = w.nested("ioports", k);
+      if (r.count() == 0)
+        error(rw.self(), "I/O port range at " + hex(r.first()) + " has count 0");
+      else if (r.first() >= kIoPorts || r.count() > kIoPorts - r.first())
+        error(rw.self(), "I/O port range " + hex(r.first()) + " count " + std::to_string(r.count()) +
+                             " goes past port 0xffff");
+      else
+        claim(&ioports_, Owned{r.first(), uint64_t(r.first()) + r.count() - 1, d.name(), rw.self()}, "I/O port range",
+              show_range);
+    }
+    for (int k = 0; k < d.mmio_size(); ++k) {
+      const MmioRange& r = d.mmio(k);
+      Where rw = w.nested("mmio", k);
+      if (r.size() == 0 || r.base() % kPage != 0 || r.size() % kPage != 0)
+        error(rw.self(), "MMIO range " + hex(r.base()) + " size " + hex(r.size()) +
+                             ": base and size must be multiples of 4K, size not 0");
+      else if (r.size() - 1 > UINT64_MAX - r.base())
+        error(rw.self(), "MMIO range " + hex(r.base()) + " size " + hex(r.size()) + " wraps around");
+      else
+        claim(&mmio_, Owned{r.base(), r.base() + (r.size() - 1), d.name(), rw.self()}, "MMIO range", show_range);
+    }
+  }
+
+  void check_roles() {
+    struct Seen {
+      int count = 0;
+      int first = -1;
+    };
+    std::map<int, Seen> roles;
+    for (int i = 0; i < sys_.domains_size(); ++i) {
+      int role = sys_.domains(i).role();
+      Seen& s = roles[role];
+      if (++s.count == 1) {
+        s.first = i;
+        continue;
+      }
+      if (role != Domain::BUILDER && role != Domain::XENSTORE && role != Domain::CONSOLE) continue;
+      const std::string& first = sys_.domains(s.first).name();
+      error(domain_where(i).field("role"), "more than one " + Domain::Role_Name(Domain::Role(role)) + " domain (\"" +
+                                                first + "\" at " + at_line(domain_where(s.first).field("role")) + ")");
+    }
+    if (roles[Domain::BUILDER].count == 0) error(Pos{}, "no domain has role BUILDER");
+  }
+
+  void check_memory_total() {
+    uint64_t machine_kib = uint64_t(sys_.machine().memory_mib() ? sys_.machine().memory_mib() : kDefaultMachineMib) * 1024;
+    uint64_t total = 0;
+    for (int i = 0; i < sys_.domains_size(); ++i) {
+      auto it = memory_kib_.find(i);
+      if (it == memory_kib_.end()) continue;
+      total += it->second;
+      if (total > machine_kib) {
+        uint64_t all = 0;
+        for (auto& [_, kib] : memory_kib_) all += kib;
+        error(domain_where(i).field("memory"), "domains need " + kib_text(all) + " of memory in all, more than the machine's " +
+                                                   kib_text(machine_kib) + (sys_.machine().memory_mib() ? " (machine.memory_mib)" : " (machine.memory_mib unset: 256)"));
+        return;
+      }
+    }
+  }
+
+  void check_connection(int i) {
+    const Connection& c = sys_.connections(i);
+    Where w = root_.nested("connections", i);
+    auto front = peer(c.frontend(), w.field("frontend"), "connection frontend");
+    auto back = peer(c.backend(), w.field("backend"), "connection backend");
+    if (!Connection::Kind_IsValid(c.kind()) || c.kind() == Connection::KIND_UNSPECIFIED) {
+      error(w.field("kind"), "connection has no kind (RING, CONSOLE or XENSTORE)");
+      return;
+    }
+    if (!front || !back) return;
+    if (*front == *back) {
+      error(w.field("backend"), "connection from \"" + c.frontend() + "\" to itself");
+      return;
+    }
+    const std::string kind = Connection::Kind_Name(c.kind());
+    const Domain& b = sys_.domains(*back);
+    Domain::Role want = c.kind() == Connection::CONSOLE ? Domain::CONSOLE : Domain::XENSTORE;
+    if (c.kind() != Connection::RING && b.role() != want)
+      error(w.field("backend"), kind + " connection's backend \"" + b.name() + "\" has role " +
+                                    Domain::Role_Name(b.role()) + ", not " + Domain::Role_Name(want));
+    std::string key = c.frontend() + '\0' + c.backend() + '\0' + kind;
+    if (!connections_.emplace(key, w.self()).second) {
+      error(w.self(), "duplicate " + kind + " connection from \"" + c.frontend() + "\" to \"" + c.backend() + "\" (first at " +
+                          at_line(connections_[key]) + ")");
+      return;
+    }
+    if (c.kind() != Connection::RING) {
+      auto [it, fresh] = unique_per_frontend_.emplace(c.frontend() + '\0' + kind, w.self());
+      if (!fresh)
+        error(w.self(), "\"" + c.frontend() + "\" has a second " + kind + " connection (first at " + at_line(it->second) + ")");
+    }
+  }
+
+  const System& sys_;
+  Where root_;
+  std::filesystem::path base_;
+  std::vector<Diagnostic> out_;
+  std::map<std::string, int> by_name_;
+  std::map<int, uint64_t> memory_kib_;  // of domains whose memory parsed
+  std::vector<Owned> pci_, irqs_, ioports_, mmio_;
+  std::map<std::string, Pos> connections_, unique_per_frontend_;
+};
+
+}  // namespace
+
+std::vector<Diagnostic> check(const Loaded& manifest, const std::filesystem::path& base_dir) {
+  return Checker(manifest, base_dir).run();
+}
+
+}  // namespace moat::manifest

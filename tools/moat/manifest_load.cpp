@@ -1,0 +1,139 @@
+// Parsing the text manifest, compiling it, and the small string syntaxes it uses.
+#include "manifest.hpp"
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <google/protobuf/io/tokenizer.h>
+
+namespace moat::manifest {
+namespace {
+
+// Keeps every message of the parser with its position (0-based from protobuf).
+class Collector final : public google::protobuf::io::ErrorCollector {
+ public:
+  explicit Collector(std::vector<Diagnostic>* out) : out_(out) {}
+  void AddError(int line, google::protobuf::io::ColumnNumber column, const std::string& message) override {
+    out_->push_back({Pos{line + 1, column + 1}, tidy(message)});
+  }
+  void AddWarning(int line, google::protobuf::io::ColumnNumber column, const std::string& message) override {
+    out_->push_back({Pos{line + 1, column + 1}, "warning: " + tidy(message)});
+  }
+
+ private:
+  // At the end of the input the parser names the token it found as "".
+  static std::string tidy(std::string m) {
+    if (m.size() >= 5 && m.compare(m.size() - 5, 5, "got: ") == 0) m += "end of file";
+    while (!m.empty() && m.back() == ' ') m.pop_back();
+    return m;
+  }
+
+  std::vector<Diagnostic>* out_;
+};
+
+}  // namespace
+
+bool load(const std::filesystem::path& path, Loaded* out, std::vector<Diagnostic>* errors) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    errors->push_back({Pos{}, std::string("cannot read the manifest: ") + std::strerror(errno)});
+    return false;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+
+  std::vector<Diagnostic> messages;
+  Collector collector(&messages);
+  google::protobuf::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&collector);
+  parser.WriteLocationsTo(&out->tree);
+  bool ok = parser.ParseFromString(text.str(), &out->system);
+  // Warnings alone do not fail a parse; they are shown with the errors.
+  errors->insert(errors->end(), messages.begin(), messages.end());
+  if (!ok && messages.empty()) errors->push_back({Pos{}, "cannot parse the manifest"});
+  return ok;
+}
+
+std::string compile(const System& system) {
+  System out = system;
+  for (Domain& d : *out.mutable_domains()) {
+    uint64_t kib = 0;
+    std::string why;
+    if (parse_memory(d.memory(), &kib, &why)) d.set_memory_kib(kib);
+  }
+  std::string bytes;
+  out.SerializeToString(&bytes);
+  return bytes;
+}
+
+bool parse_memory(std::string_view text, uint64_t* kib, std::string* why) {
+  const std::string example = "a number and a unit K, M or G, e.g. \"16M\"";
+  size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  if (digits == 0 || digits + 1 != text.size()) {
+    *why = "malformed memory \"" + std::string(text) + "\": expected " + example;
+    return false;
+  }
+  uint64_t shift = 0;
+  switch (text.back()) {
+  case 'K': shift = 0; break;
+  case 'M': shift = 10; break;
+  case 'G': shift = 20; break;
+  default:
+    *why = "malformed memory \"" + std::string(text) + "\": unknown unit '" + text.back() + "', expected K, M or G";
+    return false;
+  }
+  // At most 1 TiB: far beyond any machine this runs on, and no overflow below.
+  constexpr uint64_t kMaxKib = uint64_t{1} << 30;
+  uint64_t n = 0;
+  for (size_t i = 0; i < digits; ++i) {
+    n = n * 10 + uint64_t(text[i] - '0');
+    if (n > kMaxKib) {
+      *why = "memory \"" + std::string(text) + "\" is too large (more than 1024G)";
+      return false;
+    }
+  }
+  n <<= shift;
+  if (n > kMaxKib) {
+    *why = "memory \"" + std::string(text) + "\" is too large (more than 1024G)";
+    return false;
+  }
+  if (n == 0) {
+    *why = "memory \"" + std::string(text) + "\" is zero";
+    return false;
+  }
+  if (n % 4 != 0) {
+    *why = "memory \"" + std::string(text) + "\" is not a whole number of 4K pages";
+    return false;
+  }
+  *kib = n;
+  return true;
+}
+
+bool parse_pci(std::string_view text, uint32_t* bdf) {
+  // BB:DD.F
+  if (text.size() != 7 || text[2] != ':' || text[5] != '.') return false;
+  auto hex = [&](size_t at, size_t n, uint32_t* v) {
+    *v = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      char c = text[i];
+      if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+      *v = *v * 16 + uint32_t(std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : std::tolower(c) - 'a' + 10);
+    }
+    return true;
+  };
+  uint32_t bus = 0, dev = 0, fn = 0;
+  if (!hex(0, 2, &bus) || !hex(3, 2, &dev) || !hex(6, 1, &fn)) return false;
+  if (dev > 0x1f || fn > 7) return false;
+  *bdf = bus << 8 | dev << 3 | fn;
+  return true;
+}
+
+std::string format(const std::string& file, const Diagnostic& d) {
+  return file + ":" + std::to_string(d.pos.line) + ":" + std::to_string(d.pos.column) + ": " + d.message;
+}
+
+}  // namespace moat::manifest
