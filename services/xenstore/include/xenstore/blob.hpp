@@ -1,0 +1,55 @@
+#pragma once
+// A pool of byte strings (paths, values, tokens, queued events) stored as
+// chains of fixed-size blocks. Nothing is initialised up front: blocks are
+// handed out by a bump index, then recycled through a free list.
+
+#include <xenstore/config.hpp>
+#include <xenstore/error.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace xs {
+
+inline constexpr uint32_t kNil = 0xffffffffu;
+
+// A stored string: `len` bytes in a chain starting at `head` (kNil iff len == 0).
+struct BlobRef {
+    uint32_t head;
+    uint32_t len;
+};
+inline constexpr BlobRef kEmptyBlob{kNil, 0};
+
+class BlobPool {
+public:
+    void reset();
+    static size_t blocks_for(size_t len) { return (len + kBlobBlockBytes - 1) / kBlobBlockBytes; }
+    size_t free_blocks() const { return (kBlobBlocks - bump_) + free_count_; }
+    size_t used_blocks() const { return kBlobBlocks - free_blocks(); }
+
+    // Copies n bytes in; fails with ENOMEM (and stores nothing) when the pool is short.
+    [[nodiscard]] Result<BlobRef> store(const char* s, size_t n);
+    // Stores a followed by b.
+    [[nodiscard]] Result<BlobRef> store2(const char* a, size_t an, const char* b, size_t bn);
+    // Returns the blocks; `r` becomes empty.
+    void release(BlobRef& r);
+    // Copies the whole string to out (r.len bytes).
+    void read(BlobRef r, char* out) const;
+    bool equals(BlobRef r, const char* s, size_t n) const;
+    // The first n bytes of r equal s (r.len >= n).
+    bool starts_with(BlobRef r, const char* s, size_t n) const;
+
+private:
+    struct Block {
+        uint32_t next;
+        char data[kBlobBlockBytes];
+    };
+    uint32_t take();
+
+    Block blocks_[kBlobBlocks];
+    uint32_t bump_;
+    uint32_t free_head_;
+    uint32_t free_count_;
+};
+
+}  // namespace xs

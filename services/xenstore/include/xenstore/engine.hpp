@@ -1,0 +1,133 @@
+#pragma once
+// The XenStore engine: one request in, exactly one reply out, in Xen's wire
+// format, over a fixed-size store. The ring layer (the store domain) calls
+//   begin_request(dom)            before taking a request off dom's ring;
+//   handle(dom, msg, len, reply)  to process it, then puts `reply` on the ring;
+//   end_request(dom)              once the reply is written;
+//   next_event(dom, reply)        while it returns true, to deliver watch events.
+// Every request is decoded and checked completely before the store changes
+// (decode, then invoke); an operation that fails changes nothing.
+
+#include <xenstore/blob.hpp>
+#include <xenstore/domains.hpp>
+#include <xenstore/error.hpp>
+#include <xenstore/path.hpp>
+#include <xenstore/perms.hpp>
+#include <xenstore/transactions.hpp>
+#include <xenstore/tree.hpp>
+#include <xenstore/watches.hpp>
+#include <xenstore/wire.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace xs {
+
+// Notifications for the ring layer; any member may be null.
+struct Hooks {
+    void* ctx;
+    // A domain was introduced (or re-introduced): map its ring, bind the port.
+    void (*introduced)(void* ctx, DomId dom, uint64_t ring_mfn, uint32_t port);
+    // A domain was released: unmap its ring.
+    void (*released)(void* ctx, DomId dom);
+};
+
+class Engine {
+public:
+    // `privileged` is the builder (Xen's dom0): it passes every permission
+    // check, is exempt from quotas, and alone may introduce and release.
+    explicit Engine(DomId privileged, Hooks hooks = {});
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    void handle(DomId caller, const uint8_t* msg, size_t len, Reply& out);
+
+    // Outstanding-request quota (20 per unprivileged domain): EQUOTA when
+    // full; the ring layer then leaves the request on the ring (as xenstored
+    // does) or answers it with error_reply(). ENOMEM if dom cannot be tracked.
+    [[nodiscard]] Status begin_request(DomId dom);
+    void end_request(DomId dom);
+    // An error reply for msg (ids echoed as far as they can be read).
+    static void error_reply(const uint8_t* msg, size_t len, Error e, Reply& out);
+
+    // The oldest queued watch event of dom, as an XS_WATCH_EVENT message.
+    bool next_event(DomId dom, Reply& out);
+
+    // What XS_INTRODUCE / XS_RELEASE do, for a builder living in the same
+    // domain as the store. introduce creates /local/domain/<dom> owned by dom
+    // and fires @introduceDomain; release drops dom's watches, transactions
+    // and events and fires @releaseDomain.
+    [[nodiscard]] Status introduce(DomId dom, uint64_t ring_mfn = 0, uint32_t port = 0);
+    [[nodiscard]] Status release(DomId dom);
+    bool is_introduced(DomId dom) const;
+
+    // Introspection for tests and the fuzzer.
+    DomId privileged() const { return priv_; }
+    const Tree& tree() const { return tree_; }
+    const Domains& domains() const { return doms_; }
+    const Transactions& transactions() const { return txs_; }
+    const Watches& watches() const { return watches_; }
+    // nullptr if every structural invariant and quota holds, else what broke.
+    const char* check_invariants() const;
+
+private:
+    struct Ctx {
+        DomId caller;
+        bool priv;
+        Domain* dom;
+        uint16_t layer;  // 0, or the transaction's layer
+        size_t slot;     // the transaction's slot when layer != 0
+        const Request* req;
+    };
+
+    // engine.cpp: dispatch.
+    Status dispatch(Ctx& c, const Request& r, Reply& out);
+
+    // engine_nodes.cpp: node operations and transaction views.
+    Status op_read(Ctx& c, const Request& r, Reply& out);
+    Status op_write(Ctx& c, const Request& r, Reply& out);
+    Status op_mkdir(Ctx& c, const Request& r, Reply& out);
+    Status op_rm(Ctx& c, const Request& r, Reply& out);
+    Status op_directory(Ctx& c, const Request& r, Reply& out);
+    Status op_get_perms(Ctx& c, const Request& r, Reply& out);
+    Status op_set_perms(Ctx& c, const Request& r, Reply& out);
+    Status parse_path(const Ctx& c, const char* s, size_t n, Path& p) const;
+    Status note(Ctx& c, const char* p, size_t n);
+    uint8_t nearest_access(const Ctx& c, const char* p, size_t n) const;
+    Result<int32_t> lookup(Ctx& c, const Path& p, uint8_t perm);
+    Result<int32_t> shadow(Ctx& c, int32_t idx);
+    Status create(Ctx& c, const Path& p, const char* v, size_t vn);
+    Status remove_committed(const char* p, size_t n);
+    Status remove_in_tx(Ctx& c, const char* p, size_t n);
+    Status tx_quota(const Ctx& c, size_t more) const;
+    Status can_charge(DomId dom, size_t k);
+    void charge(DomId dom, int32_t idx);
+    void uncharge(int32_t idx);
+    void bump_parent(const char* p, size_t n);
+    bool tx_conflicts(size_t slot) const;
+    void tx_commit(size_t slot);
+    void tx_abort(size_t slot);
+
+    // engine_admin.cpp: watches, transactions, domains.
+    Status op_watch(Ctx& c, const Request& r, Reply& out);
+    Status op_unwatch(Ctx& c, const Request& r, Reply& out);
+    Status op_tx_start(Ctx& c, const Request& r, Reply& out);
+    Status op_tx_end(Ctx& c, const Request& r, Reply& out);
+    Status op_introduce(Ctx& c, const Request& r, Reply& out);
+    Status op_release(Ctx& c, const Request& r, Reply& out);
+    Status op_get_domain_path(Ctx& c, const Request& r, Reply& out);
+    Status op_is_introduced(Ctx& c, const Request& r, Reply& out);
+    Status op_reset_watches(Ctx& c, const Request& r, Reply& out);
+    void drop_domain_state(Domain& d);
+
+    DomId priv_;
+    Hooks hooks_;
+    Perms special_perms_;  // of @introduceDomain and @releaseDomain
+    BlobPool blobs_;
+    Tree tree_;
+    Domains doms_;
+    Watches watches_;
+    Transactions txs_;
+};
+
+}  // namespace xs

@@ -1,0 +1,86 @@
+#pragma once
+// The store: a fixed table of node records keyed by full path and layer.
+// Layer 0 is the committed tree; layer t (1..kMaxTransactions) holds the
+// records of the transaction in slot t-1, which shadow layer 0 in that
+// transaction's view:
+//   live     the node exists in the view with this value and perms
+//   deleted  the node is absent from the view (a tombstone)
+//   read     the view sees layer 0; the record only remembers what was read
+// Invariants: at most one record per (path, layer); layer 0 holds only live
+// records, and every one but "/" has its parent in layer 0; in a
+// transaction's view every live node's parent is live too. A transaction
+// record's `gen` is the generation its layer-0 node had when the transaction
+// first touched the path (0: absent); a layer-0 record's `gen` is the
+// generation of its last change, including a child being added or removed.
+
+#include <xenstore/blob.hpp>
+#include <xenstore/config.hpp>
+#include <xenstore/error.hpp>
+#include <xenstore/perms.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace xs {
+
+enum class Kind : uint8_t { free, live, deleted, read };
+
+struct Node {
+    uint32_t hash;         // path_hash(path)
+    uint32_t parent_hash;  // path_hash(parent path); 0 for "/"
+    BlobRef path;
+    BlobRef value;
+    Perms perms;
+    uint64_t gen;
+    uint16_t layer;
+    DomId charged;  // whose node quota this record counts against, or kNoDom
+    Kind kind;
+    bool exact_event;  // tombstone below the removed subtree's top: fires exact watches only
+    uint32_t next_free;
+};
+
+class Tree {
+public:
+    explicit Tree(BlobPool& blobs) : blobs_(blobs) {}
+    // Empties the table and creates "/" owned by root_owner, readable by nobody else.
+    void reset(DomId root_owner);
+
+    // The record for (path, layer) of any kind, or -1.
+    int32_t find(const char* p, size_t n, uint16_t layer) const;
+    // The live node visible at path in the view of `layer`, or -1.
+    int32_t view(const char* p, size_t n, uint16_t layer) const;
+
+    Node& at(int32_t i) { return nodes_[i]; }
+    const Node& at(int32_t i) const { return nodes_[i]; }
+    // Every record index in use is below high().
+    uint32_t high() const { return high_; }
+    size_t free_nodes() const { return (kMaxNodes - high_) + free_count_; }
+    size_t used_nodes() const { return kMaxNodes - free_nodes(); }
+
+    // A new record with the path stored and an empty value; ENOMEM if the
+    // table or the byte pool is full.
+    [[nodiscard]] Result<int32_t> alloc(const char* p, size_t n, uint16_t layer, Kind kind);
+    // Releases the record and its strings.
+    void release(int32_t i);
+    // Replaces the value; on ENOMEM the old value stays.
+    [[nodiscard]] Status set_value(int32_t i, const char* v, size_t n);
+
+    size_t path_of(int32_t i, char* out) const;
+    // Record i lies directly below the path p.
+    bool is_child(int32_t i, const char* p, size_t n, uint32_t hash) const;
+    // Record i is p or lies below it.
+    bool is_self_or_below(int32_t i, const char* p, size_t n) const;
+
+    uint64_t next_gen() { return ++gen_; }
+    BlobPool& blobs() { return blobs_; }
+
+private:
+    BlobPool& blobs_;
+    Node nodes_[kMaxNodes];
+    uint32_t high_;
+    uint32_t free_head_;
+    uint32_t free_count_;
+    uint64_t gen_;
+};
+
+}  // namespace xs

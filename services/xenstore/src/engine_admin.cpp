@@ -1,0 +1,221 @@
+// Watches, transactions and domain management.
+
+#include <xenstore/engine.hpp>
+
+namespace xs {
+
+using abi::XsType;
+
+namespace {
+
+constexpr char kIntroduceDomain[] = "@introduceDomain";
+constexpr char kReleaseDomain[] = "@releaseDomain";
+
+bool parse_u64(const char* s, size_t n, uint64_t& v) {
+    if (n == 0 || n > 20 || (n > 1 && s[0] == '0')) return false;
+    uint64_t x = 0;
+    for (size_t i = 0; i < n; ++i) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        uint64_t d = static_cast<uint64_t>(s[i] - '0');
+        if (x > (~uint64_t{0} - d) / 10) return false;
+        x = x * 10 + d;
+    }
+    v = x;
+    return true;
+}
+
+}  // namespace
+
+Status Engine::op_watch(Ctx& c, const Request& r, Reply& out) {
+    Args a;
+    TRY(split_exact(r, 2, a));
+    Path p;
+    TRY(canonicalize(c.caller, a.s[0], a.n[0], true, !c.priv, p));
+    if (!c.priv && c.dom->watches >= kQuotaWatches) return Err{Error::quota};
+    uint16_t strip = 0;
+    if (p.relative) {
+        char home[24];
+        strip = static_cast<uint16_t>(home_path(c.caller, home) + 1);
+    }
+    auto w = watches_.add(*c.dom, p.s, p.n, a.s[1], a.n[1], strip);
+    if (!w) return Err{w.error()};
+    reply_ok(out, r.type, r.req_id, r.tx_id);
+    // Xen fires every new watch once, if the watcher could see the node (or
+    // see that it does not exist); the event follows the reply.
+    bool visible = p.special;
+    if (!visible) {
+        Ctx view{c.caller, c.priv, c.dom, 0, 0, &r};
+        int32_t i = tree_.view(p.s, p.n, 0);
+        visible = i >= 0 ? (access(tree_.at(i).perms, c.caller, priv_) & kPermRead) != 0
+                         : (nearest_access(view, p.s, p.n) & kPermRead) != 0;
+    }
+    if (visible) watches_.queue_for(watches_.at(w.value()), p.s, p.n);
+    return {};
+}
+
+Status Engine::op_unwatch(Ctx& c, const Request& r, Reply& out) {
+    Args a;
+    TRY(split_exact(r, 2, a));
+    Path p;
+    TRY(canonicalize(c.caller, a.s[0], a.n[0], true, !c.priv, p));
+    TRY(watches_.remove(*c.dom, p.s, p.n, a.s[1], a.n[1]));
+    reply_ok(out, r.type, r.req_id, r.tx_id);
+    return {};
+}
+
+Status Engine::op_tx_start(Ctx& c, const Request& r, Reply& out) {
+    if (r.tx_id != 0) return Err{Error::busy};
+    Args a;
+    TRY(split_exact(r, 1, a));
+    if (!c.priv && c.dom->transactions >= kQuotaTransactions) return Err{Error::quota};
+    auto slot = txs_.open(c.caller);
+    if (!slot) return Err{slot.error()};
+    c.dom->transactions++;
+    char id[11];
+    size_t n = format_u32(txs_.at(slot.value()).id, id);
+    id[n++] = '\0';
+    reply_begin(out, r.type, r.req_id, r.tx_id);
+    (void)reply_append(out, id, n);
+    return {};
+}
+
+Status Engine::op_tx_end(Ctx& c, const Request& r, Reply& out) {
+    Args a;
+    TRY(split_exact(r, 1, a));
+    bool commit = bytes_equal(a.s[0], a.n[0], "T", 1);
+    if (!commit && !bytes_equal(a.s[0], a.n[0], "F", 1)) return Err{Error::inval};
+    auto slot = txs_.find(c.caller, r.tx_id);
+    if (!slot) return Err{slot.error()};
+    size_t s = slot.value();
+    bool conflict = commit && tx_conflicts(s);
+    if (commit && !conflict) tx_commit(s);
+    else tx_abort(s);
+    txs_.close(s);
+    c.dom->transactions--;
+    if (conflict) return Err{Error::again};
+    reply_ok(out, r.type, r.req_id, r.tx_id);
+    return {};
+}
+
+Status Engine::introduce(DomId dom, uint64_t ring_mfn, uint32_t port) {
+    if (dom == priv_ || dom >= kDomIdLimit) return Err{Error::inval};
+    Domain* existing = doms_.find(dom);
+    if (!existing || !existing->introduced) {
+        // The home node, owned by the domain, private to it.
+        char home[24];
+        size_t n = home_path(dom, home);
+        Path p;
+        TRY(canonicalize(priv_, home, n, false, false, p));
+        auto d = doms_.get(dom);
+        if (!d) return Err{d.error()};
+        Ctx c{priv_, true, doms_.find(priv_), 0, 0, nullptr};
+        if (tree_.view(p.s, p.n, 0) < 0) {
+            Status s = create(c, p, nullptr, 0);
+            if (!s) {
+                doms_.maybe_drop(d.value(), priv_);
+                return s;
+            }
+            int32_t x = tree_.find(p.s, p.n, 0);
+            if (tree_.at(x).perms.owner() != dom) {
+                Status cs = can_charge(dom, 1);
+                if (cs) {
+                    uncharge(x);
+                    charge(dom, x);
+                    tree_.at(x).perms = Perms::make(dom, kPermNone);
+                }
+            }
+        }
+        d.value()->introduced = true;
+        watches_.fire(kIntroduceDomain, sizeof(kIntroduceDomain) - 1, true, special_perms_, priv_);
+    }
+    Domain* d = doms_.find(dom);
+    d->ring_mfn = ring_mfn;
+    d->ring_port = port;
+    if (hooks_.introduced) hooks_.introduced(hooks_.ctx, dom, ring_mfn, port);
+    return {};
+}
+
+void Engine::drop_domain_state(Domain& d) {
+    for (size_t s = 0; s < Transactions::size(); ++s) {
+        if (txs_.at(s).in_use && txs_.at(s).dom == d.id) {
+            tx_abort(s);
+            txs_.close(s);
+        }
+    }
+    d.transactions = 0;
+    watches_.remove_all(d);
+    watches_.drop_events(d);
+}
+
+Status Engine::release(DomId dom) {
+    Domain* d = doms_.find(dom);
+    if (!d || !d->introduced || dom == priv_) return Err{Error::noent};
+    drop_domain_state(*d);
+    d->introduced = false;
+    watches_.fire(kReleaseDomain, sizeof(kReleaseDomain) - 1, true, special_perms_, priv_);
+    if (hooks_.released) hooks_.released(hooks_.ctx, dom);
+    doms_.maybe_drop(d, priv_);
+    return {};
+}
+
+Status Engine::op_introduce(Ctx& c, const Request& r, Reply& out) {
+    if (!c.priv) return Err{Error::acces};
+    Args a;
+    TRY(split_exact(r, 3, a));
+    DomId dom;
+    uint64_t mfn;
+    uint32_t port;
+    if (!parse_domid(a.s[0], a.n[0], dom) || !parse_u64(a.s[1], a.n[1], mfn) ||
+        !parse_u32(a.s[2], a.n[2], port))
+        return Err{Error::inval};
+    TRY(introduce(dom, mfn, port));
+    reply_ok(out, r.type, r.req_id, r.tx_id);
+    return {};
+}
+
+Status Engine::op_release(Ctx& c, const Request& r, Reply& out) {
+    if (!c.priv) return Err{Error::acces};
+    Args a;
+    TRY(split_exact(r, 1, a));
+    DomId dom;
+    if (!parse_domid(a.s[0], a.n[0], dom)) return Err{Error::inval};
+    TRY(release(dom));
+    reply_ok(out, r.type, r.req_id, r.tx_id);
+    return {};
+}
+
+Status Engine::op_get_domain_path(Ctx& c, const Request& r, Reply& out) {
+    Args a;
+    TRY(split_exact(r, 1, a));
+    DomId dom;
+    if (!parse_domid(a.s[0], a.n[0], dom)) return Err{Error::inval};
+    char home[25];
+    size_t n = home_path(dom, home);
+    home[n++] = '\0';
+    reply_begin(out, r.type, r.req_id, r.tx_id);
+    (void)reply_append(out, home, n);
+    return {};
+}
+
+// Privileged only, as the question reveals which domains exist.
+Status Engine::op_is_introduced(Ctx& c, const Request& r, Reply& out) {
+    if (!c.priv) return Err{Error::acces};
+    Args a;
+    TRY(split_exact(r, 1, a));
+    DomId dom;
+    if (!parse_domid(a.s[0], a.n[0], dom)) return Err{Error::inval};
+    reply_begin(out, r.type, r.req_id, r.tx_id);
+    (void)reply_append(out, is_introduced(dom) ? "T" : "F", 2);
+    return {};
+}
+
+// Xen: drops the caller's watches and transactions (a fresh client after kexec).
+Status Engine::op_reset_watches(Ctx& c, const Request& r, Reply& out) {
+    Args a;
+    TRY(split_exact(r, 1, a));
+    drop_domain_state(*c.dom);
+    reply_ok(out, r.type, r.req_id, r.tx_id);
+    return {};
+}
+
+}  // namespace xs
