@@ -42,6 +42,10 @@ void publish_time(Vcpu& v) {
     __atomic_store_n(&t.version, (ver | 1) + 1, __ATOMIC_SEQ_CST);
 }
 
+void refresh_time(Vcpu& v) {
+    if (v.info && platform::tsc() - v.info->time.tsc_timestamp > platform::tsc_khz() * 1000) publish_time(v);
+}
+
 void expire_timers(uint64_t now) {
     for (unsigned i = 0; i < kMaxDomains; ++i) {
         Domain* d = domain_at(i);

@@ -50,7 +50,7 @@ void switch_to(Cpu& c, core::Regs& frame, core::Vcpu* prev, core::Vcpu& next) {
     wrmsr(msr::kKernelGsBase, next.kernel_mode ? next.gs_base_kernel : next.gs_base_user);
     write_cr3((next.kernel_mode ? next.guest_table : next.guest_table_user) << 12);
     core::tlb_flushed();
-    core::publish_time(next);
+    core::refresh_time(next);
     c.current = &next;
     c.upcall_info = next.info;
 }

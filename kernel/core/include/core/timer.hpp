@@ -12,6 +12,12 @@ struct Vcpu;
 // vcpu_time_info (the pvclock protocol: version odd while it changes).
 void publish_time(Vcpu& v);
 
+// The same, only if what the vCPU has is over a second old. System time is a
+// fixed linear function of the TSC, so a guest extrapolates correctly from
+// any published pair; republishing only bounds rounding drift. Cheap enough
+// for every context switch.
+void refresh_time(Vcpu& v);
+
 // Fires every expired vCPU timer. Called on each timer tick.
 void expire_timers(uint64_t now_ns);
 
