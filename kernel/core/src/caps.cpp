@@ -1,6 +1,7 @@
 #include <core/caps.hpp>
 #include <core/domain.hpp>
 #include <core/log.hpp>
+#include <core/platform.hpp>
 
 #include <cap/ops.hpp>
 
@@ -8,6 +9,30 @@ namespace core::caps {
 
 namespace {
 cap::Registry g_registry;
+}
+
+uint64_t g_generation = 1;
+
+void changed() {
+    ++g_generation;
+    platform::request_reschedule();
+}
+
+const uint8_t* io_bitmap_recompute(Domain& d) {
+    {
+        d.io_gen = g_generation;
+        d.io_open = false;
+        __builtin_memset(d.io_bitmap, 0xFF, sizeof d.io_bitmap);
+        if (d.cspace)
+            for (uint32_t i = 0; i < d.cspace->size(); ++i) {
+                const cap::Capability& c = d.cspace->slot(i)->cap();
+                if (c.type != cap::Type::io_ports || !c.allows(cap::right::use)) continue;
+                for (uint64_t p = c.object; p < c.object + c.object2 && p < 65536; ++p)
+                    d.io_bitmap[p / 8] &= static_cast<uint8_t>(~(1u << (p % 8)));
+                d.io_open = true;
+            }
+    }
+    return d.io_open ? d.io_bitmap : nullptr;
 }
 
 cap::Registry& registry() { return g_registry; }
@@ -33,6 +58,7 @@ void destroy_domain(Domain& d) {
         if (!r || *r == cap::Progress::done) break;
     }
     if (!g_registry.remove(*d.cspace)) log("domain %u: its CSpace could not be unregistered", d.id);
+    changed();
     d.cspace->~CSpace();
     d.cspace = nullptr;
 }
@@ -60,7 +86,11 @@ bool holds_type(const Domain& d, cap::Type t, uint32_t rights) {
 long give_root(Domain& d, const cap::Capability& c) {
     if (!d.cspace) return -1;
     for (uint32_t i = 0; i < d.cspace->size(); ++i)
-        if (d.cspace->slot(i)->empty()) return cap::create_root(*d.cspace, i, c) ? long(i) : -1;
+        if (d.cspace->slot(i)->empty()) {
+            if (!cap::create_root(*d.cspace, i, c)) return -1;
+            changed();
+            return long(i);
+        }
     return -1;
 }
 

@@ -19,7 +19,11 @@ namespace {
 constexpr long err(abi::Errno e) { return abi::neg(e); }
 constexpr uint32_t kRevokeBudget = 256;   // slots per invocation
 
-long status(base::Status<cap::Error> s) { return s ? 0 : caps::to_errno(s.error()); }
+long status(base::Status<cap::Error> s) {
+    if (!s) return caps::to_errno(s.error());
+    caps::changed();
+    return 0;
+}
 }  // namespace
 
 int64_t hc_cap_op(Vcpu& v, Regs& r) {
@@ -50,6 +54,7 @@ int64_t hc_cap_op(Vcpu& v, Regs& r) {
         cap::Budget b{kRevokeBudget};
         auto p = cap::revoke(own, a.src_slot, b);
         if (!p) return caps::to_errno(p.error());
+        caps::changed();
         return *p == cap::Progress::restart ? hypercall_continue(r) : 0;
     }
     case abi::CapOp::inspect: {

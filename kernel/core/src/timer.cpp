@@ -43,7 +43,9 @@ void publish_time(Vcpu& v) {
 }
 
 void refresh_time(Vcpu& v) {
-    if (v.info && platform::tsc() - v.info->time.tsc_timestamp > platform::tsc_khz() * 1000) publish_time(v);
+    static uint64_t one_second;   // in TSC ticks; the rate is fixed after boot
+    if (!one_second) one_second = platform::tsc_khz() * 1000;
+    if (v.info && platform::tsc() - v.info->time.tsc_timestamp > one_second) publish_time(v);
 }
 
 void expire_timers(uint64_t now) {

@@ -73,8 +73,8 @@ void build_gdt(unsigned id) {
     r[4] = 0x00CFFA000000FFFF;   // 0xe023 guest code, 32-bit compatibility
     r[5] = 0x00CFF2000000FFFF;   // 0xe02b guest data
     r[6] = 0x00AFFA000000FFFF;   // 0xe033 guest code, 64-bit
-    uint64_t tss = reinterpret_cast<uint64_t>(&g_cpus[id].tss);
-    uint64_t limit = sizeof(Tss) - 1;
+    uint64_t tss = reinterpret_cast<uint64_t>(&g_cpus[id].tss_block);
+    uint64_t limit = sizeof(TssBlock) - 1;
     r[8] = (limit & 0xFFFF) | ((tss & 0xFFFFFF) << 16) | (0x89ull << 40) | (((limit >> 16) & 0xF) << 48) |
            (((tss >> 24) & 0xFF) << 56);                 // 0xe040 TSS
     r[9] = tss >> 32;
@@ -88,14 +88,18 @@ void cpu_init(unsigned id) {
     c.id = id;
     c.need_resched = true;   // nothing is in the frame yet
     c.stack_top = reinterpret_cast<uint64_t>(g_stacks[id] + kStackSize);
-    c.tss.rsp[0] = c.stack_top;
-    c.tss.iomap_base = sizeof(Tss);   // no I/O bitmap: guests have no ports
+    c.tss_block.tss.rsp[0] = c.stack_top;
+    // Guests run with IOPL 0: the bitmap decides, and it starts denying all.
+    c.tss_block.tss.iomap_base = sizeof(Tss);
+    for (auto& b : c.tss_block.iomap) b = 0xFF;
+    c.tss_block.iomap_end = 0xFF;
+    c.io_domain = nullptr;
     const unsigned ists[] = {kIstNmi, kIstDoubleFault, kIstMachineCheck};
     for (unsigned i = 0; i < 3; ++i) {
         // The top quadword of an IST stack names its CPU (see entry.S).
         uint8_t* top = g_ist_stacks[id][i] + kIstStackSize;
         reinterpret_cast<Cpu**>(top)[-1] = &c;
-        c.tss.ist[ists[i] - 1] = reinterpret_cast<uint64_t>(top) - 16;
+        c.tss_block.tss.ist[ists[i] - 1] = reinterpret_cast<uint64_t>(top) - 16;
     }
 
     build_gdt(id);

@@ -6,6 +6,7 @@
 #include <arch/panic.hpp>
 #include <arch/percpu.hpp>
 
+#include <core/caps.hpp>
 #include <core/domain.hpp>
 #include <core/hypercall.hpp>
 #include <core/log.hpp>
@@ -69,6 +70,25 @@ void idle(Cpu& c) {
     asm volatile("sti; hlt; cli" ::: "memory");
 }
 
+// Puts the domain's I/O bitmap in this CPU's TSS unless it is there already
+// (same domain, no capability changed since). Domains without ports share
+// the all-denying bitmap, which is only rewritten after a domain with ports.
+void sync_io_bitmap(Cpu& c, core::Domain& d) {
+    uint64_t gen = core::caps::generation();
+    if (c.io_domain == &d && c.io_gen == gen) return;
+    const uint8_t* bm = core::io_bitmap(d);
+    if (!bm && !c.io_open) {   // closed, and the closed bitmap is loaded
+        c.io_domain = &d;
+        c.io_gen = gen;
+        return;
+    }
+    if (bm) __builtin_memcpy(c.tss_block.iomap, bm, sizeof c.tss_block.iomap);
+    else if (c.io_open) __builtin_memset(c.tss_block.iomap, 0xFF, sizeof c.tss_block.iomap);
+    c.io_open = bm != nullptr;
+    c.io_domain = &d;
+    c.io_gen = gen;
+}
+
 }  // namespace
 
 }  // namespace arch
@@ -123,5 +143,6 @@ extern "C" void arch_exit_to_guest(core::Regs* frame) {
         }
         idle(c);
     }
+    sync_io_bitmap(c, *c.current->domain);
     core::deliver_events(*c.current, *frame);
 }

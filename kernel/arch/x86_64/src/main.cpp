@@ -110,6 +110,10 @@ void give_first_domain_everything() {
     auto give = [&](const Capability& c) { given += core::caps::give_root(*first, c) >= 0; };
     give(Capability{Type::untyped, r::use, 0, core::frame_table().nframes(), 0});
     give(Capability{Type::debug_console, r::use, 0, 0, 0});
+    // The serial ports (COM1, COM2), for the console domain to drive. The
+    // other legacy ports the kernel uses (PIC, PIT, debug exit) stay its own.
+    give(Capability{Type::io_ports, r::use, 0x3F8, 8, 0});
+    give(Capability{Type::io_ports, r::use, 0x2F8, 8, 0});
     for (unsigned m = 0; m < g_boot.nmodules; ++m) give(Capability{Type::module, r::use, m, 0, 0});
     for (unsigned i = 0; i < core::kMaxDomains; ++i) {
         core::Domain* d = core::domain_at(i);

@@ -36,6 +36,18 @@ bool holds_type(const Domain& d, cap::Type t, uint32_t rights);
 // A new root capability in the first free slot of `d`'s CSpace: its index, or -1.
 long give_root(Domain& d, const cap::Capability& c);
 
+// Bumped whenever any CSpace changes, so per-domain views derived from
+// capabilities (the I/O port bitmap) know when to recompute. Also asks this
+// CPU to take the slow exit path, where those views are applied.
+extern uint64_t g_generation;
+inline uint64_t generation() { return g_generation; }
+void changed();
+
+// The domain's I/O permission bitmap (a set bit denies the port), from the
+// IoPorts capabilities it holds; nullptr when it holds none. Recomputes it
+// (see io_bitmap in core/domain.hpp for the inline check).
+const uint8_t* io_bitmap_recompute(Domain& d);
+
 // The errno a capability error becomes at the hypercall boundary.
 long to_errno(cap::Error e);
 

@@ -93,6 +93,12 @@ struct Domain {
     cap::CSpace* cspace = nullptr;
     unsigned paused = 0;                       // domctl pause count
 
+    // I/O ports it may use (IoPorts capabilities), as the TSS bitmap wants
+    // them; recomputed when capabilities change (core/caps.hpp).
+    uint8_t io_bitmap[8192];
+    bool io_open = false;
+    uint64_t io_gen = 0;
+
     Mfn grant_frames[kMaxGrantFrames] = {};   // its grant table (setup_table)
     unsigned nr_grant_frames = 0;
     Maptrack maptrack[kMaxMaptrack];          // grants of others it has mapped
@@ -102,6 +108,12 @@ struct Domain {
     char console_line[160] = {};
     size_t console_len = 0;
 };
+
+// The domain's I/O bitmap, nullptr when it may use no port (core/caps.hpp).
+inline const uint8_t* io_bitmap(Domain& d) {
+    if (d.io_gen != caps::generation()) return caps::io_bitmap_recompute(d);
+    return d.io_open ? d.io_bitmap : nullptr;
+}
 
 // A freshly reset FPU for the vCPU's FXSAVE image: FCW 0x37F, MXCSR 0x1F80.
 inline void vcpu_reset_fpu(Vcpu& v) {

@@ -35,6 +35,14 @@ struct [[gnu::packed]] Tss {
 };
 static_assert(sizeof(Tss) == 104);
 
+// The TSS followed by its I/O permission bitmap (a set bit denies the port)
+// and the terminating byte the CPU reads past the last port.
+struct [[gnu::packed]] TssBlock {
+    Tss tss;
+    uint8_t iomap[8192];
+    uint8_t iomap_end;
+};
+
 struct Cpu {
     Cpu* self;             // %gs:0
     uint64_t stack_top;    // %gs:8, top of the stack guests enter on
@@ -47,7 +55,11 @@ struct Cpu {
     bool need_resched;         // %gs:32
     unsigned id;
     core::Vcpu* current;   // the vCPU whose state is (or was last) in the frame
-    alignas(16) Tss tss;
+    // Whose I/O bitmap is in tss_block.iomap, as of which capability generation.
+    const void* io_domain;
+    uint64_t io_gen;
+    bool io_open;          // some port is allowed in the loaded bitmap
+    alignas(16) TssBlock tss_block;
 };
 static_assert(offsetof(Cpu, self) == CPU_SELF);
 static_assert(offsetof(Cpu, stack_top) == CPU_STACK_TOP);
