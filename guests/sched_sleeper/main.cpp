@@ -47,4 +47,23 @@ void rt::main() {
     }
     rt::printf("sleeper: %u timer events, worst wake-up %lu us after the deadline\n", woken, worst / 1000);
     if (woken == kRounds) rt::printf("PASS sleeper.events_delivered_under_load\n");
+
+    // sched_op poll: waits for a port even while it is masked, and times out.
+    abi::SharedInfo& si = rt::shared_info();
+    uint32_t port = b.port;
+    __atomic_fetch_or(&si.evtchn_mask[port / 64], 1ull << (port % 64), __ATOMIC_SEQ_CST);
+    uint64_t deadline = rt::now_ns() + kPeriod;
+    rt::set_timer(deadline);
+    abi::SchedPoll poll{rt::ptr(&port), 1, 0};
+    long pr = rt::sched_op(abi::SchedOp::poll, &poll);
+    bool pending = __atomic_load_n(&si.evtchn_pending[port / 64], __ATOMIC_SEQ_CST) & (1ull << (port % 64));
+    if (pr == 0 && pending && rt::now_ns() >= deadline) rt::printf("PASS sleeper.poll_wakes_on_masked_port\n");
+    else rt::printf("FAIL sleeper.poll_wakes_on_masked_port: rc %ld pending %d\n", pr, int(pending));
+    __atomic_fetch_and(&si.evtchn_pending[port / 64], ~(1ull << (port % 64)), __ATOMIC_SEQ_CST);
+
+    uint64_t until = rt::now_ns() + kPeriod;
+    abi::SchedPoll timed{rt::ptr(&port), 1, until};
+    pr = rt::sched_op(abi::SchedOp::poll, &timed);
+    if (pr == 0 && rt::now_ns() >= until) rt::printf("PASS sleeper.poll_times_out\n");
+    else rt::printf("FAIL sleeper.poll_times_out: rc %ld\n", pr);
 }

@@ -11,8 +11,16 @@ void evtchn_set_pending(Domain& d, uint32_t port) {
     uint64_t word = port / 64, bit = 1ull << (port % 64);
     // The guest writes these words too: every change is one atomic operation.
     if (__atomic_fetch_or(&si->evtchn_pending[word], bit, __ATOMIC_SEQ_CST) & bit) return;
-    if (__atomic_load_n(&si->evtchn_mask[word], __ATOMIC_SEQ_CST) & bit) return;
     Vcpu& v = d.vcpu[0];
+    // A vCPU polling this port wakes whether or not the port is masked.
+    for (unsigned i = 0; i < v.npoll; ++i)
+        if (v.poll_ports[i] == port) {
+            v.npoll = 0;
+            v.poll_deadline = 0;
+            vcpu_wake(v);
+            break;
+        }
+    if (__atomic_load_n(&si->evtchn_mask[word], __ATOMIC_SEQ_CST) & bit) return;
     if (__atomic_fetch_or(&v.info->evtchn_pending_sel, 1ull << word, __ATOMIC_SEQ_CST) & (1ull << word)) return;
     __atomic_store_n(&v.info->evtchn_upcall_pending, 1, __ATOMIC_SEQ_CST);
     vcpu_wake(v);

@@ -61,6 +61,27 @@ int64_t hc_sched_op(Vcpu& v, Regs& r) {
         v.info->evtchn_upcall_mask = 0;
         if (!v.info->evtchn_upcall_pending) vcpu_block(v);
         return 0;
+    case abi::SchedOp::poll: {
+        // Wait, with events left as they are, until one of the ports is
+        // pending or the timeout (absolute system time, 0 = none) passes.
+        abi::SchedPoll p;
+        if (!get_guest(p, r.rsi)) return err(abi::Errno::efault);
+        if (p.nr_ports > Vcpu::kMaxPollPorts) return err(abi::Errno::einval);
+        uint32_t ports[Vcpu::kMaxPollPorts];
+        if (!platform::copy_from_guest(ports, p.ports, p.nr_ports * sizeof(uint32_t))) return err(abi::Errno::efault);
+        for (unsigned i = 0; i < p.nr_ports; ++i) {
+            if (ports[i] >= kMaxEvtchnPorts) return err(abi::Errno::einval);
+            if (__atomic_load_n(&v.domain->shared_info->evtchn_pending[ports[i] / 64], __ATOMIC_SEQ_CST) &
+                (1ull << (ports[i] % 64)))
+                return 0;   // already pending
+        }
+        if (p.timeout && p.timeout <= platform::now_ns()) return 0;
+        for (unsigned i = 0; i < p.nr_ports; ++i) v.poll_ports[i] = ports[i];
+        v.npoll = p.nr_ports;
+        v.poll_deadline = p.timeout;
+        vcpu_block(v);
+        return 0;
+    }
     case abi::SchedOp::shutdown: {
         abi::SchedShutdown s;
         if (!get_guest(s, r.rsi)) return err(abi::Errno::efault);

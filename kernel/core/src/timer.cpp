@@ -2,6 +2,7 @@
 #include <core/evtchn.hpp>
 #include <core/hypercall.hpp>
 #include <core/platform.hpp>
+#include <core/sched.hpp>
 #include <core/timer.hpp>
 
 #include <abi/event_channel.hpp>
@@ -52,11 +53,17 @@ void expire_timers(uint64_t now) {
     for (unsigned i = 0; i < kMaxDomains; ++i) {
         Domain* d = domain_at(i);
         if (d->state != DomainState::running) continue;
-        for (auto& v : d->vcpu)
+        for (auto& v : d->vcpu) {
             if (v.timer_deadline && v.timer_deadline <= now) {
                 v.timer_deadline = 0;
                 send_virq(v, uint32_t(abi::Virq::timer));
             }
+            if (v.poll_deadline && v.poll_deadline <= now) {   // a poll timed out
+                v.poll_deadline = 0;
+                v.npoll = 0;
+                vcpu_wake(v);
+            }
+        }
     }
 }
 
@@ -65,7 +72,7 @@ bool timers_armed() {
         Domain* d = domain_at(i);
         if (d->state != DomainState::running) continue;
         for (auto& v : d->vcpu)
-            if (v.timer_deadline && v.state != VcpuState::down) return true;
+            if ((v.timer_deadline || v.poll_deadline) && v.state != VcpuState::down) return true;
     }
     return false;
 }

@@ -69,6 +69,13 @@ struct Vcpu {
     SchedEntity se;                           // the scheduler's view (core/sched.hpp)
     uint32_t virq_port[abi::kNrVirqs] = {};   // bind_virq: port per virtual IRQ, 0 = none
     uint64_t timer_deadline = 0;             // set_timer_op: system time (ns), 0 = none
+
+    // sched_op poll: blocked until one of these ports is pending (masked or
+    // not) or the deadline passes.
+    static constexpr unsigned kMaxPollPorts = 16;
+    uint32_t poll_ports[kMaxPollPorts] = {};
+    unsigned npoll = 0;
+    uint64_t poll_deadline = 0;
 };
 
 struct Domain {
