@@ -11,6 +11,8 @@
 
 #include <rt/time.hpp>
 
+extern "C" void* memcpy(void*, const void*, size_t);
+
 using namespace ipc;
 
 namespace {
@@ -55,12 +57,17 @@ void rt::main() {
     uint64_t best[5] = {~0ull, ~0ull, ~0ull, ~0ull, ~0ull};
     auto keep = [&](unsigned k, uint64_t v) { if (v < best[k]) best[k] = v; };
 
+    // The reference: this domain's memcpy (libs/base, the same routine the
+    // hypervisor copies with), on data the compiler cannot see through.
+    for (unsigned i = 0; i < 4096; ++i) g_src[i] = uint8_t(i * 13);
+    void* (*volatile copy)(void*, const void*, size_t) = memcpy;
     for (unsigned i = 0; i < 50; ++i) {
-        uint64_t t0 = rt::rdtsc();
-        __builtin_memcpy(g_dst, g_src, 4096);
         asm volatile("" ::: "memory");
+        uint64_t t0 = rt::rdtsc();
+        copy(g_dst, g_src, 4096);
         keep(4, rt::rdtsc() - t0);
     }
+    ok &= g_dst[4095] == uint8_t(4095 * 13);
 
     abi::GnttabCopy c{};
     c.source.u.ref = kPatternRef;

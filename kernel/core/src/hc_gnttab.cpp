@@ -258,8 +258,11 @@ void do_copy(Domain& d, abi::GnttabCopy& op) {
     op.status = st(St::okay);
 }
 
-template <typename Op, typename F>
-int64_t batch(Regs& r, F&& each) {
+// Runs `each` on every operation of a batch (grant_table_op(cmd, ops, count)),
+// continuing the hypercall every kOpsPerCall operations. `write_back` puts
+// an operation's results back into guest memory at `at`.
+template <typename Op, typename F, typename W>
+int64_t batch(Regs& r, F&& each, W&& write_back) {
     uint64_t uop = r.rsi, count = r.rdx;
     for (uint64_t i = 0; i < count; ++i) {
         if (i == kOpsPerCall) {
@@ -267,12 +270,18 @@ int64_t batch(Regs& r, F&& each) {
             r.rdx = count - i;
             return hypercall_continue(r);
         }
+        uint64_t at = uop + i * sizeof(Op);
         Op op;
-        if (!get_guest(op, uop + i * sizeof(Op))) return err(abi::Errno::efault);
+        if (!get_guest(op, at)) return err(abi::Errno::efault);
         each(op);
-        if (!put_guest(uop + i * sizeof(Op), op)) return err(abi::Errno::efault);
+        if (!write_back(at, op)) return err(abi::Errno::efault);
     }
     return 0;
+}
+
+template <typename Op, typename F>
+int64_t batch(Regs& r, F&& each) {
+    return batch<Op>(r, each, [](uint64_t at, const Op& op) { return put_guest(at, op); });
 }
 
 }  // namespace
@@ -321,23 +330,12 @@ int64_t hc_grant_table_op(Vcpu& v, Regs& r) {
         return batch<abi::GnttabMapGrantRef>(r, [&](abi::GnttabMapGrantRef& op) { do_map(d, v, op); });
     case abi::GnttabOp::unmap_grant_ref:
         return batch<abi::GnttabUnmapGrantRef>(r, [&](abi::GnttabUnmapGrantRef& op) { do_unmap(d, v, op); });
-    case abi::GnttabOp::copy: {
-        // As batch(), but only the status goes back, as in Xen.
-        uint64_t uop = r.rsi, count = r.rdx;
-        for (uint64_t i = 0; i < count; ++i) {
-            if (i == kOpsPerCall) {
-                r.rsi = uop + i * sizeof(abi::GnttabCopy);
-                r.rdx = count - i;
-                return hypercall_continue(r);
-            }
-            uint64_t at = uop + i * sizeof(abi::GnttabCopy);
-            abi::GnttabCopy op;
-            if (!get_guest(op, at)) return err(abi::Errno::efault);
-            do_copy(d, op);
-            if (!put_guest(at + offsetof(abi::GnttabCopy, status), op.status)) return err(abi::Errno::efault);
-        }
-        return 0;
-    }
+    case abi::GnttabOp::copy:   // only the status goes back, as in Xen
+        return batch<abi::GnttabCopy>(
+            r, [&](abi::GnttabCopy& op) { do_copy(d, op); },
+            [](uint64_t at, const abi::GnttabCopy& op) {
+                return put_guest(at + offsetof(abi::GnttabCopy, status), op.status);
+            });
     default:
         return err(abi::Errno::enosys);
     }

@@ -32,10 +32,9 @@ Vcpu* sched_pick(Vcpu* current, bool resched) {
     return vcpu_of(g_running);
 }
 
-bool sched_tick(Vcpu* current) {
+bool sched_tick() {
     uint64_t now = platform::now_ns();
     expire_timers(now);
-    (void)current;
     return g_credit.tick(g_running, now);
 }
 

@@ -73,7 +73,7 @@ void apic_interrupt(unsigned vector) {
     if (vector == kSpuriousVector) return;   // no EOI for spurious interrupts
     if (vector == kTimerVector) {
         ++g_ticks;
-        if (core::sched_tick(this_cpu().current)) this_cpu().need_resched = true;
+        if (core::sched_tick()) this_cpu().need_resched = true;
     }
     reg(kRegEoi) = 0;
 }

@@ -15,7 +15,7 @@ Vcpu* sched_pick(Vcpu* current, bool resched);
 
 // Timer tick: accounting, expired guest timers; true if the running vCPU
 // should be preempted.
-bool sched_tick(Vcpu* current);
+bool sched_tick();
 
 void sched_add(Vcpu& v);                      // a new vCPU (not yet runnable)
 void sched_remove(Vcpu& v);                   // its domain is going away
