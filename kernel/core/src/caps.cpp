@@ -1,4 +1,6 @@
 #include <core/caps.hpp>
+
+#include <abi/memory.hpp>
 #include <core/domain.hpp>
 #include <core/log.hpp>
 #include <core/platform.hpp>
@@ -81,6 +83,13 @@ bool holds_type(const Domain& d, cap::Type t, uint32_t rights) {
         if (c.type == t && c.allows(rights)) return true;
     }
     return false;
+}
+
+Domain* acting_on(Domain& caller, uint64_t domid, uint32_t right) {
+    if (domid == abi::kDomidSelf || domid == caller.id) return &caller;
+    if (!allows(caller, cap::Type::domain, domid, right)) return nullptr;
+    Domain* x = domain_at(static_cast<unsigned>(domid));
+    return x && x->state == DomainState::running ? x : nullptr;
 }
 
 long give_root(Domain& d, const cap::Capability& c) {

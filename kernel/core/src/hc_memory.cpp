@@ -21,15 +21,6 @@ namespace {
 
 constexpr long err(abi::Errno e) { return abi::neg(e); }
 
-// The domain a reservation operation acts on: the caller, or one it holds a
-// Domain capability for with `right` (build to change its memory, control to
-// read it). nullptr: refused.
-Domain* target_of(Domain& d, uint64_t domid, uint32_t right) {
-    if (domid == abi::kDomidSelf || domid == d.id) return &d;
-    if (!caps::allows(d, cap::Type::domain, domid, right)) return nullptr;
-    Domain* x = domain_at(static_cast<unsigned>(domid));
-    return x && x->state == DomainState::running ? x : nullptr;
-}
 
 // A frame the domain may give back: its own, with no reference of any kind
 // (not mapped, not a page table, not pinned, nothing half-done).
@@ -45,7 +36,7 @@ bool removable(const Domain& d, Mfn m) {
 int64_t reservation(Vcpu& v, Regs& r, abi::MemoryOp op, uint64_t start) {
     abi::XenMemoryReservation res;
     if (!get_guest(res, r.rsi)) return err(abi::Errno::efault);
-    Domain* target = target_of(*v.domain, res.domid, cap::right::build);
+    Domain* target = caps::acting_on(*v.domain, res.domid, cap::right::build);
     if (!target) return err(abi::Errno::eperm);
     Domain& d = *target;
     // Single frames only for now: contiguous extents need an allocator that
@@ -109,7 +100,7 @@ int64_t hc_memory_op(Vcpu& v, Regs& r) {
     case abi::MemoryOp::maximum_reservation: {
         uint16_t domid;
         if (!get_guest(domid, r.rsi)) return err(abi::Errno::efault);
-        Domain* x = target_of(d, domid, cap::right::control);
+        Domain* x = caps::acting_on(d, domid, cap::right::control);
         if (!x) return err(abi::Errno::eperm);
         return static_cast<int64_t>(op == abi::MemoryOp::current_reservation ? x->tot_pages : x->max_pages);
     }

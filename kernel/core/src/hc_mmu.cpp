@@ -25,15 +25,6 @@ constexpr long err(abi::Errno e) { return abi::neg(e); }
 // the progress so far (Xen's MMU_UPDATE_PREEMPTED).
 constexpr uint64_t kPreempted = 1ull << 31;
 
-// The domain whose frames a batch may map or manage: the caller, or one it
-// holds a Domain capability with `build` for (the foreign-mapping path a
-// domain builder uses). nullptr: refused.
-Domain* frame_owner(Domain& d, uint64_t domid) {
-    if (domid == abi::kDomidSelf || domid == d.id) return &d;
-    if (!caps::allows(d, cap::Type::domain, domid, cap::right::build)) return nullptr;
-    Domain* x = domain_at(static_cast<unsigned>(domid));
-    return x && x->state == DomainState::running ? x : nullptr;
-}
 
 bool guest_va(uint64_t va) {
     return is_canonical(va) && !(va >= abi::kHypervisorVirtStart && va < abi::kHypervisorVirtEnd);
@@ -147,7 +138,9 @@ int64_t batch(Vcpu& v, Regs& r) {
         count &= ~kPreempted;
         if (pdone) (void)get_guest(done, pdone);
     }
-    Domain* owner = frame_owner(*v.domain, r.r10 & 0xFFFF);
+    // Whose frames the batch may map or manage: the caller's, or those of a
+    // domain it builds (the foreign-mapping path, Domain capability with build).
+    Domain* owner = caps::acting_on(*v.domain, r.r10 & 0xFFFF, cap::right::build);
     if (!owner) return err(abi::Errno::eperm);
 
     MmCtx c{*v.domain, v, Budget{kHypercallBudget}, owner};

@@ -33,6 +33,11 @@ bool allows(const Domain& d, cap::Type t, uint64_t object, uint32_t rights);
 // Does `d` hold any capability of type `t` with `rights`?
 bool holds_type(const Domain& d, cap::Type t, uint32_t rights);
 
+// The domain an operation naming `domid` acts on: the caller itself
+// (DOMID_SELF or its own id), or a running domain it holds a Domain
+// capability for with `right`. nullptr: refused.
+Domain* acting_on(Domain& caller, uint64_t domid, uint32_t right);
+
 // A new root capability in the first free slot of `d`'s CSpace: its index, or -1.
 long give_root(Domain& d, const cap::Capability& c);
 
