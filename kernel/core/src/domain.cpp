@@ -84,7 +84,7 @@ void domain_release_memory(Domain& d) {
 }
 
 void domain_kill(Domain& d) {
-    if (d.state != DomainState::running) return;
+    if (d.state != DomainState::running && d.state != DomainState::stopped) return;
     console_flush(d);
     d.state = DomainState::dying;
     for (auto& v : d.vcpu) {
@@ -113,7 +113,26 @@ void domain_shutdown(Domain& d, abi::ShutdownReason reason) {
     d.shutdown_reason = reason;
     console_flush(d);
     log("domain %u (%s) shut down: %s", d.id, d.name, reason_name(reason));
-    domain_kill(d);
+    if (!d.held_after_shutdown) {
+        domain_kill(d);
+        return;
+    }
+    d.state = DomainState::stopped;
+    for (auto& v : d.vcpu) {
+        v.state = VcpuState::down;
+        sched_remove(v);
+    }
+    Vcpu* cur = platform::current_vcpu();
+    if (cur && cur->domain == &d) {
+        platform::leave_guest_address_space();
+        platform::request_reschedule();
+    }
+    for (unsigned i = 0; i < kMaxDomains; ++i) {
+        Domain& o = g_domains[i];
+        if (o.state == DomainState::running && &o != &d && o.vcpu[0].virq_port[uint32_t(abi::Virq::dom_exc)] &&
+            caps::allows(o, cap::Type::domain, d.id, cap::right::control))
+            send_virq(o.vcpu[0], uint32_t(abi::Virq::dom_exc));
+    }
 }
 
 void domain_crash(Domain& d, const char* fmt, ...) {

@@ -6,6 +6,7 @@
 
 #include <core/caps.hpp>
 #include <core/domain.hpp>
+#include <core/gnttab.hpp>
 #include <core/guest_access.hpp>
 #include <core/hypercall.hpp>
 #include <core/log.hpp>
@@ -28,6 +29,36 @@ namespace {
 
 constexpr long err(abi::Errno e) { return abi::neg(e); }
 
+bool is_name_char(char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' ||
+           ch == '-';
+}
+
+// module_info / module_read: the boot modules (images, the manifest), each
+// readable with a Module capability naming its index.
+long module_op(Domain& d, abi::MoatDomctl& op, uint64_t uop) {
+    abi::DomctlModule& m = op.u.module;
+    if (!caps::allows(d, cap::Type::module, m.index, cap::right::use)) {
+        log("domain %u: reading boot module %u refused: no Module capability for it", d.id, m.index);
+        return err(abi::Errno::eperm);
+    }
+    platform::BootModule bm;
+    if (!platform::boot_module(m.index, &bm)) return err(abi::Errno::enoent);
+    if (static_cast<abi::DomctlCmd>(op.cmd) == abi::DomctlCmd::module_info) {
+        m.size = bm.size;
+        // The file name of the module string's first word.
+        const char* end = bm.cmdline;
+        while (*end && *end != ' ') ++end;
+        const char* name = bm.cmdline;
+        for (const char* p = bm.cmdline; p < end; ++p)
+            if (*p == '/') name = p + 1;
+        base::snformat(m.name, sizeof m.name, "%.*s", int(end - name), name);
+        return put_guest(uop, op) ? 0 : err(abi::Errno::efault);
+    }
+    if (m.offset > bm.size || m.len > abi::kModuleReadMax || m.len > bm.size - m.offset) return err(abi::Errno::einval);
+    return platform::copy_to_guest(m.buf, bm.data + m.offset, m.len) ? 0 : err(abi::Errno::efault);
+}
+
 long create(Domain& d, abi::MoatDomctl& op) {
     abi::DomctlCreate& c = op.u.create;
     if (!caps::holds_type(d, cap::Type::untyped, cap::right::use)) return err(abi::Errno::eperm);
@@ -48,7 +79,14 @@ long create(Domain& d, abi::MoatDomctl& op) {
         domain_kill(*x);
         return err(abi::Errno::enomem);
     }
-    base::snformat(x->name, sizeof x->name, "dom%u", x->id);
+    // Its name as the caller gives it, if it is one ([A-Za-z0-9_.-]+).
+    size_t n = 0;
+    while (n < sizeof c.name && c.name[n] && is_name_char(c.name[n])) ++n;
+    if (n > 0 && (n == sizeof c.name || c.name[n] == '\0'))
+        base::snformat(x->name, sizeof x->name, "%.*s", int(n), c.name);
+    else
+        base::snformat(x->name, sizeof x->name, "dom%u", x->id);
+    x->held_after_shutdown = true;
     x->shared_info_mfn = *si;
     x->shared_info = frame_va<abi::SharedInfo>(*si);
     for (auto& vi : x->shared_info->vcpu_info) vi.evtchn_upcall_mask = 1;
@@ -134,13 +172,19 @@ int64_t hc_domctl(Vcpu& v, Regs& r) {
         return rc;
     }
 
-    uint32_t need = cmd == abi::DomctlCmd::setvcpucontext ? cap::right::build : cap::right::control;
+    if (cmd == abi::DomctlCmd::module_info || cmd == abi::DomctlCmd::module_read) return module_op(d, op, r.rdi);
+
+    uint32_t need = cmd == abi::DomctlCmd::setvcpucontext || cmd == abi::DomctlCmd::set_grant ? cap::right::build
+                                                                                              : cap::right::control;
     if (!caps::allows(d, cap::Type::domain, op.domain, need)) {
         log("domain %u: domctl %u on domain %u refused: no Domain capability with that right", d.id, op.cmd, op.domain);
         return err(abi::Errno::eperm);
     }
     Domain* x = domain_at(op.domain);
-    if (!x || x->state != DomainState::running) return err(abi::Errno::esrch);
+    // A stopped domain can still be looked at and destroyed, nothing else.
+    if (!x || (x->state != DomainState::running &&
+               !(x->state == DomainState::stopped && (cmd == abi::DomctlCmd::destroy || cmd == abi::DomctlCmd::getinfo))))
+        return err(abi::Errno::esrch);
 
     switch (cmd) {
     case abi::DomctlCmd::destroy:
@@ -157,7 +201,8 @@ int64_t hc_domctl(Vcpu& v, Regs& r) {
         return 0;
     case abi::DomctlCmd::getinfo:
         op.u.info = abi::DomctlInfo{};
-        op.u.info.state = 1;
+        op.u.info.state = x->state == DomainState::stopped ? abi::kDomainStateStopped : abi::kDomainStateRunning;
+        op.u.info.mapped_grants = gnttab_mapped_by_others(*x);
         op.u.info.paused = x->paused;
         op.u.info.shutdown_reason = uint32_t(x->shutdown_reason);
         op.u.info.tot_pages = x->tot_pages;
@@ -168,6 +213,8 @@ int64_t hc_domctl(Vcpu& v, Regs& r) {
         return put_guest(r.rdi, op) ? 0 : err(abi::Errno::efault);
     case abi::DomctlCmd::setvcpucontext:
         return set_context(*x, op.u.context);
+    case abi::DomctlCmd::set_grant:
+        return gnttab_seed(*x, op.u.grant.ref, op.u.grant.flags, op.u.grant.domid, op.u.grant.frame);
     case abi::DomctlCmd::set_weight:
         if (op.u.weight == 0 || op.u.weight > 65535) return err(abi::Errno::einval);
         sched_set_params(x->vcpu[0], op.u.weight, 0);

@@ -60,13 +60,20 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
     case abi::EvtchnOp::alloc_unbound: {
         abi::EvtchnAllocUnbound a;
         if (!get_guest(a, arg)) return err(abi::Errno::efault);
-        if (!is_self(d, a.dom)) return err(abi::Errno::eperm);
-        long p = alloc_port(d);
+        // On another domain's behalf only while building it (Xen's toolstack
+        // sets up a new domain's console and store ports this way).
+        Domain* owner = &d;
+        if (!is_self(d, a.dom)) {
+            if (!caps::allows(d, cap::Type::domain, a.dom, cap::right::build)) return err(abi::Errno::eperm);
+            owner = domain_at(a.dom);
+            if (!owner || owner->state != DomainState::running) return err(abi::Errno::esrch);
+        }
+        long p = alloc_port(*owner);
         if (p < 0) return p;
-        d.evtchn[p] = Channel{ChannelState::unbound, 0, is_self(d, a.remote_dom) ? d.id : a.remote_dom, 0};
+        owner->evtchn[p] = Channel{ChannelState::unbound, 0, a.remote_dom == abi::kDomidSelf ? d.id : a.remote_dom, 0};
         a.port = static_cast<uint32_t>(p);
         if (!put_guest(arg, a)) {
-            d.evtchn[p] = Channel{};
+            owner->evtchn[p] = Channel{};
             return err(abi::Errno::efault);
         }
         return 0;
@@ -99,7 +106,12 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
     case abi::EvtchnOp::bind_virq: {
         abi::EvtchnBindVirq b;
         if (!get_guest(b, arg)) return err(abi::Errno::efault);
-        if (b.virq != uint32_t(abi::Virq::timer) || b.vcpu != 0) return err(abi::Errno::einval);
+        // The timer, and the two global ones Moat raises: VIRQ_DOM_EXC (a
+        // domain this one controls stopped) and VIRQ_CON_RING (the kernel's
+        // log ring has data).
+        if ((b.virq != uint32_t(abi::Virq::timer) && b.virq != uint32_t(abi::Virq::dom_exc) &&
+             b.virq != uint32_t(abi::Virq::con_ring)) || b.vcpu != 0)
+            return err(abi::Errno::einval);
         if (v.virq_port[b.virq]) return err(abi::Errno::eexist);
         long p = alloc_port(d);
         if (p < 0) return p;

@@ -300,6 +300,34 @@ void gnttab_destroy(Domain& d) {
     d.nr_grant_frames = 0;
 }
 
+long gnttab_seed(Domain& d, uint32_t ref, uint16_t flags, uint16_t domid, Mfn frame) {
+    if (ref >= kMaxGrantFrames * abi::kGrantEntriesV1PerPage) return err(abi::Errno::einval);
+    if (flags & ~(abi::kGtfPermitAccess | abi::kGtfReadonly)) return err(abi::Errno::einval);
+    FrameTable& ft = frame_table();
+    if (flags && (!ft.valid(frame) || ft[frame].owner != d.id)) return err(abi::Errno::einval);
+    while (d.nr_grant_frames <= ref / abi::kGrantEntriesV1PerPage) {
+        auto m = alloc_domain_frame(d.id);
+        if (!m) return err(abi::Errno::enomem);
+        d.grant_frames[d.nr_grant_frames++] = *m;
+    }
+    abi::GrantEntryV1* e = entry_of(d, ref);
+    if (__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & (abi::kGtfReading | abi::kGtfWriting)) return err(abi::Errno::ebusy);
+    e->domid = domid;
+    e->frame = uint32_t(frame);
+    __atomic_store_n(&e->flags, flags, __ATOMIC_RELEASE);
+    return 0;
+}
+
+unsigned gnttab_mapped_by_others(const Domain& d) {
+    unsigned n = 0;
+    for (unsigned i = 0; i < kMaxDomains; ++i) {
+        Domain* o = domain_at(i);
+        if (!o || o == &d || o->state == DomainState::free) continue;
+        for (unsigned k = 0; k < o->maptrack_limit; ++k) n += o->maptrack[k].used && o->maptrack[k].granter == d.id;
+    }
+    return n;
+}
+
 int64_t hc_grant_table_op(Vcpu& v, Regs& r) {
     Domain& d = *v.domain;
     switch (static_cast<abi::GnttabOp>(r.rdi)) {

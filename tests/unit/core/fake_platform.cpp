@@ -201,6 +201,8 @@ void panic(const char* fmt, ...) {
     std::abort();
 }
 
+bool boot_module(unsigned, BootModule*) { return false; }
+
 void system_exit(ExitKind kind) {
     std::fprintf(stderr, "fake platform: system_exit(%s)\n", kind == ExitKind::clean ? "clean" : "panic");
     std::abort();

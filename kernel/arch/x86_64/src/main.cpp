@@ -13,6 +13,7 @@
 #include <core/caps.hpp>
 #include <core/log.hpp>
 #include <core/memory.hpp>
+#include <core/platform.hpp>
 #include <core/pv_build.hpp>
 
 extern "C" const uint64_t boot_pml4_pa;
@@ -130,6 +131,13 @@ void give_first_domain_everything() {
 
 }  // namespace arch
 
+bool platform::boot_module(unsigned index, BootModule* out) {
+    if (index >= arch::g_boot.nmodules) return false;
+    const arch::Module& m = arch::g_boot.modules[index];
+    *out = BootModule{reinterpret_cast<const uint8_t*>(DIRECTMAP_VIRT + m.start), size_t(m.end - m.start), m.cmdline};
+    return true;
+}
+
 using namespace arch;
 
 extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi) {
@@ -148,8 +156,12 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi) {
     apic_init();
     if (has_option(g_boot.cmdline, "moat.test_panic")) test_panic_fault();
 
-    core::log("%u boot module(s)", g_boot.nmodules);
-    for (unsigned i = 0; i < g_boot.nmodules; ++i) build_from_module(i, g_boot.modules[i]);
+    // The kernel starts one domain, the builder (module 0), which reads the
+    // manifest and the other modules through its Module capabilities. With
+    // `boot=all` (the core's own system tests) every module becomes a domain.
+    bool all = has_option(g_boot.cmdline, "boot=all");
+    core::log("%u boot module(s); starting %s", g_boot.nmodules, all ? "each as a domain" : "the first");
+    for (unsigned i = 0; i < g_boot.nmodules && (all || i == 0); ++i) build_from_module(i, g_boot.modules[i]);
     if (core::domains_alive() == 0) {
         core::log("no domain could be built: the system ends");
         qemu_exit(kExitClean);

@@ -21,7 +21,9 @@ namespace core {
 constexpr unsigned kMaxDomains = 64;
 constexpr size_t kDomainNameLen = 32;
 
-enum class DomainState : uint8_t { free, running, dying };
+// stopped: shut down or crashed, its memory kept until whoever built it
+// destroys it (domains created by domctl; see domain_shutdown).
+enum class DomainState : uint8_t { free, running, dying, stopped };
 enum class VcpuState : uint8_t { runnable, blocked, down };
 
 struct Domain;
@@ -91,6 +93,10 @@ struct Domain {
     uint64_t max_pages = 0;     // the most it may own (memory_op increase/populate)
 
     abi::ShutdownReason shutdown_reason = abi::ShutdownReason::poweroff;
+    // Created by domctl: on shutdown it stops and waits to be destroyed (its
+    // builder reads why, lets back-ends let go, restarts it); the domains the
+    // kernel builds itself are taken apart at once.
+    bool held_after_shutdown = false;
 
     Channel evtchn[kMaxEvtchnPorts];
 
@@ -141,7 +147,9 @@ Domain* domain_alloc(const char* name, uint32_t cspace_slots = caps::kDefaultSlo
 void domain_kill(Domain& d);
 
 // The domain asked to stop (sched_op shutdown) or was crashed by the
-// hypervisor. Its vCPUs stop, its memory goes back to the allocator.
+// hypervisor. Its vCPUs stop. A domain created by domctl is then `stopped`
+// and VIRQ_DOM_EXC goes to every domain that bound it and controls this one;
+// any other is taken apart (domain_kill) at once.
 void domain_shutdown(Domain& d, abi::ShutdownReason reason);
 void domain_crash(Domain& d, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -33,5 +33,11 @@ struct Maptrack {
 // Unmaps every grant the domain holds, and every mapping others hold of its
 // grants (clearing their PTEs): both sides are clean before its memory goes.
 void gnttab_destroy(Domain& d);
+// Writes entry `ref` of d's table as Xen's builder seeds the reserved ones
+// (allocating the table's first frame if d has none yet). `frame` must be
+// d's own; an entry in use is not touched. 0 or a negative errno.
+long gnttab_seed(Domain& d, uint32_t ref, uint16_t flags, uint16_t domid, Mfn frame);
+// How many mappings of d's grants other domains hold now.
+unsigned gnttab_mapped_by_others(const Domain& d);
 
 }  // namespace core

@@ -58,6 +58,15 @@ void request_reschedule();
 // The calling CPU's "current vCPU".
 core::Vcpu* current_vcpu();
 
+// Boot module `index` (an image or the manifest the boot loader loaded):
+// false if there is none. `cmdline` is its module string.
+struct BootModule {
+    const uint8_t* data;
+    size_t size;
+    const char* cmdline;
+};
+bool boot_module(unsigned index, BootModule* out);
+
 [[noreturn]] void panic(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 enum class ExitKind { clean, panic };

@@ -79,6 +79,9 @@ enum class DomctlCmd : uint32_t {
   getinfo = 4,         // control
   setvcpucontext = 5,  // build: VcpuGuestContext* in `context`
   set_weight = 6,      // control
+  module_info = 7,     // needs a Module capability for u.module.index
+  module_read = 8,     // needs a Module capability for u.module.index
+  set_grant = 9,       // build: writes entry u.grant.ref of the domain's grant table
 };
 
 struct DomctlCreate {
@@ -91,20 +94,49 @@ struct DomctlCreate {
   // with every right: Domain, Grant and Event naming it.
   uint32_t slot_domain, slot_grant, slot_event;
   uint32_t pad;
+  char name[24];          // its name (console prefix, logs), NUL-terminated
 };
-static_assert(sizeof(DomctlCreate) == 40);
+static_assert(sizeof(DomctlCreate) == 64);
+static_assert(offsetof(DomctlCreate, name) == 40);
+
+inline constexpr uint32_t kDomainStateRunning = 1, kDomainStateStopped = 3;
 
 struct DomctlInfo {
-  uint32_t state;          // 0 free, 1 running, 2 dying
+  uint32_t state;          // kDomainStateRunning, or kDomainStateStopped: shut down
+                           // or crashed, waiting for destroy
   uint32_t paused;
-  uint32_t shutdown_reason;
-  uint32_t pad;
+  uint32_t shutdown_reason;  // when stopped: abi::ShutdownReason
+  uint32_t mapped_grants;    // how many of its grants other domains map now
   uint64_t tot_pages, max_pages;
   uint64_t shared_info_mfn;
   uint64_t cpu_time_ns;    // CPU time received
   uint64_t free_frames;    // machine-wide, for tests of frame accounting
 };
 static_assert(sizeof(DomctlInfo) == 56);
+
+// module_info and module_read: a boot module (its index is the Module
+// capability's object).
+struct DomctlModule {
+  uint32_t index;
+  uint32_t pad;
+  uint64_t size;          // module_info: out, bytes
+  uint64_t offset;        // module_read: from this byte
+  uint64_t len;           // module_read: at most this many bytes (<= kModuleReadMax)
+  GuestHandle buf;        // module_read: destination
+  char name[24];          // module_info: out, the module string's first word's file name
+};
+static_assert(sizeof(DomctlModule) == 64);
+inline constexpr uint64_t kModuleReadMax = 1u << 20;
+
+// set_grant: what Xen's builder seeds in a new domain's reserved grant
+// entries (0 console, 1 xenstore).
+struct DomctlGrant {
+  uint32_t ref;
+  uint16_t flags;         // kGtfPermitAccess [| kGtfReadonly], or 0 to clear
+  DomId domid;            // grantee
+  uint64_t frame;         // machine frame, owned by the domain being built
+};
+static_assert(sizeof(DomctlGrant) == 16);
 
 struct MoatDomctl {
   uint32_t version;   // kMoatDomctlVersion
@@ -114,6 +146,8 @@ struct MoatDomctl {
   union {
     DomctlCreate create;
     DomctlInfo info;
+    DomctlModule module;
+    DomctlGrant grant;
     GuestHandle context;   // setvcpucontext: VcpuGuestContext*
     uint32_t weight;
     uint8_t raw[64];

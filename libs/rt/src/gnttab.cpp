@@ -1,0 +1,78 @@
+#include <rt/gnttab.hpp>
+#include <rt/mm.hpp>
+
+namespace rt {
+
+namespace {
+
+alignas(4096) uint8_t g_table_page[4096];
+grant::Table g_table;
+bool g_table_tried;
+
+// The window: pages of our own image whose mapping is replaced by a foreign
+// one while in use, and given back its own frame after unmapping.
+alignas(4096) uint8_t g_window[kForeignWindowPages][4096];
+struct Slot {
+    bool used;
+    uint32_t handle;
+};
+Slot g_slots[kForeignWindowPages];
+
+uint64_t own_pte(const void* va) {
+    uint64_t pfn = (ptr(va) - kVirtBase) >> 12;
+    return (mfn_of_pfn(pfn) << 12) | kPteP | kPteRw | kPteA | kPteD;
+}
+
+}  // namespace
+
+grant::Table& grant_table() {
+    if (!g_table_tried) {
+        g_table_tried = true;
+        uint64_t frame = 0;
+        abi::GnttabSetupTable st{abi::kDomidSelf, 1, 0, ptr(&frame)};
+        if (gnttab_op(abi::GnttabOp::setup_table, &st) == 0 && st.status == 0 &&
+            update_va_mapping(ptr(g_table_page), (frame << 12) | kPteP | kPteRw | kPteA | kPteD) == 0)
+            g_table = grant::Table(reinterpret_cast<abi::GrantEntryV1*>(g_table_page), abi::kGrantEntriesV1PerPage);
+    }
+    return g_table;
+}
+
+void* map_grant(uint16_t dom, uint32_t ref, bool readonly, long* error) {
+    unsigned i = 0;
+    while (i < kForeignWindowPages && g_slots[i].used) ++i;
+    if (i == kForeignWindowPages) {
+        if (error) *error = -12;   // ENOMEM
+        return nullptr;
+    }
+    abi::GnttabMapGrantRef m{};
+    m.host_addr = ptr(g_window[i]);
+    m.flags = abi::kGntmapHostMap | (readonly ? abi::kGntmapReadonly : 0);
+    m.ref = ref;
+    m.dom = dom;
+    long r = gnttab_op(abi::GnttabOp::map_grant_ref, &m);
+    if (r == 0 && m.status != 0) r = m.status;
+    if (r != 0) {
+        if (error) *error = r;
+        return nullptr;
+    }
+    g_slots[i] = Slot{true, m.handle};
+    return g_window[i];
+}
+
+long unmap_grant(void* va) {
+    uint64_t off = ptr(va) - ptr(g_window[0]);
+    unsigned i = unsigned(off / 4096);
+    if (ptr(va) < ptr(g_window[0]) || i >= kForeignWindowPages || off % 4096 || !g_slots[i].used) return -22;
+    abi::GnttabUnmapGrantRef u{};
+    u.host_addr = ptr(va);
+    u.handle = g_slots[i].handle;
+    long r = gnttab_op(abi::GnttabOp::unmap_grant_ref, &u);
+    if (r == 0 && u.status != 0) r = u.status;
+    if (r != 0) return r;
+    // The hypervisor left the entry empty: our own frame goes back.
+    r = update_va_mapping(ptr(va), own_pte(va));
+    g_slots[i].used = false;
+    return r;
+}
+
+}  // namespace rt
