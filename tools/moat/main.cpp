@@ -1,8 +1,9 @@
 // moat: the Moat host command-line tool.
 //
-//   moat boot --kernel K [--module "PATH [ARGS]"]... [options]   run a system in QEMU
-//   moat check FILE                                              validate a manifest
-//   moat compile FILE -o OUT                                     binary manifest
+//   moat boot [--kernel K] [--module "PATH [ARGS]"]... [options]  boot modules as domains in QEMU
+//   moat run FILE [options]                                       a manifest's system in QEMU
+//   moat check FILE                                               validate a manifest
+//   moat compile FILE -o OUT                                      binary manifest
 //
 // Later commands (whole-system runs, the control channel) go next to these.
 #include "manifest.hpp"
@@ -38,6 +39,7 @@ void print_main_help(FILE* out) {
       "\n"
       "commands:\n"
       "  boot     boot a kernel and its domains in QEMU, console on this terminal\n"
+      "  run      run the system of a manifest in QEMU (the builder builds it)\n"
       "  check    validate a system manifest (protobuf text format)\n"
       "  compile  check a manifest and write the binary manifest the builder reads\n"
       "  help     show help for a command (moat help boot)\n"
@@ -46,32 +48,58 @@ void print_main_help(FILE* out) {
       out);
 }
 
+// The options `moat boot` and `moat run` share: how QEMU runs.
+constexpr const char* kQemuOptionsHelp =
+    "  --kernel K           kernel image (multiboot); default: the build's, ../kernel/moat.bin\n"
+    "                       beside this moat binary\n"
+    "  --append ARGS        more of the kernel command line\n"
+    "  --icount             -icount shift=0: guest time counts instructions\n"
+    "  --timeout SECONDS    kill QEMU after this long (exit 124)\n"
+    "  --log FILE           also write the console output to FILE\n"
+    "  --gdb                start paused with a gdbstub on tcp::1234\n"
+    "  --qemu-arg ARG       one more QEMU argument, appended as it is; repeatable\n"
+    "  --dry-run            print the QEMU command line and exit\n"
+    "  -h, --help           this help\n"
+    "\n"
+    "The QEMU binary is $MOAT_QEMU if set, else qemu-system-x86_64.\n"
+    "\n"
+    "exit status: 0 the system ended cleanly (kernel wrote 0x10 to isa-debug-exit,\n"
+    "QEMU status 33); 1 anything else (kernel panic = QEMU 35, triple fault = QEMU 0,\n"
+    "QEMU error); 2 usage error; 124 timeout.\n";
+
 void print_boot_help(FILE* out) {
   std::fputs(
-      "usage: moat boot --kernel K [--module \"PATH [ARGS]\"]... [options]\n"
+      "usage: moat boot [--kernel K] [--module \"PATH [ARGS]\"]... [options]\n"
       "\n"
       "Boots the multiboot kernel K in QEMU (TCG, never KVM) with each --module as a\n"
       "boot module (its command line is the whole string), COM1 and the QEMU monitor\n"
       "multiplexed on this terminal: Ctrl-A X quits, Ctrl-A C toggles the monitor.\n"
+      "The kernel command line starts with boot=all: the kernel builds every module\n"
+      "as a domain itself (the core's own tests; 'moat run' boots a manifest instead).\n"
       "\n"
       "options:\n"
-      "  --kernel K           kernel image (multiboot), required\n"
       "  --module \"P [ARGS]\"  boot module P with command line \"P ARGS\"; repeatable, in order\n"
-      "  --memory SIZE        guest RAM (default 256M)\n"
-      "  --append ARGS        the kernel command line\n"
-      "  --icount             -icount shift=0: guest time counts instructions\n"
-      "  --timeout SECONDS    kill QEMU after this long (exit 124)\n"
-      "  --log FILE           also write the console output to FILE\n"
-      "  --gdb                start paused with a gdbstub on tcp::1234\n"
-      "  --dry-run            print the QEMU command line and exit\n"
-      "  -h, --help           this help\n"
-      "\n"
-      "The QEMU binary is $MOAT_QEMU if set, else qemu-system-x86_64.\n"
-      "\n"
-      "exit status: 0 the system ended cleanly (kernel wrote 0x10 to isa-debug-exit,\n"
-      "QEMU status 33); 1 anything else (kernel panic = QEMU 35, triple fault = QEMU 0,\n"
-      "QEMU error); 2 usage error; 124 timeout.\n",
+      "  --memory SIZE        guest RAM (default 256M)\n",
       out);
+  std::fputs(kQemuOptionsHelp, out);
+}
+
+void print_run_help(FILE* out) {
+  std::fputs(
+      "usage: moat run FILE [options]\n"
+      "\n"
+      "Checks and compiles the system manifest FILE as 'moat compile' does and boots\n"
+      "it in QEMU like 'moat boot' (machine.memory_mib of RAM), with the boot modules\n"
+      "docs/system.md lists: 0 the BUILDER's image (command line \"builder\"), 1 the\n"
+      "binary manifest (\"manifest\"), 2.. every other domain's distinct image, in the\n"
+      "order the domains first name them. The kernel builds the builder only; the\n"
+      "builder builds the rest.\n"
+      "\n"
+      "options:\n"
+      "  -o OUT               keep the binary manifest in OUT (default: a temporary file,\n"
+      "                       removed when QEMU ends; kept with --dry-run)\n",
+      out);
+  std::fputs(kQemuOptionsHelp, out);
 }
 
 void print_check_help(FILE* out) {
@@ -94,8 +122,12 @@ void print_compile_help(FILE* out) {
       "usage: moat compile FILE -o OUT\n"
       "\n"
       "Checks FILE as 'moat check' does and, if it is valid, writes the binary\n"
-      "manifest (a serialized moat.System, memory resolved into memory_kib) to OUT,\n"
-      "the boot module the builder decodes. Nothing is written if FILE has problems.\n"
+      "manifest to OUT, the boot module the builder decodes: \"MOATMAN1\", the\n"
+      "payload's length and CRC-32 (little-endian uint32 each), then the payload, a\n"
+      "serialized moat.System with memory resolved into memory_kib and each domain's\n"
+      "boot module into module (0 the builder's image, 1 the manifest, 2.. the other\n"
+      "domains' distinct images in order of first use, as 'moat run' passes them).\n"
+      "Nothing is written if FILE has problems.\n"
       "\n"
       "exit status: 0 written; 1 the manifest has problems or OUT cannot be written;\n"
       "2 usage error.\n",
@@ -116,61 +148,75 @@ bool parse_seconds(const char* text, double* out) {
   return true;
 }
 
-int cmd_boot(int argc, char** argv) {
+// The build's kernel: ../kernel/moat.bin beside this binary (out/bin/moat).
+std::string default_kernel() {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "out/kernel/moat.bin";
+  return (self.parent_path().parent_path() / "kernel" / "moat.bin").string();
+}
+
+// How QEMU is run, for `moat boot` and `moat run` alike.
+struct QemuRun {
   moat::qemu::BootSpec spec;
-  spec.console = moat::qemu::Console::Interactive;
   double timeout = 0;
   bool dry_run = false;
+};
 
-  for (int i = 0; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    auto value = [&](const char** out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    const char* v = nullptr;
-    if (arg == "-h" || arg == "--help") {
-      print_boot_help(stdout);
-      return kExitOk;
-    } else if (arg == "--kernel") {
-      if (!value(&v)) return usage_error("boot", "--kernel needs a path");
-      spec.kernel = v;
-    } else if (arg == "--module") {
-      if (!value(&v)) return usage_error("boot", "--module needs \"PATH [ARGS]\"");
-      spec.modules.emplace_back(v);
-    } else if (arg == "--memory") {
-      if (!value(&v)) return usage_error("boot", "--memory needs a size");
-      spec.memory = v;
-    } else if (arg == "--append") {
-      if (!value(&v)) return usage_error("boot", "--append needs the kernel command line");
-      spec.kernel_args = v;
-    } else if (arg == "--icount") {
-      spec.icount = true;
-    } else if (arg == "--timeout") {
-      if (!value(&v) || !parse_seconds(v, &timeout))
-        return usage_error("boot", "--timeout needs a positive number of seconds");
-    } else if (arg == "--log") {
-      if (!value(&v)) return usage_error("boot", "--log needs a file");
-      spec.serial_log = v;
-    } else if (arg == "--gdb") {
-      spec.gdb = true;
-    } else if (arg == "--dry-run") {
-      dry_run = true;
-    } else {
-      return usage_error("boot", "unknown argument '" + std::string(arg) + "'");
-    }
+enum class Parsed { mine, not_mine, error };
+
+// One of the options both commands take (kQemuOptionsHelp), at argv[*i].
+Parsed parse_qemu_option(const char* command, int argc, char** argv, int* i, QemuRun* run, int* rc) {
+  std::string_view arg = argv[*i];
+  auto value = [&](const char** out) {
+    if (*i + 1 >= argc) return false;
+    *out = argv[++*i];
+    return true;
+  };
+  auto bad = [&](const std::string& message) {
+    *rc = usage_error(command, message);
+    return Parsed::error;
+  };
+  const char* v = nullptr;
+  moat::qemu::BootSpec& spec = run->spec;
+  if (arg == "--kernel") {
+    if (!value(&v)) return bad("--kernel needs a path");
+    spec.kernel = v;
+  } else if (arg == "--append") {
+    if (!value(&v)) return bad("--append needs the kernel command line");
+    spec.kernel_args = v;
+  } else if (arg == "--icount") {
+    spec.icount = true;
+  } else if (arg == "--timeout") {
+    if (!value(&v) || !parse_seconds(v, &run->timeout)) return bad("--timeout needs a positive number of seconds");
+  } else if (arg == "--log") {
+    if (!value(&v)) return bad("--log needs a file");
+    spec.serial_log = v;
+  } else if (arg == "--gdb") {
+    spec.gdb = true;
+  } else if (arg == "--qemu-arg") {
+    if (!value(&v)) return bad("--qemu-arg needs an argument");
+    spec.extra.emplace_back(v);
+  } else if (arg == "--dry-run") {
+    run->dry_run = true;
+  } else {
+    return Parsed::not_mine;
   }
-  if (spec.kernel.empty()) return usage_error("boot", "--kernel is required");
+  return Parsed::mine;
+}
 
+// Runs QEMU on this terminal until it ends (or the timeout) and reports how.
+int run_qemu(const char* command, QemuRun& run) {
+  moat::qemu::BootSpec& spec = run.spec;
+  if (spec.kernel.empty()) spec.kernel = default_kernel();
   auto argv_q = moat::qemu::build_argv(spec);
-  if (dry_run) {
+  if (run.dry_run) {
     std::printf("%s\n", moat::qemu::shell_quote(argv_q).c_str());
     return kExitOk;
   }
   auto errors = moat::qemu::validate(spec);
   if (!errors.empty()) {
-    for (const auto& e : errors) std::fprintf(stderr, "moat boot: %s\n", e.c_str());
+    for (const auto& e : errors) std::fprintf(stderr, "moat %s: %s\n", command, e.c_str());
     return kExitUsage;
   }
   if (spec.gdb)
@@ -198,9 +244,9 @@ int cmd_boot(int argc, char** argv) {
     return kExitFailed;
   }
   std::optional<moat::proc::Clock::time_point> deadline;
-  if (timeout > 0)
+  if (run.timeout > 0)
     deadline = moat::proc::Clock::now() +
-               std::chrono::duration_cast<moat::proc::Clock::duration>(std::chrono::duration<double>(timeout));
+               std::chrono::duration_cast<moat::proc::Clock::duration>(std::chrono::duration<double>(run.timeout));
   auto status = moat::proc::wait_until(pid, deadline);
   bool timed_out = !status.has_value();
   if (timed_out) status = moat::proc::kill_and_reap(pid, false);
@@ -210,11 +256,43 @@ int cmd_boot(int argc, char** argv) {
   if (have_tty) ::tcsetattr(0, TCSANOW, &saved);
 
   if (timed_out) {
-    std::fprintf(stderr, "\nmoat: TIMEOUT after %g s: QEMU killed\n", timeout);
+    std::fprintf(stderr, "\nmoat: TIMEOUT after %g s: QEMU killed\n", run.timeout);
     return kExitTimeout;
   }
   std::fprintf(stderr, "moat: %s\n", moat::proc::describe_qemu_status(*status).c_str());
   return status->exited && status->code == moat::qemu::kExitClean ? kExitOk : kExitFailed;
+}
+
+// What `moat boot` puts first on the kernel command line: build every module
+// as a domain (docs/system.md), not just the builder.
+constexpr const char* kBootAll = "boot=all";
+
+int cmd_boot(int argc, char** argv) {
+  QemuRun run;
+  run.spec.console = moat::qemu::Console::Interactive;
+  for (int i = 0; i < argc; ++i) {
+    int rc = 0;
+    switch (parse_qemu_option("boot", argc, argv, &i, &run, &rc)) {
+      case Parsed::mine: continue;
+      case Parsed::error: return rc;
+      case Parsed::not_mine: break;
+    }
+    std::string_view arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      print_boot_help(stdout);
+      return kExitOk;
+    } else if (arg == "--module") {
+      if (i + 1 >= argc) return usage_error("boot", "--module needs \"PATH [ARGS]\"");
+      run.spec.modules.emplace_back(argv[++i]);
+    } else if (arg == "--memory") {
+      if (i + 1 >= argc) return usage_error("boot", "--memory needs a size");
+      run.spec.memory = argv[++i];
+    } else {
+      return usage_error("boot", "unknown argument '" + std::string(arg) + "'");
+    }
+  }
+  run.spec.kernel_args = run.spec.kernel_args.empty() ? kBootAll : std::string(kBootAll) + " " + run.spec.kernel_args;
+  return run_qemu("boot", run);
 }
 
 // Parses and checks `file`; prints every problem (and parser warning), in
@@ -231,6 +309,17 @@ bool load_and_check(const std::string& file, moat::manifest::Loaded* m) {
     std::fprintf(stderr, "%s\n", moat::manifest::format(file, d).c_str());
   }
   return ok;
+}
+
+// Compiles a checked manifest (`file`, loaded into m) into `out`.
+bool write_manifest(const char* command, const moat::manifest::Loaded& m, const char* file, const char* out) {
+  std::string bytes = moat::manifest::compile(m.system, std::filesystem::path(file).parent_path());
+  std::ofstream o(out, std::ios::binary | std::ios::trunc);
+  if (!o.write(bytes.data(), std::streamsize(bytes.size())) || !o.flush()) {
+    std::fprintf(stderr, "moat %s: cannot write %s: %s\n", command, out, std::strerror(errno));
+    return false;
+  }
+  return true;
 }
 
 int cmd_check(int argc, char** argv) {
@@ -274,13 +363,76 @@ int cmd_compile(int argc, char** argv) {
   if (!out) return usage_error("compile", "-o OUT is required");
   moat::manifest::Loaded m;
   if (!load_and_check(file, &m)) return kExitFailed;
-  std::string bytes = moat::manifest::compile(m.system);
-  std::ofstream o(out, std::ios::binary | std::ios::trunc);
-  if (!o.write(bytes.data(), std::streamsize(bytes.size())) || !o.flush()) {
-    std::fprintf(stderr, "moat compile: cannot write %s: %s\n", out, std::strerror(errno));
+  if (!write_manifest("compile", m, file, out)) return kExitFailed;
+  return kExitOk;
+}
+
+int cmd_run(int argc, char** argv) {
+  QemuRun run;
+  run.spec.console = moat::qemu::Console::Interactive;
+  const char* file = nullptr;
+  const char* out = nullptr;
+  for (int i = 0; i < argc; ++i) {
+    int rc = 0;
+    switch (parse_qemu_option("run", argc, argv, &i, &run, &rc)) {
+      case Parsed::mine: continue;
+      case Parsed::error: return rc;
+      case Parsed::not_mine: break;
+    }
+    std::string_view arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      print_run_help(stdout);
+      return kExitOk;
+    } else if (arg == "-o") {
+      if (i + 1 >= argc) return usage_error("run", "-o needs a file");
+      out = argv[++i];
+    } else if (!arg.empty() && arg[0] == '-') {
+      return usage_error("run", "unknown option '" + std::string(arg) + "'");
+    } else {
+      if (file) return usage_error("run", "one manifest at a time");
+      file = argv[i];
+    }
+  }
+  if (!file) return usage_error("run", "which manifest? (moat run FILE)");
+
+  moat::manifest::Loaded m;
+  if (!load_and_check(file, &m)) return kExitFailed;
+
+  // The binary manifest: OUT, or a temporary file removed when QEMU is done.
+  std::string manifest_path;
+  bool temporary = false;
+  if (out) {
+    manifest_path = out;
+  } else {
+    const char* tmpdir = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/moat-run-XXXXXX.manifest";
+    std::vector<char> name(tmpl.begin(), tmpl.end());
+    name.push_back('\0');
+    int fd = ::mkstemps(name.data(), int(std::strlen(".manifest")));
+    if (fd < 0) {
+      std::fprintf(stderr, "moat run: cannot create a temporary file in %s: %s\n", tmpl.c_str(), std::strerror(errno));
+      return kExitFailed;
+    }
+    ::close(fd);
+    manifest_path = name.data();
+    temporary = !run.dry_run;
+  }
+  if (!write_manifest("run", m, file, manifest_path.c_str())) {
+    if (!out) ::unlink(manifest_path.c_str());
     return kExitFailed;
   }
-  return kExitOk;
+
+  // Modules in the order of docs/system.md; module strings are "PATH [ARGS]".
+  auto plan = moat::manifest::plan_modules(m.system, std::filesystem::path(file).parent_path());
+  run.spec.modules.push_back(plan.builder.string() + " builder");
+  run.spec.modules.push_back(std::filesystem::absolute(manifest_path).lexically_normal().string() + " manifest");
+  for (const auto& image : plan.images) run.spec.modules.push_back(image.string());
+  uint32_t mib = m.system.machine().memory_mib() ? m.system.machine().memory_mib() : 256;
+  run.spec.memory = std::to_string(mib) + "M";
+
+  int rc = run_qemu("run", run);
+  if (temporary) ::unlink(manifest_path.c_str());
+  return rc;
 }
 
 }  // namespace
@@ -305,6 +457,10 @@ int main(int argc, char** argv) {
       print_boot_help(stdout);
       return kExitOk;
     }
+    if (topic == "run") {
+      print_run_help(stdout);
+      return kExitOk;
+    }
     if (topic == "check") {
       print_check_help(stdout);
       return kExitOk;
@@ -316,6 +472,7 @@ int main(int argc, char** argv) {
     return usage_error(nullptr, "no help for unknown command '" + std::string(topic) + "'");
   }
   if (command == "boot") return cmd_boot(argc - 2, argv + 2);
+  if (command == "run") return cmd_run(argc - 2, argv + 2);
   if (command == "check") return cmd_check(argc - 2, argv + 2);
   if (command == "compile") return cmd_compile(argc - 2, argv + 2);
   if (!command.empty() && command[0] == '-')

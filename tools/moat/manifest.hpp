@@ -45,11 +45,27 @@ struct Loaded {
 [[nodiscard]] bool load(const std::filesystem::path& path, Loaded* out, std::vector<Diagnostic>* errors);
 
 // Every semantic problem of a parsed manifest, in order of position. Image
-// paths are relative to `base_dir` (the manifest's directory).
+// paths are relative to `base_dir` (the manifest's directory). A manifest
+// with no problem of its own is also compiled and decoded as the builder will
+// (manifest::decode): whatever the builder would refuse is reported at 1:1.
 [[nodiscard]] std::vector<Diagnostic> check(const Loaded& manifest, const std::filesystem::path& base_dir);
 
-// The binary manifest of a checked one: `memory` resolved into memory_kib.
-[[nodiscard]] std::string compile(const System& system);
+// The boot modules of a checked manifest, in the order `moat run` hands them
+// to QEMU (docs/system.md): module 0 the BUILDER's image, module 1 the binary
+// manifest, then modules 2, 3, ... the other domains' distinct images (paths
+// resolved against `base_dir`), in the order the domains first name them.
+struct ModulePlan {
+  std::filesystem::path builder;               // module 0
+  std::vector<std::filesystem::path> images;   // images[k] is module k + 2
+  std::vector<uint32_t> module;                // per domain: its Domain.module
+};
+[[nodiscard]] ModulePlan plan_modules(const System& system, const std::filesystem::path& base_dir);
+
+// The binary manifest of a checked one, as the builder reads it (libs/manifest):
+// "MOATMAN1", the payload's length and CRC-32 (little-endian uint32 each),
+// then the payload, `system` serialized with `memory` resolved into
+// memory_kib and each domain's module set by plan_modules().
+[[nodiscard]] std::string compile(const System& system, const std::filesystem::path& base_dir);
 
 // "16M" -> 16384. Decimal digits and a unit K, M or G (powers of 1024); a
 // whole number of 4 KiB pages, not 0. On failure *why says what is wrong.

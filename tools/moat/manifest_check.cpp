@@ -4,11 +4,13 @@
 #include "manifest.hpp"
 
 #include <abi/start_info.hpp>
+#include <manifest/manifest.hpp>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -85,6 +87,12 @@ class Checker {
       : sys_(m.system), root_(&m.tree, System::descriptor(), Pos{}), base_(base) {}
 
   std::vector<Diagnostic> run() {
+    if (sys_.domains_size() > int(::manifest::kMaxDomains))
+      error(domain_where(int(::manifest::kMaxDomains)).self(),
+            "more than " + std::to_string(::manifest::kMaxDomains) + " domains (the builder's limit)");
+    if (sys_.connections_size() > int(::manifest::kMaxConnections))
+      error(root_.nested("connections", int(::manifest::kMaxConnections)).self(),
+            "more than " + std::to_string(::manifest::kMaxConnections) + " connections (the builder's limit)");
     index_names();
     for (int i = 0; i < sys_.domains_size(); ++i) check_domain(i);
     check_roles();
@@ -159,6 +167,8 @@ class Checker {
     if (d.memory_kib() != 0)
       error(w.field("memory_kib"), "memory_kib is set by 'moat compile'; write memory: \"" +
                                        kib_text(d.memory_kib()) + "\" instead");
+    if (d.module() != 0)
+      error(w.field("module"), "module is set by 'moat compile' (the boot module holding the image); do not write it");
     if (d.memory().empty()) {
       error(w.self(), who + " has no memory (e.g. memory: \"16M\")");
     } else {
@@ -181,9 +191,22 @@ class Checker {
       error(w.field("cmdline"), "cmdline is " + std::to_string(d.cmdline().size()) + " bytes, more than " +
                                     std::to_string(abi::kMaxGuestCmdline - 1));
     check_restart(d, w);
+    check_limit(w, "grants", d.grants_size(), "grants");
+    check_limit(w, "events", d.events_size(), "event capabilities");
+    check_limit(w, "pci", d.pci_size(), "PCI functions");
+    check_limit(w, "ioports", d.ioports_size(), "I/O port ranges");
+    check_limit(w, "irqs", d.irqs_size(), "irqs");
+    check_limit(w, "mmio", d.mmio_size(), "MMIO ranges");
     check_grants(d, w, who);
     check_events(d, w, who);
     check_devices(d, w);
+  }
+
+  // The builder's fixed tables (libs/manifest) hold at most so many of each.
+  void check_limit(const Where& w, const char* field, int n, const char* what) {
+    if (n > int(::manifest::kMaxPerDomain))
+      error(w.field(field, int(::manifest::kMaxPerDomain)),
+            "more than " + std::to_string(::manifest::kMaxPerDomain) + " " + what + " (the builder's limit)");
   }
 
   void check_image(const Domain& d, const Where& w, const std::string& who) {
@@ -397,7 +420,18 @@ class Checker {
 }  // namespace
 
 std::vector<Diagnostic> check(const Loaded& manifest, const std::filesystem::path& base_dir) {
-  return Checker(manifest, base_dir).run();
+  std::vector<Diagnostic> problems = Checker(manifest, base_dir).run();
+  if (problems.empty()) {
+    // The builder's own decoder must accept what passed: it is stricter only
+    // where it has to be (its tables are fixed), and any other disagreement
+    // is a bug to see here rather than at boot.
+    const std::string bytes = compile(manifest.system, base_dir);
+    auto decoded = std::make_unique<::manifest::System>();
+    char why[512];
+    if (!::manifest::decode(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), *decoded, why, sizeof why))
+      problems.push_back({Pos{}, std::string("the builder would refuse this manifest: ") + why});
+  }
+  return problems;
 }
 
 }  // namespace moat::manifest

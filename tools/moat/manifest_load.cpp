@@ -1,10 +1,13 @@
 // Parsing the text manifest, compiling it, and the small string syntaxes it uses.
 #include "manifest.hpp"
 
+#include <manifest/manifest.hpp>
+
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <google/protobuf/io/tokenizer.h>
@@ -57,16 +60,46 @@ bool load(const std::filesystem::path& path, Loaded* out, std::vector<Diagnostic
   return ok;
 }
 
-std::string compile(const System& system) {
+ModulePlan plan_modules(const System& system, const std::filesystem::path& base_dir) {
+  ModulePlan plan;
+  std::map<std::filesystem::path, uint32_t> index;
+  for (const Domain& d : system.domains()) {
+    std::filesystem::path p = d.image();
+    if (p.is_relative()) p = base_dir / p;
+    std::error_code ec;
+    std::filesystem::path abs = std::filesystem::weakly_canonical(std::filesystem::absolute(p, ec), ec);
+    if (ec) abs = std::filesystem::absolute(p).lexically_normal();
+    if (d.role() == Domain::BUILDER) {
+      if (plan.builder.empty()) plan.builder = abs;
+      plan.module.push_back(0);
+      continue;
+    }
+    auto [it, fresh] = index.emplace(abs, uint32_t(plan.images.size() + 2));
+    if (fresh) plan.images.push_back(abs);
+    plan.module.push_back(it->second);
+  }
+  return plan;
+}
+
+std::string compile(const System& system, const std::filesystem::path& base_dir) {
+  ModulePlan plan = plan_modules(system, base_dir);
   System out = system;
-  for (Domain& d : *out.mutable_domains()) {
+  for (int i = 0; i < out.domains_size(); ++i) {
+    Domain& d = *out.mutable_domains(i);
     uint64_t kib = 0;
     std::string why;
     if (parse_memory(d.memory(), &kib, &why)) d.set_memory_kib(kib);
+    d.set_module(plan.module[size_t(i)]);
   }
-  std::string bytes;
-  out.SerializeToString(&bytes);
-  return bytes;
+  std::string payload;
+  out.SerializeToString(&payload);
+  auto le32 = [](std::string* s, uint32_t v) {
+    for (int i = 0; i < 4; ++i) s->push_back(char((v >> (8 * i)) & 0xff));
+  };
+  std::string bytes(::manifest::kMagic, sizeof ::manifest::kMagic);
+  le32(&bytes, uint32_t(payload.size()));
+  le32(&bytes, ::manifest::crc32(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+  return bytes + payload;
 }
 
 bool parse_memory(std::string_view text, uint64_t* kib, std::string* why) {

@@ -1,0 +1,625 @@
+// Decoding and checking the binary manifest (see manifest.hpp).
+//
+// nanopb decodes the payload with callbacks (proto/manifest.options) that
+// write straight into manifest::System, so nothing is allocated and nothing
+// large lives on the stack. Two passes over the payload: the first collects
+// the domains' names, the second decodes everything else and resolves every
+// name of a peer (a grant may name a domain that comes later). Then the
+// checks that need the whole system (roles, memory, modules, devices,
+// connections).
+//
+// Every error is one line. Strings from the input are only quoted once they
+// are known to be well-formed names, so no line carries control characters.
+
+#include <manifest/manifest.hpp>
+
+#include <base/format.hpp>
+
+#include <cstdarg>
+
+#include <pb_decode.h>
+
+#include "manifest.pb.h"
+
+namespace manifest {
+namespace {
+
+constexpr uint32_t kDefaultMachineMib = 256;
+constexpr uint32_t kDefaultVcpus = 1, kMaxVcpus = 1;
+constexpr uint32_t kDefaultWeight = 256, kMaxWeight = 65535;
+constexpr uint32_t kMaxCpuCap = 100;
+constexpr uint32_t kIrqLines = 24;
+constexpr uint64_t kIoPorts = 0x10000;
+constexpr uint64_t kPage = 4096;
+constexpr uint32_t kFirstImageModule = 2;  // 0: the builder's image, 1: this manifest
+
+// ---- small freestanding helpers ----
+
+bool name_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+           c == '.';
+}
+
+bool streq(const char* a, const char* b) {
+    while (*a && *a == *b) ++a, ++b;
+    return *a == *b;
+}
+
+const char* role_name(Role r) {
+    switch (r) {
+        case Role::builder: return "BUILDER";
+        case Role::xenstore: return "XENSTORE";
+        case Role::console: return "CONSOLE";
+        case Role::netback: return "NETBACK";
+        case Role::blkback: return "BLKBACK";
+        case Role::guest: return "GUEST";
+        default: return "ROLE_UNSPECIFIED";
+    }
+}
+
+const char* kind_name(ConnKind k) {
+    switch (k) {
+        case ConnKind::ring: return "RING";
+        case ConnKind::console: return "CONSOLE";
+        case ConnKind::xenstore: return "XENSTORE";
+        default: return "KIND_UNSPECIFIED";
+    }
+}
+
+const char* right_name(uint8_t bit) {
+    return bit == kGrantMapRo ? "MAP_RO" : bit == kGrantMapRw ? "MAP_RW" : "COPY";
+}
+
+// nanopb stores enums in C enum objects; read them as the int the wire had
+// (a value outside the enum is possible and must not be loaded as the enum).
+template <typename E>
+int32_t raw_enum(const E& e) {
+    static_assert(sizeof(E) == sizeof(int32_t));
+    int32_t v;
+    __builtin_memcpy(&v, &e, sizeof v);
+    return v;
+}
+
+// A name read from the input (domain name, peer, connection end): kept only
+// if it fits; `ok` if it is 1 to kNameLen of [A-Za-z0-9_.-].
+struct Name {
+    char s[kNameLen + 1];
+    size_t len;   // as on the wire, even when longer than kNameLen
+    bool ok;
+};
+
+struct Ctx {
+    System* out;
+    char* err;
+    size_t err_len;
+    bool failed;
+    bool full;            // second pass: everything, names resolved
+    unsigned seen;        // domains met so far in this pass
+    Domain* dom;          // the domain being decoded (second pass)
+    Name grant_peer;      // of the grant or event being decoded
+    uint8_t grant_rights;
+};
+
+__attribute__((format(printf, 2, 3))) bool fail(Ctx& c, const char* fmt, ...) {
+    if (c.failed) return false;
+    c.failed = true;
+    if (c.err && c.err_len) {
+        va_list ap;
+        va_start(ap, fmt);
+        base::vsnformat(c.err, c.err_len, fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+// "domain \"net\"" once the domain's name is known and well-formed, else
+// "domains[3]" (its position in the payload).
+struct Who {
+    char s[kNameLen + 16];
+};
+Who who(const System& sys, const Domain& d) {
+    Who w;
+    if (d.name[0])
+        base::snformat(w.s, sizeof w.s, "domain \"%s\"", d.name);
+    else
+        base::snformat(w.s, sizeof w.s, "domains[%u]", unsigned(&d - sys.domains));
+    return w;
+}
+
+// ---- nanopb callbacks ----
+
+bool read_name(pb_istream_t* stream, Name* n) {
+    n->len = stream->bytes_left;
+    n->ok = false;
+    n->s[0] = '\0';
+    if (n->len > kNameLen) return pb_read(stream, nullptr, n->len);
+    if (!pb_read(stream, reinterpret_cast<pb_byte_t*>(n->s), n->len)) return false;
+    n->s[n->len] = '\0';
+    n->ok = n->len > 0;
+    for (size_t i = 0; i < n->len; ++i) n->ok &= name_char(n->s[i]);
+    return true;
+}
+
+// First pass: Domain.name.
+bool cb_domain_name(pb_istream_t* stream, const pb_field_t*, void** arg) {
+    auto& c = *static_cast<Ctx*>(*arg);
+    Domain& d = c.out->domains[c.seen - 1];
+    Name n;
+    if (!read_name(stream, &n)) return false;
+    if (n.len > kNameLen)
+        return fail(c, "domains[%u]: name is %zu bytes, more than %u", c.seen - 1, n.len, kNameLen);
+    if (!n.ok)
+        return fail(c, "domains[%u]: malformed name: expected 1 to %u of A-Z a-z 0-9 _ . -", c.seen - 1, kNameLen);
+    __builtin_memcpy(d.name, n.s, sizeof d.name);
+    return true;
+}
+
+bool cb_domain_first(pb_istream_t* stream, const pb_field_t*, void** arg) {
+    auto& c = *static_cast<Ctx*>(*arg);
+    if (c.seen == kMaxDomains) return fail(c, "more than %u domains", kMaxDomains);
+    Domain& d = c.out->domains[c.seen++];
+    __builtin_memset(&d, 0, sizeof d);
+    moat_Domain m = moat_Domain_init_zero;
+    m.name.funcs.decode = cb_domain_name;
+    m.name.arg = &c;
+    return pb_decode(stream, moat_Domain_fields, &m);
+}
+
+// A peer named in the second pass, as an index into System::domains.
+bool resolve(Ctx& c, const Name& n, const char* what, uint16_t* index) {
+    const Who w = who(*c.out, *c.dom);
+    if (n.len == 0) return fail(c, "%s: %s names no domain", w.s, what);
+    if (!n.ok) return fail(c, "%s: %s names a malformed domain name", w.s, what);
+    int i = c.out->find(n.s);
+    if (i < 0) return fail(c, "%s: %s names unknown domain \"%s\"", w.s, what, n.s);
+    *index = uint16_t(i);
+    return true;
+}
+
+bool cb_peer(pb_istream_t* stream, const pb_field_t*, void** arg) {
+    return read_name(stream, static_cast<Name*>(*arg));
+}
+
+bool cb_right(pb_istream_t* stream, const pb_field_t*, void** arg) {
+    auto& c = *static_cast<Ctx*>(*arg);
+    uint64_t v;
+    if (!pb_decode_varint(stream, &v)) return false;
+    if (v < 1 || v > 3)
+        return fail(c, "%s: invalid grant right %llu: expected MAP_RO, MAP_RW or COPY", who(*c.out, *c.dom).s,
+                    static_cast<unsigned long long>(v));
+    uint8_t bit = uint8_t(1u << (v - 1));
+    if (c.grant_rights & bit)
+        return fail(c, "%s: grant right %s listed twice", who(*c.out, *c.dom).s, right_name(bit));
+    c.grant_rights |= bit;
+    return true;
+}
+
+bool cb_grant(pb_istream_t* stream, const pb_field_t*, void** arg) {
+    auto& c = *static_cast<Ctx*>(*arg);
+    Domain& d = *c.dom;
+    if (d.n_grants == kMaxPerDomain) return fail(c, "%s: more than %u grants", who(*c.out, d).s, kMaxPerDomain);
+    c.grant_peer = Name{};
+    c.grant_rights = 0;
+    moat_Grant g = moat_Grant_init_zero;
+    g.peer.funcs.decode = cb_peer;
+    g.peer.arg = &c.grant_peer;
+    g.rights.funcs.decode = cb_right;
+    g.rights.arg = &c;
+    if (!pb_decode(stream, moat_Grant_fields, &g)) return false;
+    Grant& out = d.grants[d.n_grants];
+    if (!resolve(c, c.grant_peer, "grant", &out.peer)) return false;
+    const Who w = who(*c.out, d);
+    if (&c.out->domains[out.peer] == &d)
+        return fail(c, "%s names itself as a grant peer: its own pages need no capability", w.s);
+    for (unsigned k = 0; k < d.n_grants; ++k)
+        if (d.grants[k].peer == out.peer)
+            return fail(c, "%s: second grant to \"%s\": list its rights once", w.s, c.grant_peer.s);
+    if (!c.grant_rights)
+        return fail(c, "%s: grant to \"%s\" gives no rights (MAP_RO, MAP_RW, COPY)", w.s, c.grant_peer.s);
+    out.rights = c.grant_rights;
+    d.n_grants++;
+    return true;
+}
+
+bool cb_event(pb_istream_t* stream, const pb_field_t*, void** arg) {
+    auto& c = *static_cast<Ctx*>(*arg);
+    Domain& d = *c.dom;
+    if (d.n_events == kMaxPerDomain)
+        return fail(c, "%s: more than %u event capabilities", who(*c.out, d).s, kMaxPerDomain);
+    c.grant_peer = Name{};
+    moat_Event e = moat_Event_init_zero;
+    e.peer.funcs.decode = cb_peer;
+    e.peer.arg = &c.grant_peer;
+    if (!pb_decode(stream, moat_Event_fields, &e)) return false;
+    uint16_t peer;
+    if (!resolve(c, c.grant_peer, "event", &peer)) return false;
+    const Who w = who(*c.out, d);
+    if (&c.out->domains[peer] == &d)
+        return fail(c, "%s names itself as an event peer: binding its own channels needs no capability", w.s);
+    for (unsigned k = 0; k < d.n_events; ++k)
+        if (d.events[k] == peer) return fail(c, "%s: second event capability for \"%s\"", w.s, c.grant_peer.s);
+    d.events[d.n_events++] = peer;
+    return true;
+}
+
+int hex_digit(char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+bool cb_pci(pb_istream_t* stream, const pb_field_t*, void** arg) {
+    auto& c = *static_cast<Ctx*>(*arg);
+    Domain& d = *c.dom;
+    if (d.n_pci == kMaxPerDomain) return fail(c, "%s: more than %u PCI functions", who(*c.out, d).s, kMaxPerDomain);
+    char t[7];
+    size_t n = stream->bytes_left;
+    bool ok = n == sizeof t;
+    if (!pb_read(stream, ok ? reinterpret_cast<pb_byte_t*>(t) : nullptr, n)) return false;
+    int b1 = -1, b2 = -1, d1 = -1, d2 = -1, f = -1;
+    if (ok && t[2] == ':' && t[5] == '.') {
+        b1 = hex_digit(t[0]), b2 = hex_digit(t[1]), d1 = hex_digit(t[3]), d2 = hex_digit(t[4]), f = hex_digit(t[6]);
+    }
+    if (b1 < 0 || b2 < 0 || d1 < 0 || d2 < 0 || f < 0 || d1 * 16 + d2 > 0x1f || f > 7)
+        return fail(c, "%s: malformed PCI function: expected BB:DD.F in hex (device 00-1f, function 0-7)",
+                    who(*c.out, d).s);
+    d.pci[d.n_pci++] = Pci{uint8_t(b1 * 16 + b2), uint8_t(d1 * 16 + d2), uint8_t(f)};
+    return true;
+}
+
+bool cb_ioports(pb_istream_t* stream, const pb_field_t*, void** arg) {
+    auto& c = *static_cast<Ctx*>(*arg);
+    Domain& d = *c.dom;
+    if (d.n_ioports == kMaxPerDomain)
+        return fail(c, "%s: more than %u I/O port ranges", who(*c.out, d).s, kMaxPerDomain);
+    moat_IoPortRange r = moat_IoPortRange_init_zero;
+    if (!pb_decode(stream, moat_IoPortRange_fields, &r)) return false;
+    if (r.count == 0) return fail(c, "%s: I/O port range at %#x has count 0", who(*c.out, d).s, r.first);
+    if (r.first >= kIoPorts || r.count > kIoPorts - r.first)
+        return fail(c, "%s: I/O port range %#x count %u goes past port 0xffff", who(*c.out, d).s, r.first, r.count);
+    d.ioports[d.n_ioports++] = Range{r.first, r.count};
+    return true;
+}
+
+bool cb_irq(pb_istream_t* stream, const pb_field_t*, void** arg) {
+    auto& c = *static_cast<Ctx*>(*arg);
+    Domain& d = *c.dom;
+    uint64_t v;
+    if (!pb_decode_varint(stream, &v)) return false;
+    if (d.n_irqs == kMaxPerDomain) return fail(c, "%s: more than %u irqs", who(*c.out, d).s, kMaxPerDomain);
+    if (v >= kIrqLines)
+        return fail(c, "%s: irq %llu out of range 0-%u", who(*c.out, d).s, static_cast<unsigned long long>(v),
+                    kIrqLines - 1);
+    d.irqs[d.n_irqs++] = uint32_t(v);
+    return true;
+}
+
+bool cb_mmio(pb_istream_t* stream, const pb_field_t*, void** arg) {
+    auto& c = *static_cast<Ctx*>(*arg);
+    Domain& d = *c.dom;
+    if (d.n_mmio == kMaxPerDomain) return fail(c, "%s: more than %u MMIO ranges", who(*c.out, d).s, kMaxPerDomain);
+    moat_MmioRange r = moat_MmioRange_init_zero;
+    if (!pb_decode(stream, moat_MmioRange_fields, &r)) return false;
+    auto base = static_cast<unsigned long long>(r.base), size = static_cast<unsigned long long>(r.size);
+    if (r.size == 0 || r.base % kPage != 0 || r.size % kPage != 0)
+        return fail(c, "%s: MMIO range %#llx size %#llx: base and size must be multiples of 4K, size not 0",
+                    who(*c.out, d).s, base, size);
+    if (r.size - 1 > UINT64_MAX - r.base)
+        return fail(c, "%s: MMIO range %#llx size %#llx wraps around", who(*c.out, d).s, base, size);
+    d.mmio[d.n_mmio++] = Range{r.base, r.size};
+    return true;
+}
+
+bool cb_cmdline(pb_istream_t* stream, const pb_field_t*, void** arg) {
+    auto& c = *static_cast<Ctx*>(*arg);
+    Domain& d = *c.dom;
+    size_t n = stream->bytes_left;
+    if (n > kCmdlineLen)
+        return fail(c, "%s: cmdline is %zu bytes, more than %u", who(*c.out, d).s, n, kCmdlineLen);
+    if (!pb_read(stream, reinterpret_cast<pb_byte_t*>(d.cmdline), n)) return false;
+    d.cmdline[n] = '\0';
+    for (size_t i = 0; i < n; ++i)
+        if (d.cmdline[i] == '\0') return fail(c, "%s: cmdline contains a NUL byte", who(*c.out, d).s);
+    return true;
+}
+
+// Second pass: the whole domain, checked on its own.
+bool cb_domain_full(pb_istream_t* stream, const pb_field_t*, void** arg) {
+    auto& c = *static_cast<Ctx*>(*arg);
+    if (c.seen == c.out->n_domains) return fail(c, "domains changed between passes");  // cannot happen
+    Domain& d = c.out->domains[c.seen++];
+    c.dom = &d;
+    moat_Domain m = moat_Domain_init_zero;
+    pb_callback_t* cbs[] = {&m.cmdline, &m.grants, &m.events, &m.pci, &m.ioports, &m.irqs, &m.mmio};
+    bool (*fns[])(pb_istream_t*, const pb_field_t*, void**) = {cb_cmdline, cb_grant, cb_event, cb_pci,
+                                                               cb_ioports, cb_irq, cb_mmio};
+    for (unsigned k = 0; k < sizeof cbs / sizeof cbs[0]; ++k) {
+        cbs[k]->funcs.decode = fns[k];
+        cbs[k]->arg = &c;
+    }
+    if (!pb_decode(stream, moat_Domain_fields, &m)) return false;
+
+    const Who w = who(*c.out, d);
+    int32_t role = raw_enum(m.role);
+    if (role == 0) return fail(c, "%s has no role", w.s);
+    if (role < 0 || role > int32_t(Role::guest)) return fail(c, "%s has unknown role %d", w.s, int(role));
+    d.role = Role(role);
+    d.module = m.module;
+    if (m.memory_kib == 0) return fail(c, "%s has no memory_kib (not compiled by 'moat compile'?)", w.s);
+    if (m.memory_kib % (kPage / 1024) != 0)
+        return fail(c, "%s: memory_kib %llu is not a whole number of 4K pages", w.s,
+                    static_cast<unsigned long long>(m.memory_kib));
+    d.memory_kib = m.memory_kib;
+    d.vcpus = m.vcpus ? m.vcpus : kDefaultVcpus;
+    if (d.vcpus > kMaxVcpus)
+        return fail(c, "%s: vcpus %u out of range: the core runs at most %u per domain", w.s, d.vcpus, kMaxVcpus);
+    d.weight = m.weight ? m.weight : kDefaultWeight;
+    if (d.weight > kMaxWeight) return fail(c, "%s: weight %u out of range 1-65535 (0 or unset: 256)", w.s, d.weight);
+    d.cpu_cap = m.cpu_cap;
+    if (d.cpu_cap > kMaxCpuCap)
+        return fail(c, "%s: cpu_cap %u out of range 1-100 (0 or unset: uncapped)", w.s, d.cpu_cap);
+    int32_t policy = raw_enum(m.restart.policy);
+    if (policy < 0 || policy > int32_t(RestartPolicy::always))
+        return fail(c, "%s: unknown restart policy %d", w.s, int(policy));
+    d.restart = RestartPolicy(policy);
+    d.max_restarts = m.restart.max_restarts;
+    if (d.restart == RestartPolicy::never && d.max_restarts != 0)
+        return fail(c, "%s: max_restarts has no effect with restart policy NEVER", w.s);
+    if (d.role == Role::builder && d.restart != RestartPolicy::never)
+        return fail(c, "%s: the builder is never restarted: its restart policy must be NEVER", w.s);
+    d.debug_console = m.debug_console;
+    return true;
+}
+
+bool cb_connection(pb_istream_t* stream, const pb_field_t*, void** arg) {
+    auto& c = *static_cast<Ctx*>(*arg);
+    System& s = *c.out;
+    if (s.n_connections == kMaxConnections) return fail(c, "more than %u connections", kMaxConnections);
+    unsigned i = s.n_connections;
+    Name front{}, back{};
+    moat_Connection m = moat_Connection_init_zero;
+    m.frontend.funcs.decode = cb_peer;
+    m.frontend.arg = &front;
+    m.backend.funcs.decode = cb_peer;
+    m.backend.arg = &back;
+    if (!pb_decode(stream, moat_Connection_fields, &m)) return false;
+    Connection& out = s.connections[i];
+    const Name* ends[2] = {&front, &back};
+    uint16_t* idx[2] = {&out.frontend, &out.backend};
+    const char* what[2] = {"frontend", "backend"};
+    for (int e = 0; e < 2; ++e) {
+        const Name& n = *ends[e];
+        if (n.len == 0) return fail(c, "connections[%u]: %s names no domain", i, what[e]);
+        if (!n.ok) return fail(c, "connections[%u]: %s names a malformed domain name", i, what[e]);
+        int k = s.find(n.s);
+        if (k < 0) return fail(c, "connections[%u]: %s names unknown domain \"%s\"", i, what[e], n.s);
+        *idx[e] = uint16_t(k);
+    }
+    int32_t kind = raw_enum(m.kind);
+    if (kind <= 0 || kind > int32_t(ConnKind::xenstore))
+        return fail(c, "connections[%u] (\"%s\" to \"%s\") has no kind (RING, CONSOLE or XENSTORE)", i, front.s,
+                    back.s);
+    out.kind = ConnKind(kind);
+    if (out.frontend == out.backend) return fail(c, "connections[%u]: connection from \"%s\" to itself", i, front.s);
+    s.n_connections++;
+    return true;
+}
+
+// ---- whole-system checks ----
+
+bool check_names(Ctx& c) {
+    const System& s = *c.out;
+    for (unsigned i = 0; i < s.n_domains; ++i) {
+        if (!s.domains[i].name[0]) return fail(c, "domains[%u] has no name", i);
+        for (unsigned j = 0; j < i; ++j)
+            if (streq(s.domains[i].name, s.domains[j].name))
+                return fail(c, "duplicate domain name \"%s\" (domains[%u] and [%u])", s.domains[i].name, j, i);
+    }
+    return true;
+}
+
+bool check_roles(Ctx& c) {
+    const System& s = *c.out;
+    const Role unique[] = {Role::builder, Role::xenstore, Role::console};
+    for (Role r : unique) {
+        int first = -1;
+        for (unsigned i = 0; i < s.n_domains; ++i) {
+            if (s.domains[i].role != r) continue;
+            if (first >= 0)
+                return fail(c, "more than one %s domain (\"%s\" and \"%s\")", role_name(r), s.domains[first].name,
+                            s.domains[i].name);
+            first = int(i);
+        }
+        if (r == Role::builder && first < 0) return fail(c, "no domain has role BUILDER");
+    }
+    return true;
+}
+
+bool check_memory(Ctx& c) {
+    const System& s = *c.out;
+    uint64_t machine = uint64_t(s.memory_mib) * 1024, total = 0;
+    for (unsigned i = 0; i < s.n_domains; ++i) {
+        const Domain& d = s.domains[i];
+        if (d.memory_kib > machine - total)
+            return fail(c, "domains need more than the machine's %uM of memory (at domain \"%s\")", s.memory_mib, d.name);
+        total += d.memory_kib;
+    }
+    return true;
+}
+
+// Module 0 is the builder's image; the others' images are modules 2, 3, ...
+// in the order the domains first use them (moat compile, docs/system.md).
+bool check_modules(Ctx& c) {
+    const System& s = *c.out;
+    uint32_t next = kFirstImageModule;
+    for (unsigned i = 0; i < s.n_domains; ++i) {
+        const Domain& d = s.domains[i];
+        if (d.role == Role::builder) {
+            if (d.module != 0) return fail(c, "domain \"%s\": the builder's module is %u, not 0", d.name, d.module);
+            continue;
+        }
+        if (d.module == next) {
+            ++next;
+        } else if (d.module < kFirstImageModule || d.module > next) {
+            if (next == kFirstImageModule)
+                return fail(c, "domain \"%s\": module %u, expected %u", d.name, d.module, next);
+            return fail(c, "domain \"%s\": module %u, expected %u or an earlier one from %u", d.name, d.module, next,
+                        kFirstImageModule);
+        }
+    }
+    return true;
+}
+
+// Resources that belong to one domain only.
+bool check_devices(Ctx& c) {
+    const System& s = *c.out;
+    for (unsigned i = 0; i < s.n_domains; ++i) {
+        const Domain& a = s.domains[i];
+        for (unsigned j = 0; j <= i; ++j) {
+            const Domain& b = s.domains[j];
+            for (unsigned x = 0; x < a.n_pci; ++x)
+                for (unsigned y = 0; y < (i == j ? x : b.n_pci); ++y) {
+                    const Pci &p = a.pci[x], &q = b.pci[y];
+                    if (p.bus == q.bus && p.device == q.device && p.function == q.function)
+                        return fail(c, "PCI function %02x:%02x.%x of domain \"%s\" already belongs to domain \"%s\"",
+                                    p.bus, p.device, p.function, a.name, b.name);
+                }
+            for (unsigned x = 0; x < a.n_irqs; ++x)
+                for (unsigned y = 0; y < (i == j ? x : b.n_irqs); ++y)
+                    if (a.irqs[x] == b.irqs[y])
+                        return fail(c, "irq %u of domain \"%s\" already belongs to domain \"%s\"", a.irqs[x], a.name,
+                                    b.name);
+            struct {
+                const Range *ra, *rb;
+                unsigned na, nb;
+                const char* what;
+            } kinds[] = {{a.ioports, b.ioports, a.n_ioports, b.n_ioports, "I/O port range"},
+                         {a.mmio, b.mmio, a.n_mmio, b.n_mmio, "MMIO range"}};
+            for (const auto& k : kinds)
+                for (unsigned x = 0; x < k.na; ++x)
+                    for (unsigned y = 0; y < (i == j ? x : k.nb); ++y) {
+                        const Range &p = k.ra[x], &q = k.rb[y];
+                        // Both checked not to wrap: last = first + count - 1.
+                        if (p.first > q.first + (q.count - 1) || q.first > p.first + (p.count - 1)) continue;
+                        return fail(c, "%s %#llx-%#llx of domain \"%s\" overlaps %#llx-%#llx of domain \"%s\"", k.what,
+                                    static_cast<unsigned long long>(p.first),
+                                    static_cast<unsigned long long>(p.first + (p.count - 1)), a.name,
+                                    static_cast<unsigned long long>(q.first),
+                                    static_cast<unsigned long long>(q.first + (q.count - 1)), b.name);
+                    }
+        }
+    }
+    return true;
+}
+
+bool check_connections(Ctx& c) {
+    const System& s = *c.out;
+    for (unsigned i = 0; i < s.n_connections; ++i) {
+        const Connection& k = s.connections[i];
+        const Domain &f = s.domains[k.frontend], &b = s.domains[k.backend];
+        if (k.kind != ConnKind::ring) {
+            Role want = k.kind == ConnKind::console ? Role::console : Role::xenstore;
+            if (b.role != want)
+                return fail(c, "%s connection's backend \"%s\" has role %s, not %s", kind_name(k.kind), b.name,
+                            role_name(b.role), role_name(want));
+        }
+        for (unsigned j = 0; j < i; ++j) {
+            const Connection& o = s.connections[j];
+            if (o.frontend != k.frontend || o.kind != k.kind) continue;
+            if (o.backend == k.backend)
+                return fail(c, "duplicate %s connection from \"%s\" to \"%s\"", kind_name(k.kind), f.name, b.name);
+            if (k.kind != ConnKind::ring)
+                return fail(c, "\"%s\" has a second %s connection", f.name, kind_name(k.kind));
+        }
+    }
+    return true;
+}
+
+// One pass over the payload: names only, or everything (`full`).
+bool run_pass(Ctx& c, const uint8_t* payload, size_t len, bool full) {
+    c.full = full;
+    c.seen = 0;
+    moat_System m = moat_System_init_zero;
+    m.domains.funcs.decode = full ? cb_domain_full : cb_domain_first;
+    m.domains.arg = &c;
+    if (full) {
+        m.connections.funcs.decode = cb_connection;
+        m.connections.arg = &c;
+    }
+    pb_istream_t stream = pb_istream_from_buffer(payload, len);
+    if (!pb_decode(&stream, moat_System_fields, &m)) {
+        if (!c.failed) fail(c, "manifest payload is not a valid moat.System: %s", PB_GET_ERROR(&stream));
+        return false;
+    }
+    c.out->memory_mib = m.machine.memory_mib ? m.machine.memory_mib : kDefaultMachineMib;
+    return true;
+}
+
+uint32_t le32(const uint8_t* p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24; }
+
+struct CrcTable {
+    uint32_t t[256];
+    constexpr CrcTable() : t() {
+        for (uint32_t i = 0; i < 256; ++i) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; ++k) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+            t[i] = c;
+        }
+    }
+};
+constexpr CrcTable kCrc;
+
+}  // namespace
+
+uint32_t crc32(const uint8_t* data, size_t len, uint32_t crc) {
+    crc = ~crc;
+    for (size_t i = 0; i < len; ++i) crc = kCrc.t[(crc ^ data[i]) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+int System::find(const char* name) const {
+    if (!name) return -1;
+    for (unsigned i = 0; i < n_domains; ++i)
+        if (streq(domains[i].name, name)) return int(i);
+    return -1;
+}
+
+bool decode(const uint8_t* data, size_t len, System& out, char* err, size_t err_len) {
+    Ctx c{};
+    c.out = &out;
+    c.err = err;
+    c.err_len = err_len;
+    if (err && err_len) err[0] = '\0';
+    out.n_domains = out.n_connections = 0;
+    out.memory_mib = kDefaultMachineMib;
+
+    if (!data && len) return fail(c, "no manifest");
+    if (len < kHeaderBytes)
+        return fail(c, "manifest is %zu bytes, shorter than its %zu-byte header", len, kHeaderBytes);
+    for (size_t i = 0; i < sizeof kMagic; ++i)
+        if (data[i] != uint8_t(kMagic[i])) return fail(c, "not a manifest: no MOATMAN1 magic");
+    const size_t payload_len = le32(data + 8);
+    const uint32_t want_crc = le32(data + 12);
+    if (payload_len > kMaxPayload)
+        return fail(c, "manifest payload of %zu bytes is larger than %zu", payload_len, kMaxPayload);
+    if (payload_len != len - kHeaderBytes)
+        return fail(c, "manifest is %zu bytes, but its header says %zu + %zu (%s)", len, kHeaderBytes, payload_len,
+                    payload_len > len - kHeaderBytes ? "truncated" : "trailing bytes");
+    const uint8_t* payload = data + kHeaderBytes;
+    const uint32_t got_crc = crc32(payload, payload_len);
+    if (got_crc != want_crc)
+        return fail(c, "manifest CRC-32 mismatch: header says 0x%08x, payload has 0x%08x", want_crc, got_crc);
+
+    // First pass: names.
+    if (!run_pass(c, payload, payload_len, false)) return false;
+    out.n_domains = uint16_t(c.seen);
+    if (!check_names(c)) return false;
+    // Second pass: everything, names resolved.
+    if (!run_pass(c, payload, payload_len, true)) return false;
+    if (c.seen != out.n_domains) return fail(c, "domains changed between passes");  // cannot happen
+
+    return check_roles(c) && check_memory(c) && check_modules(c) && check_devices(c) && check_connections(c);
+}
+
+}  // namespace manifest
