@@ -1,0 +1,441 @@
+// The builder: the first and only domain the kernel starts. It reads the
+// system manifest (boot module 1) and builds every other domain it lists, in
+// the order console, XenStore, driver domains, guests; gives each exactly the
+// capabilities the manifest lists and its connections imply; sets up its
+// console and XenStore rings; introduces it to XenStore; and unpauses it.
+// Then it waits for domains to stop (VIRQ_DOM_EXC), releases them, and
+// restarts them as their policy says. When every guest is down for good it
+// stops the services and itself, which ends the system.
+
+#include "pv.hpp"
+#include "store.hpp"
+
+#include <abi/errno.hpp>
+#include <abi/event_channel.hpp>
+#include <abi/moat.hpp>
+#include <base/format.hpp>
+#include <manifest/manifest.hpp>
+#include <rt/caps.hpp>
+#include <rt/console.hpp>
+#include <rt/events.hpp>
+#include <rt/hypercall.hpp>
+#include <rt/rt.hpp>
+
+using namespace builder;
+
+namespace {
+
+constexpr uint32_t kCspaceSlots = 64;
+
+manifest::System g_sys;
+alignas(4096) uint8_t g_manifest[256 * 1024];
+alignas(4096) uint8_t g_image[4 * 1024 * 1024];
+
+struct State {
+    bool live = false;        // built and not yet destroyed
+    bool down_for_good = false;
+    unsigned restarts = 0;
+    uint32_t next_slot = 0;   // next free slot of its CSpace we fill
+    PvDomain dom;
+};
+State g_state[manifest::kMaxDomains];
+int g_builder = -1, g_console = -1, g_store = -1;
+uint32_t g_dom_exc_port = 0;
+uint16_t g_self = 0;   // our domain id
+
+// At boot the kernel gave us a Domain capability for every domain running
+// then: ourselves alone.
+uint16_t find_self() {
+    for (uint32_t slot = 0; slot < 128; ++slot) {
+        abi::MoatCap c = rt::cap_inspect(slot);
+        if (c.type == uint32_t(abi::CapType::domain)) return uint16_t(c.object);
+    }
+    return 0;
+}
+
+long domctl(abi::MoatDomctl& op) {
+    op.version = abi::kMoatDomctlVersion;
+    return rt::hypercall(abi::Hypercall::domctl, rt::ptr(&op));
+}
+
+// Reads boot module `index` into buf; its size, or a negative errno.
+long read_module(uint32_t index, uint8_t* buf, size_t cap, char* name, size_t name_len) {
+    abi::MoatDomctl op{};
+    op.cmd = uint32_t(abi::DomctlCmd::module_info);
+    op.u.module.index = index;
+    long r = domctl(op);
+    if (r) return r;
+    uint64_t size = op.u.module.size;
+    if (name) base::snformat(name, name_len, "%s", op.u.module.name);
+    if (size > cap) return abi::neg(abi::Errno::e2big);
+    for (uint64_t off = 0; off < size; off += abi::kModuleReadMax) {
+        abi::MoatDomctl rd{};
+        rd.cmd = uint32_t(abi::DomctlCmd::module_read);
+        rd.u.module.index = index;
+        rd.u.module.offset = off;
+        rd.u.module.len = size - off < abi::kModuleReadMax ? size - off : abi::kModuleReadMax;
+        rd.u.module.buf = rt::ptr(buf + off);
+        if ((r = domctl(rd)) != 0) return r;
+    }
+    return long(size);
+}
+
+uint16_t domid_of(int i) {
+    if (i == g_builder) return g_self;
+    return g_state[i].live ? g_state[i].dom.id : kNoDomain;
+}
+
+// Our slot holding the root Grant / Event capability for domain index p.
+long grant_slot(int p) {
+    if (p == g_builder) return rt::cap_find(abi::CapType::grant, g_self);
+    return g_state[p].live ? long(g_state[p].dom.slot_grant) : -1;
+}
+long event_slot(int p) {
+    if (p == g_builder) return rt::cap_find(abi::CapType::event, g_self);
+    return g_state[p].live ? long(g_state[p].dom.slot_event) : -1;
+}
+
+uint32_t grant_rights(uint8_t m) {
+    return ((m & manifest::kGrantMapRo) ? abi::kCapRightMapRo : 0) | ((m & manifest::kGrantMapRw) ? abi::kCapRightMapRw : 0) |
+           ((m & manifest::kGrantCopy) ? abi::kCapRightCopy : 0);
+}
+
+bool install(int h, long src, uint32_t mask, const char* what, int p) {
+    State& s = g_state[h];
+    long r = src < 0 ? -1 : rt::cap_install(s.dom.id, uint32_t(src), s.next_slot, mask);
+    if (r != 0) {
+        rt::printf("%s: cannot install %s(%s): %ld\n", g_sys.domains[h].name, what,
+                   p >= 0 ? g_sys.domains[p].name : "-", r);
+        return false;
+    }
+    ++s.next_slot;
+    return true;
+}
+
+// The capabilities domain h holds that name domain p: its manifest's grants
+// and events, and what its connections imply.
+bool install_between(int h, int p) {
+    const manifest::Domain& hd = g_sys.domains[h];
+    uint32_t grant = 0;
+    bool bind = false;
+    for (unsigned k = 0; k < hd.n_grants; ++k)
+        if (hd.grants[k].peer == p) grant |= grant_rights(hd.grants[k].rights);
+    for (unsigned k = 0; k < hd.n_events; ++k) bind |= hd.events[k] == p;
+    for (unsigned k = 0; k < g_sys.n_connections; ++k) {
+        const manifest::Connection& c = g_sys.connections[k];
+        if (c.backend == h && c.frontend == p) {
+            grant |= abi::kCapRightMapRw;
+            bind = true;
+        }
+        if (c.frontend == h && c.backend == p) bind = true;
+    }
+    // The store domain serves the builder's own ring.
+    if (hd.role == manifest::Role::xenstore && p == g_builder) {
+        grant |= abi::kCapRightMapRw;
+        bind = true;
+    }
+    bool ok = true;
+    if (grant) ok &= install(h, grant_slot(p), grant, "Grant", p);
+    if (bind) ok &= install(h, event_slot(p), abi::kCapRightBind, "Event", p);
+    return ok;
+}
+
+bool install_devices(int h) {
+    const manifest::Domain& hd = g_sys.domains[h];
+    bool ok = true;
+    for (unsigned k = 0; k < hd.n_ioports; ++k) {
+        long src = -1;
+        for (long slot = 0; slot < 128 && src < 0; ++slot) {
+            abi::MoatCap c = rt::cap_inspect(uint32_t(slot));
+            if (c.type == uint32_t(abi::CapType::io_ports) && c.object == hd.ioports[k].first &&
+                c.object2 == hd.ioports[k].count)
+                src = slot;
+        }
+        if (src < 0) rt::printf("%s: no IoPorts capability for ports %#lx+%lu to give\n", hd.name,
+                                hd.ioports[k].first, hd.ioports[k].count);
+        ok &= src >= 0 && install(h, src, abi::kCapRightUse, "IoPorts", -1);
+    }
+    if (hd.debug_console) ok &= install(h, rt::cap_find(abi::CapType::debug_console, 0), abi::kCapRightUse, "DebugConsole", -1);
+    // Not handed out by the kernel yet (driver domains): say so, plainly.
+    if (hd.n_irqs || hd.n_pci || hd.n_mmio)
+        rt::printf("%s: IRQ, PCI and MMIO capabilities are not available yet; not given\n", hd.name);
+    return ok;
+}
+
+uint16_t backend_of(int i, manifest::ConnKind kind) {
+    for (unsigned k = 0; k < g_sys.n_connections; ++k) {
+        const manifest::Connection& c = g_sys.connections[k];
+        if (c.frontend == i && c.kind == kind) return domid_of(c.backend);
+    }
+    return kNoDomain;
+}
+
+char g_cmdline[manifest::kCmdlineLen + 64];
+
+PvSpec spec_of(int i) {
+    const manifest::Domain& m = g_sys.domains[i];
+    PvSpec s{};
+    s.name = m.name;
+    s.nr_pages = m.memory_kib / 4;
+    s.weight = m.weight;
+    s.cpu_cap = m.cpu_cap;
+    s.cspace_slots = kCspaceSlots;
+    s.cmdline = m.cmdline;
+    s.console_backend = kNoDomain;
+    s.store_backend = kNoDomain;
+    return s;
+}
+
+const char* role_name(manifest::Role r) {
+    switch (r) {
+    case manifest::Role::builder: return "builder";
+    case manifest::Role::xenstore: return "xenstore";
+    case manifest::Role::console: return "console";
+    case manifest::Role::netback: return "netback";
+    case manifest::Role::blkback: return "blkback";
+    case manifest::Role::guest: return "guest";
+    default: return "?";
+    }
+}
+
+// Creates domain i (paused, empty). Its id is known from here on.
+bool create(int i) {
+    char err[160];
+    PvSpec s = spec_of(i);
+    if (!pv_create(s, g_state[i].dom, err, sizeof err)) {
+        rt::printf("%s: %s\n", g_sys.domains[i].name, err);
+        return false;
+    }
+    g_state[i].live = true;
+    g_state[i].next_slot = 0;
+    return true;
+}
+
+void destroy(int i) {
+    if (!g_state[i].live) return;
+    domctl_simple(uint32_t(abi::DomctlCmd::destroy), g_state[i].dom.id);
+    g_state[i].live = false;
+}
+
+// Fills domain i (created) and gives it its capabilities; leaves it paused.
+bool build(int i, long store_port_for_master) {
+    const manifest::Domain& m = g_sys.domains[i];
+    char name[32], err[160];
+    long size = read_module(m.module, g_image, sizeof g_image, name, sizeof name);
+    if (size < 0) {
+        rt::printf("%s: cannot read its image (boot module %u): %ld\n", m.name, m.module, size);
+        return false;
+    }
+    PvSpec s = spec_of(i);
+    s.image = g_image;
+    s.image_size = size_t(size);
+    s.console_backend = backend_of(i, manifest::ConnKind::console);
+    s.store_backend = backend_of(i, manifest::ConnKind::xenstore);
+    if (m.role == manifest::Role::xenstore) {
+        base::snformat(g_cmdline, sizeof g_cmdline, "master=%u master-port=%ld%s%s", g_self,
+                       store_port_for_master, m.cmdline[0] ? " " : "", m.cmdline);
+        s.cmdline = g_cmdline;
+    }
+    if (!pv_build(s, g_state[i].dom, err, sizeof err)) {
+        rt::printf("%s: %s\n", m.name, err);
+        return false;
+    }
+    bool ok = install_devices(i);
+    for (int p = 0; p < int(g_sys.n_domains); ++p)
+        if (p != i && (p == g_builder || g_state[p].live)) ok &= install_between(i, p);
+    if (!ok) return false;
+    rt::printf("built %s (%s) as domain %u: %lu KiB, image %s (%ld bytes)\n", m.name, role_name(m.role),
+               g_state[i].dom.id, m.memory_kib, name, size);
+    return true;
+}
+
+// Hands domain i to XenStore (when there is one) and starts it.
+bool start(int i) {
+    const manifest::Domain& m = g_sys.domains[i];
+    State& st = g_state[i];
+    if (store_ready() && i != g_store) {
+        StoreDomain sd{st.dom.id, m.name, st.dom.console_mfn, st.dom.console_port,
+                       g_console >= 0 ? domid_of(g_console) : kNoDomain, st.dom.store_mfn, st.dom.store_port};
+        if (!store_introduce(sd)) return false;
+    }
+    long r = domctl_simple(uint32_t(abi::DomctlCmd::unpause), st.dom.id);
+    if (r != 0) {
+        rt::printf("%s: unpause failed: %ld\n", m.name, r);
+        return false;
+    }
+    return true;
+}
+
+// The xenbus nodes of every RING connection (those of domain `only`, or all).
+void write_rings(int only) {
+    if (!store_ready()) return;
+    for (unsigned k = 0; k < g_sys.n_connections; ++k) {
+        const manifest::Connection& c = g_sys.connections[k];
+        if (c.kind != manifest::ConnKind::ring || (only >= 0 && c.frontend != only && c.backend != only)) continue;
+        if (domid_of(c.frontend) == kNoDomain || domid_of(c.backend) == kNoDomain) continue;
+        store_ring(domid_of(c.frontend), domid_of(c.backend), k);
+    }
+}
+
+// Builds and starts i again after it stopped; peers get their capabilities
+// naming it back (destroying it revoked them).
+bool restart(int i) {
+    if (!create(i)) return false;
+    write_rings(i);
+    if (!build(i, -1) || !start(i)) {
+        destroy(i);
+        return false;
+    }
+    for (int h = 0; h < int(g_sys.n_domains); ++h)
+        if (h != i && h != g_builder && g_state[h].live) install_between(h, i);
+    return true;
+}
+
+bool is_guest(int i) { return g_sys.domains[i].role == manifest::Role::guest; }
+
+const char* reason_name(uint32_t r) {
+    switch (r) {
+    case 0: return "powered off";
+    case 1: return "rebooted";
+    case 2: return "suspended";
+    case 3: return "crashed";
+    case 4: return "watchdog";
+    default: return "stopped";
+    }
+}
+
+// A stopped domain: release it from XenStore, let back-ends unmap its pages,
+// destroy it, restart it if its policy says so.
+void reap(int i) {
+    const manifest::Domain& m = g_sys.domains[i];
+    State& st = g_state[i];
+    DomInfo info = domctl_info(st.dom.id);
+    rt::printf("%s (domain %u) %s\n", m.name, st.dom.id, reason_name(info.shutdown_reason));
+    if (store_ready() && i != g_store) store_release(st.dom.id);
+    // The back-ends drain and unmap its rings on @releaseDomain: give them a
+    // bounded while (yields, not time: no test depends on speed).
+    for (unsigned k = 0; k < 20000 && domctl_info(st.dom.id).mapped_grants; ++k) rt::sched_op(abi::SchedOp::yield);
+    destroy(i);
+    bool crashed = info.shutdown_reason == 3 || info.shutdown_reason == 4;
+    bool want = m.restart == manifest::RestartPolicy::always ||
+                (m.restart == manifest::RestartPolicy::on_crash && crashed);
+    if (want && (m.max_restarts == 0 || st.restarts < m.max_restarts)) {
+        ++st.restarts;
+        rt::printf("restarting %s (restart %u%s%u)\n", m.name, st.restarts,
+                   m.max_restarts ? " of " : "", m.max_restarts);
+        if (restart(i)) return;
+    } else if (want) {
+        rt::printf("%s reached its restart limit (%u): left down\n", m.name, m.max_restarts);
+    }
+    st.down_for_good = true;
+}
+
+bool guests_remain() {
+    for (int i = 0; i < int(g_sys.n_domains); ++i)
+        if (is_guest(i) && !g_state[i].down_for_good) return true;
+    return false;
+}
+
+int build_order_rank(manifest::Role r) {
+    switch (r) {
+    case manifest::Role::console: return 0;
+    case manifest::Role::xenstore: return 1;
+    case manifest::Role::netback: return 2;
+    case manifest::Role::blkback: return 3;
+    default: return 4;
+    }
+}
+
+}  // namespace
+
+void rt::main() {
+    rt::events_init();
+    g_self = find_self();
+    char name[32];
+    long n = read_module(1, g_manifest, sizeof g_manifest, name, sizeof name);
+    if (n < 0) {
+        rt::printf("no manifest: boot module 1 cannot be read (%ld); nothing to build\n", n);
+        return;
+    }
+    char err[200];
+    if (!manifest::decode(g_manifest, size_t(n), g_sys, err, sizeof err)) {
+        rt::printf("manifest refused (boot module 1, %s, %ld bytes): %s\n", name, n, err);
+        return;
+    }
+    for (int i = 0; i < int(g_sys.n_domains); ++i) {
+        if (g_sys.domains[i].role == manifest::Role::builder) g_builder = i;
+        if (g_sys.domains[i].role == manifest::Role::console) g_console = i;
+        if (g_sys.domains[i].role == manifest::Role::xenstore) g_store = i;
+    }
+    rt::printf("manifest: %u domains, %u connections, %u MiB\n", g_sys.n_domains, g_sys.n_connections,
+               g_sys.memory_mib);
+
+    abi::EvtchnBindVirq bv{uint32_t(abi::Virq::dom_exc), 0, 0};
+    if (rt::evtchn_op(abi::EvtchnOp::bind_virq, &bv) == 0) g_dom_exc_port = bv.port;
+
+    // Every domain exists (paused) before any is built: rings, ports and
+    // capabilities name each other.
+    int order[manifest::kMaxDomains];
+    unsigned count = 0;
+    for (int rank = 0; rank <= 4; ++rank)
+        for (int i = 0; i < int(g_sys.n_domains); ++i)
+            if (i != g_builder && build_order_rank(g_sys.domains[i].role) == rank) order[count++] = i;
+    for (unsigned k = 0; k < count; ++k) {
+        int i = order[k];
+        if (!create(i)) g_state[i].down_for_good = true;
+    }
+    long master_port = g_store >= 0 && g_state[g_store].live ? store_prepare(g_self, g_state[g_store].dom.id) : -1;
+    for (unsigned k = 0; k < count; ++k) {
+        int i = order[k];
+        if (!g_state[i].live) continue;
+        if (!build(i, master_port)) {
+            destroy(i);
+            g_state[i].down_for_good = true;
+        }
+    }
+    // The services first; the store must answer before anyone is introduced.
+    for (unsigned k = 0; k < count; ++k) {
+        int i = order[k];
+        if (g_state[i].live && (i == g_store || i == g_console)) start(i);
+    }
+    if (g_store >= 0 && g_state[g_store].live) {
+        if (store_connect()) {
+            if (g_console >= 0) store_allow_special_watches(domid_of(g_console));
+            if (g_console >= 0 && g_state[g_console].live) {
+                State& c = g_state[g_console];
+                StoreDomain sd{c.dom.id, g_sys.domains[g_console].name, c.dom.console_mfn, c.dom.console_port,
+                               domid_of(g_console), c.dom.store_mfn, c.dom.store_port};
+                store_introduce(sd);
+            }
+        } else {
+            rt::printf("XenStore (domain %u) does not answer: domains start without it\n",
+                       g_state[g_store].dom.id);
+        }
+    }
+    write_rings(-1);
+    for (unsigned k = 0; k < count; ++k) {
+        int i = order[k];
+        if (g_state[i].live && i != g_store && i != g_console && !start(i)) {
+            destroy(i);
+            g_state[i].down_for_good = true;
+        }
+    }
+    rt::printf("system up\n");
+
+    while (guests_remain()) {
+        if (g_dom_exc_port) rt::wait_port(g_dom_exc_port);
+        else rt::sched_op(abi::SchedOp::yield);
+        for (int i = 0; i < int(g_sys.n_domains); ++i) {
+            if (!g_state[i].live) continue;
+            DomInfo info = domctl_info(g_state[i].dom.id);
+            if (info.ok && info.state == abi::kDomainStateStopped) reap(i);
+        }
+    }
+    rt::printf("every guest is down: stopping the services\n");
+    for (unsigned k = count; k-- > 0;) {
+        int i = order[k];
+        if (g_state[i].live && i != g_console) destroy(i);
+    }
+    if (g_console >= 0) destroy(g_console);
+    rt::printf("done\n");
+}

@@ -1,0 +1,53 @@
+#pragma once
+// Building a Xen x86-64 PV domain from ring 3, as Xen's domain builder
+// (libxenguest) does: the domain is created paused with domctl; its memory is
+// populated with memory_op on its behalf; the image, P2M list, start_info,
+// hypercall page and bootstrap page tables are written through foreign
+// mappings (mmu_update naming the domain, allowed by our Domain capability
+// with build); its L4 is pinned on its behalf, which validates every entry;
+// and its vCPU gets its first context. Nothing here is trusted by the kernel:
+// every step goes through the same checks as any domain's own updates.
+
+#include <cstddef>
+#include <cstdint>
+
+namespace builder {
+
+inline constexpr uint16_t kNoDomain = 0xFFFF;
+
+struct PvSpec {
+    const char* name;
+    const uint8_t* image;
+    size_t image_size;
+    const char* cmdline;
+    uint64_t nr_pages;       // all of its memory, the two ring pages included
+    uint32_t weight, cpu_cap;
+    uint32_t cspace_slots;
+    uint16_t console_backend;   // kNoDomain: no console ring
+    uint16_t store_backend;     // kNoDomain: no XenStore ring
+};
+
+struct PvDomain {
+    uint16_t id = kNoDomain;
+    uint32_t slot_domain = 0, slot_grant = 0, slot_event = 0;   // our root capabilities for it
+    uint64_t console_mfn = 0, store_mfn = 0;
+    uint32_t console_port = 0, store_port = 0;   // its ports (unbound, for the back-ends)
+};
+
+// Creates the domain (paused, nothing in it yet). False with a reason in err.
+bool pv_create(const PvSpec& s, PvDomain& out, char* err, size_t err_len);
+
+// Fills a created domain: memory, image, rings, grants 0 and 1, ports,
+// start_info, page tables, vCPU context. It stays paused. False with a
+// reason in err; the caller destroys the domain.
+bool pv_build(const PvSpec& s, PvDomain& d, char* err, size_t err_len);
+
+// domctl helpers.
+long domctl_simple(uint32_t cmd, uint16_t dom);
+struct DomInfo {
+    bool ok;
+    uint32_t state, shutdown_reason, mapped_grants, paused;
+};
+DomInfo domctl_info(uint16_t dom);
+
+}  // namespace builder

@@ -1,0 +1,40 @@
+#pragma once
+// The builder's side of XenStore: its own connection (a page of ours granted
+// to the store domain as our ref 1, and a port), the nodes it writes for each
+// domain, and introduce/release.
+
+#include <cstdint>
+
+namespace builder {
+
+// Grants our ring page to `store_dom` and allocates our port for it; the
+// store domain's command line must then carry master=<us> master-port=<port>.
+// Returns the port, or a negative errno.
+long store_prepare(uint16_t self, uint16_t store_dom);
+// Connects once the store domain runs. False if it does not answer.
+bool store_connect();
+bool store_ready();
+
+// What the builder writes for domain `dom` before introducing it.
+struct StoreDomain {
+    uint16_t id;
+    const char* name;
+    uint64_t console_mfn;
+    uint32_t console_port;   // 0: no console
+    uint16_t console_backend;
+    uint64_t store_mfn;
+    uint32_t store_port;
+};
+// Writes its nodes and introduces it; a failure is printed, false returned.
+bool store_introduce(const StoreDomain& d);
+// The nodes of a RING connection (as Xen's toolstack writes a device's):
+// /local/domain/<fe>/device/ring/<devid> (backend, backend-id, state) and
+// /local/domain/<be>/backend/ring/<fe>/<devid> (frontend, frontend-id,
+// state), each side owning its own and readable by the other.
+bool store_ring(uint16_t fe, uint16_t be, unsigned devid);
+// XS_RELEASE (@releaseDomain fires), then its home goes.
+bool store_release(uint16_t dom);
+// Lets `console_dom` watch @introduceDomain and @releaseDomain.
+bool store_allow_special_watches(uint16_t console_dom);
+
+}  // namespace builder
