@@ -1,5 +1,7 @@
 #include "console.hpp"
 
+#include <abi/console.hpp>
+
 #include <cstdio>
 
 namespace moat::systest {
@@ -46,15 +48,19 @@ ConsoleLine classify(std::string_view line) {
     out.text = line.substr(6);
     return out;
   }
-  if (line.size() >= 4 && line[0] == 'd') {
-    size_t i = 1;
+  // NAME: 1..32 of [A-Za-z0-9_.-], then ": ".
+  size_t i = 0;
+  while (i < line.size() && i <= kMaxName && abi::console_name_char(line[i])) ++i;
+  if (i == 0 || i > kMaxName || line.substr(i, 2) != ": ") return out;
+  out.source = ConsoleLine::Source::Domain;
+  out.name = line.substr(0, i);
+  out.text = line.substr(i + 2);
+  // "dN": a domain known by its id.
+  if (i >= 2 && i <= 7 && line[0] == 'd') {
     int n = 0;
-    while (i < line.size() && i <= 6 && line[i] >= '0' && line[i] <= '9') n = n * 10 + (line[i++] - '0');
-    if (i > 1 && line.substr(i, 2) == ": ") {
-      out.source = ConsoleLine::Source::Domain;
-      out.domain = n;
-      out.text = line.substr(i + 2);
-    }
+    size_t j = 1;
+    while (j < i && line[j] >= '0' && line[j] <= '9') n = n * 10 + (line[j++] - '0');
+    if (j == i) out.domain = n;
   }
   return out;
 }

@@ -2,8 +2,10 @@
 // classifying them and deciding whether a system test passed.
 //
 // Console lines: kernel lines "moat: ...", a panic report whose first line
-// contains "PANIC", domain lines "dN: TEXT" where TEXT may be
-// "PASS <name>", "FAIL <name>: <why>" or "BENCH <metric> <number>".
+// contains "PANIC", domain lines "NAME: TEXT" (NAME the domain's name, 1..32
+// of [A-Za-z0-9_.-], see libs/abi/include/abi/console.hpp; "dN" for a domain
+// without one) where TEXT may be "PASS <name>", "FAIL <name>: <why>" or
+// "BENCH <metric> <number>".
 #pragma once
 
 #include "json.hpp"
@@ -35,9 +37,11 @@ class LineSplitter {
 struct ConsoleLine {
   enum class Source { Kernel, Domain, Other };
   Source source = Source::Other;
-  int domain = -1;        // N of "dN: "
-  std::string_view text;  // after "moat: " / "dN: "; the whole line for Other
+  std::string_view name;  // NAME of "NAME: " (Domain lines)
+  int domain = -1;        // N of "dN: ", -1 for other names
+  std::string_view text;  // after "moat: " / "NAME: "; the whole line for Other
 };
+inline constexpr size_t kMaxName = 32;   // abi::kConsoleNameMax
 ConsoleLine classify(std::string_view line);
 
 // Domain-line text predicates.

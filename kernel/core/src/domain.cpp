@@ -6,6 +6,7 @@
 #include <core/sched.hpp>
 #include <core/platform.hpp>
 
+#include <abi/console.hpp>
 #include <base/format.hpp>
 
 namespace core {
@@ -25,12 +26,15 @@ const char* reason_name(abi::ShutdownReason r) {
     return "unknown";
 }
 
+// "<name>: <line>" into the kernel log (abi/console.hpp: the name made safe).
 void console_flush(Domain& d) {
     if (d.console_len == 0) return;
-    char line[sizeof d.console_line + 16];
-    size_t n = base::snformat(line, sizeof line, "d%u: %.*s\n", d.id, static_cast<int>(d.console_len),
+    char name[abi::kConsoleNameMax + 1];
+    abi::console_name(d.name, sizeof d.name, d.id, name);
+    char line[sizeof name + 2 + sizeof d.console_line + 1];
+    size_t n = base::snformat(line, sizeof line, "%s: %.*s\n", name, static_cast<int>(d.console_len),
                               d.console_line);
-    platform::log_write(line, n < sizeof line ? n : sizeof line - 1);
+    log_line(line, n < sizeof line ? n : sizeof line - 1);
     d.console_len = 0;
 }
 }  // namespace
@@ -86,6 +90,7 @@ void domain_release_memory(Domain& d) {
 void domain_kill(Domain& d) {
     if (d.state != DomainState::running && d.state != DomainState::stopped) return;
     console_flush(d);
+    log_domain_gone(d.id);   // if it drives the UART, the kernel takes it back
     d.state = DomainState::dying;
     for (auto& v : d.vcpu) {
         v.state = VcpuState::down;

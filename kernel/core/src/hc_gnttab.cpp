@@ -104,16 +104,22 @@ void do_map(Domain& d, Vcpu& v, abi::GnttabMapGrantRef& op) {
     op.status = st(St::general_error);
     if (!(op.flags & abi::kGntmapHostMap) || (op.flags & abi::kGntmapDeviceMap)) return;   // host mappings only
     bool write = !(op.flags & abi::kGntmapReadonly);
-    Domain* g = is_self(d, op.dom) ? nullptr : live_domain(op.dom);
-    if (!g) {
+    // The capability first: without one, whether the domain exists is none
+    // of the caller's business.
+    if (is_self(d, op.dom)) {
         op.status = st(St::bad_domain);
         return;
     }
-    if (!caps::allows(d, cap::Type::grant, g->id, write ? cap::right::map_rw : cap::right::map_ro) &&
-        !(!write && caps::allows(d, cap::Type::grant, g->id, cap::right::map_rw))) {
+    if (!caps::allows(d, cap::Type::grant, op.dom, write ? cap::right::map_rw : cap::right::map_ro) &&
+        !(!write && caps::allows(d, cap::Type::grant, op.dom, cap::right::map_rw))) {
         log("domain %u: map of grant %u from domain %u refused: no Grant capability for it with %s", d.id, op.ref,
-            g->id, write ? "map-rw" : "map-ro");
+            op.dom, write ? "map-rw" : "map-ro");
         op.status = st(St::permission_denied);
+        return;
+    }
+    Domain* g = live_domain(op.dom);
+    if (!g) {
+        op.status = st(St::bad_domain);
         return;
     }
     Mfn frame;
@@ -215,13 +221,13 @@ int16_t resolve(Domain& d, const abi::GnttabCopyPtr& p, bool by_ref, bool dest, 
         *owner = &d;
         return st(St::okay);
     }
-    Domain* g = is_self(d, p.domid) ? &d : live_domain(p.domid);
-    if (!g) return st(St::bad_domain);
-    if (g != &d && !caps::allows(d, cap::Type::grant, g->id, cap::right::copy)) {
+    if (!is_self(d, p.domid) && !caps::allows(d, cap::Type::grant, p.domid, cap::right::copy)) {
         log("domain %u: grant copy %s domain %u refused: no Grant capability for it with copy", d.id,
-            dest ? "to" : "from", g->id);
+            dest ? "to" : "from", p.domid);
         return st(St::permission_denied);
     }
+    Domain* g = is_self(d, p.domid) ? &d : live_domain(p.domid);
+    if (!g) return st(St::bad_domain);
     *owner = g;
     return check_entry(*g, p.u.ref, d.id, dest, frame);
 }

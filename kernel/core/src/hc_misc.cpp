@@ -3,6 +3,7 @@
 #include <core/domain.hpp>
 #include <core/guest_access.hpp>
 #include <core/hypercall.hpp>
+#include <core/log.hpp>
 #include <core/platform.hpp>
 #include <core/sched.hpp>
 
@@ -22,6 +23,42 @@ constexpr char kCapabilities[] = "xen-3.0-x86_64";
 
 // Bytes of console output copied per hypercall before it continues.
 constexpr uint64_t kConsoleChunk = 4096;
+// The most one CONSOLEIO_read returns (the reader asks again for more).
+constexpr uint64_t kConsoleReadMax = 16384;
+constexpr uint16_t kCom1 = 0x3F8;
+
+// May `d` drive COM1 itself (IoPorts for all of 0x3F8..0x3FF, one byte of
+// its I/O bitmap)? Then its first read hands it the UART.
+bool drives_com1(Domain& d) {
+    const uint8_t* bitmap = io_bitmap(d);
+    return bitmap && bitmap[kCom1 / 8] == 0;
+}
+
+// CONSOLEIO_read: up to `count` unread bytes of the kernel log into `buf`;
+// how many (0: nothing unread). Needs DebugConsole. While a console domain
+// drives the UART, only it reads (another reader would take lines from the
+// operator's terminal).
+int64_t console_read(Domain& d, uint64_t count, uint64_t buf) {
+    if (!caps::holds_type(d, cap::Type::debug_console, cap::right::use)) return err(abi::Errno::eperm);
+    int owner = log_uart_owner();
+    if (owner >= 0 && owner != int(d.id)) return err(abi::Errno::ebusy);
+    if (owner < 0 && drives_com1(d)) {
+        log("console handed over to domain %u (%s)", d.id, d.name);
+        log_hand_over(d.id);
+    }
+    uint64_t done = 0;
+    while (done < count && done < kConsoleReadMax) {
+        char tmp[256];
+        LogRing::Cursor after;
+        size_t n = log_peek(tmp, count - done < sizeof tmp ? size_t(count - done) : sizeof tmp, after);
+        if (n == 0) break;
+        // Consumed only once delivered: a bad buffer loses nothing.
+        if (!platform::copy_to_guest(buf + done, tmp, n)) return done ? int64_t(done) : err(abi::Errno::efault);
+        log_commit(after);
+        done += n;
+    }
+    return int64_t(done);
+}
 }  // namespace
 
 int64_t hc_console_io(Vcpu& v, Regs& r) {
@@ -45,7 +82,7 @@ int64_t hc_console_io(Vcpu& v, Regs& r) {
         return 0;
     }
     case abi::ConsoleIo::read:
-        return 0;   // no console input for domains yet
+        return console_read(*v.domain, count, buf);
     }
     return err(abi::Errno::enosys);
 }

@@ -12,6 +12,7 @@
 #include <core/frame_alloc.hpp>
 #include <core/sched.hpp>
 #include <core/frame_table.hpp>
+#include <core/log.hpp>
 #include <core/m2p.hpp>
 #include <core/memory.hpp>
 #include <core/mm.hpp>
@@ -127,6 +128,7 @@ void reset(uint64_t frames, uint64_t reserved) {
     g_l4 = kNoTable;
     g_calls = Calls{};
     g_log.clear();
+    core::log_reset_for_tests();
 }
 
 }  // namespace fake
@@ -134,6 +136,7 @@ void reset(uint64_t frames, uint64_t reserved) {
 namespace platform {
 
 void log_write(const char* s, size_t n) { fake::g_log.append(s, n); }
+void log_sink_reclaim() {}
 
 bool copy_from_guest(void* dst, uint64_t guest_va, size_t n) {
     return fake::guest_copy(guest_va, dst, n, false);

@@ -94,7 +94,7 @@ TEST_F(Hypercalls, ConsoleWrite) {
     const char msg[] = "hello, world\n";
     ASSERT_TRUE(platform::copy_to_guest(scratch, msg, sizeof msg - 1));
     EXPECT_EQ(call(Hypercall::console_io, uint64_t(abi::ConsoleIo::write), sizeof msg - 1, scratch), 0);
-    EXPECT_NE(fake::log().find("d0: hello, world\n"), std::string::npos) << fake::log();
+    EXPECT_NE(fake::log().find("test: hello, world\n"), std::string::npos) << fake::log();
 }
 
 TEST_F(Hypercalls, ConsoleWriteBadPointerIsEfault) {

@@ -131,14 +131,44 @@ TEST(Lines, Classifies) {
   EXPECT_EQ(k.text, "booting");
   auto d = systest::classify("d12: PASS foo");
   EXPECT_EQ(d.source, systest::ConsoleLine::Source::Domain);
+  EXPECT_EQ(d.name, "d12");
   EXPECT_EQ(d.domain, 12);
   EXPECT_EQ(d.text, "PASS foo");
-  EXPECT_EQ(systest::classify("d: PASS foo").source, systest::ConsoleLine::Source::Other);
-  EXPECT_EQ(systest::classify("dx: PASS foo").source, systest::ConsoleLine::Source::Other);
   EXPECT_EQ(systest::classify("d1 PASS foo").source, systest::ConsoleLine::Source::Other);
   EXPECT_EQ(systest::classify("d1:").source, systest::ConsoleLine::Source::Other);
   EXPECT_EQ(systest::classify("d1: ").text, "");
   EXPECT_EQ(systest::classify("PASS foo").source, systest::ConsoleLine::Source::Other);
+}
+
+TEST(Lines, ClassifiesNamedDomains) {
+  using Source = systest::ConsoleLine::Source;
+  auto n = systest::classify("xenstore: PASS store.up");
+  EXPECT_EQ(n.source, Source::Domain);
+  EXPECT_EQ(n.name, "xenstore");
+  EXPECT_EQ(n.domain, -1);
+  EXPECT_EQ(n.text, "PASS store.up");
+  auto c = systest::classify("d3-child: FAIL x: y");
+  EXPECT_EQ(c.source, Source::Domain);
+  EXPECT_EQ(c.name, "d3-child");
+  EXPECT_EQ(c.domain, -1);   // not "dN"
+  EXPECT_EQ(c.text, "FAIL x: y");
+  EXPECT_EQ(systest::classify("not_an_elf.txt: hi").name, "not_an_elf.txt");
+  EXPECT_EQ(systest::classify("d: x").name, "d");
+  EXPECT_EQ(systest::classify("d: x").domain, -1);
+  EXPECT_EQ(systest::classify("dx: PASS foo").source, Source::Domain);
+  EXPECT_EQ(systest::classify("abi_test: abi_test: done, 0 failed").text, "abi_test: done, 0 failed");
+  // The kernel's prefix stays the kernel's.
+  EXPECT_EQ(systest::classify("moat: PASS x").source, Source::Kernel);
+  // 32 characters at most, from the set, then ": ".
+  std::string longest(32, 'a'), too_long(33, 'a');
+  EXPECT_EQ(systest::classify(longest + ": PASS x").source, Source::Domain);
+  EXPECT_EQ(systest::classify(too_long + ": PASS x").source, Source::Other);
+  EXPECT_EQ(systest::classify(": PASS x").source, Source::Other);
+  EXPECT_EQ(systest::classify("a b: PASS x").source, Source::Other);
+  EXPECT_EQ(systest::classify("a/b: PASS x").source, Source::Other);
+  EXPECT_EQ(systest::classify("name:PASS x").source, Source::Other);
+  EXPECT_EQ(systest::classify("  #0 0xffff800000101234 kmain+0x12").source, Source::Other);
+  EXPECT_EQ(systest::classify("backtrace:").source, Source::Other);
 }
 
 TEST(Lines, PassFailBench) {
@@ -180,6 +210,18 @@ TEST(Verdict, PassesACleanRun) {
   EXPECT_EQ(v.pass_lines, 2);
   EXPECT_EQ(v.bench.at("m"), "5");
   EXPECT_EQ(systest::format_verdict(v, "t"), "moat-systest: PASS t (2 PASS line(s), 1 BENCH figure(s))\n");
+}
+
+TEST(Verdict, ReadsNamedDomainLines) {
+  // Lines as the kernel (console_io) and the console domain write them.
+  systest::Expectations e;
+  e.passes = {"a", "b"};
+  auto v = run(e, {"moat: booted", "abi_test: PASS a", "xenstore: PASS b", "d3-child: BENCH m 7"});
+  EXPECT_TRUE(v.ok) << systest::format_verdict(v, "");
+  EXPECT_EQ(v.bench.at("m"), "7");
+  auto f = run(e, {"abi_test: PASS a", "xenstore: PASS b", "guest.1: FAIL c: wrong"});
+  EXPECT_FALSE(f.ok);
+  EXPECT_NE(systest::format_verdict(f, "").find("domain reported failure: guest.1: FAIL c: wrong"), std::string::npos);
 }
 
 TEST(Verdict, ListsEveryReason) {

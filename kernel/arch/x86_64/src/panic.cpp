@@ -4,6 +4,7 @@
 #include <arch/serial.hpp>
 
 #include <base/format.hpp>
+#include <core/log.hpp>
 #include <core/platform.hpp>
 
 extern "C" const uint64_t ksyms_table[];   // see build/mksyms.sh
@@ -65,6 +66,8 @@ const char* symbolize(uint64_t addr, uint64_t* offset) {
 }
 
 void qemu_exit(uint8_t code) {
+    // The system ends: what the console domain had not read yet goes out first.
+    core::log_reclaim_uart();
     outl(0xF4, code);
     // Not under QEMU (or no isa-debug-exit device): stop here.
     halt_forever();
@@ -72,6 +75,9 @@ void qemu_exit(uint8_t code) {
 
 void panic_with_frame(const core::Regs& r, uint64_t cr2, const char* what) {
     cli();
+    // The report goes straight to the UART, after what the console domain
+    // (if one drives it) had not read of the log yet.
+    core::log_reclaim_uart();
     out("\nmoat: PANIC: %s\n", what);
     out("vector %lu  error code %#lx  cr2 %#018lx\n", r.vector, r.error_code, cr2);
     out("rip %#018lx  cs %#lx  rflags %#lx  rsp %#018lx  ss %#lx\n", r.rip, r.cs, r.rflags, r.rsp, r.ss);

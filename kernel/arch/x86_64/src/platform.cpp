@@ -33,6 +33,7 @@ uint64_t* idle_l4() { return reinterpret_cast<uint64_t*>(DIRECTMAP_VIRT + boot_p
 namespace platform {
 
 void log_write(const char* s, size_t n) { arch::serial::write(s, n); }
+void log_sink_reclaim() { arch::serial::reclaim(); }
 
 bool copy_from_guest(void* dst, uint64_t va, size_t n) {
     return guest_range_ok(va, n) && arch_copy_guest(dst, reinterpret_cast<const void*>(va), n) == 0;

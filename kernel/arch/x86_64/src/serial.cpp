@@ -22,6 +22,12 @@ void init() {
     outb(kCom1 + 4, 0x03);  // DTR, RTS
 }
 
+void reclaim() {
+    outb(kCom1 + 3, 0x03);  // 8N1, DLAB off
+    outb(kCom1 + 1, 0x00);  // no interrupts
+    outb(kCom1 + 4, 0x03);  // DTR, RTS, no loopback
+}
+
 void write(const char* s, size_t n) {
     for (size_t i = 0; i < n; ++i) {
         if (s[i] == '\n') put('\r');

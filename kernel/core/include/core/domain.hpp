@@ -157,7 +157,7 @@ void domain_crash(Domain& d, const char* fmt, ...) __attribute__((format(printf,
 // by a build that fails half-way).
 void domain_release_memory(Domain& d);
 
-// Appends guest console output; complete lines go to the log as "dN: ...".
+// Appends guest console output; complete lines go to the log as "<name>: ...".
 void domain_console_write(Domain& d, const char* s, size_t n);
 
 Domain* domain_at(unsigned slot);

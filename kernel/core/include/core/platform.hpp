@@ -12,8 +12,11 @@ struct Vcpu;
 
 namespace platform {
 
-// The kernel log's sink.
+// The kernel log's sink (the UART).
 void log_write(const char* s, size_t n);
+// A domain drove the sink until now (core/log.hpp): make it writable again
+// (a UART left with its divisor latch open would swallow everything).
+void log_sink_reclaim();
 
 // Guest virtual memory of the address space that is loaded now. False if the
 // range reaches into the hypervisor's part, is not canonical, or faults.

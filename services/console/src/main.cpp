@@ -1,0 +1,165 @@
+// The console domain: drives COM1 and writes to it, in whole lines, the
+// kernel's log (CONSOLEIO_read, as it is) and every domain's PV console ring
+// ("<name>: <line>"); typed input goes to the domain in focus (Ctrl-] moves
+// it). See docs/system.md, "Console domain".
+//
+// Command line: `exit-after-ms=N` stops the domain after N ms (system tests
+// of the kernel taking the UART back).
+
+#include "backends.hpp"
+#include "safe_copy.hpp"
+#include "store.hpp"
+#include "uart.hpp"
+
+#include <abi/event_channel.hpp>
+#include <abi/moat.hpp>
+#include <rt/caps.hpp>
+#include <rt/console.hpp>
+#include <rt/events.hpp>
+#include <rt/hypercall.hpp>
+#include <rt/rt.hpp>
+#include <rt/time.hpp>
+
+namespace {
+
+constexpr uint64_t kTickNs = 10'000'000;          // input and the kernel log are looked at this often
+constexpr uint64_t kReapEveryNs = 1'000'000'000;  // destroyed domains are looked for this often
+constexpr uint64_t kStoreRetryNs = 500'000'000;   // XenStore not answering yet: asked again after this
+constexpr uint16_t kCom1 = 0x3F8;
+
+bool g_uart;   // we drive COM1: the kernel handed it over
+
+// Whole lines out: to COM1, or (not ours) to the kernel's log, which
+// prefixes them with our name.
+void sink(const char* s, size_t n) {
+    if (g_uart) console::uart::write(s, n);
+    else rt::console_write(s, n);
+}
+
+// IoPorts capabilities for all of COM1 (0x3F8..0x3FF), the kernel's test
+// for handing the UART over.
+bool may_drive_com1() {
+    abi::CapOpArgs a{};
+    a.domain = abi::kDomidSelf;
+    long n = rt::cap_op(abi::CapOp::size, a);
+    unsigned have = 0;
+    for (long i = 0; i < n; ++i) {
+        abi::MoatCap c = rt::cap_inspect(uint32_t(i));
+        if (c.type != uint32_t(abi::CapType::io_ports) || !(c.rights & abi::kCapRightUse)) continue;
+        for (unsigned p = 0; p < 8; ++p)
+            if (kCom1 + p >= c.object && kCom1 + p - c.object < c.object2) have |= 1u << p;
+    }
+    return have == 0xFF;
+}
+
+// The kernel's log: read into g_log after what is there, written out up to
+// the last line end (the rest waits for its line's end, so that no domain
+// line lands in the middle of a kernel line).
+char g_log[4096];
+size_t g_log_len;
+
+long read_kernel_log() {
+    long n = rt::hypercall(abi::Hypercall::console_io, uint64_t(abi::ConsoleIo::read), sizeof g_log - g_log_len,
+                           rt::ptr(g_log + g_log_len));
+    if (n > 0) g_log_len += size_t(n);
+    return n;
+}
+
+// True if the log may have more right now.
+bool pump_kernel_log() {
+    size_t room = sizeof g_log - g_log_len;
+    long n = read_kernel_log();
+    size_t end = g_log_len;
+    while (end && g_log[end - 1] != '\n') --end;
+    if (end == 0 && g_log_len == sizeof g_log) end = g_log_len;   // no line end in 4 KiB: as it is
+    if (end) {
+        sink(g_log, end);
+        __builtin_memmove(g_log, g_log + end, g_log_len - end);
+        g_log_len -= end;
+    }
+    return n > 0 && size_t(n) == room;
+}
+
+void connect_one(void* self, uint16_t dom) {
+    if (long(dom) == *static_cast<long*>(self) || console::backends::serving(dom)) return;
+    uint32_t port;
+    char name[64];
+    if (console::store::console_of(dom, &port, name, sizeof name) && console::backends::connect(dom, port, name))
+        console::store::watch_console(dom);
+}
+
+uint64_t exit_after_ns() {
+    const char* cmd = reinterpret_cast<const char*>(rt::start_info().cmd_line);
+    constexpr char kOpt[] = "exit-after-ms=";
+    for (const char* p = cmd; *p; ++p) {
+        if ((p != cmd && p[-1] != ' ') || __builtin_memcmp(p, kOpt, sizeof kOpt - 1) != 0) continue;
+        uint64_t ms = 0;
+        for (p += sizeof kOpt - 1; *p >= '0' && *p <= '9'; ++p) ms = ms * 10 + uint64_t(*p - '0');
+        return ms * 1'000'000;
+    }
+    return 0;
+}
+
+}  // namespace
+
+void rt::main() {
+    rt::console_use_hypervisor();   // our own lines go to the kernel's log, and come back from it
+    rt::events_init();
+    console::safe_copy_init();
+    abi::EvtchnBindVirq timer{uint32_t(abi::Virq::timer), 0, 0};
+    rt::evtchn_op(abi::EvtchnOp::bind_virq, &timer);
+
+    // The first read hands the UART over if we may drive COM1. Only then do
+    // we touch it, and only then is the kernel's log ours to write out
+    // (otherwise it is on the UART already, or would come back round).
+    bool com1 = may_drive_com1();
+    long first = read_kernel_log();
+    g_uart = com1 && first >= 0;
+    if (g_uart) {
+        console::uart::init();
+        pump_kernel_log();
+    } else {
+        g_log_len = 0;
+        rt::printf("not driving COM1 (%s): domain consoles go to the kernel log\n",
+                   !com1 ? "no IoPorts capability for all of 0x3f8-0x3ff"
+                   : first == -1 ? "no DebugConsole capability" : "another domain drives it");
+    }
+    console::backends::init(sink);
+    bool store = console::store::init(), store_up = false;
+    if (!store) rt::printf("no XenStore: serving the kernel log only\n");
+    long self = -1;
+
+    uint64_t start = rt::now_ns(), stop = exit_after_ns(), next_reap = start + kReapEveryNs, next_store = start;
+    for (;;) {
+        // Events stay pending, not delivered, until the block below: one
+        // that comes while we work makes the block return at once.
+        rt::vcpu_info().evtchn_upcall_mask = 1;
+        uint64_t now = rt::now_ns();
+        if (stop && now - start >= stop) break;
+        bool busy = g_uart && pump_kernel_log();
+        bool scan = false;
+        if (store && !store_up && now >= next_store) {
+            store_up = scan = console::store::up();   // and the domains there already
+            self = console::store::self();
+            next_store = now + kStoreRetryNs;
+        }
+        if (store_up) {
+            console::store::Events ev = console::store::take_events();
+            if (ev.released || ev.changed)
+                console::backends::reap(console::store::still_offers, console::store::unwatch_console);
+            if (ev.introduced || scan) console::store::for_each_domain(connect_one, &self);
+        }
+        if (now >= next_reap) {
+            console::backends::reap(nullptr, store_up ? console::store::unwatch_console : nullptr);
+            next_reap = now + kReapEveryNs;
+        }
+        busy |= console::backends::serve(now);
+        if (g_uart)
+            for (int c; (c = console::uart::read_byte()) >= 0;) console::backends::input(char(c));
+        if (!busy) {
+            rt::set_timer(now + kTickNs);
+            rt::sched_op(abi::SchedOp::block);   // unmasks events
+        }
+    }
+    rt::printf("stopping (exit-after-ms)\n");
+}

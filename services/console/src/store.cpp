@@ -1,0 +1,129 @@
+#include "store.hpp"
+
+#include <rt/xenbus.hpp>
+
+#include <base/format.hpp>
+
+namespace console::store {
+
+namespace {
+bool g_connected, g_watch_introduce, g_watch_release;
+long g_self = -1;
+constexpr char kIntroduce[] = "@introduceDomain", kRelease[] = "@releaseDomain";
+// A store that does not answer (not started yet: the builder starts the
+// console first) must not stop the console for long.
+constexpr uint64_t kReplyTimeoutNs = 100'000'000;
+
+bool parse_u32(const char* s, uint32_t* out) {
+    uint64_t v = 0;
+    if (!*s) return false;
+    for (; *s; ++s) {
+        if (*s < '0' || *s > '9' || v > 0xFFFFFFFFull / 10) return false;
+        v = v * 10 + uint64_t(*s - '0');
+    }
+    if (v > 0xFFFFFFFFull) return false;
+    *out = uint32_t(v);
+    return true;
+}
+
+bool read_u32(const char* path, uint32_t* out) {
+    char buf[16];
+    auto r = rt::xs_read(path, buf, sizeof buf);
+    return r.ok() && parse_u32(buf, out);
+}
+
+bool watch(const char* path, const char* token) {
+    auto r = rt::xs_watch(path, token);
+    return r.ok() || r.error() == rt::XsError::exist;
+}
+}  // namespace
+
+bool init() {
+    g_connected = rt::xs_init().ok();
+    if (g_connected) rt::xs_set_timeout(kReplyTimeoutNs);
+    return g_connected;
+}
+
+bool up() {
+    if (!g_connected) return false;
+    if (g_watch_introduce && g_watch_release) return true;
+    if (g_self < 0) {
+        uint32_t id;
+        if (read_u32("domid", &id)) g_self = id;   // relative: our own home
+    }
+    // A new watch fires once at once: the first scan comes from that.
+    if (!g_watch_introduce) g_watch_introduce = watch(kIntroduce, "introduce");
+    if (!g_watch_release) g_watch_release = watch(kRelease, "release");
+    return g_watch_introduce && g_watch_release;
+}
+
+long self() { return g_self; }
+
+Events take_events() {
+    Events e;
+    if (!g_connected) return e;
+    rt::XsWatchEvent ev;
+    while (rt::xs_next_watch_event(ev)) {
+        if (__builtin_strcmp(ev.token, "introduce") == 0) e.introduced = true;
+        if (__builtin_strcmp(ev.token, "release") == 0) e.released = true;
+        if (__builtin_strcmp(ev.token, "console") == 0) e.changed = true;
+    }
+    // Events the client had to drop: look at everything again.
+    static uint64_t dropped;
+    if (rt::xs_client().dropped_watch_events() != dropped) {
+        dropped = rt::xs_client().dropped_watch_events();
+        e.introduced = e.released = true;
+    }
+    return e;
+}
+
+void watch_console(uint16_t dom) {
+    char path[64];
+    base::snformat(path, sizeof path, "/local/domain/%u/console/port", dom);
+    (void)watch(path, "console");   // without it, @releaseDomain and the channel check still work
+}
+
+void unwatch_console(uint16_t dom) {
+    char path[64];
+    base::snformat(path, sizeof path, "/local/domain/%u/console/port", dom);
+    (void)rt::xs_unwatch(path, "console");
+}
+
+void for_each_domain(void (*found)(void* ctx, uint16_t dom), void* ctx) {
+    if (!g_connected) return;
+    static char list[4096];
+    auto r = rt::xs_directory("/local/domain", list, sizeof list);
+    if (r.ok()) {
+        for (const char* n = rt::xs_next_name(list, r.value(), nullptr); n; n = rt::xs_next_name(list, r.value(), n)) {
+            uint32_t dom;
+            if (parse_u32(n, &dom) && dom < 0x7FF0) found(ctx, uint16_t(dom));
+        }
+        return;
+    }
+    for (unsigned dom = 0; dom < kScanMax; ++dom) found(ctx, uint16_t(dom));
+}
+
+bool console_of(uint16_t dom, uint32_t* port, char* name, size_t name_cap) {
+    char path[64];
+    base::snformat(path, sizeof path, "/local/domain/%u/console/port", dom);
+    if (!read_u32(path, port)) return false;
+    base::snformat(path, sizeof path, "/local/domain/%u/name", dom);
+    if (!rt::xs_read(path, name, name_cap).ok()) name[0] = '\0';
+    return true;
+}
+
+bool still_offers(uint16_t dom, uint32_t port) {
+    char path[64], buf[16];
+    base::snformat(path, sizeof path, "/local/domain/%u/console/port", dom);
+    auto r = rt::xs_read(path, buf, sizeof buf);
+    if (!r.ok()) {
+        // Only an answer about the node says it is gone; a store that did
+        // not answer says nothing.
+        rt::XsError e = r.error();
+        return !(e == rt::XsError::noent || e == rt::XsError::acces || e == rt::XsError::perm);
+    }
+    uint32_t now;
+    return parse_u32(buf, &now) && now == port;
+}
+
+}  // namespace console::store
