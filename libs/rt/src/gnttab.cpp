@@ -68,11 +68,13 @@ long unmap_grant(void* va) {
     u.handle = g_slots[i].handle;
     long r = gnttab_op(abi::GnttabOp::unmap_grant_ref, &u);
     if (r == 0 && u.status != 0) r = u.status;
-    if (r != 0) return r;
-    // The hypervisor left the entry empty: our own frame goes back.
-    r = update_va_mapping(ptr(va), own_pte(va));
+    // bad_handle: the hypervisor already took the mapping away (the granter
+    // was destroyed first); the slot is free all the same.
+    if (r != 0 && r != long(abi::GntStatus::bad_handle)) return r;
+    // The entry is empty now: our own frame goes back.
+    long m = update_va_mapping(ptr(va), own_pte(va));
     g_slots[i].used = false;
-    return r;
+    return r ? r : m;
 }
 
 }  // namespace rt

@@ -10,16 +10,33 @@ namespace rt {
 // Failed checks so far in this domain.
 inline unsigned g_failed_checks;
 
-// `fmt` (printf-style, up to two long arguments) says why, on failure.
-inline void check(bool ok, const char* name, const char* fmt = "", long a = 0, long b = 0) {
+inline void check_report(bool ok, const char* name, const char* why) {
     if (ok) {
         printf("PASS %s\n", name);
         return;
     }
-    char why[160];
-    base::snformat(why, sizeof why, fmt, a, b);
     printf("FAIL %s: %s\n", name, why);
     ++g_failed_checks;
+}
+
+// Integers travel as long (so "%ld"/"%u" both read them right), anything
+// else (strings) as it is.
+template <typename T>
+inline auto check_arg(T v) {
+    if constexpr (__is_integral(T) || __is_enum(T)) return long(v);
+    else return v;
+}
+
+// `fmt` (printf-style) says why, on failure.
+template <typename... A>
+inline void check(bool ok, const char* name, const char* fmt = "", A... args) {
+    char why[200] = {};
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wformat-security"
+#pragma clang diagnostic ignored "-Wformat-nonliteral"
+    if (!ok) base::snformat(why, sizeof why, fmt, check_arg(args)...);
+#pragma clang diagnostic pop
+    check_report(ok, name, why);
 }
 
 }  // namespace rt
