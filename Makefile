@@ -18,9 +18,7 @@ build: configure
 	@cmake --build out
 
 demo: build
-	@out/bin/moat boot --kernel out/kernel/moat.bin \
-		--module out/domains/ipc_root --module out/domains/ipc_ping \
-		--module out/domains/ipc_pong --module out/domains/ipc_intruder
+	@out/bin/moat run examples/demo.textproto
 
 test: build
 	@cd out && ctest --output-on-failure -j2

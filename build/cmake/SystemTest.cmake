@@ -38,16 +38,19 @@ endif()
 # argument list (${prefix}_ARGS), the targets it needs (${prefix}_DEPS) and the
 # parsed options (${prefix}_NAME, ${prefix}_TIMEOUT, ${prefix}_LABELS).
 function(_moat_systest_parse prefix function_name)
-  cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;TIMEOUT;KERNEL_ARGS"
-    "MODULES;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS" ${ARGN})
+  cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;TIMEOUT;KERNEL_ARGS;MANIFEST;MANIFEST_DAMAGE"
+    "MODULES;DOMAINS;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS" ${ARGN})
   if(A_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${function_name}: unknown arguments: ${A_UNPARSED_ARGUMENTS}")
   endif()
   if(NOT A_NAME)
     message(FATAL_ERROR "${function_name}: NAME is required")
   endif()
-  if(NOT A_MODULES)
-    message(FATAL_ERROR "${function_name}(${A_NAME}): MODULES is required")
+  if(NOT A_MODULES AND NOT A_MANIFEST)
+    message(FATAL_ERROR "${function_name}(${A_NAME}): MODULES or MANIFEST is required")
+  endif()
+  if(A_MODULES AND A_MANIFEST)
+    message(FATAL_ERROR "${function_name}(${A_NAME}): MODULES and MANIFEST exclude each other")
   endif()
   if(NOT A_TIMEOUT)
     set(A_TIMEOUT 120)
@@ -87,10 +90,27 @@ function(_moat_systest_parse prefix function_name)
     endif()
     list(APPEND args --module "${path}${rest}")
   endforeach()
-  # A list of modules: the kernel builds each as a domain (boot=all), the
-  # core's own tests. Without it the kernel starts only the builder.
-  string(STRIP "boot=all ${A_KERNEL_ARGS}" kernel_args)
-  list(APPEND args --append "${kernel_args}")
+  if(A_MANIFEST)
+    # A system manifest, booted as `moat run` does (the kernel starts the
+    # builder, the builder the rest). Its images are named @DOMAINS@/NAME,
+    # filled in here; DOMAINS lists the image targets it needs.
+    set(DOMAINS ${CMAKE_BINARY_DIR}/domains)
+    set(generated ${CMAKE_BINARY_DIR}/tests/system/manifests/${A_NAME}.textproto)
+    configure_file(${CMAKE_CURRENT_SOURCE_DIR}/${A_MANIFEST} ${generated} @ONLY)
+    list(APPEND args --manifest ${generated})
+    list(APPEND deps builder ${A_DOMAINS} moat)
+    if(A_MANIFEST_DAMAGE)
+      list(APPEND args --manifest-damage ${A_MANIFEST_DAMAGE})
+    endif()
+    if(A_KERNEL_ARGS)
+      list(APPEND args --append "${A_KERNEL_ARGS}")
+    endif()
+  else()
+    # A list of modules: the kernel builds each as a domain (boot=all), the
+    # core's own tests.
+    string(STRIP "boot=all ${A_KERNEL_ARGS}" kernel_args)
+    list(APPEND args --append "${kernel_args}")
+  endif()
   if(A_ICOUNT)
     # Guest time counts instructions: results independent of host load.
     list(APPEND args --icount)

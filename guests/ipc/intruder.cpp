@@ -48,7 +48,7 @@ void rt::main() {
     r = rt::hypercall(abi::Hypercall::domctl, rt::ptr(&op));
     check(r == kEperm, "intruder.domctl_pause_refused", "rc %ld", r);
     op.cmd = uint32_t(abi::DomctlCmd::create);
-    op.u.create = abi::DomctlCreate{16, 1, 8, 0, 0, 0, 0, 0, 0};
+    op.u.create = abi::DomctlCreate{16, 1, 8, 0, 0, 0, 0, 0, 0, {}};
     r = rt::hypercall(abi::Hypercall::domctl, rt::ptr(&op));
     check(r == kEperm, "intruder.domctl_create_refused", "rc %ld", r);
 

@@ -59,7 +59,7 @@ abi::DomctlInfo info(uint16_t dom) {
 long create(uint64_t pages, abi::DomctlCreate* out = nullptr) {
     abi::MoatDomctl op{};
     op.cmd = uint32_t(abi::DomctlCmd::create);
-    op.u.create = abi::DomctlCreate{pages, 1, 8, 0, 0, 0, 0, 0, 0};
+    op.u.create = abi::DomctlCreate{pages, 1, 8, 0, 0, 0, 0, 0, 0, {}};
     long r = domctl(op);
     if (out) *out = op.u.create;
     return r ? r : long(op.domain);

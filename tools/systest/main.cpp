@@ -3,6 +3,7 @@
 #include "console.hpp"
 #include "json.hpp"
 #include "process.hpp"
+#include "manifest.hpp"
 #include "qemu.hpp"
 
 #include <cerrno>
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <fstream>
 #include <poll.h>
 #include <string>
 #include <string_view>
@@ -30,6 +32,8 @@ constexpr int kExitUsage = 2;
 void print_help(FILE* out) {
   std::fputs(
       "usage: moat-systest --kernel K [--module \"PATH ARGS\"]... [options]\n"
+      "       moat-systest --kernel K --manifest FILE --log LOG [options]   (boots it as moat run does;\n"
+      "       --manifest-damage truncate:N or flip:N spoils the binary manifest first)\n"
       "\n"
       "Boots kernel K with the modules in QEMU (TCG), console to a pipe; copies each\n"
       "console line to stdout (and --log), then checks the run. It fails on: a line\n"
@@ -118,7 +122,9 @@ int main(int argc, char** argv) {
   spec.console = moat::qemu::Console::Plain;
   moat::systest::Expectations expect;
   double timeout = 120;
-  std::string bench_json, log_path, name;
+  std::string bench_json, log_path, name, manifest_file;
+  char damage_kind = 0;
+  unsigned long damage_at = 0;
 
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -196,6 +202,19 @@ int main(int argc, char** argv) {
     } else if (arg == "--memory") {
       if (!value()) return usage_error("--memory needs a size");
       spec.memory = v;
+    } else if (arg == "--manifest") {
+      if (!value() || *v == '\0') return usage_error("--manifest needs a manifest file");
+      manifest_file = v;
+    } else if (arg == "--manifest-damage") {
+      if (!value()) return usage_error("--manifest-damage needs truncate:N or flip:N");
+      std::string_view t = v;
+      char* end = nullptr;
+      if (t.starts_with("truncate:")) damage_kind = 't';
+      else if (t.starts_with("flip:")) damage_kind = 'f';
+      else return usage_error("--manifest-damage needs truncate:N or flip:N");
+      std::string num(t.substr(t.find(':') + 1));
+      damage_at = std::strtoul(num.c_str(), &end, 10);
+      if (num.empty() || *end != '\0') return usage_error("--manifest-damage needs a byte offset");
     } else if (arg == "--name") {
       if (!value()) return usage_error("--name needs a name");
       name = v;
@@ -204,6 +223,41 @@ int main(int argc, char** argv) {
     }
   }
   if (spec.kernel.empty()) return usage_error("--kernel is required");
+  if (!manifest_file.empty()) {
+    // As `moat run` boots it: the builder, the binary manifest, the images.
+    if (!spec.modules.empty()) return usage_error("--manifest and --module exclude each other");
+    if (log_path.empty()) return usage_error("--manifest needs --log (the binary manifest is written beside it)");
+    moat::manifest::Loaded m;
+    std::vector<moat::manifest::Diagnostic> found;
+    auto base = std::filesystem::path(manifest_file).parent_path();
+    if (moat::manifest::load(manifest_file, &m, &found)) {
+      auto more = moat::manifest::check(m, base);
+      found.insert(found.end(), more.begin(), more.end());
+    }
+    bool bad = false;
+    for (const auto& d : found) {
+      bad |= d.message.rfind("warning: ", 0) != 0;
+      std::fprintf(stderr, "%s\n", moat::manifest::format(manifest_file, d).c_str());
+    }
+    if (bad) return kExitFail;
+    std::string bytes = moat::manifest::compile(m.system, base);
+    if (damage_kind == 't' && damage_at < bytes.size()) bytes.resize(damage_at);
+    if (damage_kind == 'f' && damage_at < bytes.size()) bytes[damage_at] = char(bytes[damage_at] ^ 0x20);
+    std::string out_path = log_path + ".manifest";
+    std::ofstream o(out_path, std::ios::binary | std::ios::trunc);
+    if (!o.write(bytes.data(), std::streamsize(bytes.size())) || !o.flush()) {
+      std::fprintf(stderr, "moat-systest: cannot write %s\n", out_path.c_str());
+      return kExitFail;
+    }
+    auto plan = moat::manifest::plan_modules(m.system, base);
+    spec.modules.push_back(plan.builder.string() + " builder");
+    spec.modules.push_back(std::filesystem::absolute(out_path).lexically_normal().string() + " manifest");
+    for (const auto& image : plan.images) spec.modules.push_back(image.string());
+    if (spec.memory.empty()) {
+      uint32_t mib = m.system.machine().memory_mib() ? m.system.machine().memory_mib() : 256;
+      spec.memory = std::to_string(mib) + "M";
+    }
+  }
 
   ::signal(SIGPIPE, SIG_IGN);
   Output output;

@@ -20,12 +20,14 @@
 #include <rt/events.hpp>
 #include <rt/hypercall.hpp>
 #include <rt/rt.hpp>
+#include <rt/time.hpp>
 
 using namespace builder;
 
 namespace {
 
 constexpr uint32_t kCspaceSlots = 64;
+constexpr uint64_t kBackendWaitNs = 10'000'000'000;   // guest time
 
 manifest::System g_sys;
 alignas(4096) uint8_t g_manifest[256 * 1024];
@@ -35,6 +37,7 @@ struct State {
     bool live = false;        // built and not yet destroyed
     bool down_for_good = false;
     unsigned restarts = 0;
+    uint64_t boot_tsc = 0;    // when its restart began (domain_boot_insns)
     uint32_t next_slot = 0;   // next free slot of its CSpace we fill
     PvDomain dom;
 };
@@ -249,14 +252,41 @@ bool build(int i, long store_port_for_master) {
     return true;
 }
 
+// Sleeps about `ns` of guest time, or less if a domain stops meanwhile.
+void nap(uint64_t ns) {
+    uint32_t port = g_dom_exc_port;
+    abi::SchedPoll p{rt::ptr(&port), port ? 1u : 0u, rt::now_ns() + ns};
+    rt::hypercall(abi::Hypercall::sched_op, uint64_t(abi::SchedOp::poll), rt::ptr(&p));
+}
+
+// Waits (bounded) until the back-ends map domain i's console and store
+// rings, so that nothing it writes before they look is lost.
+void wait_for_backends(int i) {
+    const State& st = g_state[i];
+    unsigned want = 0;
+    if (st.dom.console_port && g_console >= 0 && g_state[g_console].live) ++want;
+    if (st.dom.store_port && g_store >= 0 && g_state[g_store].live && store_ready()) ++want;
+    uint64_t deadline = rt::now_ns() + kBackendWaitNs;
+    while (domctl_info(st.dom.id).mapped_grants < want) {
+        if (rt::now_ns() > deadline) {
+            rt::printf("%s: its back-ends did not map its rings within %lu ms; starting it anyway\n",
+                       g_sys.domains[i].name, kBackendWaitNs / 1000000);
+            return;
+        }
+        nap(1000000);
+    }
+}
+
 // Hands domain i to XenStore (when there is one) and starts it.
 bool start(int i) {
     const manifest::Domain& m = g_sys.domains[i];
     State& st = g_state[i];
     if (store_ready() && i != g_store) {
         StoreDomain sd{st.dom.id, m.name, st.dom.console_mfn, st.dom.console_port,
-                       g_console >= 0 ? domid_of(g_console) : kNoDomain, st.dom.store_mfn, st.dom.store_port};
+                       g_console >= 0 ? domid_of(g_console) : kNoDomain, st.dom.store_mfn, st.dom.store_port,
+                       st.boot_tsc};
         if (!store_introduce(sd)) return false;
+        wait_for_backends(i);
     }
     long r = domctl_simple(uint32_t(abi::DomctlCmd::unpause), st.dom.id);
     if (r != 0) {
@@ -280,14 +310,21 @@ void write_rings(int only) {
 // Builds and starts i again after it stopped; peers get their capabilities
 // naming it back (destroying it revoked them).
 bool restart(int i) {
+    g_state[i].boot_tsc = rt::rdtsc();
     if (!create(i)) return false;
-    write_rings(i);
-    if (!build(i, -1) || !start(i)) {
+    if (!build(i, -1)) {
         destroy(i);
         return false;
     }
+    // Its peers (back-ends above all) get their capabilities naming it back:
+    // destroying its previous self revoked them.
     for (int h = 0; h < int(g_sys.n_domains); ++h)
         if (h != i && h != g_builder && g_state[h].live) install_between(h, i);
+    write_rings(i);
+    if (!start(i)) {
+        destroy(i);
+        return false;
+    }
     return true;
 }
 
@@ -401,6 +438,10 @@ void rt::main() {
     if (g_store >= 0 && g_state[g_store].live) {
         if (store_connect()) {
             if (g_console >= 0) store_allow_special_watches(domid_of(g_console));
+            State& x = g_state[g_store];
+            StoreDomain xd{x.dom.id, g_sys.domains[g_store].name, x.dom.console_mfn, x.dom.console_port,
+                           g_console >= 0 ? domid_of(g_console) : kNoDomain, 0, 0};
+            store_introduce(xd, false);
             if (g_console >= 0 && g_state[g_console].live) {
                 State& c = g_state[g_console];
                 StoreDomain sd{c.dom.id, g_sys.domains[g_console].name, c.dom.console_mfn, c.dom.console_port,

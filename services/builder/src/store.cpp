@@ -58,13 +58,13 @@ bool store_connect() {
 
 bool store_ready() { return g_ready; }
 
-bool store_introduce(const StoreDomain& d) {
+bool store_introduce(const StoreDomain& d, bool introduce) {
     char home[32], path[96], value[32];
     base::snformat(home, sizeof home, "/local/domain/%u", d.id);
     // Its home is its own (also when the builder wrote below it before).
-    rt::XsPerm own[] = {{d.id, 'n'}};
+    rt::XsPerm own[] = {{introduce ? d.id : g_self, 'n'}, {d.console_backend, 'r'}};
     if (auto m = rt::xs_mkdir(home); !m) return report("mkdir", home, m.error());
-    if (auto p = rt::xs_set_perms(home, own, 1); !p) return report("set-perms", home, p.error());
+    if (auto p = rt::xs_set_perms(home, own, introduce ? 1 : 2); !p) return report("set-perms", home, p.error());
     // What the builder says about it: readable by it and by the console.
     rt::XsPerm ro[3] = {{g_self, 'n'}, {d.id, 'r'}, {d.console_backend, 'r'}};
     size_t nro = d.console_backend != 0xFFFF && d.console_backend != d.id ? 3 : 2;
@@ -86,6 +86,12 @@ bool store_introduce(const StoreDomain& d) {
         base::snformat(value, sizeof value, "%u", d.console_port);
         if (!node(path, value, ro, nro)) return false;
     }
+    if (d.boot_tsc) {
+        base::snformat(path, sizeof path, "%s/moat/boot-tsc", home);
+        base::snformat(value, sizeof value, "%lu", d.boot_tsc);
+        if (!node(path, value, ro, nro)) return false;
+    }
+    if (!introduce) return true;
     auto r = rt::xs_introduce(d.id, d.store_mfn, d.store_port);
     if (!r) return report("introduce", home, r.error());
     return true;
@@ -106,6 +112,25 @@ bool store_ring(uint16_t fe, uint16_t be, unsigned devid) {
         {fpath, "backend", bpath, fperm}, {fpath, "backend-id", nullptr, fperm}, {fpath, "state", "1", fperm},
         {bpath, "frontend", fpath, bperm}, {bpath, "frontend-id", nullptr, bperm}, {bpath, "state", "1", bperm},
     };
+    // The directories above, created by us, belong to the domain whose home
+    // they are in (it may list and add to them).
+    struct {
+        const char* fmt;
+        uint16_t a, b;
+        uint16_t owner;
+    } dirs[] = {
+        {"/local/domain/%u/device", fe, 0, fe},
+        {"/local/domain/%u/device/ring", fe, 0, fe},
+        {"/local/domain/%u/backend", be, 0, be},
+        {"/local/domain/%u/backend/ring", be, 0, be},
+        {"/local/domain/%u/backend/ring/%u", be, fe, be},
+    };
+    for (auto& d : dirs) {
+        base::snformat(path, sizeof path, d.fmt, d.a, d.b);
+        rt::XsPerm own[] = {{d.owner, 'n'}};
+        if (auto m = rt::xs_mkdir(path); !m) return report("mkdir", path, m.error());
+        if (auto p = rt::xs_set_perms(path, own, 1); !p) return report("set-perms", path, p.error());
+    }
     for (auto& n : nodes) {
         base::snformat(path, sizeof path, "%s/%s", n.dir, n.leaf);
         const char* v = n.val;
@@ -123,10 +148,11 @@ bool store_ring(uint16_t fe, uint16_t be, unsigned devid) {
 bool store_release(uint16_t dom) {
     char home[32];
     base::snformat(home, sizeof home, "/local/domain/%u", dom);
+    // Its home goes first, so whoever looks on @releaseDomain finds it gone.
+    auto rm = rt::xs_rm(home);
+    if (!rm && rm.error() != rt::XsError::noent) report("rm", home, rm.error());
     auto r = rt::xs_release(dom);
     if (!r) return report("release", home, r.error());
-    auto rm = rt::xs_rm(home);
-    if (!rm && rm.error() != rt::XsError::noent) return report("rm", home, rm.error());
     return true;
 }
 

@@ -24,9 +24,12 @@ struct StoreDomain {
     uint16_t console_backend;
     uint64_t store_mfn;
     uint32_t store_port;
+    uint64_t boot_tsc = 0;   // restarts: the TSC when the builder began, in moat/boot-tsc (figures)
 };
 // Writes its nodes and introduces it; a failure is printed, false returned.
-bool store_introduce(const StoreDomain& d);
+// With introduce false only the nodes are written (the store domain itself,
+// whose console the console domain finds there).
+bool store_introduce(const StoreDomain& d, bool introduce = true);
 // The nodes of a RING connection (as Xen's toolstack writes a device's):
 // /local/domain/<fe>/device/ring/<devid> (backend, backend-id, state) and
 // /local/domain/<be>/backend/ring/<fe>/<devid> (frontend, frontend-id,

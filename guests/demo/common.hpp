@@ -1,0 +1,92 @@
+#pragma once
+// The demo guests (examples/demo.textproto): a front-end and a back-end that
+// find each other through XenStore, the way Xen's split drivers do, and share
+// a ring (a granted page and an event channel) that the manifest's RING
+// connection allows; and a loner that the manifest connects to nobody.
+//
+// The builder writes the connection's xenbus nodes:
+//   /local/domain/<fe>/device/ring/<n>/{backend,backend-id,state}
+//   /local/domain/<be>/backend/ring/<fe>/<n>/{frontend,frontend-id,state}
+// The front-end grants its ring page and allocates a port, writes ring-ref,
+// event-channel and state 3 (Initialised) in one transaction; the back-end
+// maps and binds, and writes state 4 (Connected).
+
+#include <rt/caps.hpp>
+#include <rt/check.hpp>
+#include <rt/console.hpp>
+#include <rt/events.hpp>
+#include <rt/gnttab.hpp>
+#include <rt/hypercall.hpp>
+#include <rt/mm.hpp>
+#include <rt/rt.hpp>
+#include <rt/xenbus.hpp>
+
+#include <abi/errno.hpp>
+#include <base/format.hpp>
+#include <ring/ring.hpp>
+
+namespace demo {
+
+using rt::check;
+
+enum XenbusState : unsigned { kInitialising = 1, kInitWait = 2, kInitialised = 3, kConnected = 4, kClosing = 5, kClosed = 6 };
+
+struct Request {
+    uint64_t seq;
+    uint8_t payload[56];
+};
+struct Response {
+    uint64_t seq;
+    uint8_t payload[56];
+};
+using Front = ring::FrontRing<Request, Response>;
+using Back = ring::BackRing<Request, Response>;
+constexpr uint64_t kQuit = ~0ull;
+constexpr uint32_t kRingRef = 8;   // the first reference after Xen's reserved ones
+
+// A whole number from a node, or -1.
+inline long read_number(const char* path) {
+    char buf[32];
+    auto r = rt::xs_read(path, buf, sizeof buf);
+    if (!r) return -1;
+    long v = 0;
+    for (size_t i = 0; i < *r; ++i) {
+        if (buf[i] < '0' || buf[i] > '9') return -1;
+        v = v * 10 + (buf[i] - '0');
+    }
+    return *r ? v : -1;
+}
+
+// Waits (watching it) until `path` holds a number >= want; false if the
+// store fails or the deadline (guest ns) passes.
+inline bool wait_for_state(const char* path, long want, uint64_t deadline) {
+    if (!rt::xs_watch(path, "state")) return false;
+    bool ok = false;
+    for (;;) {
+        long v = read_number(path);
+        if (v >= want) {
+            ok = true;
+            break;
+        }
+        rt::XsWatchEvent ev;
+        if (!rt::xs_wait_watch_event(ev, deadline)) break;
+    }
+    (void)rt::xs_unwatch(path, "state");
+    return ok;
+}
+
+// "key=N" from the command line, or `def`.
+inline unsigned arg(const char* key, unsigned def) {
+    const char* s = reinterpret_cast<const char*>(rt::start_info().cmd_line);
+    size_t n = __builtin_strlen(key);
+    for (const char* p = s; *p; ++p) {
+        if ((p == s || p[-1] == ' ') && __builtin_memcmp(p, key, n) == 0 && p[n] == '=') {
+            unsigned v = 0;
+            for (p += n + 1; *p >= '0' && *p <= '9'; ++p) v = v * 10 + unsigned(*p - '0');
+            return v;
+        }
+    }
+    return def;
+}
+
+}  // namespace demo

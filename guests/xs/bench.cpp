@@ -1,0 +1,61 @@
+// XenStore and domain-boot figures, in QEMU under -icount shift=0 (one TSC
+// tick per guest instruction):
+//   role=rtt   xenstore_rtt_insns: one XS_READ round trip through the store
+//              domain (best batch of 50, averaged);
+//   role=boot  domain_boot_insns: from the builder starting this domain (its
+//              restart: the builder leaves the TSC it started at in
+//              moat/boot-tsc) to the domain having written its first node.
+//              The first boot only powers off, so the builder restarts it
+//              with the services already running.
+
+#include <rt/check.hpp>
+#include <rt/console.hpp>
+#include <rt/events.hpp>
+#include <rt/rt.hpp>
+#include <rt/time.hpp>
+#include <rt/xenbus.hpp>
+
+namespace {
+
+bool has_arg(const char* want) {
+    const char* s = reinterpret_cast<const char*>(rt::start_info().cmd_line);
+    size_t n = __builtin_strlen(want);
+    for (const char* p = s; *p; ++p)
+        if ((p == s || p[-1] == ' ') && __builtin_memcmp(p, want, n) == 0 && (p[n] == ' ' || p[n] == '\0')) return true;
+    return false;
+}
+
+void rtt() {
+    bool ok = bool(rt::xs_write("data/k", "value"));
+    char buf[16];
+    uint64_t best = ~0ull;
+    constexpr unsigned kBatch = 50;
+    for (unsigned b = 0; b < 20 && ok; ++b) {
+        uint64_t t0 = rt::rdtsc();
+        for (unsigned i = 0; i < kBatch; ++i) ok &= bool(rt::xs_read("data/k", buf, sizeof buf));
+        uint64_t t = rt::rdtsc() - t0;
+        if (t < best) best = t;
+    }
+    rt::check(ok, "xs_bench.reads");
+    if (ok) rt::printf("BENCH xenstore_rtt_insns %lu\n", best / kBatch);
+}
+
+void boot() {
+    char buf[32];
+    auto t = rt::xs_read("moat/boot-tsc", buf, sizeof buf);
+    if (!t) return;   // first boot: power off, come back as a restart
+    bool ok = bool(rt::xs_write("data/state", "connected"));
+    uint64_t t1 = rt::rdtsc(), t0 = 0;
+    for (size_t i = 0; i < *t; ++i) t0 = t0 * 10 + uint64_t(buf[i] - '0');
+    rt::check(ok && t0 && t1 > t0, "xs_bench.boot_connected");
+    if (ok && t1 > t0) rt::printf("BENCH domain_boot_insns %lu\n", t1 - t0);
+}
+
+}  // namespace
+
+void rt::main() {
+    rt::events_init();
+    rt::check(bool(rt::xs_init()), "xs_bench.connected");
+    if (has_arg("role=rtt")) rtt();
+    else if (has_arg("role=boot")) boot();
+}
