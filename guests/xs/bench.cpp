@@ -7,6 +7,8 @@
 //              moat/boot-tsc) to the domain having written its first node.
 //              The first boot only powers off, so the builder restarts it
 //              with the services already running.
+//   role=idle  for domains_booted_max: reports itself up (data/up), then
+//              waits for Xen's control/shutdown request and obeys it.
 
 #include <rt/check.hpp>
 #include <rt/console.hpp>
@@ -51,6 +53,21 @@ void boot() {
     if (ok && t1 > t0) rt::printf("BENCH domain_boot_insns %lu\n", t1 - t0);
 }
 
+void idle() {
+    bool up = bool(rt::xs_write("data/up", "1")) && bool(rt::xs_watch("control/shutdown", "shutdown"));
+    if (!up) {
+        rt::printf("FAIL xs_bench.idle_up\n");
+        return;
+    }
+    char buf[16];
+    for (;;) {
+        rt::XsWatchEvent ev;
+        if (!rt::xs_wait_watch_event(ev)) return;
+        auto r = rt::xs_read("control/shutdown", buf, sizeof buf);
+        if (r && *r == 8 && __builtin_memcmp(buf, "poweroff", 8) == 0) return;   // powers off
+    }
+}
+
 }  // namespace
 
 void rt::main() {
@@ -58,4 +75,5 @@ void rt::main() {
     rt::check(bool(rt::xs_init()), "xs_bench.connected");
     if (has_arg("role=rtt")) rtt();
     else if (has_arg("role=boot")) boot();
+    else if (has_arg("role=idle")) idle();
 }

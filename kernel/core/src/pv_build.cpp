@@ -164,7 +164,7 @@ base::Result<Domain*, BuildError> build_pv_domain(const BuildSpec& spec) {
     // The domain's frames plus its shared info page.
     if (frame_allocator().free_frames() < l.nr_pages + 1) return base::Err{fail(BuildStage::out_of_memory)};
 
-    Domain* dp = domain_alloc(spec.name);
+    Domain* dp = domain_alloc(spec.name, spec.cspace_slots);
     if (!dp) return base::Err{fail(BuildStage::no_domain_slot)};
     Domain& d = *dp;
     Builder b{spec, l, d};

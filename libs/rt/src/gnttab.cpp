@@ -11,12 +11,11 @@ bool g_table_tried;
 
 // The window: pages of our own image whose mapping is replaced by a foreign
 // one while in use, and given back its own frame after unmapping.
-alignas(4096) uint8_t g_window[kForeignWindowPages][4096];
-struct Slot {
-    bool used;
-    uint32_t handle;
-};
-Slot g_slots[kForeignWindowPages];
+alignas(4096) uint8_t g_default_window[kForeignWindowPages][4096];
+ForeignSlot g_default_slots[kForeignWindowPages];
+uint8_t (*g_window)[4096] = g_default_window;
+ForeignSlot* g_slots = g_default_slots;
+unsigned g_window_pages = kForeignWindowPages;
 
 uint64_t own_pte(const void* va) {
     uint64_t pfn = (ptr(va) - kVirtBase) >> 12;
@@ -24,6 +23,15 @@ uint64_t own_pte(const void* va) {
 }
 
 }  // namespace
+
+void set_foreign_window(uint8_t (*pages)[4096], ForeignSlot* slots, unsigned n) {
+    for (unsigned i = 0; i < g_window_pages; ++i)
+        if (g_slots[i].used) return;   // not while pages are mapped in the old one
+    for (unsigned i = 0; i < n; ++i) slots[i] = ForeignSlot{false, 0};
+    g_window = pages;
+    g_slots = slots;
+    g_window_pages = n;
+}
 
 grant::Table& grant_table() {
     if (!g_table_tried) {
@@ -39,8 +47,8 @@ grant::Table& grant_table() {
 
 void* map_grant(uint16_t dom, uint32_t ref, bool readonly, long* error) {
     unsigned i = 0;
-    while (i < kForeignWindowPages && g_slots[i].used) ++i;
-    if (i == kForeignWindowPages) {
+    while (i < g_window_pages && g_slots[i].used) ++i;
+    if (i == g_window_pages) {
         if (error) *error = -12;   // ENOMEM
         return nullptr;
     }
@@ -55,14 +63,14 @@ void* map_grant(uint16_t dom, uint32_t ref, bool readonly, long* error) {
         if (error) *error = r;
         return nullptr;
     }
-    g_slots[i] = Slot{true, m.handle};
+    g_slots[i] = ForeignSlot{true, m.handle};
     return g_window[i];
 }
 
 long unmap_grant(void* va) {
     uint64_t off = ptr(va) - ptr(g_window[0]);
     unsigned i = unsigned(off / 4096);
-    if (ptr(va) < ptr(g_window[0]) || i >= kForeignWindowPages || off % 4096 || !g_slots[i].used) return -22;
+    if (ptr(va) < ptr(g_window[0]) || i >= g_window_pages || off % 4096 || !g_slots[i].used) return -22;
     abi::GnttabUnmapGrantRef u{};
     u.host_addr = ptr(va);
     u.handle = g_slots[i].handle;

@@ -26,7 +26,6 @@ using namespace builder;
 
 namespace {
 
-constexpr uint32_t kCspaceSlots = 64;
 constexpr uint64_t kBackendWaitNs = 10'000'000'000;   // guest time
 
 manifest::System g_sys;
@@ -103,44 +102,71 @@ uint32_t grant_rights(uint8_t m) {
            ((m & manifest::kGrantCopy) ? abi::kCapRightCopy : 0);
 }
 
-bool install(int h, long src, uint32_t mask, const char* what, int p) {
+// Where holder h keeps its capabilities naming peer p (0: none yet; slot+1
+// otherwise): a peer that restarts gets the same slots back (destroying its
+// previous self emptied them), so restarts never use up a CSpace.
+uint16_t g_grant_at[manifest::kMaxDomains][manifest::kMaxDomains];
+uint16_t g_event_at[manifest::kMaxDomains][manifest::kMaxDomains];
+
+bool install(int h, long src, uint32_t mask, const char* what, int p, uint16_t* at = nullptr) {
     State& s = g_state[h];
-    long r = src < 0 ? -1 : rt::cap_install(s.dom.id, uint32_t(src), s.next_slot, mask);
+    uint32_t slot = at && *at ? *at - 1u : s.next_slot;
+    long r = src < 0 ? -1 : rt::cap_install(s.dom.id, uint32_t(src), slot, mask);
     if (r != 0) {
-        rt::printf("%s: cannot install %s(%s): %ld\n", g_sys.domains[h].name, what,
-                   p >= 0 ? g_sys.domains[p].name : "-", r);
+        rt::printf("%s: cannot install %s(%s) in slot %u: %ld\n", g_sys.domains[h].name, what,
+                   p >= 0 ? g_sys.domains[p].name : "-", slot, r);
         return false;
     }
-    ++s.next_slot;
+    if (slot == s.next_slot) ++s.next_slot;
+    if (at) *at = uint16_t(slot + 1);
     return true;
 }
 
 // The capabilities domain h holds that name domain p: its manifest's grants
 // and events, and what its connections imply.
-bool install_between(int h, int p) {
+void rights_between(int h, int p, uint32_t* grant, bool* bind) {
     const manifest::Domain& hd = g_sys.domains[h];
-    uint32_t grant = 0;
-    bool bind = false;
+    *grant = 0;
+    *bind = false;
     for (unsigned k = 0; k < hd.n_grants; ++k)
-        if (hd.grants[k].peer == p) grant |= grant_rights(hd.grants[k].rights);
-    for (unsigned k = 0; k < hd.n_events; ++k) bind |= hd.events[k] == p;
+        if (hd.grants[k].peer == p) *grant |= grant_rights(hd.grants[k].rights);
+    for (unsigned k = 0; k < hd.n_events; ++k) *bind |= hd.events[k] == p;
     for (unsigned k = 0; k < g_sys.n_connections; ++k) {
         const manifest::Connection& c = g_sys.connections[k];
         if (c.backend == h && c.frontend == p) {
-            grant |= abi::kCapRightMapRw;
-            bind = true;
+            *grant |= abi::kCapRightMapRw;
+            *bind = true;
         }
-        if (c.frontend == h && c.backend == p) bind = true;
+        if (c.frontend == h && c.backend == p) *bind = true;
     }
     // The store domain serves the builder's own ring.
     if (hd.role == manifest::Role::xenstore && p == g_builder) {
-        grant |= abi::kCapRightMapRw;
-        bind = true;
+        *grant |= abi::kCapRightMapRw;
+        *bind = true;
     }
-    bool ok = true;
-    if (grant) ok &= install(h, grant_slot(p), grant, "Grant", p);
-    if (bind) ok &= install(h, event_slot(p), abi::kCapRightBind, "Event", p);
+}
+
+bool install_between(int h, int p) {
+    uint32_t grant;
+    bool bind, ok = true;
+    rights_between(h, p, &grant, &bind);
+    if (grant) ok &= install(h, grant_slot(p), grant, "Grant", p, &g_grant_at[h][p]);
+    if (bind) ok &= install(h, event_slot(p), abi::kCapRightBind, "Event", p, &g_event_at[h][p]);
     return ok;
+}
+
+// The CSpace domain i needs: every capability it will hold, and a few more.
+uint32_t cspace_size(int i) {
+    const manifest::Domain& m = g_sys.domains[i];
+    uint32_t n = m.n_ioports + (m.debug_console ? 1 : 0) + 4;
+    for (int p = 0; p < int(g_sys.n_domains); ++p) {
+        uint32_t grant;
+        bool bind;
+        if (p == i) continue;
+        rights_between(i, p, &grant, &bind);
+        n += (grant ? 1 : 0) + (bind ? 1 : 0);
+    }
+    return n < 16 ? 16 : n > 512 ? 512 : n;   // the kernel's most; installs beyond it fail, said plainly
 }
 
 bool install_devices(int h) {
@@ -182,7 +208,7 @@ PvSpec spec_of(int i) {
     s.nr_pages = m.memory_kib / 4;
     s.weight = m.weight;
     s.cpu_cap = m.cpu_cap;
-    s.cspace_slots = kCspaceSlots;
+    s.cspace_slots = cspace_size(i);
     s.cmdline = m.cmdline;
     s.console_backend = kNoDomain;
     s.store_backend = kNoDomain;
@@ -373,6 +399,61 @@ bool guests_remain() {
     return false;
 }
 
+bool has_option(const char* cmdline, const char* opt) {
+    size_t n = __builtin_strlen(opt);
+    for (const char* p = cmdline; *p; ++p)
+        if ((p == cmdline || p[-1] == ' ') && __builtin_memcmp(p, opt, n) == 0 && (p[n] == ' ' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
+// The builder's `census` option (domains_booted_max): once every guest is
+// started, counts those that report themselves up in XenStore (data/up)
+// while all run at once, then asks each to power off the way Xen's toolstack
+// does (control/shutdown = poweroff) and counts those that obey.
+void census() {
+    char path[64];
+    unsigned started = 0, up = 0;
+    uint64_t deadline = rt::now_ns() + 120'000'000'000ull;   // guest time
+    for (int i = 0; i < int(g_sys.n_domains); ++i) {
+        if (!is_guest(i) || !g_state[i].live) continue;
+        ++started;
+        base::snformat(path, sizeof path, "/local/domain/%u/data/up", g_state[i].dom.id);
+        while (!store_exists(path) && rt::now_ns() < deadline) nap(1'000'000);
+        up += store_exists(path);
+    }
+    unsigned running = 0;
+    for (int i = 0; i < int(g_sys.n_domains); ++i)
+        if (is_guest(i) && g_state[i].live) running += domctl_info(g_state[i].dom.id).state == abi::kDomainStateRunning;
+    rt::printf("census: %u guests started, %u up in XenStore, %u running at once\n", started, up, running);
+    unsigned asked = 0;
+    for (int i = 0; i < int(g_sys.n_domains); ++i) {
+        if (!is_guest(i) || !g_state[i].live) continue;
+        base::snformat(path, sizeof path, "/local/domain/%u/control/shutdown", g_state[i].dom.id);
+        asked += store_write(path, "poweroff");
+    }
+    // Every guest that powers off by itself within the bound answered.
+    unsigned answered = 0;
+    deadline = rt::now_ns() + 120'000'000'000ull;
+    for (bool waiting = true; waiting && rt::now_ns() < deadline;) {
+        waiting = false;
+        for (int i = 0; i < int(g_sys.n_domains); ++i) {
+            if (!is_guest(i) || !g_state[i].live) continue;
+            DomInfo info = domctl_info(g_state[i].dom.id);
+            if (info.state == abi::kDomainStateStopped) {
+                answered += info.shutdown_reason == 0;
+                reap(i);
+            } else {
+                waiting = true;
+            }
+        }
+        if (waiting) nap(1'000'000);
+    }
+    rt::printf("census: %u asked to power off, %u did\n", asked, answered);
+    unsigned booted = running < answered ? running : answered;
+    rt::printf("BENCH domains_booted_max %u\n", up < booted ? up : booted);
+}
+
 int build_order_rank(manifest::Role r) {
     switch (r) {
     case manifest::Role::console: return 0;
@@ -462,6 +543,7 @@ void rt::main() {
         }
     }
     rt::printf("system up\n");
+    if (has_option(g_sys.domains[g_builder].cmdline, "census")) census();
 
     while (guests_remain()) {
         if (g_dom_exc_port) rt::wait_port(g_dom_exc_port);

@@ -24,14 +24,6 @@ bool report(const char* what, const char* path, rt::XsError e) {
 }
 
 // Writes a node and gives it exactly these permissions.
-bool node(const char* path, const char* value, const rt::XsPerm* perms, size_t n) {
-    auto w = rt::xs_write(path, value);
-    if (!w) return report("write", path, w.error());
-    auto p = rt::xs_set_perms(path, perms, n);
-    if (!p) return report("set-perms", path, p.error());
-    return true;
-}
-
 }  // namespace
 
 long store_prepare(uint16_t self, uint16_t store_dom) {
@@ -61,36 +53,35 @@ bool store_ready() { return g_ready; }
 bool store_introduce(const StoreDomain& d, bool introduce) {
     char home[32], path[96], value[32];
     base::snformat(home, sizeof home, "/local/domain/%u", d.id);
-    // Its home is its own (also when the builder wrote below it before).
-    rt::XsPerm own[] = {{introduce ? d.id : g_self, 'n'}, {d.console_backend, 'r'}};
-    if (auto m = rt::xs_mkdir(home); !m) return report("mkdir", home, m.error());
-    if (auto p = rt::xs_set_perms(home, own, introduce ? 1 : 2); !p) return report("set-perms", home, p.error());
-    // What the builder says about it: readable by it and by the console.
+    // What the builder says about it is readable by it and by the console,
+    // and only the builder's to change. New nodes take their parent's
+    // permissions, so the home carries these while they are written, then
+    // becomes the domain's own (its own nodes go below it).
     rt::XsPerm ro[3] = {{g_self, 'n'}, {d.id, 'r'}, {d.console_backend, 'r'}};
     size_t nro = d.console_backend != 0xFFFF && d.console_backend != d.id ? 3 : 2;
-    base::snformat(path, sizeof path, "%s/name", home);
-    if (!node(path, d.name, ro, nro)) return false;
-    base::snformat(path, sizeof path, "%s/domid", home);
+    if (auto m = rt::xs_mkdir(home); !m) return report("mkdir", home, m.error());
+    if (auto p = rt::xs_set_perms(home, ro, nro); !p) return report("set-perms", home, p.error());
+    auto put = [&](const char* leaf, const char* v) {
+        base::snformat(path, sizeof path, "%s/%s", home, leaf);
+        auto w = rt::xs_write(path, v);
+        return w ? true : report("write", path, w.error());
+    };
     base::snformat(value, sizeof value, "%u", d.id);
-    if (!node(path, value, ro, nro)) return false;
+    if (!put("name", d.name) || !put("domid", value)) return false;
     if (d.console_port) {
-        base::snformat(path, sizeof path, "%s/console", home);
-        if (auto m = rt::xs_mkdir(path); !m) return report("mkdir", path, m.error());
-        if (auto p = rt::xs_set_perms(path, ro, nro); !p) return report("set-perms", path, p.error());
-        base::snformat(path, sizeof path, "%s/console/type", home);
-        if (!node(path, "xenconsoled", ro, nro)) return false;
-        base::snformat(path, sizeof path, "%s/console/ring-ref", home);
         base::snformat(value, sizeof value, "%lu", d.console_mfn);
-        if (!node(path, value, ro, nro)) return false;
-        base::snformat(path, sizeof path, "%s/console/port", home);
+        if (!put("console/type", "xenconsoled") || !put("console/ring-ref", value)) return false;
         base::snformat(value, sizeof value, "%u", d.console_port);
-        if (!node(path, value, ro, nro)) return false;
+        if (!put("console/port", value)) return false;
     }
     if (d.boot_tsc) {
-        base::snformat(path, sizeof path, "%s/moat/boot-tsc", home);
         base::snformat(value, sizeof value, "%lu", d.boot_tsc);
-        if (!node(path, value, ro, nro)) return false;
+        if (!put("moat/boot-tsc", value)) return false;
     }
+    // The store domain itself is not introduced (it serves no ring for
+    // itself): its home stays the builder's, readable by the console.
+    rt::XsPerm own[] = {{introduce ? d.id : g_self, 'n'}, {d.console_backend, 'r'}};
+    if (auto p = rt::xs_set_perms(home, own, introduce ? 1 : 2); !p) return report("set-perms", home, p.error());
     if (!introduce) return true;
     auto r = rt::xs_introduce(d.id, d.store_mfn, d.store_port);
     if (!r) return report("introduce", home, r.error());
@@ -107,29 +98,27 @@ bool store_ring(uint16_t fe, uint16_t be, unsigned devid) {
         const char* dir;
         const char* leaf;
         const char* val;
-        const rt::XsPerm* perms;
     } nodes[] = {
-        {fpath, "backend", bpath, fperm}, {fpath, "backend-id", nullptr, fperm}, {fpath, "state", "1", fperm},
-        {bpath, "frontend", fpath, bperm}, {bpath, "frontend-id", nullptr, bperm}, {bpath, "state", "1", bperm},
+        {fpath, "backend", bpath}, {fpath, "backend-id", nullptr}, {fpath, "state", "1"},
+        {bpath, "frontend", fpath}, {bpath, "frontend-id", nullptr}, {bpath, "state", "1"},
     };
-    // The directories above, created by us, belong to the domain whose home
-    // they are in (it may list and add to them).
+    // Each directory, created by us, belongs to the domain whose home it is
+    // in; the two connection directories are readable by the other side
+    // too. The nodes below inherit their directory's permissions.
     struct {
-        const char* fmt;
-        uint16_t a, b;
-        uint16_t owner;
+        const char* path;
+        const rt::XsPerm* perms;
+        size_t n;
     } dirs[] = {
-        {"/local/domain/%u/device", fe, 0, fe},
-        {"/local/domain/%u/device/ring", fe, 0, fe},
-        {"/local/domain/%u/backend", be, 0, be},
-        {"/local/domain/%u/backend/ring", be, 0, be},
-        {"/local/domain/%u/backend/ring/%u", be, fe, be},
+        {"device", fperm, 1}, {"device/ring", fperm, 1}, {fpath, fperm, 2},
+        {"backend", bperm, 1}, {"backend/ring", bperm, 1}, {"", bperm, 1}, {bpath, bperm, 2},
     };
     for (auto& d : dirs) {
-        base::snformat(path, sizeof path, d.fmt, d.a, d.b);
-        rt::XsPerm own[] = {{d.owner, 'n'}};
+        if (d.path[0] == '/') base::snformat(path, sizeof path, "%s", d.path);
+        else if (d.path[0]) base::snformat(path, sizeof path, "/local/domain/%u/%s", d.perms == fperm ? fe : be, d.path);
+        else base::snformat(path, sizeof path, "/local/domain/%u/backend/ring/%u", be, fe);
         if (auto m = rt::xs_mkdir(path); !m) return report("mkdir", path, m.error());
-        if (auto p = rt::xs_set_perms(path, own, 1); !p) return report("set-perms", path, p.error());
+        if (auto p = rt::xs_set_perms(path, d.perms, d.n); !p) return report("set-perms", path, p.error());
     }
     for (auto& n : nodes) {
         base::snformat(path, sizeof path, "%s/%s", n.dir, n.leaf);
@@ -138,10 +127,9 @@ bool store_ring(uint16_t fe, uint16_t be, unsigned devid) {
             base::snformat(value, sizeof value, "%u", n.dir == fpath ? be : fe);
             v = value;
         }
-        if (!node(path, v, n.perms, 2)) return false;
+        auto w = rt::xs_write(path, v);
+        if (!w) return report("write", path, w.error());
     }
-    if (auto p = rt::xs_set_perms(fpath, fperm, 2); !p) return report("set-perms", fpath, p.error());
-    if (auto p = rt::xs_set_perms(bpath, bperm, 2); !p) return report("set-perms", bpath, p.error());
     return true;
 }
 
@@ -156,12 +144,27 @@ bool store_release(uint16_t dom) {
     return true;
 }
 
+bool store_exists(const char* path) {
+    char buf[8];
+    auto r = rt::xs_read(path, buf, sizeof buf);
+    return r || r.error() == rt::XsError::range;
+}
+
+bool store_write(const char* path, const char* value) {
+    auto w = rt::xs_write(path, value);
+    return w ? true : report("write", path, w.error());
+}
+
 bool store_allow_special_watches(uint16_t console_dom) {
     rt::XsPerm p[] = {{g_self, 'n'}, {console_dom, 'r'}};
     auto a = rt::xs_set_perms("@introduceDomain", p, 2);
     if (!a) return report("set-perms", "@introduceDomain", a.error());
     auto b = rt::xs_set_perms("@releaseDomain", p, 2);
     if (!b) return report("set-perms", "@releaseDomain", b.error());
+    // And list the domains (it reads only what each domain's nodes allow).
+    if (auto m = rt::xs_mkdir("/local/domain"); !m) return report("mkdir", "/local/domain", m.error());
+    auto c = rt::xs_set_perms("/local/domain", p, 2);
+    if (!c) return report("set-perms", "/local/domain", c.error());
     return true;
 }
 

@@ -37,6 +37,10 @@ bool store_introduce(const StoreDomain& d, bool introduce = true);
 bool store_ring(uint16_t fe, uint16_t be, unsigned devid);
 // XS_RELEASE (@releaseDomain fires), then its home goes.
 bool store_release(uint16_t dom);
+// Whether a node exists (the builder may read every node).
+bool store_exists(const char* path);
+// Writes a node (the builder may write every node).
+bool store_write(const char* path, const char* value);
 // Lets `console_dom` watch @introduceDomain and @releaseDomain.
 bool store_allow_special_watches(uint16_t console_dom);
 

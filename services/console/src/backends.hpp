@@ -10,7 +10,7 @@
 
 namespace console::backends {
 
-inline constexpr unsigned kMax = 32;   // domains served at once
+inline constexpr unsigned kMax = 128;  // domains served at once
 
 // Where whole lines go ("<name>: <text>\n").
 using Sink = void (*)(const char* s, size_t n);

@@ -7,6 +7,8 @@
 // of the kernel taking the UART back).
 
 #include "backends.hpp"
+
+#include <rt/gnttab.hpp>
 #include "safe_copy.hpp"
 #include "store.hpp"
 #include "uart.hpp"
@@ -102,7 +104,12 @@ uint64_t exit_after_ns() {
 
 }  // namespace
 
+// Every served domain's console page is mapped at once.
+alignas(4096) uint8_t g_window[console::backends::kMax][4096];
+rt::ForeignSlot g_window_slots[console::backends::kMax];
+
 void rt::main() {
+    rt::set_foreign_window(g_window, g_window_slots, console::backends::kMax);
     rt::console_use_hypervisor();   // our own lines go to the kernel's log, and come back from it
     rt::events_init();
     console::safe_copy_init();

@@ -314,8 +314,18 @@ inline std::string mm_invariant_violations(unsigned max_reports = 16) {
         if ((f.flags & core::kFrameCleanup) && !(f.flags & core::kFramePartial))
             bad("frame %lu on a cleanup list but not partial", m);
         if (pt && wmaps[m]) bad("frame %lu is an L%u and mapped writable %lu times", m, level_of(f.type), wmaps[m]);
-        if ((cnt[m] || f.flags) && !live_owner(f.owner))
+        if ((cnt[m] || (f.flags & ~core::kFrameScrubbed)) && !live_owner(f.owner))
             bad("frame %lu referenced (%lu) or flagged (%#x) but owned by %u", m, cnt[m], f.flags, f.owner);
+        // Scrubbed: free, and all zero (the next domain gets it as it is).
+        if (f.flags & core::kFrameScrubbed) {
+            if (f.owner != core::kOwnerNone) bad("frame %lu marked scrubbed but owned by %u", m, f.owner);
+            const auto* bytes = static_cast<const uint8_t*>(platform::phys_to_virt(m << 12));
+            for (unsigned i = 0; i < 4096; ++i)
+                if (bytes[i]) {
+                    bad("frame %lu marked scrubbed but byte %u is %#x", m, i, bytes[i]);
+                    break;
+                }
+        }
         if (!live_owner(f.owner) && (f.count || f.type_count))
             bad("frame %lu owned by %u holds count %u type_count %u", m, f.owner, f.count, f.type_count);
     }

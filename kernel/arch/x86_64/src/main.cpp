@@ -74,6 +74,9 @@ void build_from_module(unsigned i, const Module& m) {
 
     core::BuildSpec spec{dname, reinterpret_cast<const uint8_t*>(DIRECTMAP_VIRT + m.start), size_t(m.end - m.start),
                          args, mem >> 12, uint32_t(weight)};
+    // The first domain hands out the system: it holds three capabilities for
+    // every domain it creates.
+    if (i == 0) spec.cspace_slots = core::caps::kMaxSlots;
     auto r = core::build_pv_domain(spec);
     if (!r) {
         char why[160];

@@ -16,7 +16,7 @@ struct Domain;
 
 namespace core::caps {
 
-constexpr uint32_t kMaxSlots = 128;
+constexpr uint32_t kMaxSlots = 512;   // the builder holds three for every domain it made
 constexpr uint32_t kDefaultSlots = 64;
 
 cap::Registry& registry();

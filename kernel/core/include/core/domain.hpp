@@ -18,7 +18,7 @@
 
 namespace core {
 
-constexpr unsigned kMaxDomains = 64;
+constexpr unsigned kMaxDomains = 128;
 constexpr size_t kDomainNameLen = 32;
 
 // stopped: shut down or crashed, its memory kept until whoever built it

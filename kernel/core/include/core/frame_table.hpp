@@ -41,6 +41,7 @@ constexpr uint8_t kFrameValidated = 1u << 0;  // a page table whose entries all 
 constexpr uint8_t kFramePinned = 1u << 1;     // holds one type reference for the pin
 constexpr uint8_t kFramePartial = 1u << 2;    // (de)validation stopped half-way; no type references
 constexpr uint8_t kFrameCleanup = 1u << 3;    // on its vCPU's list of unfinished devalidations
+constexpr uint8_t kFrameScrubbed = 1u << 4;   // free, and zeroed when it was freed (core/memory.cpp)
 
 constexpr bool is_page_table(PageType t) {
     return t == PageType::l1 || t == PageType::l2 || t == PageType::l3 || t == PageType::l4;

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include <base/result.hpp>
+#include <core/caps.hpp>
 #include <core/domain.hpp>
 #include <core/pv_layout.hpp>
 #include <elf/elf.hpp>
@@ -21,6 +22,7 @@ struct BuildSpec {
     const char* cmdline;     // to start_info.cmd_line (truncated to fit)
     uint64_t nr_pages;
     uint32_t weight = 256;   // scheduler share
+    uint32_t cspace_slots = caps::kDefaultSlots;
 };
 
 enum class BuildStage : uint8_t { elf, layout, features, no_domain_slot, out_of_memory, too_large, page_tables };

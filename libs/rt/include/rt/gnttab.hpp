@@ -19,8 +19,18 @@ inline long gnttab_op(abi::GnttabOp op, void* arg, uint64_t count = 1) {
 // table (size() == 0) if the hypervisor refused it.
 grant::Table& grant_table();
 
-// How many foreign pages may be mapped at once.
-inline constexpr unsigned kForeignWindowPages = 64;
+// How many foreign pages may be mapped at once, unless the domain gives
+// the runtime a window of its own (set_foreign_window).
+inline constexpr unsigned kForeignWindowPages = 16;
+
+struct ForeignSlot {
+    bool used;
+    uint32_t handle;
+};
+// A back-end serving many domains gives the runtime a bigger window: `n`
+// pages of its own (static, page-aligned, in its image) and as many slots.
+// Call it before the first map_grant.
+void set_foreign_window(uint8_t (*pages)[4096], ForeignSlot* slots, unsigned n);
 
 // Maps the page `dom` granted us as `ref` into the foreign window; the
 // address, or nullptr with the grant status (abi::GntStatus, negative) or a

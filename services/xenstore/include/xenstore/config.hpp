@@ -25,7 +25,7 @@ inline constexpr size_t kBlobBlockBytes = 60;     // payload bytes per byte-pool
 inline constexpr size_t kBlobBlocks = 32768;      // path/value/token/event bytes: ~2 MiB
 inline constexpr size_t kMaxWatches = 1024;
 inline constexpr size_t kMaxTransactions = 128;
-inline constexpr size_t kMaxDomains = 128;        // accounting records (introduced or owning nodes)
+inline constexpr size_t kMaxDomains = 160;        // accounting records (introduced or owning nodes)
 inline constexpr size_t kMaxEvents = 2048;        // queued watch events, all domains
 inline constexpr size_t kMaxPermEntries = 16;     // ACL entries a node can hold (owner included)
 

@@ -44,7 +44,7 @@ inline constexpr size_t kConnOutBytes = 8192;
 inline constexpr size_t kConnOutMsgs = 64;  // messages in that queue, at most
 // Connections a RingServer holds at once (the store domain maps each ring
 // into its 64-page foreign window).
-inline constexpr size_t kMaxConnections = 64;
+inline constexpr size_t kMaxConnections = 128;
 
 static_assert((kConnOutBytes & (kConnOutBytes - 1)) == 0, "the output queue is indexed by masking");
 static_assert((kConnOutMsgs & (kConnOutMsgs - 1)) == 0, "the message queue is indexed by masking");

@@ -108,7 +108,7 @@ void close_port(uint32_t port) {
     if (port == 0) return;
     abi::EvtchnClose c{port};
     long r = rt::evtchn_op(abi::EvtchnOp::close, &c);
-    if (r != 0) rt::printf("xenstore: cannot close port %u (error %ld)\n", port, r);
+    if (r != 0) rt::printf("cannot close port %u (error %ld)\n", port, r);
 }
 
 // Maps dom's store page and binds its port; attaches the connection. Errors
@@ -119,20 +119,20 @@ bool connect(xs::DomId dom, uint32_t remote_port, bool quiet_failure = false) {
     void* page = rt::map_grant(dom, kStoreRef, false, &err);
     if (!page) {
         if (!quiet_failure)
-            rt::printf("xenstore: domain %u: map of grant ref %u failed with status %ld\n", dom, kStoreRef, err);
+            rt::printf("domain %u: map of grant ref %u failed with status %ld\n", dom, kStoreRef, err);
         return false;
     }
     long port = rt::bind_interdomain(dom, remote_port);
     if (port < 0) {
         if (!quiet_failure)
-            rt::printf("xenstore: domain %u: bind of its port %u failed with error %ld\n", dom, remote_port, port);
+            rt::printf("domain %u: bind of its port %u failed with error %ld\n", dom, remote_port, port);
         rt::unmap_grant(page);
         return false;
     }
     xs::Connection* c = g_server->attach(dom, static_cast<abi::XenstoreDomainInterface*>(page), uint32_t(port));
     if (c) g_vanished[slot_of(*c)] = false;
     if (!c) {
-        rt::printf("xenstore: domain %u: no room for another connection (%u in use)\n", dom,
+        rt::printf("domain %u: no room for another connection (%u in use)\n", dom,
                    unsigned(g_server->connections()));
         close_port(uint32_t(port));
         rt::unmap_grant(page);
@@ -151,9 +151,9 @@ void disconnect(xs::DomId dom) {
     long r = rt::unmap_grant(page);
     // The domain may be gone already, and its page with it (bad_handle).
     if (r == long(abi::GntStatus::bad_handle))
-        rt::printf("xenstore: domain %u: its ring page had gone already\n", dom);
+        rt::printf("domain %u: its ring page had gone already\n", dom);
     else if (r != 0)
-        rt::printf("xenstore: domain %u: its ring was not unmapped (status %ld)\n", dom, r);
+        rt::printf("domain %u: its ring was not unmapped (status %ld)\n", dom, r);
 }
 
 // Drops a connection whose page went away (on_page_fault). The grant
@@ -165,12 +165,12 @@ void drop_vanished(xs::Connection& c) {
     xs::DomId dom = c.dom();
     uint32_t port = c.port();
     void* page = c.ring();
-    rt::printf("xenstore: domain %u: its ring page went away (domain destroyed?); no longer served\n", dom);
+    rt::printf("domain %u: its ring page went away (domain destroyed?); no longer served\n", dom);
     g_server->detach(dom);
     close_port(port);
     long r = rt::unmap_grant(page);
     if (r != 0 && r != long(abi::GntStatus::bad_handle))
-        rt::printf("xenstore: domain %u: its ring was not unmapped (status %ld)\n", dom, r);
+        rt::printf("domain %u: its ring was not unmapped (status %ld)\n", dom, r);
 }
 
 void drop_all_vanished() {
@@ -191,16 +191,16 @@ void on_introduced(void*, xs::DomId dom, uint64_t ring_mfn, uint32_t port) {
         c->set_port(0);
         long p = rt::bind_interdomain(dom, port);
         if (p < 0) {
-            rt::printf("xenstore: domain %u: bind of its port %u failed with error %ld\n", dom, port, p);
+            rt::printf("domain %u: bind of its port %u failed with error %ld\n", dom, port, p);
             return;
         }
         c->set_port(uint32_t(p));
-        rt::printf("xenstore: domain %u reintroduced (port %u)\n", dom, port);
+        rt::printf("domain %u reintroduced (port %u)\n", dom, port);
         return;
     }
     if (c) disconnect(dom);  // a broken ring starts over
     if (connect(dom, port))
-        rt::printf("xenstore: domain %u introduced (ring mfn %#lx, port %u)\n", dom, (unsigned long)ring_mfn, port);
+        rt::printf("domain %u introduced (ring mfn %#lx, port %u)\n", dom, (unsigned long)ring_mfn, port);
 }
 
 // Hooks::released: XS_RELEASE from the master.
@@ -208,7 +208,7 @@ void on_released(void*, xs::DomId dom) {
     if (xs::Connection* c = g_server->find(dom); c && g_vanished[slot_of(*c)]) drop_vanished(*c);
     bool had = g_server->find(dom) != nullptr;
     disconnect(dom);
-    rt::printf("xenstore: domain %u released%s\n", dom, had ? "" : " (it had no connection)");
+    rt::printf("domain %u released%s\n", dom, had ? "" : " (it had no connection)");
 }
 
 void notify_conn(void*, xs::Connection& c) {
@@ -218,7 +218,7 @@ void notify_conn(void*, xs::Connection& c) {
 void broke_conn(void*, xs::Connection& c) {
     // A page that went away reads as garbage first: drop_vanished says why.
     if (!g_vanished[slot_of(c)])
-        rt::printf("xenstore: domain %u: %s (%u); no longer served\n", c.dom(), xs::break_reason_name(c.break_reason()),
+        rt::printf("domain %u: %s (%u); no longer served\n", c.dom(), xs::break_reason_name(c.break_reason()),
                    c.break_detail());
     // Its events would only wake us for nothing; the page stays mapped
     // until the master releases the domain.
@@ -272,14 +272,19 @@ void wait_for_events() {
 
 }  // namespace
 
+// Every introduced domain's ring page is mapped at once.
+alignas(4096) uint8_t g_window[xs::kMaxConnections][4096];
+rt::ForeignSlot g_window_slots[xs::kMaxConnections];
+
 void rt::main() {
+    rt::set_foreign_window(g_window, g_window_slots, xs::kMaxConnections);
     rt::events_init();
     rt::set_trap_handler(14, on_page_fault);
     const abi::StartInfo& si = rt::start_info();
     const char* cmd = reinterpret_cast<const char*>(si.cmd_line);
     Cmdline cl = parse_cmdline(cmd, sizeof si.cmd_line);
     if (cl.bad || !cl.has_master_port) {
-        rt::printf("xenstore: bad command line \"%.*s\": want master=<domid> master-port=<port>\n",
+        rt::printf("bad command line \"%.*s\": want master=<domid> master-port=<port>\n",
                    int(sizeof si.cmd_line), cmd);
         rt::shutdown(abi::ShutdownReason::crash);
     }
@@ -295,12 +300,12 @@ void rt::main() {
     unsigned tries = 0;
     while (!connect(master, cl.master_port, tries + 1 < kTries)) {
         if (++tries == kTries) {
-            rt::printf("xenstore: cannot connect to master domain %u; giving up\n", master);
+            rt::printf("cannot connect to master domain %u; giving up\n", master);
             rt::shutdown(abi::ShutdownReason::crash);
         }
         sleep_ns(10'000'000);
     }
-    rt::printf("xenstore: ready, master domain %u\n", master);
+    rt::printf("ready, master domain %u\n", master);
 
     for (;;) {
         g_server->serve_all(nullptr, notify_conn, broke_conn);
