@@ -124,6 +124,7 @@ int main(int argc, char** argv) {
   double timeout = 120;
   std::string bench_json, log_path, name, manifest_file;
   char damage_kind = 0;
+  bool memory_given = false;
   unsigned long damage_at = 0;
 
   for (int i = 1; i < argc; ++i) {
@@ -202,6 +203,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--memory") {
       if (!value()) return usage_error("--memory needs a size");
       spec.memory = v;
+      memory_given = true;
     } else if (arg == "--manifest") {
       if (!value() || *v == '\0') return usage_error("--manifest needs a manifest file");
       manifest_file = v;
@@ -253,7 +255,7 @@ int main(int argc, char** argv) {
     spec.modules.push_back(plan.builder.string() + " builder");
     spec.modules.push_back(std::filesystem::absolute(out_path).lexically_normal().string() + " manifest");
     for (const auto& image : plan.images) spec.modules.push_back(image.string());
-    if (spec.memory.empty()) {
+    if (!memory_given) {   // the machine the manifest describes
       uint32_t mib = m.system.machine().memory_mib() ? m.system.machine().memory_mib() : 256;
       spec.memory = std::to_string(mib) + "M";
     }

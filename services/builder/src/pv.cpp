@@ -163,7 +163,11 @@ bool pv_build(const PvSpec& s, PvDomain& d, char* err, size_t err_len) {
         abi::XenMemoryReservation res{rt::ptr(&g_mfn[pfn]), n, 0, 0, dom};
         long r = rt::hypercall(abi::Hypercall::memory_op, uint64_t(abi::MemoryOp::populate_physmap), rt::ptr(&res));
         if (r != long(n)) {
-            base::snformat(err, err_len, "populating its memory failed at pfn %lu (%ld)", pfn, r);
+            if (r >= 0)
+                base::snformat(err, err_len, "out of memory: %lu of its %lu pages could be given", pfn + uint64_t(r),
+                               s.nr_pages);
+            else
+                base::snformat(err, err_len, "populating its memory failed at pfn %lu (%ld)", pfn, r);
             return false;
         }
     }

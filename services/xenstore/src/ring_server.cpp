@@ -195,8 +195,8 @@ ServeResult Connection::serve(Engine& e, Reply& scratch) {
 }
 
 Connection* RingServer::find(DomId dom) {
-    for (auto& c : conns_)
-        if (c.attached() && c.dom() == dom) return &c;
+    for (size_t i = 0; i < used_; ++i)
+        if (conns_[i].attached() && conns_[i].dom() == dom) return &conns_[i];
     return nullptr;
 }
 
@@ -211,6 +211,8 @@ Connection* RingServer::attach(DomId dom, abi::XenstoreDomainInterface* ring, ui
                 break;
             }
         if (!c) return nullptr;
+        size_t index = size_t(c - conns_) + 1;
+        if (index > used_) used_ = index;
     }
     c->attach(dom, ring, port);
     return c;
@@ -230,7 +232,8 @@ bool RingServer::serve_all(void* ctx, void (*notify)(void*, Connection&), void (
     bool any = false;
     for (;;) {
         bool moved = false;
-        for (auto& c : conns_) {
+        for (size_t i = 0; i < used_; ++i) {
+            Connection& c = conns_[i];
             if (!c.attached()) continue;
             ServeResult r = serve(c);
             if (r.notify && notify) notify(ctx, c);

@@ -155,6 +155,8 @@ public:
     size_t connections() const;
     Connection& at(size_t i) { return conns_[i]; }
     static constexpr size_t capacity() { return kMaxConnections; }
+    // Connections [used(), capacity()) were never attached: loops stop there.
+    size_t used() const { return used_; }
 
     // One pass over one connection.
     ServeResult serve(Connection& c) { return c.serve(engine_, scratch_); }
@@ -169,6 +171,7 @@ private:
     Engine& engine_;
     Reply scratch_;
     Connection conns_[kMaxConnections];
+    size_t used_ = 0;
 };
 
 }  // namespace xs

@@ -174,7 +174,7 @@ void drop_vanished(xs::Connection& c) {
 }
 
 void drop_all_vanished() {
-    for (size_t i = 0; i < xs::RingServer::capacity(); ++i)
+    for (size_t i = 0; i < g_server->used(); ++i)
         if (g_vanished[i]) drop_vanished(g_server->at(i));
 }
 
@@ -235,7 +235,7 @@ void broke_conn(void*, xs::Connection& c) {
 bool on_page_fault(rt::TrapFrame&) {
     if (!g_server) return false;
     uint64_t va = rt::vcpu_info().arch.cr2 & ~uint64_t(4095);
-    for (size_t i = 0; i < xs::RingServer::capacity(); ++i) {
+    for (size_t i = 0; i < g_server->used(); ++i) {
         xs::Connection& c = g_server->at(i);
         if (!c.attached() || rt::ptr(c.ring()) != va) continue;
         uint64_t own = rt::mfn_of_pfn((va - rt::kVirtBase) >> 12) << 12;
@@ -259,7 +259,7 @@ void wait_for_events() {
     abi::VcpuInfo& vi = rt::vcpu_info();
     __atomic_store_n(&vi.evtchn_upcall_mask, 1, __ATOMIC_SEQ_CST);
     bool fired = false;
-    for (size_t i = 0; i < xs::RingServer::capacity(); ++i) {
+    for (size_t i = 0; i < g_server->used(); ++i) {
         xs::Connection& c = g_server->at(i);
         if (c.attached() && c.port() && rt::take_port(c.port())) fired = true;
     }
