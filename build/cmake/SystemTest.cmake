@@ -38,7 +38,7 @@ endif()
 # argument list (${prefix}_ARGS), the targets it needs (${prefix}_DEPS) and the
 # parsed options (${prefix}_NAME, ${prefix}_TIMEOUT, ${prefix}_LABELS).
 function(_moat_systest_parse prefix function_name)
-  cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;TIMEOUT;KERNEL_ARGS;MANIFEST;MANIFEST_DAMAGE"
+  cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;TIMEOUT;KERNEL_ARGS;MANIFEST;MANIFEST_DAMAGE;INPUT;INPUT_AFTER"
     "MODULES;DOMAINS;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS" ${ARGN})
   if(A_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${function_name}: unknown arguments: ${A_UNPARSED_ARGUMENTS}")
@@ -115,6 +115,10 @@ function(_moat_systest_parse prefix function_name)
     # core's own tests.
     string(STRIP "boot=all ${A_KERNEL_ARGS}" kernel_args)
     list(APPEND args --append "${kernel_args}")
+  endif()
+  if(A_INPUT)
+    # Typed on the serial console once a line contains INPUT_AFTER.
+    list(APPEND args --input "${A_INPUT}" --input-after "${A_INPUT_AFTER}")
   endif()
   if(A_ICOUNT)
     # Guest time counts instructions: results independent of host load.

@@ -54,6 +54,10 @@ void rt::main() {
     // The kernel checks the capability before it looks for the domain or the
     // grant: every attempt is refused for want of one, whichever domain is
     // still there.
+    // Nor may it take a device's interrupt (COM1's line is the console's).
+    abi::EvtchnBindPirq bp{4, 0, 0};
+    long irq = rt::evtchn_op(abi::EvtchnOp::bind_pirq, &bp);
+    check(irq == abi::neg(abi::Errno::eperm), "demo.loner_irq_refused", "rc %ld", irq);
     check(got_in == 0, "demo.loner_reached_nobody", "%u successes", got_in);
     check(store_refused == tried, "demo.loner_store_refused", "%u of %u refused", store_refused, tried);
     check(map_refused == tried, "demo.loner_grant_map_refused", "%u of %u refused", map_refused, tried);

@@ -6,6 +6,7 @@
 #include "manifest.hpp"
 #include "qemu.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -34,6 +35,8 @@ void print_help(FILE* out) {
       "usage: moat-systest --kernel K [--module \"PATH ARGS\"]... [options]\n"
       "       moat-systest --kernel K --manifest FILE --log LOG [options]   (boots it as moat run does;\n"
       "       --manifest-damage truncate:N or flip:N spoils the binary manifest first)\n"
+      "       --input TEXT --input-after LINE   types TEXT (\\xNN, \\r, \\n escapes) on the serial console\n"
+      "                                         once a console line contains LINE\n"
       "\n"
       "Boots kernel K with the modules in QEMU (TCG), console to a pipe; copies each\n"
       "console line to stdout (and --log), then checks the run. It fails on: a line\n"
@@ -124,6 +127,7 @@ int main(int argc, char** argv) {
   double timeout = 120;
   std::string bench_json, log_path, name, manifest_file;
   char damage_kind = 0;
+  std::string input, input_after;   // typed once a console line contains input_after
   bool memory_given = false;
   unsigned long damage_at = 0;
 
@@ -204,6 +208,24 @@ int main(int argc, char** argv) {
       if (!value()) return usage_error("--memory needs a size");
       spec.memory = v;
       memory_given = true;
+    } else if (arg == "--input-after") {
+      if (!value() || *v == '\0') return usage_error("--input-after needs a non-empty substring");
+      input_after = v;
+    } else if (arg == "--input") {
+      // Typed on the serial console: \xNN stands for a byte (\x1d: Ctrl-]), \r and \n for CR and LF.
+      if (!value()) return usage_error("--input needs text");
+      for (const char* p = v; *p; ++p) {
+        if (p[0] == '\\' && p[1] == 'x' && std::isxdigit(static_cast<unsigned char>(p[2])) &&
+            std::isxdigit(static_cast<unsigned char>(p[3]))) {
+          input += char(std::stoi(std::string(p + 2, 2), nullptr, 16));
+          p += 3;
+        } else if (p[0] == '\\' && (p[1] == 'r' || p[1] == 'n' || p[1] == '\\')) {
+          input += p[1] == 'r' ? '\r' : p[1] == 'n' ? '\n' : '\\';
+          ++p;
+        } else {
+          input += *p;
+        }
+      }
     } else if (arg == "--manifest") {
       if (!value() || *v == '\0') return usage_error("--manifest needs a manifest file");
       manifest_file = v;
@@ -302,13 +324,18 @@ int main(int argc, char** argv) {
     return kExitFail;
   }
   int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int in_pipe[2] = {-1, -1};
+  if (!input.empty() && ::pipe2(in_pipe, O_CLOEXEC) != 0) {
+    std::perror("moat-systest: pipe");
+    return kExitFail;
+  }
 
   struct sigaction sa {};
   sa.sa_handler = on_fatal_signal;
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
 
   moat::proc::SpawnOptions options;
-  options.stdin_fd = devnull;
+  options.stdin_fd = in_pipe[0] >= 0 ? in_pipe[0] : devnull;
   options.stdout_fd = out_pipe[1];
   options.stderr_fd = err_pipe[1];
   options.own_group = true;
@@ -318,6 +345,7 @@ int main(int argc, char** argv) {
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
   if (devnull >= 0) ::close(devnull);
+  if (in_pipe[0] >= 0) ::close(in_pipe[0]);
   if (pid < 0) {
     end.started = false;
     end.start_error = error;
@@ -328,8 +356,16 @@ int main(int argc, char** argv) {
   auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
   moat::systest::LineSplitter console, qemu_err;
   std::vector<std::string> lines;
+  bool typed = false;
   auto emit_console = [&](std::string& l) {
     checker.line(l);
+    if (!typed && in_pipe[1] >= 0 && l.find(input_after) != std::string::npos) {
+      typed = true;
+      if (::write(in_pipe[1], input.data(), input.size()) != ssize_t(input.size()))
+        output.err("moat-systest: could not type the input\n");
+      else
+        output.out("moat-systest: typed " + std::to_string(input.size()) + " byte(s)\n");
+    }
     l += '\n';
     output.out(l);
   };

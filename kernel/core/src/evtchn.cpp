@@ -1,5 +1,6 @@
 #include <core/domain.hpp>
 #include <core/evtchn.hpp>
+#include <core/irq.hpp>
 #include <core/platform.hpp>
 #include <core/sched.hpp>
 
@@ -43,6 +44,7 @@ void evtchn_destroy(Domain& d) {
                 pc.remote_port = 0;
             }
         }
+        if (c.state == ChannelState::pirq) irq_unbind_port(d, p);
         c = Channel{};
     }
     for (auto& v : d.vcpu)

@@ -7,6 +7,7 @@
 #include <core/evtchn.hpp>
 #include <core/guest_access.hpp>
 #include <core/hypercall.hpp>
+#include <core/irq.hpp>
 #include <core/log.hpp>
 
 #include <abi/errno.hpp>
@@ -45,6 +46,8 @@ long do_close(Domain& d, uint32_t port) {
         }
     } else if (c.state == ChannelState::virq) {
         d.vcpu[0].virq_port[c.virq] = 0;
+    } else if (c.state == ChannelState::pirq) {
+        irq_unbind_port(d, port);
     }
     c = Channel{};
     clear_port_bits(d, port);
@@ -121,6 +124,24 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
         v.virq_port[b.virq] = static_cast<uint32_t>(p);
         return 0;
     }
+    case abi::EvtchnOp::bind_pirq: {
+        // A physical interrupt line, with an Irq capability naming it.
+        abi::EvtchnBindPirq b;
+        if (!get_guest(b, arg)) return err(abi::Errno::efault);
+        if (!caps::allows(d, cap::Type::irq, b.pirq, cap::right::use)) {
+            log("domain %u: bind_pirq %u refused: no Irq capability for it", d.id, b.pirq);
+            return err(abi::Errno::eperm);
+        }
+        if (b.pirq >= kNrIrqLines) return err(abi::Errno::einval);
+        long p = alloc_port(d);
+        if (p < 0) return p;
+        b.port = static_cast<uint32_t>(p);
+        if (!put_guest(arg, b)) return err(abi::Errno::efault);
+        d.evtchn[p] = Channel{ChannelState::pirq, 0, d.id, b.pirq};
+        long rc = irq_bind(d, b.pirq, uint32_t(p));
+        if (rc) d.evtchn[p] = Channel{};
+        return rc;
+    }
     case abi::EvtchnOp::close: {
         abi::EvtchnClose c;
         if (!get_guest(c, arg)) return err(abi::Errno::efault);
@@ -140,6 +161,8 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
         case ChannelState::virq:
             evtchn_set_pending(d, s.port);
             return 0;
+        case ChannelState::pirq:
+            return 0;   // a device's: nothing to send
         case ChannelState::unbound:
             return 0;   // nobody listens yet: dropped, as in Xen
         case ChannelState::free:
@@ -158,6 +181,8 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
         if ((__atomic_load_n(&si->evtchn_pending[word], __ATOMIC_SEQ_CST) & bit) &&
             !(__atomic_fetch_or(&v.info->evtchn_pending_sel, 1ull << word, __ATOMIC_SEQ_CST) & (1ull << word)))
             __atomic_store_n(&v.info->evtchn_upcall_pending, 1, __ATOMIC_SEQ_CST);
+        // The acknowledgement of an interrupt line bound to this port.
+        if (d.evtchn[u.port].state == ChannelState::pirq) irq_port_unmasked(d, u.port);
         return 0;
     }
     case abi::EvtchnOp::status: {
@@ -181,6 +206,10 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
         case ChannelState::virq:
             st.status = uint32_t(abi::EvtchnStat::virq);
             st.u.virq = c.virq;
+            break;
+        case ChannelState::pirq:
+            st.status = uint32_t(abi::EvtchnStat::pirq);
+            st.u.pirq = c.remote_port;   // the line
             break;
         }
         return put_guest(arg, st) ? 0 : err(abi::Errno::efault);

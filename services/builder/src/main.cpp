@@ -158,7 +158,7 @@ bool install_between(int h, int p) {
 // The CSpace domain i needs: every capability it will hold, and a few more.
 uint32_t cspace_size(int i) {
     const manifest::Domain& m = g_sys.domains[i];
-    uint32_t n = m.n_ioports + (m.debug_console ? 1 : 0) + 4;
+    uint32_t n = m.n_ioports + m.n_irqs + (m.debug_console ? 1 : 0) + 4;
     for (int p = 0; p < int(g_sys.n_domains); ++p) {
         uint32_t grant;
         bool bind;
@@ -185,9 +185,14 @@ bool install_devices(int h) {
         ok &= src >= 0 && install(h, src, abi::kCapRightUse, "IoPorts", -1);
     }
     if (hd.debug_console) ok &= install(h, rt::cap_find(abi::CapType::debug_console, 0), abi::kCapRightUse, "DebugConsole", -1);
+    for (unsigned k = 0; k < hd.n_irqs; ++k) {
+        long src = rt::cap_find(abi::CapType::irq, hd.irqs[k]);
+        if (src < 0) rt::printf("%s: no Irq capability for line %u to give\n", hd.name, hd.irqs[k]);
+        ok &= src >= 0 && install(h, src, abi::kCapRightUse, "Irq", -1);
+    }
     // Not handed out by the kernel yet (driver domains): say so, plainly.
-    if (hd.n_irqs || hd.n_pci || hd.n_mmio)
-        rt::printf("%s: IRQ, PCI and MMIO capabilities are not available yet; not given\n", hd.name);
+    if (hd.n_pci || hd.n_mmio)
+        rt::printf("%s: PCI and MMIO capabilities are not available yet; not given\n", hd.name);
     return ok;
 }
 

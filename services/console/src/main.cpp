@@ -108,6 +108,10 @@ uint64_t exit_after_ns() {
 alignas(4096) uint8_t g_window[console::backends::kMax][4096];
 rt::ForeignSlot g_window_slots[console::backends::kMax];
 
+constexpr uint32_t kCom1Irq = 4;
+uint32_t g_irq_port;   // COM1's interrupt, bound as an event (0: polling)
+bool g_irq_seen;
+
 void rt::main() {
     rt::set_foreign_window(g_window, g_window_slots, console::backends::kMax);
     rt::console_use_hypervisor();   // our own lines go to the kernel's log, and come back from it
@@ -125,6 +129,16 @@ void rt::main() {
     if (g_uart) {
         console::uart::init();
         pump_kernel_log();
+        // Input by interrupt when we hold COM1's line (IRQ 4, as an event);
+        // otherwise the loop polls the UART on its tick.
+        abi::EvtchnBindPirq bp{kCom1Irq, 0, 0};
+        if (rt::cap_find(abi::CapType::irq, kCom1Irq) >= 0 && rt::evtchn_op(abi::EvtchnOp::bind_pirq, &bp) == 0) {
+            g_irq_port = bp.port;
+            console::uart::enable_rx_interrupt();
+            rt::printf("input by interrupt: COM1's line %u is our port %u\n", kCom1Irq, g_irq_port);
+        } else {
+            rt::printf("no Irq capability for COM1's line %u: polling for input\n", kCom1Irq);
+        }
     } else {
         g_log_len = 0;
         rt::printf("not driving COM1 (%s): domain consoles go to the kernel log\n",
@@ -161,8 +175,16 @@ void rt::main() {
             next_reap = now + kReapEveryNs;
         }
         busy |= console::backends::serve(now);
-        if (g_uart)
+        if (g_uart) {
             for (int c; (c = console::uart::read_byte()) >= 0;) console::backends::input(char(c));
+            // Acknowledge the interrupt: the line may fire again.
+            if (g_irq_port && rt::take_port(g_irq_port)) {
+                if (!g_irq_seen) rt::printf("first input interrupt\n");
+                g_irq_seen = true;
+                abi::EvtchnUnmask u{g_irq_port};
+                rt::evtchn_op(abi::EvtchnOp::unmask, &u);
+            }
+        }
         if (!busy) {
             rt::set_timer(now + kTickNs);
             rt::sched_op(abi::SchedOp::block);   // unmasks events

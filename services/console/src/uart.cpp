@@ -41,6 +41,11 @@ void write(const char* s, size_t n) {
     }
 }
 
+void enable_rx_interrupt() {
+    outb(kIer, 0x01);   // received data available
+    outb(kMcr, 0x0B);   // DTR, RTS, OUT2 (which gates the IRQ line on a PC)
+}
+
 int read_byte() { return (inb(kLsr) & kLsrDataReady) ? inb(kData) : -1; }
 
 }  // namespace console::uart

@@ -15,5 +15,7 @@ void init();
 void write(const char* s, size_t n);
 // A received byte, or -1 if none is waiting.
 int read_byte();
+// Raise COM1's interrupt line (IRQ 4) when a byte arrives.
+void enable_rx_interrupt();
 
 }  // namespace console::uart

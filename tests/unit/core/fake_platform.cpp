@@ -205,6 +205,7 @@ void panic(const char* fmt, ...) {
 }
 
 bool boot_module(unsigned, BootModule*) { return false; }
+void irq_set_masked(unsigned line, bool masked) { fake::g_calls.irq_masked.emplace_back(line, masked); }
 
 void system_exit(ExitKind kind) {
     std::fprintf(stderr, "fake platform: system_exit(%s)\n", kind == ExitKind::clean ? "clean" : "panic");

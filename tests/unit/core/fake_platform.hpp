@@ -31,6 +31,7 @@ struct Calls {
     unsigned hv_slot_copies = 0;
     uint64_t now_ns = 0;
     core::Vcpu* current = nullptr;       // what current_vcpu() returns
+    std::vector<std::pair<unsigned, bool>> irq_masked;   // every irq_set_masked(line, masked)
 };
 
 Calls& calls();

@@ -12,7 +12,11 @@
 #include <abi/hypercall.hpp>
 #include <abi/memory.hpp>
 #include <abi/x86_64.hpp>
+#include <abi/event_channel.hpp>
+#include <cap/capability.hpp>
+#include <core/caps.hpp>
 #include <core/hypercall.hpp>
+#include <core/irq.hpp>
 #include <core/pte.hpp>
 
 #include "test_domain.hpp"
@@ -423,6 +427,76 @@ TEST_F(UpdateVaMapping, ShutdownAfterRemappingReturnsEverything) {
     core::domain_shutdown(*d, abi::ShutdownReason::poweroff);
     EXPECT_EQ(core::frame_allocator().free_frames(), free_at_start);
     EXPECT_TRUE(core::frame_allocator().check_invariants());
+}
+
+}  // namespace
+
+// ---- physical interrupts as events ----------------------------------------
+
+namespace {
+
+class Interrupts : public Hypercalls {
+protected:
+    int64_t bind_pirq(uint32_t line, uint32_t* port) {
+        abi::EvtchnBindPirq b{line, 0, 0};
+        EXPECT_TRUE(platform::copy_to_guest(scratch, &b, sizeof b));
+        int64_t rc = call(Hypercall::event_channel_op, uint64_t(abi::EvtchnOp::bind_pirq), scratch);
+        EXPECT_TRUE(platform::copy_from_guest(&b, scratch, sizeof b));
+        *port = b.port;
+        return rc;
+    }
+    int64_t evtchn(abi::EvtchnOp op, uint32_t port) {
+        EXPECT_TRUE(platform::copy_to_guest(scratch, &port, sizeof port));
+        return call(Hypercall::event_channel_op, uint64_t(op), scratch);
+    }
+    bool pending(uint32_t port) { return (d->shared_info->evtchn_pending[port / 64] >> (port % 64)) & 1; }
+    bool last_mask(unsigned line, bool* masked) {
+        for (auto it = fake::calls().irq_masked.rbegin(); it != fake::calls().irq_masked.rend(); ++it)
+            if (it->first == line) return *masked = it->second, true;
+        return false;
+    }
+};
+
+TEST_F(Interrupts, BindNeedsAnIrqCapability) {
+    uint32_t port = 0;
+    EXPECT_EQ(bind_pirq(4, &port), -1);   // EPERM
+    EXPECT_TRUE(fake::calls().irq_masked.empty()) << "a refused bind touches no line";
+}
+
+TEST_F(Interrupts, FireMasksMarksPendingAndUnmaskAcknowledges) {
+    ASSERT_GE(core::caps::give_root(*d, cap::Capability{cap::Type::irq, cap::right::use, 4, 0, 0}), 0);
+    uint32_t port = 0;
+    ASSERT_EQ(bind_pirq(4, &port), 0);
+    ASSERT_GT(port, 0u);
+    bool masked = true;
+    ASSERT_TRUE(last_mask(4, &masked));
+    EXPECT_FALSE(masked) << "binding unmasks the line";
+    uint32_t other = 0;
+    EXPECT_EQ(bind_pirq(4, &other), -16) << "one domain per line (EBUSY)";
+    EXPECT_EQ(bind_pirq(5, &other), -1) << "no capability for line 5";
+
+    uint64_t before = core::irq_count(4);
+    core::irq_fire(4);
+    EXPECT_EQ(core::irq_count(4), before + 1);
+    EXPECT_TRUE(pending(port));
+    ASSERT_TRUE(last_mask(4, &masked));
+    EXPECT_TRUE(masked) << "the line stays masked until the domain acknowledges";
+
+    EXPECT_EQ(evtchn(abi::EvtchnOp::unmask, port), 0);
+    ASSERT_TRUE(last_mask(4, &masked));
+    EXPECT_FALSE(masked) << "unmasking the port acknowledges the line";
+
+    EXPECT_EQ(evtchn(abi::EvtchnOp::close, port), 0);
+    ASSERT_TRUE(last_mask(4, &masked));
+    EXPECT_TRUE(masked) << "closing the port masks the line";
+    EXPECT_EQ(bind_pirq(4, &other), 0) << "and frees it";
+}
+
+TEST_F(Interrupts, AnUnboundLineIsMaskedWhenItFires) {
+    core::irq_fire(7);
+    bool masked = false;
+    ASSERT_TRUE(last_mask(7, &masked));
+    EXPECT_TRUE(masked);
 }
 
 }  // namespace

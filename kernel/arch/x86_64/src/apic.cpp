@@ -3,6 +3,7 @@
 #include <arch/layout.h>
 #include <arch/percpu.hpp>
 
+#include <core/irq.hpp>
 #include <core/log.hpp>
 #include <core/sched.hpp>
 
@@ -20,6 +21,30 @@ uint64_t g_ticks;
 
 volatile uint32_t& reg(uint32_t off) {
     return *reinterpret_cast<volatile uint32_t*>(DIRECTMAP_VIRT + kApicPhys + off);
+}
+
+// The IOAPIC (QEMU's PC: one, at its usual address, inputs 0-23): line n
+// raises vector kIrqVectorBase + n on this CPU. ISA lines (0-15) are edge
+// triggered, active high; PCI lines (16-23) level triggered, active low.
+constexpr uint64_t kIoapicPhys = 0xFEC00000;
+
+void ioapic_write(uint32_t index, uint32_t value) {
+    auto* base = reinterpret_cast<volatile uint32_t*>(DIRECTMAP_VIRT + kIoapicPhys);
+    base[0] = index;
+    base[4] = value;
+}
+
+uint32_t g_ioapic_low[kIrqLines];   // each line's redirection entry, low half
+
+void ioapic_init() {
+    uint32_t apic_id = reg(0x20) >> 24;
+    for (unsigned line = 0; line < kIrqLines; ++line) {
+        uint32_t low = (1u << 16) | (kIrqVectorBase + line);   // masked
+        if (line >= 16) low |= (1u << 15) | (1u << 13);         // level, active low
+        g_ioapic_low[line] = low;
+        ioapic_write(0x10 + 2 * line + 1, apic_id << 24);
+        ioapic_write(0x10 + 2 * line, low);
+    }
 }
 
 void mask_pics() {
@@ -54,6 +79,7 @@ void apic_init() {
     mask_pics();
     wrmsr(msr::kApicBase, rdmsr(msr::kApicBase) | (1u << 11));   // global enable
     reg(kRegSvr) = 0x100 | kSpuriousVector;
+    ioapic_init();
 
     uint32_t apic_10ms;
     uint64_t tsc_10ms;
@@ -74,11 +100,21 @@ void apic_interrupt(unsigned vector) {
     if (vector == kTimerVector) {
         ++g_ticks;
         if (core::sched_tick()) this_cpu().need_resched = true;
+    } else if (vector >= kIrqVectorBase && vector < kIrqVectorBase + kIrqLines) {
+        core::irq_fire(vector - kIrqVectorBase);   // masks the line, marks the port
+        this_cpu().need_resched = true;
     }
     reg(kRegEoi) = 0;
 }
 
 uint64_t apic_tsc_khz() { return g_tsc_per_ms; }
+
+void ioapic_set_masked(unsigned line, bool masked) {
+    if (line >= kIrqLines) return;
+    uint32_t& low = g_ioapic_low[line];
+    low = masked ? low | (1u << 16) : low & ~(1u << 16);
+    ioapic_write(0x10 + 2 * line, low);
+}
 
 uint64_t apic_now_ns() { return (rdtsc() - g_tsc_start) * 1'000'000 / g_tsc_per_ms; }
 

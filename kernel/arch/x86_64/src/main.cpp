@@ -11,6 +11,7 @@
 
 #include <base/format.hpp>
 #include <core/caps.hpp>
+#include <core/irq.hpp>
 #include <core/log.hpp>
 #include <core/memory.hpp>
 #include <core/platform.hpp>
@@ -119,6 +120,10 @@ void give_first_domain_everything() {
     give(Capability{Type::io_ports, r::use, 0x3F8, 8, 0});
     give(Capability{Type::io_ports, r::use, 0x2F8, 8, 0});
     for (unsigned m = 0; m < g_boot.nmodules; ++m) give(Capability{Type::module, r::use, m, 0, 0});
+    // Interrupt lines, delivered as events: the IOAPIC's, but for 0 and 2
+    // (the PIT and the PIC cascade, which the kernel keeps masked).
+    for (unsigned line = 1; line < core::kNrIrqLines; ++line)
+        if (line != 2) give(Capability{Type::irq, r::use, line, 0, 0});
     for (unsigned i = 0; i < core::kMaxDomains; ++i) {
         core::Domain* d = core::domain_at(i);
         if (d->state != core::DomainState::running) continue;

@@ -89,6 +89,8 @@ uint64_t tsc_khz() { return arch::apic_tsc_khz(); }
 core::Vcpu* current_vcpu() { return arch::this_cpu().current; }
 void request_reschedule() { arch::this_cpu().need_resched = true; }
 
+void irq_set_masked(unsigned line, bool masked) { arch::ioapic_set_masked(line, masked); }
+
 void system_exit(ExitKind kind) { arch::qemu_exit(kind == ExitKind::clean ? arch::kExitClean : arch::kExitPanic); }
 
 }  // namespace platform

@@ -14,7 +14,7 @@ struct Vcpu;
 
 constexpr unsigned kMaxEvtchnPorts = 1024;   // of the 4096 the 2-level ABI can name
 
-enum class ChannelState : uint8_t { free, unbound, interdomain, virq };
+enum class ChannelState : uint8_t { free, unbound, interdomain, virq, pirq };
 
 struct Channel {
     ChannelState state = ChannelState::free;

@@ -61,6 +61,9 @@ void request_reschedule();
 // The calling CPU's "current vCPU".
 core::Vcpu* current_vcpu();
 
+// Masks or unmasks an interrupt line (an IOAPIC input).
+void irq_set_masked(unsigned line, bool masked);
+
 // Boot module `index` (an image or the manifest the boot loader loaded):
 // false if there is none. `cmdline` is its module string.
 struct BootModule {

@@ -7,6 +7,8 @@ namespace arch {
 
 constexpr unsigned kTimerVector = 0xF0;
 constexpr unsigned kSpuriousVector = 0xFF;
+constexpr unsigned kIrqVectorBase = 0x40;   // IOAPIC line n -> vector 0x40 + n
+constexpr unsigned kIrqLines = 24;
 constexpr uint64_t kTickNs = 1'000'000;   // timer tick: 1 ms (scheduler slices are longer)
 
 // Masks the 8259 PICs, enables the LAPIC, calibrates its timer against the PIT
@@ -19,5 +21,7 @@ void apic_interrupt(unsigned vector);
 // Nanoseconds since the timer was calibrated (from the TSC).
 uint64_t apic_now_ns();
 uint64_t apic_tsc_khz();
+// Masks or unmasks IOAPIC input `line`.
+void ioapic_set_masked(unsigned line, bool masked);
 
 }  // namespace arch
