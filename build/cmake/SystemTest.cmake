@@ -39,7 +39,7 @@ endif()
 # parsed options (${prefix}_NAME, ${prefix}_TIMEOUT, ${prefix}_LABELS).
 function(_moat_systest_parse prefix function_name)
   cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;TIMEOUT;KERNEL_ARGS;MANIFEST;MANIFEST_DAMAGE;INPUT;INPUT_AFTER"
-    "MODULES;DOMAINS;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS" ${ARGN})
+    "MODULES;DOMAINS;QEMU_ARGS;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS" ${ARGN})
   if(A_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${function_name}: unknown arguments: ${A_UNPARSED_ARGUMENTS}")
   endif()
@@ -116,6 +116,9 @@ function(_moat_systest_parse prefix function_name)
     string(STRIP "boot=all ${A_KERNEL_ARGS}" kernel_args)
     list(APPEND args --append "${kernel_args}")
   endif()
+  foreach(x IN LISTS A_QEMU_ARGS)
+    list(APPEND args --qemu-arg "${x}")
+  endforeach()
   if(A_INPUT)
     # Typed on the serial console once a line contains INPUT_AFTER.
     list(APPEND args --input "${A_INPUT}" --input-after "${A_INPUT_AFTER}")

@@ -37,6 +37,7 @@ void print_help(FILE* out) {
       "       --manifest-damage truncate:N or flip:N spoils the binary manifest first)\n"
       "       --input TEXT --input-after LINE   types TEXT (\\xNN, \\r, \\n escapes) on the serial console\n"
       "                                         once a console line contains LINE\n"
+      "       --qemu-arg ARG                    one more QEMU argument (a device, say); repeatable\n"
       "\n"
       "Boots kernel K with the modules in QEMU (TCG), console to a pipe; copies each\n"
       "console line to stdout (and --log), then checks the run. It fails on: a line\n"
@@ -208,6 +209,9 @@ int main(int argc, char** argv) {
       if (!value()) return usage_error("--memory needs a size");
       spec.memory = v;
       memory_given = true;
+    } else if (arg == "--qemu-arg") {
+      if (!value()) return usage_error("--qemu-arg needs an argument");
+      spec.extra.emplace_back(v);
     } else if (arg == "--input-after") {
       if (!value() || *v == '\0') return usage_error("--input-after needs a non-empty substring");
       input_after = v;

@@ -30,6 +30,7 @@ struct Table {
         h[unsigned(H::multicall)] = hc_multicall;
         h[unsigned(H::set_timer_op)] = hc_set_timer_op;
         h[unsigned(H::event_channel_op)] = hc_event_channel_op;
+        h[unsigned(H::physdev_op)] = hc_physdev_op;
         h[unsigned(H::grant_table_op)] = hc_grant_table_op;
         h[unsigned(H::domctl)] = hc_domctl;
         h[unsigned(H::cap_op)] = hc_cap_op;

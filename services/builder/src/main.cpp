@@ -158,7 +158,7 @@ bool install_between(int h, int p) {
 // The CSpace domain i needs: every capability it will hold, and a few more.
 uint32_t cspace_size(int i) {
     const manifest::Domain& m = g_sys.domains[i];
-    uint32_t n = m.n_ioports + m.n_irqs + (m.debug_console ? 1 : 0) + 4;
+    uint32_t n = m.n_ioports + m.n_irqs + m.n_mmio + 7 * m.n_pci + (m.debug_console ? 1 : 0) + 4;
     for (int p = 0; p < int(g_sys.n_domains); ++p) {
         uint32_t grant;
         bool bind;
@@ -190,9 +190,31 @@ bool install_devices(int h) {
         if (src < 0) rt::printf("%s: no Irq capability for line %u to give\n", hd.name, hd.irqs[k]);
         ok &= src >= 0 && install(h, src, abi::kCapRightUse, "Irq", -1);
     }
-    // Not handed out by the kernel yet (driver domains): say so, plainly.
-    if (hd.n_pci || hd.n_mmio)
-        rt::printf("%s: PCI and MMIO capabilities are not available yet; not given\n", hd.name);
+    // A PCI function comes with its BARs: the I/O ranges and device memory
+    // the kernel found it decoding.
+    for (unsigned k = 0; k < hd.n_pci; ++k) {
+        uint32_t bdf = uint32_t(hd.pci[k].bus) << 8 | uint32_t(hd.pci[k].device) << 3 | hd.pci[k].function;
+        long src = rt::cap_find(abi::CapType::pci_device, bdf);
+        abi::MoatPciInfo info{};
+        info.bdf = bdf;
+        if (src < 0 || rt::hypercall(abi::Hypercall::physdev_op, abi::kPhysdevPciInfo, rt::ptr(&info)) != 0) {
+            rt::printf("%s: no PCI function %02x:%02x.%u to give\n", hd.name, hd.pci[k].bus, hd.pci[k].device,
+                       hd.pci[k].function);
+            ok = false;
+            continue;
+        }
+        ok &= install(h, src, abi::kCapRightUse, "PciDevice", -1);
+        for (const auto& bar : info.bars) {
+            if (!bar.size) continue;
+            long b = rt::cap_find(bar.is_io ? abi::CapType::io_ports : abi::CapType::mmio, bar.base);
+            ok &= b >= 0 && install(h, b, abi::kCapRightUse, bar.is_io ? "IoPorts" : "Mmio", -1);
+        }
+    }
+    for (unsigned k = 0; k < hd.n_mmio; ++k) {
+        long src = rt::cap_find(abi::CapType::mmio, hd.mmio[k].first);
+        if (src < 0) rt::printf("%s: no Mmio capability for %#lx to give\n", hd.name, hd.mmio[k].first);
+        ok &= src >= 0 && install(h, src, abi::kCapRightUse, "Mmio", -1);
+    }
     return ok;
 }
 

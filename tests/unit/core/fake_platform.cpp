@@ -205,6 +205,9 @@ void panic(const char* fmt, ...) {
 }
 
 bool boot_module(unsigned, BootModule*) { return false; }
+uint32_t pci_read(uint32_t, uint16_t, uint8_t) { return 0xFFFFFFFF; }
+void pci_write(uint32_t, uint16_t, uint8_t, uint32_t) {}
+void irq_set_level_triggered(unsigned) {}
 void irq_set_masked(unsigned line, bool masked) { fake::g_calls.irq_masked.emplace_back(line, masked); }
 
 void system_exit(ExitKind kind) {

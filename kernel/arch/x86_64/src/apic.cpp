@@ -109,6 +109,13 @@ void apic_interrupt(unsigned vector) {
 
 uint64_t apic_tsc_khz() { return g_tsc_per_ms; }
 
+void ioapic_set_level(unsigned line) {
+    if (line >= kIrqLines) return;
+    uint32_t& low = g_ioapic_low[line];
+    low = (low | (1u << 15)) & ~(1u << 13);   // level triggered, active high (PCI links on QEMU's PC)
+    ioapic_write(0x10 + 2 * line, low);
+}
+
 void ioapic_set_masked(unsigned line, bool masked) {
     if (line >= kIrqLines) return;
     uint32_t& low = g_ioapic_low[line];

@@ -12,6 +12,7 @@
 #include <base/format.hpp>
 #include <core/caps.hpp>
 #include <core/irq.hpp>
+#include <core/pci.hpp>
 #include <core/log.hpp>
 #include <core/memory.hpp>
 #include <core/platform.hpp>
@@ -124,6 +125,16 @@ void give_first_domain_everything() {
     // (the PIT and the PIC cascade, which the kernel keeps masked).
     for (unsigned line = 1; line < core::kNrIrqLines; ++line)
         if (line != 2) give(Capability{Type::irq, r::use, line, 0, 0});
+    // Every PCI function, and its BARs: I/O ranges and device memory.
+    for (unsigned i = 0; i < core::pci_count(); ++i) {
+        const abi::MoatPciInfo& f = core::pci_at(i)->info;
+        give(Capability{Type::pci_device, r::use, f.bdf, 0, 0});
+        for (const auto& bar : f.bars) {
+            if (!bar.size) continue;
+            if (bar.is_io) give(Capability{Type::io_ports, r::use, bar.base, bar.size, 0});
+            else give(Capability{Type::mmio, r::use, bar.base, bar.size, 0});
+        }
+    }
     for (unsigned i = 0; i < core::kMaxDomains; ++i) {
         core::Domain* d = core::domain_at(i);
         if (d->state != core::DomainState::running) continue;
@@ -162,6 +173,7 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi) {
     write_cr3(read_cr3());
 
     apic_init();
+    core::pci_enumerate();
     if (has_option(g_boot.cmdline, "moat.test_panic")) test_panic_fault();
 
     // The kernel starts one domain, the builder (module 0), which reads the

@@ -89,6 +89,24 @@ uint64_t tsc_khz() { return arch::apic_tsc_khz(); }
 core::Vcpu* current_vcpu() { return arch::this_cpu().current; }
 void request_reschedule() { arch::this_cpu().need_resched = true; }
 
+uint32_t pci_read(uint32_t bdf, uint16_t offset, uint8_t size) {
+    arch::outl(0xCF8, 0x80000000u | (bdf << 8) | (offset & 0xFC));
+    uint16_t port = uint16_t(0xCFC + (offset & 3));
+    if (size == 1) return arch::inb(port);
+    if (size == 2) return arch::inw(port);
+    return arch::inl(0xCFC);
+}
+
+void pci_write(uint32_t bdf, uint16_t offset, uint8_t size, uint32_t value) {
+    arch::outl(0xCF8, 0x80000000u | (bdf << 8) | (offset & 0xFC));
+    uint16_t port = uint16_t(0xCFC + (offset & 3));
+    if (size == 1) arch::outb(port, uint8_t(value));
+    else if (size == 2) arch::outw(port, uint16_t(value));
+    else arch::outl(0xCFC, value);
+}
+
+void irq_set_level_triggered(unsigned line) { arch::ioapic_set_level(line); }
+
 void irq_set_masked(unsigned line, bool masked) { arch::ioapic_set_masked(line, masked); }
 
 void system_exit(ExitKind kind) { arch::qemu_exit(kind == ExitKind::clean ? arch::kExitClean : arch::kExitPanic); }

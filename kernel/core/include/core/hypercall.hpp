@@ -34,6 +34,7 @@ int64_t hc_memory_op(Vcpu& v, Regs& r);
 int64_t hc_multicall(Vcpu& v, Regs& r);
 int64_t hc_set_timer_op(Vcpu& v, Regs& r);
 int64_t hc_event_channel_op(Vcpu& v, Regs& r);
+int64_t hc_physdev_op(Vcpu& v, Regs& r);
 int64_t hc_grant_table_op(Vcpu& v, Regs& r);
 int64_t hc_domctl(Vcpu& v, Regs& r);
 int64_t hc_cap_op(Vcpu& v, Regs& r);

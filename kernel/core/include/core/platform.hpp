@@ -61,8 +61,15 @@ void request_reschedule();
 // The calling CPU's "current vCPU".
 core::Vcpu* current_vcpu();
 
+// PCI configuration space of bus 0 (bdf: device << 3 | function): `size`
+// (1, 2, 4) bytes at `offset`, aligned. All ones where nothing answers.
+uint32_t pci_read(uint32_t bdf, uint16_t offset, uint8_t size);
+void pci_write(uint32_t bdf, uint16_t offset, uint8_t size, uint32_t value);
+
 // Masks or unmasks an interrupt line (an IOAPIC input).
 void irq_set_masked(unsigned line, bool masked);
+// A line PCI functions share: level triggered.
+void irq_set_level_triggered(unsigned line);
 
 // Boot module `index` (an image or the manifest the boot loader loaded):
 // false if there is none. `cmdline` is its module string.

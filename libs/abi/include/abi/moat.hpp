@@ -157,4 +157,41 @@ static_assert(sizeof(MoatDomctl) == 80);
 static_assert(offsetof(MoatDomctl, domain) == 8);
 static_assert(offsetof(MoatDomctl, u) == 16);
 
+// ---------------------------------------------------------------------------
+// physdev_op (Xen's number 33) with Moat's own sub-ops for PCI functions a
+// domain holds a PciDevice capability for (object: bus << 8 | device << 3 |
+// function). Config space is mediated: reads of the function's 256 bytes,
+// writes only to the command register and to the device-specific area
+// (0x40 and up) - never to the BARs, so a driver domain cannot move its
+// device over memory it does not own.
+inline constexpr uint32_t kPhysdevPciInfo = 0x4d500001;     // MoatPciInfo*
+inline constexpr uint32_t kPhysdevPciConfigRead = 0x4d500002;  // MoatPciConfig*
+inline constexpr uint32_t kPhysdevPciConfigWrite = 0x4d500003; // MoatPciConfig*
+
+struct MoatPciConfig {
+  uint32_t bdf;
+  uint16_t offset;   // aligned to size
+  uint8_t size;      // 1, 2 or 4
+  uint8_t pad;
+  uint32_t value;    // read: out; write: in
+};
+static_assert(sizeof(MoatPciConfig) == 12);
+
+struct MoatPciBar {
+  uint64_t base;     // I/O port or physical address; 0: none
+  uint64_t size;     // bytes (ports for I/O)
+  uint32_t is_io;
+  uint32_t pad;
+};
+static_assert(sizeof(MoatPciBar) == 24);
+
+struct MoatPciInfo {
+  uint32_t bdf;          // in
+  uint16_t vendor, device;
+  uint8_t class_code, subclass, prog_if, irq_line;   // irq_line: the IOAPIC input, 0xff: none
+  uint32_t pad;
+  MoatPciBar bars[6];
+};
+static_assert(sizeof(MoatPciInfo) == 16 + 6 * 24);
+
 }  // namespace abi

@@ -23,5 +23,7 @@ uint64_t apic_now_ns();
 uint64_t apic_tsc_khz();
 // Masks or unmasks IOAPIC input `line`.
 void ioapic_set_masked(unsigned line, bool masked);
+// A line a PCI function interrupts on: level triggered.
+void ioapic_set_level(unsigned line);
 
 }  // namespace arch

@@ -1,0 +1,106 @@
+// Device access by capability (tests/system: system_pci_access).
+//   role=driver    holds a PciDevice capability for one function (and its
+//                  BARs, Irq by the manifest): reads its config space, may
+//                  write its command register but not its BARs, reads its
+//                  I/O BAR through the TSS bitmap, binds its interrupt line;
+//                  and is refused config space of functions it does not hold.
+//   role=intruder  holds nothing: every one of those is refused.
+
+#include <rt/caps.hpp>
+#include <rt/check.hpp>
+#include <rt/console.hpp>
+#include <rt/events.hpp>
+#include <rt/hypercall.hpp>
+#include <rt/rt.hpp>
+
+#include <abi/errno.hpp>
+#include <abi/event_channel.hpp>
+#include <abi/moat.hpp>
+
+using rt::check;
+
+namespace {
+
+constexpr uint32_t kVirtioRng = 3 << 3;   // 00:03.0, as the test's QEMU places it
+constexpr uint32_t kIsaBridge = 1 << 3;   // 00:01.0
+
+long physdev(uint32_t op, void* arg) { return rt::hypercall(abi::Hypercall::physdev_op, op, rt::ptr(arg)); }
+
+long config_read(uint32_t bdf, uint16_t off, uint8_t size, uint32_t* out) {
+    abi::MoatPciConfig c{bdf, off, size, 0, 0};
+    long r = physdev(abi::kPhysdevPciConfigRead, &c);
+    *out = c.value;
+    return r;
+}
+
+long config_write(uint32_t bdf, uint16_t off, uint8_t size, uint32_t value) {
+    abi::MoatPciConfig c{bdf, off, size, 0, value};
+    return physdev(abi::kPhysdevPciConfigWrite, &c);
+}
+
+bool has_arg(const char* want) {
+    const char* s = reinterpret_cast<const char*>(rt::start_info().cmd_line);
+    size_t n = __builtin_strlen(want);
+    for (const char* p = s; *p; ++p)
+        if ((p == s || p[-1] == ' ') && __builtin_memcmp(p, want, n) == 0 && (p[n] == ' ' || p[n] == '\0')) return true;
+    return false;
+}
+
+inline uint32_t inl(uint16_t port) {
+    uint32_t v;
+    asm volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+
+constexpr long kEperm = abi::neg(abi::Errno::eperm);
+
+void driver() {
+    long slot = rt::cap_find(abi::CapType::pci_device, kVirtioRng);
+    check(slot >= 0, "pci.driver_holds_its_function");
+    abi::MoatPciInfo info{};
+    info.bdf = kVirtioRng;
+    long r = physdev(abi::kPhysdevPciInfo, &info);
+    check(r == 0 && info.vendor == 0x1af4 && info.device == 0x1005, "pci.info", "rc %ld, %x:%x", r, info.vendor,
+          info.device);
+    uint32_t id = 0;
+    check(config_read(kVirtioRng, 0, 4, &id) == 0 && id == 0x10051af4u, "pci.config_read", "id %x", id);
+    uint32_t bar0 = 0;
+    check(config_read(kVirtioRng, 0x10, 4, &bar0) == 0 && (bar0 & 1) && info.bars[0].is_io &&
+              (bar0 & ~3u) == info.bars[0].base,
+          "pci.bar0_is_its_io_range", "bar0 %x", bar0);
+    r = config_write(kVirtioRng, 0x10, 4, 0xFFFFFFFF);
+    uint32_t after = 0;
+    check(r == kEperm && config_read(kVirtioRng, 0x10, 4, &after) == 0 && after == bar0, "pci.bar_write_refused",
+          "rc %ld", r);
+    uint32_t cmd = 0;
+    check(config_read(kVirtioRng, 4, 2, &cmd) == 0 && config_write(kVirtioRng, 4, 2, cmd | 1) == 0,
+          "pci.command_write_allowed");
+    // Its I/O BAR, through the TSS bitmap its IoPorts capability opened:
+    // the legacy virtio header (device features first) answers.
+    uint32_t features = inl(uint16_t(info.bars[0].base));
+    check(features != 0xFFFFFFFFu, "pci.io_bar_reachable", "features %x", features);
+    check(config_read(kIsaBridge, 0, 4, &id) == kEperm, "pci.other_function_refused");
+    abi::EvtchnBindPirq bp{info.irq_line, 0, 0};
+    r = rt::evtchn_op(abi::EvtchnOp::bind_pirq, &bp);
+    check(info.irq_line != 0xFF && r == 0 && bp.port > 0, "pci.irq_bound", "line %u rc %ld", info.irq_line, r);
+}
+
+void intruder() {
+    abi::MoatPciInfo info{};
+    info.bdf = kVirtioRng;
+    check(physdev(abi::kPhysdevPciInfo, &info) == kEperm, "pci.intruder_info_refused");
+    uint32_t v = 0;
+    check(config_read(kVirtioRng, 0, 4, &v) == kEperm, "pci.intruder_config_read_refused");
+    check(config_write(kVirtioRng, 4, 2, 0) == kEperm, "pci.intruder_config_write_refused");
+    abi::EvtchnBindPirq bp{11, 0, 0};
+    check(rt::evtchn_op(abi::EvtchnOp::bind_pirq, &bp) == kEperm, "pci.intruder_irq_refused");
+}
+
+}  // namespace
+
+void rt::main() {
+    rt::events_init();
+    if (has_arg("role=driver")) driver();
+    else if (has_arg("role=intruder")) intruder();
+    rt::printf("done, %u failed\n", rt::g_failed_checks);
+}
