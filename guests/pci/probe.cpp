@@ -11,6 +11,7 @@
 #include <rt/console.hpp>
 #include <rt/events.hpp>
 #include <rt/hypercall.hpp>
+#include <rt/mm.hpp>
 #include <rt/rt.hpp>
 
 #include <abi/errno.hpp>
@@ -54,6 +55,17 @@ inline uint32_t inl(uint16_t port) {
 
 constexpr long kEperm = abi::neg(abi::Errno::eperm);
 
+alignas(4096) uint8_t g_bar_page[4096];   // where device memory gets mapped
+
+uint64_t own_pte() {
+    uint64_t pfn = (rt::ptr(g_bar_page) - rt::kVirtBase) >> 12;
+    return (rt::mfn_of_pfn(pfn) << 12) | rt::kPteP | rt::kPteRw | rt::kPteA | rt::kPteD;
+}
+
+long map_device_page(uint64_t addr) {
+    return rt::update_va_mapping(rt::ptr(g_bar_page), (addr & ~0xFFFull) | rt::kPteP | rt::kPteRw | rt::kPteA | rt::kPteD);
+}
+
 void driver() {
     long slot = rt::cap_find(abi::CapType::pci_device, kVirtioRng);
     check(slot >= 0, "pci.driver_holds_its_function");
@@ -83,6 +95,24 @@ void driver() {
     abi::EvtchnBindPirq bp{info.irq_line, 0, 0};
     r = rt::evtchn_op(abi::EvtchnOp::bind_pirq, &bp);
     check(info.irq_line != 0xFF && r == 0 && bp.port > 0, "pci.irq_bound", "line %u rc %ld", info.irq_line, r);
+
+    // Its device memory (an Mmio capability per memory BAR): the modern
+    // virtio common configuration at the start of BAR 4 answers - its
+    // device_feature_select register reads back what was written.
+    const abi::MoatPciBar& bar4 = info.bars[4];
+    check(!bar4.is_io && bar4.size >= 4096, "pci.bar4_is_device_memory", "size %lu", bar4.size);
+    r = map_device_page(bar4.base);
+    check(r == 0, "pci.bar_mapped", "rc %ld", r);
+    if (r == 0) {
+        volatile uint32_t* common = reinterpret_cast<volatile uint32_t*>(g_bar_page);
+        common[0] = 1;
+        uint32_t sel = common[0];
+        common[0] = 0;
+        check(sel == 1, "pci.bar_registers_answer", "select %u", sel);
+        check(rt::update_va_mapping(rt::ptr(g_bar_page), own_pte()) == 0, "pci.bar_unmapped");
+    }
+    // RAM beyond its own, by the same path: refused.
+    check(map_device_page(0x100000) != 0, "pci.ram_not_mapped_as_device");
 }
 
 void intruder() {
@@ -94,6 +124,15 @@ void intruder() {
     check(config_write(kVirtioRng, 4, 2, 0) == kEperm, "pci.intruder_config_write_refused");
     abi::EvtchnBindPirq bp{11, 0, 0};
     check(rt::evtchn_op(abi::EvtchnOp::bind_pirq, &bp) == kEperm, "pci.intruder_irq_refused");
+    // It cannot ask where the BARs are, so it tries the whole window QEMU's
+    // firmware puts them in: not one page of it maps.
+    unsigned mapped = 0;
+    for (uint64_t a = 0xFE000000; a < 0xFF000000; a += 4096)
+        if (map_device_page(a) == 0) {
+            ++mapped;
+            (void)rt::update_va_mapping(rt::ptr(g_bar_page), own_pte());
+        }
+    check(mapped == 0, "pci.intruder_device_memory_refused", "%u pages mapped", mapped);
 }
 
 }  // namespace

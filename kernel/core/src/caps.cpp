@@ -76,6 +76,18 @@ bool allows(const Domain& d, cap::Type t, uint64_t object, uint32_t rights) {
     return false;
 }
 
+bool covers(const Domain& d, cap::Type t, uint64_t first, uint64_t len, uint32_t rights) {
+    const cap::CSpace* cs = d.cspace;
+    if (!cs || first + len < first) return false;
+    for (uint32_t i = 0, n = cs->size(); i < n; ++i) {
+        const cap::Capability& c = cs->slot(i)->cap();
+        if (c.type == t && c.allows(rights) && c.object <= first && first + len <= c.object + c.object2 &&
+            c.object + c.object2 >= c.object)
+            return true;
+    }
+    return false;
+}
+
 bool holds_type(const Domain& d, cap::Type t, uint32_t rights) {
     if (!d.cspace) return false;
     for (uint32_t i = 0; i < d.cspace->size(); ++i) {

@@ -1,6 +1,7 @@
 // References, types, validation and devalidation of page-table frames.
 // See core/mm.hpp and docs/memory-model.md.
 
+#include <core/caps.hpp>
 #include <core/log.hpp>
 #include <core/gnttab.hpp>
 #include <core/mm.hpp>
@@ -141,7 +142,12 @@ long get_entry_ref_slow(MmCtx& c, uint64_t e, unsigned level) {
     if (e & ~allowed) return err(abi::Errno::einval);
     Mfn child = pte::mfn(e);
     FrameTable& ft = frame_table();
-    if (!ft.valid(child)) return err(abi::Errno::einval);
+    if (!ft.valid(child)) {
+        // Not RAM: device memory the domain holds an Mmio capability for
+        // (a BAR of its PCI function) may be mapped, and holds no references.
+        if (level == 1 && caps::covers(c.d, cap::Type::mmio, child << 12, 4096, cap::right::use)) return 0;
+        return err(abi::Errno::einval);
+    }
     FrameInfo& f = ft[child];
     if (f.owner != c.d.id || f.count == ~0u) return err(abi::Errno::einval);
     ++f.count;
@@ -156,6 +162,7 @@ void put_entry_ref(MmCtx& c, uint64_t e, unsigned level) {
     // unmap_grant_ref (or the end of either domain) releases.
     if (e & kGrantPte) return;
     Mfn child = pte::mfn(e);
+    if (!frame_table().valid(child)) return;   // device memory: no references taken
     FrameInfo& f = frame_table()[child];
     if (level == 1 && (e & pte::kWritable) && f.type_count > 1) {   // still writable elsewhere
         --f.type_count;

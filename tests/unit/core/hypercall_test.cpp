@@ -330,6 +330,26 @@ TEST_F(UpdateVaMapping, RefusesWritableMappingOfPageTable) {
     expect_consistent();
 }
 
+TEST_F(UpdateVaMapping, DeviceMemoryNeedsAnMmioCapability) {
+    uint64_t old = l1e(scratch);
+    core::Mfn dev = 0xFEBF0;   // beyond RAM: a BAR's page
+    EXPECT_EQ(uvm(scratch, pte::make(dev, pte::kPresent | pte::kWritable)), kEinval) << "no capability";
+    EXPECT_EQ(l1e(scratch), old);
+    ASSERT_GE(core::caps::give_root(*d, cap::Capability{cap::Type::mmio, cap::right::use, dev << 12, 0x2000, 0}), 0);
+    EXPECT_EQ(uvm(scratch, pte::make(dev + 1, pte::kPresent | pte::kWritable)), 0) << "inside the range";
+    EXPECT_EQ(pte::mfn(l1e(scratch)), dev + 1);
+    expect_consistent();
+    EXPECT_EQ(uvm(scratch + 4096, pte::make(dev + 2, pte::kPresent)), kEinval) << "just past the range";
+    EXPECT_EQ(uvm(scratch, old), 0) << "and unmapped again, no references to give back";
+    expect_consistent();
+    // RAM stays refused whatever Mmio capability a domain holds.
+    core::Mfn free_frame = 0;
+    for (core::Mfn m = fake::kReservedFrames; m < fake::nframes(); ++m)
+        if (core::frame_allocator().is_free(m)) { free_frame = m; break; }
+    ASSERT_GE(core::caps::give_root(*d, cap::Capability{cap::Type::mmio, cap::right::use, free_frame << 12, 4096, 0}), 0);
+    EXPECT_EQ(uvm(scratch, pte::make(free_frame, pte::kPresent)), kEinval);
+}
+
 TEST_F(UpdateVaMapping, RefusesFramesTheDomainDoesNotOwn) {
     uint64_t old = l1e(scratch);
     // A reserved frame, a free frame, the end of memory and beyond.

@@ -32,6 +32,9 @@ bool allows(const Domain& d, cap::Type t, uint64_t object, uint32_t rights);
 
 // Does `d` hold any capability of type `t` with `rights`?
 bool holds_type(const Domain& d, cap::Type t, uint32_t rights);
+// Whether one capability of type t (a range: object, object2 = length)
+// with these rights covers all of [first, first + len).
+bool covers(const Domain& d, cap::Type t, uint64_t first, uint64_t len, uint32_t rights);
 
 // The domain an operation naming `domid` acts on: the caller itself
 // (DOMID_SELF or its own id), or a running domain it holds a Domain
