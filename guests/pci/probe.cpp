@@ -6,6 +6,7 @@
 //                  and is refused config space of functions it does not hold.
 //   role=intruder  holds nothing: every one of those is refused.
 
+#include <base/cmdline.hpp>
 #include <rt/caps.hpp>
 #include <rt/check.hpp>
 #include <rt/console.hpp>
@@ -40,11 +41,7 @@ long config_write(uint32_t bdf, uint16_t off, uint8_t size, uint32_t value) {
 }
 
 bool has_arg(const char* want) {
-    const char* s = reinterpret_cast<const char*>(rt::start_info().cmd_line);
-    size_t n = __builtin_strlen(want);
-    for (const char* p = s; *p; ++p)
-        if ((p == s || p[-1] == ' ') && __builtin_memcmp(p, want, n) == 0 && (p[n] == ' ' || p[n] == '\0')) return true;
-    return false;
+    return base::has_word(reinterpret_cast<const char*>(rt::start_info().cmd_line), want);
 }
 
 inline uint32_t inl(uint16_t port) {

@@ -10,6 +10,7 @@
 //   role=idle  for domains_booted_max: reports itself up (data/up), then
 //              waits for Xen's control/shutdown request and obeys it.
 
+#include <base/cmdline.hpp>
 #include <rt/check.hpp>
 #include <rt/console.hpp>
 #include <rt/events.hpp>
@@ -20,11 +21,7 @@
 namespace {
 
 bool has_arg(const char* want) {
-    const char* s = reinterpret_cast<const char*>(rt::start_info().cmd_line);
-    size_t n = __builtin_strlen(want);
-    for (const char* p = s; *p; ++p)
-        if ((p == s || p[-1] == ' ') && __builtin_memcmp(p, want, n) == 0 && (p[n] == ' ' || p[n] == '\0')) return true;
-    return false;
+    return base::has_word(reinterpret_cast<const char*>(rt::start_info().cmd_line), want);
 }
 
 void rtt() {

@@ -9,6 +9,7 @@
 // The watcher is the front-end of a RING connection to the writer, which is
 // how each learns the other's domain id (docs/system.md).
 
+#include <base/cmdline.hpp>
 #include <rt/check.hpp>
 #include <rt/console.hpp>
 #include <rt/events.hpp>
@@ -25,11 +26,7 @@ namespace {
 constexpr uint64_t kWaitNs = 60'000'000'000;   // guest time, generous
 
 bool has_arg(const char* want) {
-    const char* s = reinterpret_cast<const char*>(rt::start_info().cmd_line);
-    size_t n = __builtin_strlen(want);
-    for (const char* p = s; *p; ++p)
-        if ((p == s || p[-1] == ' ') && __builtin_memcmp(p, want, n) == 0 && (p[n] == ' ' || p[n] == '\0')) return true;
-    return false;
+    return base::has_word(reinterpret_cast<const char*>(rt::start_info().cmd_line), want);
 }
 
 long read_number(const char* path) {

@@ -87,23 +87,30 @@ void domain_release_memory(Domain& d) {
     (void)freed;
 }
 
-void domain_kill(Domain& d) {
-    if (d.state != DomainState::running && d.state != DomainState::stopped) return;
-    console_flush(d);
-    log_domain_gone(d.id);   // if it drives the UART, the kernel takes it back
-    d.state = DomainState::dying;
+namespace {
+// Takes its vCPUs off the scheduler. If it is the domain running here (it
+// shut itself down), its page tables are the ones loaded and its vCPU is in
+// this CPU's frame: leave both. (Another domain destroying or stopping it
+// keeps running in its own address space.)
+void stop_vcpus(Domain& d) {
     for (auto& v : d.vcpu) {
         v.state = VcpuState::down;
         sched_remove(v);
     }
-    // If it is the domain running here (it shut itself down), its page tables
-    // are the ones loaded and its vCPU is in this CPU's frame: leave both.
-    // (Another domain destroying it keeps running in its own address space.)
     Vcpu* cur = platform::current_vcpu();
     if (cur && cur->domain == &d) {
         platform::leave_guest_address_space();
         platform::request_reschedule();
     }
+}
+}  // namespace
+
+void domain_kill(Domain& d) {
+    if (d.state != DomainState::running && d.state != DomainState::stopped) return;
+    console_flush(d);
+    log_domain_gone(d.id);   // if it drives the UART, the kernel takes it back
+    d.state = DomainState::dying;
+    stop_vcpus(d);
     // Everything that links it to other domains goes first, then its memory.
     evtchn_destroy(d);
     gnttab_destroy(d);
@@ -123,15 +130,7 @@ void domain_shutdown(Domain& d, abi::ShutdownReason reason) {
         return;
     }
     d.state = DomainState::stopped;
-    for (auto& v : d.vcpu) {
-        v.state = VcpuState::down;
-        sched_remove(v);
-    }
-    Vcpu* cur = platform::current_vcpu();
-    if (cur && cur->domain == &d) {
-        platform::leave_guest_address_space();
-        platform::request_reschedule();
-    }
+    stop_vcpus(d);
     for (unsigned i = 0; i < kMaxDomains; ++i) {
         Domain& o = g_domains[i];
         if (o.state == DomainState::running && &o != &d && o.vcpu[0].virq_port[uint32_t(abi::Virq::dom_exc)] &&

@@ -9,6 +9,7 @@
 #include <core/timer.hpp>
 
 #include <abi/hypercall.hpp>
+#include <abi/hypercall_page.hpp>
 #include <abi/start_info.hpp>
 #include <abi/x86_64.hpp>
 #include <base/format.hpp>
@@ -90,23 +91,8 @@ struct Builder {
                        spec.cmdline ? spec.cmdline : "");
     }
 
-    // Xen's 64-bit hypercall page: `syscall` stubs, 32 bytes apart. The iret
-    // entry is jumped to, not called: it pushes rcx, r11, rax to complete the
-    // guest's iret frame and never returns.
-    void fill_hypercall_page(uint64_t va) {
-        uint8_t* p = va_ptr(va);
-        __builtin_memset(p, 0xCC, 4096);   // int3 between the stubs, as Xen leaves it
-        for (unsigned i = 0; i < abi::kHypercallPageEntries; ++i) {
-            uint8_t* s = p + i * abi::kHypercallEntrySize;
-            if (i == unsigned(abi::Hypercall::iret)) {
-                const uint8_t stub[] = {0x51, 0x41, 0x53, 0x50, 0xb8, uint8_t(i), 0, 0, 0, 0x0f, 0x05};
-                __builtin_memcpy(s, stub, sizeof stub);
-            } else {
-                const uint8_t stub[] = {0x51, 0x41, 0x53, 0xb8, uint8_t(i), 0, 0, 0, 0x0f, 0x05, 0x41, 0x5b, 0x59, 0xc3};
-                __builtin_memcpy(s, stub, sizeof stub);
-            }
-        }
-    }
+    // Xen's 64-bit hypercall page (abi/hypercall_page.hpp).
+    void fill_hypercall_page(uint64_t va) { abi::write_hypercall_page(va_ptr(va)); }
 
     // Bootstrap page tables for [v_start, v_end): L4 first, then the lower
     // levels in the order they are needed. Every frame in the region is mapped

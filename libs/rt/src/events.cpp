@@ -39,8 +39,22 @@ bool take_port(uint32_t port) {
     return __atomic_fetch_and(&g_fired[port / 64], ~bit, __ATOMIC_SEQ_CST) & bit;
 }
 
+// The look at our set and the sleep must be one step for the upcall: an
+// event handled between them would leave us asleep with its port taken and
+// nothing pending. So events stay masked from the look to sched_op block,
+// which unmasks them and returns at once if one is pending (its upcall then
+// runs on the way back).
 void wait_port(uint32_t port) {
-    while (!take_port(port)) sched_op(abi::SchedOp::block);
+    abi::VcpuInfo& vi = vcpu_info();
+    for (;;) {
+        __atomic_store_n(&vi.evtchn_upcall_mask, 1, __ATOMIC_SEQ_CST);
+        if (take_port(port)) break;
+        sched_op(abi::SchedOp::block);
+    }
+    __atomic_store_n(&vi.evtchn_upcall_mask, 0, __ATOMIC_SEQ_CST);
+    // Events of other ports that came while masked: delivered now (any
+    // hypercall returns through the upcall when one is pending).
+    if (__atomic_load_n(&vi.evtchn_upcall_pending, __ATOMIC_SEQ_CST)) hypercall(abi::Hypercall::xen_version, 0);
 }
 
 }  // namespace rt

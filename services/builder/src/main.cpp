@@ -7,6 +7,7 @@
 // restarts them as their policy says. When every guest is down for good it
 // stops the services and itself, which ends the system.
 
+#include <base/cmdline.hpp>
 #include "pv.hpp"
 #include "store.hpp"
 
@@ -426,13 +427,7 @@ bool guests_remain() {
     return false;
 }
 
-bool has_option(const char* cmdline, const char* opt) {
-    size_t n = __builtin_strlen(opt);
-    for (const char* p = cmdline; *p; ++p)
-        if ((p == cmdline || p[-1] == ' ') && __builtin_memcmp(p, opt, n) == 0 && (p[n] == ' ' || p[n] == '\0'))
-            return true;
-    return false;
-}
+bool has_option(const char* cmdline, const char* opt) { return base::has_word(cmdline, opt); }
 
 // The builder's `census` option (domains_booted_max): once every guest is
 // started, counts those that report themselves up in XenStore (data/up)

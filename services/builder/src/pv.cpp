@@ -3,6 +3,7 @@
 #include <abi/event_channel.hpp>
 #include <abi/grant_table.hpp>
 #include <abi/hypercall.hpp>
+#include <abi/hypercall_page.hpp>
 #include <abi/memory.hpp>
 #include <abi/moat.hpp>
 #include <abi/start_info.hpp>
@@ -251,19 +252,8 @@ bool pv_build(const PvSpec& s, PvDomain& d, char* err, size_t err_len) {
         base::snformat(reinterpret_cast<char*>(si->cmd_line), sizeof si->cmd_line, "%s", s.cmdline ? s.cmdline : "");
     });
     if (image.xen.has_hypercall_page) {
-        ok = ok && each_page(dom, l.pfn(image.xen.hypercall_page), 1, [&](uint8_t* p, uint64_t) {
-            __builtin_memset(p, 0xCC, 4096);
-            for (unsigned i = 0; i < abi::kHypercallPageEntries; ++i) {
-                uint8_t* st = p + i * abi::kHypercallEntrySize;
-                if (i == unsigned(abi::Hypercall::iret)) {
-                    const uint8_t stub[] = {0x51, 0x41, 0x53, 0x50, 0xb8, uint8_t(i), 0, 0, 0, 0x0f, 0x05};
-                    __builtin_memcpy(st, stub, sizeof stub);
-                } else {
-                    const uint8_t stub[] = {0x51, 0x41, 0x53, 0xb8, uint8_t(i), 0, 0, 0, 0x0f, 0x05, 0x41, 0x5b, 0x59, 0xc3};
-                    __builtin_memcpy(st, stub, sizeof stub);
-                }
-            }
-        });
+        ok = ok && each_page(dom, l.pfn(image.xen.hypercall_page), 1,
+                             [&](uint8_t* p, uint64_t) { abi::write_hypercall_page(p); });
     }
     // shared_info.arch.max_pfn, as Xen's builder sets it.
     ok = ok && window_map(dom, &shared_info_mfn, 1);

@@ -1,5 +1,6 @@
 // kmain: from the multiboot entry to the first guest.
 
+#include <base/cmdline.hpp>
 #include <arch/apic.hpp>
 #include <arch/boot_info.hpp>
 #include <arch/cpu.hpp>
@@ -87,13 +88,7 @@ void build_from_module(unsigned i, const Module& m) {
     }
 }
 
-bool has_option(const char* cmdline, const char* opt) {
-    size_t n = __builtin_strlen(opt);
-    for (const char* p = cmdline; *p; ++p)
-        if ((p == cmdline || p[-1] == ' ') && __builtin_memcmp(p, opt, n) == 0 && (p[n] == ' ' || p[n] == '\0'))
-            return true;
-    return false;
-}
+bool has_option(const char* cmdline, const char* opt) { return base::has_word(cmdline, opt); }
 
 // `moat.test_panic` on the kernel command line: fault on purpose, so the
 // system tests can check the panic report (registers, symbolized backtrace,
