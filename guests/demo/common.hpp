@@ -25,36 +25,25 @@
 #include <base/format.hpp>
 #include <ring/ring.hpp>
 
+#include "../echo_ring.hpp"
+
 namespace demo {
 
 using rt::check;
 
 enum XenbusState : unsigned { kInitialising = 1, kInitWait = 2, kInitialised = 3, kConnected = 4, kClosing = 5, kClosed = 6 };
 
-struct Request {
-    uint64_t seq;
-    uint8_t payload[56];
-};
-struct Response {
-    uint64_t seq;
-    uint8_t payload[56];
-};
-using Front = ring::FrontRing<Request, Response>;
-using Back = ring::BackRing<Request, Response>;
-constexpr uint64_t kQuit = ~0ull;
+using echo_ring::Back;
+using echo_ring::Front;
+using echo_ring::kQuit;
+using echo_ring::Request;
+using echo_ring::Response;
 constexpr uint32_t kRingRef = 8;   // the first reference after Xen's reserved ones
 
 // A whole number from a node, or -1.
 inline long read_number(const char* path) {
-    char buf[32];
-    auto r = rt::xs_read(path, buf, sizeof buf);
-    if (!r) return -1;
-    long v = 0;
-    for (size_t i = 0; i < *r; ++i) {
-        if (buf[i] < '0' || buf[i] > '9') return -1;
-        v = v * 10 + (buf[i] - '0');
-    }
-    return *r ? v : -1;
+    auto r = rt::xs_read_number(path);
+    return r ? long(*r) : -1;
 }
 
 // Waits (watching it) until `path` holds a number >= want; false if the

@@ -17,6 +17,8 @@
 #include <grant/grant.hpp>
 #include <ring/ring.hpp>
 
+#include "../echo_ring.hpp"
+
 namespace ipc {
 
 constexpr uint16_t kRoot = 0, kPing = 1, kPong = 2, kIntruder = 3;
@@ -32,18 +34,11 @@ constexpr uint32_t kPongPortRoot = 1, kPongPortOffer = 2, kPongPortRing = 3;
 // page with a known pattern as 9.
 constexpr uint32_t kRingRef = 8, kPatternRef = 9;
 
-struct Request {
-    uint64_t seq;
-    uint8_t payload[56];
-};
-struct Response {
-    uint64_t seq;
-    uint8_t payload[56];
-};
-static_assert(sizeof(Request) == 64 && sizeof(Response) == 64);
-using Front = ring::FrontRing<Request, Response>;
-using Back = ring::BackRing<Request, Response>;
-constexpr uint64_t kQuit = ~0ull;
+using echo_ring::Back;
+using echo_ring::Front;
+using echo_ring::kQuit;
+using echo_ring::Request;
+using echo_ring::Response;
 
 using rt::check;
 

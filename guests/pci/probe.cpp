@@ -6,7 +6,6 @@
 //                  and is refused config space of functions it does not hold.
 //   role=intruder  holds nothing: every one of those is refused.
 
-#include <base/cmdline.hpp>
 #include <rt/caps.hpp>
 #include <rt/check.hpp>
 #include <rt/console.hpp>
@@ -38,10 +37,6 @@ long config_read(uint32_t bdf, uint16_t off, uint8_t size, uint32_t* out) {
 long config_write(uint32_t bdf, uint16_t off, uint8_t size, uint32_t value) {
     abi::MoatPciConfig c{bdf, off, size, 0, value};
     return physdev(abi::kPhysdevPciConfigWrite, &c);
-}
-
-bool has_arg(const char* want) {
-    return base::has_word(reinterpret_cast<const char*>(rt::start_info().cmd_line), want);
 }
 
 inline uint32_t inl(uint16_t port) {
@@ -136,7 +131,7 @@ void intruder() {
 
 void rt::main() {
     rt::events_init();
-    if (has_arg("role=driver")) driver();
-    else if (has_arg("role=intruder")) intruder();
+    if (rt::has_arg("role=driver")) driver();
+    else if (rt::has_arg("role=intruder")) intruder();
     rt::printf("done, %u failed\n", rt::g_failed_checks);
 }

@@ -10,7 +10,6 @@
 //   role=idle  for domains_booted_max: reports itself up (data/up), then
 //              waits for Xen's control/shutdown request and obeys it.
 
-#include <base/cmdline.hpp>
 #include <rt/check.hpp>
 #include <rt/console.hpp>
 #include <rt/events.hpp>
@@ -19,10 +18,6 @@
 #include <rt/xenbus.hpp>
 
 namespace {
-
-bool has_arg(const char* want) {
-    return base::has_word(reinterpret_cast<const char*>(rt::start_info().cmd_line), want);
-}
 
 void rtt() {
     bool ok = bool(rt::xs_write("data/k", "value"));
@@ -40,12 +35,10 @@ void rtt() {
 }
 
 void boot() {
-    char buf[32];
-    auto t = rt::xs_read("moat/boot-tsc", buf, sizeof buf);
+    auto t = rt::xs_read_number("moat/boot-tsc");
     if (!t) return;   // first boot: power off, come back as a restart
     bool ok = bool(rt::xs_write("data/state", "connected"));
-    uint64_t t1 = rt::rdtsc(), t0 = 0;
-    for (size_t i = 0; i < *t; ++i) t0 = t0 * 10 + uint64_t(buf[i] - '0');
+    uint64_t t1 = rt::rdtsc(), t0 = *t;
     rt::check(ok && t0 && t1 > t0, "xs_bench.boot_connected");
     if (ok && t1 > t0) rt::printf("BENCH domain_boot_insns %lu\n", t1 - t0);
 }
@@ -70,7 +63,7 @@ void idle() {
 void rt::main() {
     rt::events_init();
     rt::check(bool(rt::xs_init()), "xs_bench.connected");
-    if (has_arg("role=rtt")) rtt();
-    else if (has_arg("role=boot")) boot();
-    else if (has_arg("role=idle")) idle();
+    if (rt::has_arg("role=rtt")) rtt();
+    else if (rt::has_arg("role=boot")) boot();
+    else if (rt::has_arg("role=idle")) idle();
 }

@@ -9,7 +9,6 @@
 // The watcher is the front-end of a RING connection to the writer, which is
 // how each learns the other's domain id (docs/system.md).
 
-#include <base/cmdline.hpp>
 #include <rt/check.hpp>
 #include <rt/console.hpp>
 #include <rt/events.hpp>
@@ -18,6 +17,7 @@
 #include <rt/xenbus.hpp>
 
 #include <base/format.hpp>
+#include <base/number.hpp>
 
 using rt::check;
 
@@ -25,20 +25,9 @@ namespace {
 
 constexpr uint64_t kWaitNs = 60'000'000'000;   // guest time, generous
 
-bool has_arg(const char* want) {
-    return base::has_word(reinterpret_cast<const char*>(rt::start_info().cmd_line), want);
-}
-
 long read_number(const char* path) {
-    char buf[32];
-    auto r = rt::xs_read(path, buf, sizeof buf);
-    if (!r || *r == 0) return -1;
-    long v = 0;
-    for (size_t i = 0; i < *r; ++i) {
-        if (buf[i] < '0' || buf[i] > '9') return -1;
-        v = v * 10 + (buf[i] - '0');
-    }
-    return v;
+    auto r = rt::xs_read_number(path);
+    return r ? long(*r) : -1;
 }
 
 // The peer's domain id from our side of the RING connection's nodes.
@@ -178,8 +167,8 @@ void writer() {
     long self = read_number("domid");
     char ready[64];
     base::snformat(ready, sizeof ready, "/local/domain/%s/data/ready", fe);
-    long watcher_id = 0;
-    for (const char* p = fe; *p >= '0' && *p <= '9'; ++p) watcher_id = watcher_id * 10 + (*p - '0');
+    uint32_t watcher_id = 0;
+    check(base::parse_u32(fe, __builtin_strlen(fe), watcher_id), "xs.writer_watcher_id");
     // Wait for the watcher (polling its node: we may read it once it exists).
     uint64_t deadline = rt::now_ns() + kWaitNs;
     while (read_number(ready) != 1 && rt::now_ns() < deadline) rt::sched_op(abi::SchedOp::yield);
@@ -207,10 +196,10 @@ void writer() {
 void rt::main() {
     rt::events_init();
     check(bool(rt::xs_init()), "xs.connected");
-    if (has_arg("role=flood")) flood();
-    else if (has_arg("role=tx")) tx_conflict();
-    else if (has_arg("role=watcher")) watcher();
-    else if (has_arg("role=writer")) writer();
+    if (rt::has_arg("role=flood")) flood();
+    else if (rt::has_arg("role=tx")) tx_conflict();
+    else if (rt::has_arg("role=watcher")) watcher();
+    else if (rt::has_arg("role=writer")) writer();
     else rt::printf("no role= on the command line\n");
     rt::printf("done, %u failed\n", rt::g_failed_checks);
 }

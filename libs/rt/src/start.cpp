@@ -3,6 +3,7 @@
 #include <rt/rt.hpp>
 
 #include <abi/memory.hpp>
+#include <base/cmdline.hpp>
 
 namespace rt {
 
@@ -15,6 +16,10 @@ alignas(4096) uint8_t g_shared_info_page[4096];
 const abi::StartInfo& start_info() { return *g_start_info; }
 abi::SharedInfo& shared_info() { return *reinterpret_cast<abi::SharedInfo*>(g_shared_info_page); }
 abi::VcpuInfo& vcpu_info() { return shared_info().vcpu_info[0]; }
+
+bool has_arg(const char* word) {
+    return base::has_word(reinterpret_cast<const char*>(start_info().cmd_line), word);
+}
 
 void shutdown(abi::ShutdownReason reason) {
     abi::SchedShutdown s{static_cast<uint32_t>(reason)};

@@ -4,6 +4,8 @@
 
 #include <rt/xenbus.hpp>
 
+#include <base/number.hpp>
+
 #if defined(MOAT_DOMAIN)
 #include <abi/event_channel.hpp>
 #include <rt/events.hpp>
@@ -64,18 +66,6 @@ size_t format_u64(uint64_t v, char* out) {
     } while (v);
     for (size_t i = 0; i < n; ++i) out[i] = tmp[n - 1 - i];
     return n;
-}
-
-bool parse_u32(const char* s, size_t n, uint32_t& v) {
-    if (n == 0 || n > 10) return false;
-    uint64_t x = 0;
-    for (size_t i = 0; i < n; ++i) {
-        if (s[i] < '0' || s[i] > '9') return false;
-        x = x * 10 + uint64_t(s[i] - '0');
-    }
-    if (x > 0xffffffffu) return false;
-    v = uint32_t(x);
-    return true;
 }
 
 // The reply payload as one NUL-terminated string: its length without the NUL.
@@ -378,7 +368,7 @@ XsResult<size_t> XsClient::get_perms(const char* path, XsPerm* out, size_t cap, 
         size_t k = cstr_len(reply + i);
         char a = reply[i];
         uint32_t dom;
-        if (k < 2 || (a != 'n' && a != 'r' && a != 'w' && a != 'b') || !parse_u32(reply + i + 1, k - 1, dom) ||
+        if (k < 2 || (a != 'n' && a != 'r' && a != 'w' && a != 'b') || !base::parse_u32(reply + i + 1, k - 1, dom) ||
             dom > 0xffff)
             return Err{XsError::proto};
         if (n == cap) return Err{XsError::range};
@@ -423,7 +413,7 @@ XsResult<uint32_t> XsClient::transaction_start() {
     if (!r) return Err{r.error()};
     size_t n;
     uint32_t v;
-    if (!one_string(id, r.value(), n) || !parse_u32(id, n, v) || v == 0) return Err{XsError::proto};
+    if (!one_string(id, r.value(), n) || !base::parse_u32(id, n, v) || v == 0) return Err{XsError::proto};
     return v;
 }
 
@@ -575,6 +565,16 @@ XsStatus xs_write(const char* path, const char* value, uint32_t tx) { return g_c
 XsStatus xs_write_bytes(const char* path, const void* value, size_t len, uint32_t tx) {
     return g_client.write_bytes(path, value, len, tx);
 }
+
+XsResult<uint64_t> xs_read_number(const char* path, uint32_t tx) {
+    char buf[24];
+    auto r = xs_read(path, buf, sizeof buf, tx);
+    if (!r) return Err{r.error()};
+    uint64_t v;
+    if (!base::parse_u64(buf, *r, v)) return Err{XsError::inval};
+    return v;
+}
+
 XsStatus xs_mkdir(const char* path, uint32_t tx) { return g_client.mkdir(path, tx); }
 XsStatus xs_rm(const char* path, uint32_t tx) { return g_client.rm(path, tx); }
 XsResult<size_t> xs_directory(const char* path, char* buf, size_t cap, uint32_t tx) {

@@ -7,7 +7,6 @@
 // restarts them as their policy says. When every guest is down for good it
 // stops the services and itself, which ends the system.
 
-#include <base/cmdline.hpp>
 #include "pv.hpp"
 #include "store.hpp"
 
@@ -15,6 +14,7 @@
 #include <abi/event_channel.hpp>
 #include <abi/moat.hpp>
 #include <base/format.hpp>
+#include <base/cmdline.hpp>
 #include <manifest/manifest.hpp>
 #include <rt/caps.hpp>
 #include <rt/console.hpp>
@@ -49,16 +49,8 @@ uint16_t g_self = 0;   // our domain id
 // At boot the kernel gave us a Domain capability for every domain running
 // then: ourselves alone.
 uint16_t find_self() {
-    for (uint32_t slot = 0; slot < 128; ++slot) {
-        abi::MoatCap c = rt::cap_inspect(slot);
-        if (c.type == uint32_t(abi::CapType::domain)) return uint16_t(c.object);
-    }
-    return 0;
-}
-
-long domctl(abi::MoatDomctl& op) {
-    op.version = abi::kMoatDomctlVersion;
-    return rt::hypercall(abi::Hypercall::domctl, rt::ptr(&op));
+    long slot = rt::cap_find_if(abi::CapType::domain, [](const abi::MoatCap&) { return true; });
+    return slot < 0 ? 0 : uint16_t(rt::cap_inspect(uint32_t(slot)).object);
 }
 
 // Reads boot module `index` into buf; its size, or a negative errno.
@@ -174,13 +166,10 @@ bool install_devices(int h) {
     const manifest::Domain& hd = g_sys.domains[h];
     bool ok = true;
     for (unsigned k = 0; k < hd.n_ioports; ++k) {
-        long src = -1;
-        for (long slot = 0; slot < 128 && src < 0; ++slot) {
-            abi::MoatCap c = rt::cap_inspect(uint32_t(slot));
-            if (c.type == uint32_t(abi::CapType::io_ports) && c.object == hd.ioports[k].first &&
-                c.object2 == hd.ioports[k].count)
-                src = slot;
-        }
+        const manifest::Range& want = hd.ioports[k];
+        long src = rt::cap_find_if(abi::CapType::io_ports, [&](const abi::MoatCap& c) {
+            return c.object == want.first && c.object2 == want.count;
+        });
         if (src < 0) rt::printf("%s: no IoPorts capability for ports %#lx+%lu to give\n", hd.name,
                                 hd.ioports[k].first, hd.ioports[k].count);
         ok &= src >= 0 && install(h, src, abi::kCapRightUse, "IoPorts", -1);

@@ -19,11 +19,6 @@ namespace builder {
 
 namespace {
 
-long domctl(abi::MoatDomctl& op) {
-    op.version = abi::kMoatDomctlVersion;
-    return rt::hypercall(abi::Hypercall::domctl, rt::ptr(&op));
-}
-
 // The machine frames of the domain being built, by pfn.
 constexpr uint64_t kMaxPages = 64 * 1024;   // 256 MiB
 uint64_t g_mfn[kMaxPages];
@@ -85,6 +80,11 @@ void fail(char* err, size_t len, const char* fmt, const char* what, long rc) {
 }
 
 }  // namespace
+
+long domctl(abi::MoatDomctl& op) {
+    op.version = abi::kMoatDomctlVersion;
+    return rt::hypercall(abi::Hypercall::domctl, rt::ptr(&op));
+}
 
 long domctl_simple(uint32_t cmd, uint16_t dom) {
     abi::MoatDomctl op{};

@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <abi/moat.hpp>
+
 namespace builder {
 
 inline constexpr uint16_t kNoDomain = 0xFFFF;
@@ -43,6 +45,7 @@ bool pv_create(const PvSpec& s, PvDomain& out, char* err, size_t err_len);
 bool pv_build(const PvSpec& s, PvDomain& d, char* err, size_t err_len);
 
 // domctl helpers.
+long domctl(abi::MoatDomctl& op);   // sets the version
 long domctl_simple(uint32_t cmd, uint16_t dom);
 struct DomInfo {
     bool ok;

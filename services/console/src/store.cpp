@@ -3,6 +3,7 @@
 #include <rt/xenbus.hpp>
 
 #include <base/format.hpp>
+#include <base/number.hpp>
 
 namespace console::store {
 
@@ -14,22 +15,13 @@ constexpr char kIntroduce[] = "@introduceDomain", kRelease[] = "@releaseDomain";
 // console first) must not stop the console for long.
 constexpr uint64_t kReplyTimeoutNs = 100'000'000;
 
-bool parse_u32(const char* s, uint32_t* out) {
-    uint64_t v = 0;
-    if (!*s) return false;
-    for (; *s; ++s) {
-        if (*s < '0' || *s > '9' || v > 0xFFFFFFFFull / 10) return false;
-        v = v * 10 + uint64_t(*s - '0');
-    }
-    if (v > 0xFFFFFFFFull) return false;
-    *out = uint32_t(v);
-    return true;
-}
+bool parse_u32(const char* s, uint32_t* out) { return base::parse_u32(s, __builtin_strlen(s), *out); }
 
 bool read_u32(const char* path, uint32_t* out) {
-    char buf[16];
-    auto r = rt::xs_read(path, buf, sizeof buf);
-    return r.ok() && parse_u32(buf, out);
+    auto r = rt::xs_read_number(path);
+    if (!r || *r > 0xFFFFFFFFu) return false;
+    *out = uint32_t(*r);
+    return true;
 }
 
 bool watch(const char* path, const char* token) {

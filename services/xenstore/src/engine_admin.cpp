@@ -1,6 +1,7 @@
 // Watches, transactions and domain management.
 
 #include <xenstore/engine.hpp>
+#include <base/number.hpp>
 
 namespace xs {
 
@@ -10,19 +11,6 @@ namespace {
 
 constexpr char kIntroduceDomain[] = "@introduceDomain";
 constexpr char kReleaseDomain[] = "@releaseDomain";
-
-bool parse_u64(const char* s, size_t n, uint64_t& v) {
-    if (n == 0 || n > 20 || (n > 1 && s[0] == '0')) return false;
-    uint64_t x = 0;
-    for (size_t i = 0; i < n; ++i) {
-        if (s[i] < '0' || s[i] > '9') return false;
-        uint64_t d = static_cast<uint64_t>(s[i] - '0');
-        if (x > (~uint64_t{0} - d) / 10) return false;
-        x = x * 10 + d;
-    }
-    v = x;
-    return true;
-}
 
 }  // namespace
 
@@ -165,7 +153,7 @@ Status Engine::op_introduce(Ctx& c, const Request& r, Reply& out) {
     DomId dom;
     uint64_t mfn;
     uint32_t port;
-    if (!parse_domid(a.s[0], a.n[0], dom) || !parse_u64(a.s[1], a.n[1], mfn) ||
+    if (!parse_domid(a.s[0], a.n[0], dom) || !base::parse_u64(a.s[1], a.n[1], mfn) ||
         !parse_u32(a.s[2], a.n[2], port))
         return Err{Error::inval};
     TRY(introduce(dom, mfn, port));

@@ -1,4 +1,5 @@
 #include <xenstore/path.hpp>
+#include <base/number.hpp>
 
 namespace xs {
 
@@ -46,18 +47,6 @@ size_t format_u32(uint32_t v, char* out) {
     } while (v);
     for (size_t i = 0; i < n; ++i) out[i] = tmp[n - 1 - i];
     return n;
-}
-
-bool parse_u32(const char* s, size_t n, uint32_t& v) {
-    if (n == 0 || n > 10 || (n > 1 && s[0] == '0')) return false;
-    uint64_t x = 0;
-    for (size_t i = 0; i < n; ++i) {
-        if (s[i] < '0' || s[i] > '9') return false;
-        x = x * 10 + static_cast<uint64_t>(s[i] - '0');
-    }
-    if (x > 0xffffffffu) return false;
-    v = static_cast<uint32_t>(x);
-    return true;
 }
 
 bool parse_domid(const char* s, size_t n, DomId& d) {

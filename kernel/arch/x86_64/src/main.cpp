@@ -1,6 +1,5 @@
 // kmain: from the multiboot entry to the first guest.
 
-#include <base/cmdline.hpp>
 #include <arch/apic.hpp>
 #include <arch/boot_info.hpp>
 #include <arch/cpu.hpp>
@@ -11,6 +10,7 @@
 #include <arch/serial.hpp>
 
 #include <base/format.hpp>
+#include <base/cmdline.hpp>
 #include <core/caps.hpp>
 #include <core/irq.hpp>
 #include <core/pci.hpp>

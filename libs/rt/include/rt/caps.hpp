@@ -21,16 +21,22 @@ inline abi::MoatCap cap_inspect(uint32_t slot) {
     return a.cap;
 }
 
-// The first slot holding a capability of `type` naming `object`, or -1.
-inline long cap_find(abi::CapType type, uint64_t object) {
+// The first slot holding a capability of `type` that `match` accepts, or -1.
+template <typename Match>
+inline long cap_find_if(abi::CapType type, Match&& match) {
     abi::CapOpArgs a{};
     a.domain = abi::kDomidSelf;
     long n = cap_op(abi::CapOp::size, a);
     for (long i = 0; i < n; ++i) {
         abi::MoatCap c = cap_inspect(uint32_t(i));
-        if (c.type == uint32_t(type) && c.object == object) return i;
+        if (c.type == uint32_t(type) && match(c)) return i;
     }
     return -1;
+}
+
+// The first slot holding a capability of `type` naming `object`, or -1.
+inline long cap_find(abi::CapType type, uint64_t object) {
+    return cap_find_if(type, [&](const abi::MoatCap& c) { return c.object == object; });
 }
 
 // Copies our slot `src` (rights & mask) into slot `dst` of `domain`.

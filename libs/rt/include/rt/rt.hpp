@@ -14,6 +14,9 @@ const abi::StartInfo& start_info();
 abi::SharedInfo& shared_info();
 abi::VcpuInfo& vcpu_info();
 
+// Whether `word` stands in start_info.cmd_line as a whole word.
+bool has_arg(const char* word);
+
 // The domain's own code: called after the runtime is set up. Returning from
 // it powers the domain off.
 void main();

@@ -168,6 +168,9 @@ void xs_set_timeout(uint64_t ns);
 // Reads path's value into buf (NUL-terminated: cap must exceed the value's
 // length, else ERANGE); returns the value's length.
 XsResult<size_t> xs_read(const char* path, char* buf, size_t cap, uint32_t tx = 0);
+// A value that is a decimal number (as nodes like domid, port and state
+// hold); EINVAL if it is something else.
+XsResult<uint64_t> xs_read_number(const char* path, uint32_t tx = 0);
 // A NUL-terminated value (without its NUL), or len bytes of anything.
 XsStatus xs_write(const char* path, const char* value, uint32_t tx = 0);
 XsStatus xs_write_bytes(const char* path, const void* value, size_t len, uint32_t tx = 0);

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <base/number.hpp>
 
 namespace xs {
 
@@ -37,7 +38,7 @@ uint32_t path_hash(const char* p, size_t n);
 size_t home_path(DomId dom, char* out);
 size_t format_u32(uint32_t v, char* out);
 // Strict decimal (no sign, no leading zeros except "0", no junk).
-bool parse_u32(const char* s, size_t n, uint32_t& v);
+using base::parse_u32;   // decimal, no leading zeros (base/number.hpp)
 bool parse_domid(const char* s, size_t n, DomId& d);
 
 size_t cstr_len(const char* s);

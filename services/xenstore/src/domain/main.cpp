@@ -31,6 +31,7 @@
 #include <rt/traps.hpp>
 
 #include <new>
+#include <base/number.hpp>
 
 namespace {
 
@@ -56,18 +57,6 @@ struct Cmdline {
     bool bad = false;
 };
 
-bool parse_u32(const char* s, size_t n, uint32_t& v) {
-    if (n == 0 || n > 10) return false;
-    uint64_t x = 0;
-    for (size_t i = 0; i < n; ++i) {
-        if (s[i] < '0' || s[i] > '9') return false;
-        x = x * 10 + uint64_t(s[i] - '0');
-    }
-    if (x > 0xffffffffu) return false;
-    v = uint32_t(x);
-    return true;
-}
-
 bool key_is(const char* s, size_t n, const char* key) {
     size_t i = 0;
     for (; key[i]; ++i)
@@ -92,9 +81,9 @@ Cmdline parse_cmdline(const char* s, size_t cap) {
         const char* v = w + eq + 1;
         size_t vn = n - eq - 1;
         if (key_is(w, eq, "master")) {
-            if (!parse_u32(v, vn, c.master) || c.master >= xs::kDomIdLimit) c.bad = true;
+            if (!base::parse_u32(v, vn, c.master) || c.master >= xs::kDomIdLimit) c.bad = true;
         } else if (key_is(w, eq, "master-port")) {
-            if (!parse_u32(v, vn, c.master_port)) c.bad = true;
+            if (!base::parse_u32(v, vn, c.master_port)) c.bad = true;
             else c.has_master_port = true;
         }
     }
