@@ -13,6 +13,7 @@
 #include <rt/hypercall.hpp>
 #include <rt/mm.hpp>
 #include <rt/rt.hpp>
+#include <rt/virtio.hpp>
 
 #include <abi/errno.hpp>
 #include <abi/event_channel.hpp>
@@ -56,6 +57,44 @@ uint64_t own_pte() {
 
 long map_device_page(uint64_t addr) {
     return rt::update_va_mapping(rt::ptr(g_bar_page), (addr & ~0xFFFull) | rt::kPteP | rt::kPteRw | rt::kPteA | rt::kPteD);
+}
+
+alignas(4096) uint8_t g_window[4][4096];
+rt::virtio::Queue g_queue;
+rt::virtio::Queue::Pages g_queue_pages;
+alignas(4096) uint8_t g_entropy[4096];
+
+// The virtio transport end to end (rt/virtio.hpp): the device fills a
+// buffer of ours by DMA and says so with its interrupt, delivered as an
+// event on the line's port and acknowledged by unmask.
+void virtio_entropy() {
+    rt::virtio::Device dev;
+    bool ok = dev.open(kVirtioRng, g_window) && dev.negotiate(0) && dev.setup_queue(0, g_queue, &g_queue_pages, 8);
+    check(ok, "virtio.opened", "%s", dev.error());
+    long port = dev.irq_port();
+    check(port > 0, "virtio.irq_port", "rc %ld", port);
+    if (!ok || port <= 0) return;
+    dev.start();
+    for (auto& b : g_entropy) b = 0;
+    rt::virtio::Buf buf{g_entropy + 64, 256, true};
+    int head = g_queue.add(&buf, 1);
+    g_queue.kick();
+    unsigned waits = 0;
+    while (!g_queue.has_used() && waits < 100) {
+        rt::wait_port(uint32_t(port));
+        ++waits;
+        (void)dev.read_isr();
+        dev.ack_irq();
+    }
+    uint16_t id = 0;
+    uint32_t len = 0;
+    bool used = g_queue.take_used(&id, &len);
+    unsigned nonzero = 0;
+    for (unsigned i = 64; i < 64 + 256; ++i) nonzero += g_entropy[i] != 0;
+    check(used && id == head && len > 0 && len <= 256 && nonzero > 0 && g_entropy[0] == 0 && g_entropy[400] == 0,
+          "virtio.dma_filled_buffer", "used %d id %u len %u nonzero %u waits %u", used, id, len, nonzero, waits);
+    check(g_queue.free_descriptors() == g_queue.size(), "virtio.descriptors_returned");
+    dev.reset();
 }
 
 void driver() {
@@ -105,6 +144,10 @@ void driver() {
     }
     // RAM beyond its own, by the same path: refused.
     check(map_device_page(0x100000) != 0, "pci.ram_not_mapped_as_device");
+    // Closing the line's port unbinds the line, so it can be bound again.
+    abi::EvtchnClose cl{bp.port};
+    check(rt::evtchn_op(abi::EvtchnOp::close, &cl) == 0, "pci.irq_port_closed");
+    virtio_entropy();
 }
 
 void intruder() {

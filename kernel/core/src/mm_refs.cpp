@@ -17,7 +17,8 @@ namespace {
 constexpr long err(abi::Errno e) { return abi::neg(e); }
 
 // What a guest may set in an entry at each level. Cache attributes (PWT, PCD,
-// PAT) need device access, which PV domains do not have yet; superpages (PSE
+// PAT) are refused for RAM (only device memory may be mapped uncached, see
+// get_entry_ref_slow); superpages (PSE
 // at L2/L3) and global upper-level entries are refused outright; bits 52-62
 // are reserved. User is forced on: PV guest kernels run in ring 3.
 constexpr uint64_t kCommon = pte::kPresent | pte::kWritable | pte::kUser | pte::kAccessed | pte::kAvail |
@@ -139,15 +140,18 @@ void start_devalidation(MmCtx& c, Mfn m) {
 
 long get_entry_ref_slow(MmCtx& c, uint64_t e, unsigned level) {
     uint64_t allowed = level == 1 ? kL1Allowed : kUpperAllowed;
-    if (e & ~allowed) return err(abi::Errno::einval);
     Mfn child = pte::mfn(e);
     FrameTable& ft = frame_table();
     if (!ft.valid(child)) {
         // Not RAM: device memory the domain holds an Mmio capability for
-        // (a BAR of its PCI function) may be mapped, and holds no references.
-        if (level == 1 && caps::covers(c.d, cap::Type::mmio, child << 12, 4096, cap::right::use)) return 0;
+        // (a BAR of its PCI function) may be mapped, uncached if it asks
+        // (PCD, PWT: device registers), and holds no references.
+        if (level == 1 && !(e & ~(allowed | pte::kPcd | pte::kPwt)) &&
+            caps::covers(c.d, cap::Type::mmio, child << 12, 4096, cap::right::use))
+            return 0;
         return err(abi::Errno::einval);
     }
+    if (e & ~allowed) return err(abi::Errno::einval);
     FrameInfo& f = ft[child];
     if (f.owner != c.d.id || f.count == ~0u) return err(abi::Errno::einval);
     ++f.count;

@@ -342,6 +342,12 @@ TEST_F(UpdateVaMapping, DeviceMemoryNeedsAnMmioCapability) {
     EXPECT_EQ(uvm(scratch + 4096, pte::make(dev + 2, pte::kPresent)), kEinval) << "just past the range";
     EXPECT_EQ(uvm(scratch, old), 0) << "and unmapped again, no references to give back";
     expect_consistent();
+    // Device registers may be mapped uncached; RAM may not.
+    EXPECT_EQ(uvm(scratch, pte::make(dev, pte::kPresent | pte::kWritable | pte::kPcd | pte::kPwt)), 0);
+    EXPECT_EQ(uvm(scratch, old), 0);
+    EXPECT_EQ(uvm(scratch, old | pte::kPcd), kEinval) << "RAM uncached";
+    EXPECT_EQ(l1e(scratch), old);
+    expect_consistent();
     // RAM stays refused whatever Mmio capability a domain holds.
     core::Mfn free_frame = 0;
     for (core::Mfn m = fake::kReservedFrames; m < fake::nframes(); ++m)

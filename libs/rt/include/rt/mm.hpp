@@ -29,6 +29,14 @@ inline uint64_t initial_region_end() {
     uint64_t stack_end = si.pt_base + si.nr_pt_frames * 4096 + 4096;
     return (stack_end + 512 * 1024 + (4u << 20) - 1) & ~uint64_t((4u << 20) - 1);
 }
+// The machine address of a byte of ours inside the initial region (what a
+// device is given for DMA); 0 for an address outside it.
+inline uint64_t maddr_of(const void* va) {
+    uint64_t v = reinterpret_cast<uint64_t>(va);
+    if (v < kVirtBase || v >= initial_region_end()) return 0;
+    return (mfn_of_pfn((v - kVirtBase) >> 12) << 12) | (v & 0xFFF);
+}
+
 // Frames of ours that nothing maps at start of day.
 inline uint64_t first_unmapped_pfn() { return (initial_region_end() - kVirtBase) >> 12; }
 
