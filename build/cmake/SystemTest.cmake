@@ -5,7 +5,12 @@
 #                  MODULES "target_or_path [ARGS]" ...
 #                  [EXPECT_PASS name ...] [EXPECT_LINE substr ...] [FORBID_LINE substr ...]
 #                  [EXPECT_EXIT clean|panic] [MIN_PASS n]
-#                  [LABELS system|adversarial ...] [TIMEOUT seconds (default 120)])
+#                  [LABELS system|adversarial ...] [TIMEOUT seconds (default 120)]
+#                  [MANIFEST file DOMAINS target ...]   boot a manifest as `moat run` does
+#                  [QEMU_ARGS arg ...] [INPUT text INPUT_AFTER line]
+#                  [UDP_ECHO n UDP_ECHO_AFTER line]   host UDP client through the NIC's forward
+#                  [FRESH_DISKS byte]   recreate the manifest's disk images, filled with byte
+#                  [AFTER_EXIT command arg ...])   host command after QEMU ends; must exit 0
 #   A CTest test `name` (labels default to `system`). Console log:
 #   ${CMAKE_BINARY_DIR}/tests/system/logs/<name>.log
 #
@@ -38,8 +43,8 @@ endif()
 # argument list (${prefix}_ARGS), the targets it needs (${prefix}_DEPS) and the
 # parsed options (${prefix}_NAME, ${prefix}_TIMEOUT, ${prefix}_LABELS).
 function(_moat_systest_parse prefix function_name)
-  cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;TIMEOUT;KERNEL_ARGS;MANIFEST;MANIFEST_DAMAGE;INPUT;INPUT_AFTER"
-    "MODULES;DOMAINS;QEMU_ARGS;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS" ${ARGN})
+  cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;TIMEOUT;KERNEL_ARGS;MANIFEST;MANIFEST_DAMAGE;INPUT;INPUT_AFTER;UDP_ECHO;UDP_ECHO_AFTER;FRESH_DISKS"
+    "MODULES;DOMAINS;QEMU_ARGS;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS;AFTER_EXIT" ${ARGN})
   if(A_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${function_name}: unknown arguments: ${A_UNPARSED_ARGUMENTS}")
   endif()
@@ -122,6 +127,16 @@ function(_moat_systest_parse prefix function_name)
   if(A_INPUT)
     # Typed on the serial console once a line contains INPUT_AFTER.
     list(APPEND args --input "${A_INPUT}" --input-after "${A_INPUT_AFTER}")
+  endif()
+  if(A_UDP_ECHO)
+    list(APPEND args --udp-echo ${A_UDP_ECHO} --udp-echo-after "${A_UDP_ECHO_AFTER}")
+  endif()
+  if(DEFINED A_FRESH_DISKS)
+    list(APPEND args --fresh-disks ${A_FRESH_DISKS})
+  endif()
+  if(A_AFTER_EXIT)
+    list(JOIN A_AFTER_EXIT " " after_exit)
+    list(APPEND args --after-exit "${after_exit}")
   endif()
   if(A_ICOUNT)
     # Guest time counts instructions: results independent of host load.

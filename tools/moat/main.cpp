@@ -8,6 +8,7 @@
 // Later commands (whole-system runs, the control channel) go next to these.
 #include "manifest.hpp"
 #include "process.hpp"
+#include "machine.hpp"
 #include "qemu.hpp"
 
 #include <cerrno>
@@ -429,6 +430,14 @@ int cmd_run(int argc, char** argv) {
   for (const auto& image : plan.images) run.spec.modules.push_back(image.string());
   uint32_t mib = m.system.machine().memory_mib() ? m.system.machine().memory_mib() : 256;
   run.spec.memory = std::to_string(mib) + "M";
+  std::string why;
+  std::vector<std::string> devices;
+  if (!moat::machine::qemu_args(m.system.machine(), std::filesystem::path(file).parent_path(), {}, &devices, &why)) {
+    std::fprintf(stderr, "moat run: %s\n", why.c_str());
+    if (temporary) ::unlink(manifest_path.c_str());
+    return kExitFailed;
+  }
+  run.spec.extra.insert(run.spec.extra.begin(), devices.begin(), devices.end());
 
   int rc = run_qemu("run", run);
   if (temporary) ::unlink(manifest_path.c_str());

@@ -2,6 +2,7 @@
 // reported at the field that is wrong. The rules are stated next to the fields
 // in proto/manifest.proto; keep the two in step.
 #include "manifest.hpp"
+#include "machine.hpp"
 
 #include <abi/start_info.hpp>
 #include <manifest/manifest.hpp>
@@ -98,6 +99,7 @@ class Checker {
     check_roles();
     check_memory_total();
     for (int i = 0; i < sys_.connections_size(); ++i) check_connection(i);
+    check_machine_devices();
     std::stable_sort(out_.begin(), out_.end(), [](const Diagnostic& a, const Diagnostic& b) {
       return a.pos.line != b.pos.line ? a.pos.line < b.pos.line : a.pos.column < b.pos.column;
     });
@@ -380,9 +382,10 @@ class Checker {
     auto front = peer(c.frontend(), w.field("frontend"), "connection frontend");
     auto back = peer(c.backend(), w.field("backend"), "connection backend");
     if (!Connection::Kind_IsValid(c.kind()) || c.kind() == Connection::KIND_UNSPECIFIED) {
-      error(w.field("kind"), "connection has no kind (RING, CONSOLE or XENSTORE)");
+      error(w.field("kind"), "connection has no kind (RING, CONSOLE, XENSTORE, VIF or VBD)");
       return;
     }
+    check_connection_details(c, w);
     if (!front || !back) return;
     if (*front == *back) {
       error(w.field("backend"), "connection from \"" + c.frontend() + "\" to itself");
@@ -390,10 +393,15 @@ class Checker {
     }
     const std::string kind = Connection::Kind_Name(c.kind());
     const Domain& b = sys_.domains(*back);
-    Domain::Role want = c.kind() == Connection::CONSOLE ? Domain::CONSOLE : Domain::XENSTORE;
+    Domain::Role want = c.kind() == Connection::CONSOLE    ? Domain::CONSOLE
+                        : c.kind() == Connection::XENSTORE ? Domain::XENSTORE
+                        : c.kind() == Connection::VIF      ? Domain::NETBACK
+                                                           : Domain::BLKBACK;
     if (c.kind() != Connection::RING && b.role() != want)
       error(w.field("backend"), kind + " connection's backend \"" + b.name() + "\" has role " +
                                     Domain::Role_Name(b.role()) + ", not " + Domain::Role_Name(want));
+    // A front-end may have several VIFs and VBDs, also to one back-end.
+    if (c.kind() == Connection::VIF || c.kind() == Connection::VBD) return;
     std::string key = c.frontend() + '\0' + c.backend() + '\0' + kind;
     if (!connections_.emplace(key, w.self()).second) {
       error(w.self(), "duplicate " + kind + " connection from \"" + c.frontend() + "\" to \"" + c.backend() + "\" (first at " +
@@ -407,8 +415,103 @@ class Checker {
     }
   }
 
+  // The machine's NICs and disks: a well-formed PCI address each, no two at
+  // one address, well-formed UDP forwards with distinct host ports, an
+  // image for every disk.
+  void check_machine_devices() {
+    Where m = root_.nested("machine");
+    std::map<uint32_t, Pos> at;
+    std::map<int, Pos> host_ports;
+    auto place = [&](const std::string& pci, Where w) {
+      uint32_t bdf = 0;
+      if (!parse_pci(pci, &bdf)) {
+        error(w.field("pci"), pci.empty() ? "a machine device needs its pci address (BB:DD.F)"
+                                          : "malformed PCI address \"" + pci + "\": expected BB:DD.F in hex");
+        return;
+      }
+      if ((bdf >> 8) != 0) error(w.field("pci"), "machine devices sit on bus 00");
+      else if ((bdf >> 3) < 2) error(w.field("pci"), "00:00 and 00:01 are the machine's own (host bridge, ISA bridge)");
+      auto [it, fresh] = at.emplace(bdf, w.self());
+      if (!fresh) error(w.field("pci"), "PCI address " + pci + " is already taken by the device at " + at_line(it->second));
+    };
+    for (int i = 0; i < sys_.machine().nics_size(); ++i) {
+      const Nic& nic = sys_.machine().nics(i);
+      Where w = m.nested("nics", i);
+      place(nic.pci(), w);
+      for (int k = 0; k < nic.udp_forward_size(); ++k) {
+        int host = 0, guest = 0;
+        std::string ip;
+        if (!moat::machine::parse_udp_forward(nic.udp_forward(k), &host, &ip, &guest)) {
+          error(w.field("udp_forward", k),
+                "malformed udp_forward \"" + nic.udp_forward(k) + "\": expected HOSTPORT:GUESTIP:GUESTPORT");
+          continue;
+        }
+        auto [it, fresh] = host_ports.emplace(host, w.field("udp_forward", k));
+        if (!fresh) error(w.field("udp_forward", k), "host port " + std::to_string(host) + " is already forwarded at " + at_line(it->second));
+      }
+    }
+    for (int i = 0; i < sys_.machine().disks_size(); ++i) {
+      const Disk& disk = sys_.machine().disks(i);
+      Where w = m.nested("disks", i);
+      place(disk.pci(), w);
+      if (disk.image().empty()) error(w.self(), "a disk needs its image (a raw file, created if missing)");
+    }
+  }
+
+  // VIF's mac, VBD's disk: each only on its kind; no two writable virtual
+  // disks of one back-end overlap, no two VIFs share a mac.
+  void check_connection_details(const Connection& c, Where w) {
+    if (!c.mac().empty()) {
+      if (c.kind() != Connection::VIF) error(w.field("mac"), "a mac is for VIF connections only");
+      else if (!valid_mac(c.mac()))
+        error(w.field("mac"), "mac \"" + c.mac() + "\" is not a unicast xx:xx:xx:xx:xx:xx address");
+      else {
+        std::string m = c.mac();
+        for (auto& ch : m) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+        auto [it, fresh] = macs_.emplace(m, w.self());
+        if (!fresh) error(w.field("mac"), "mac " + m + " is already the mac of the VIF at " + at_line(it->second));
+      }
+    }
+    if (c.has_disk() != (c.kind() == Connection::VBD)) {
+      error(c.has_disk() ? w.field("disk") : w.self(),
+            c.has_disk() ? "a disk is for VBD connections only" : "a VBD connection needs its disk { first_sector sectors read_only }");
+      return;
+    }
+    if (!c.has_disk()) return;
+    const VirtualDisk& d = c.disk();
+    uint64_t end = d.sectors() ? d.first_sector() + d.sectors() : ~0ull;
+    if (d.sectors() && end < d.first_sector()) {
+      error(w.field("disk"), "disk sectors overflow");
+      return;
+    }
+    for (const auto& o : disks_) {
+      if (o.backend != c.backend() || (o.read_only && d.read_only())) continue;
+      if (d.first_sector() < o.end && o.first < end)
+        error(w.field("disk"), "sectors " + std::to_string(d.first_sector()) + "-" +
+                                   (d.sectors() ? std::to_string(end - 1) : std::string("end")) + " of \"" + c.backend() +
+                                   "\" overlap the VBD at " + at_line(o.where) + ", and one of them is writable");
+    }
+    disks_.push_back({c.backend(), d.first_sector(), end, d.read_only(), w.self()});
+  }
+
+  static bool valid_mac(const std::string& m) {
+    if (m.size() != 17) return false;
+    for (size_t i = 0; i < 17; ++i)
+      if (i % 3 == 2 ? m[i] != ':' : !std::isxdigit(static_cast<unsigned char>(m[i]))) return false;
+    return !(std::stoi(m.substr(0, 2), nullptr, 16) & 1);
+  }
+
+  struct VirtualDiskUse {
+    std::string backend;
+    uint64_t first, end;
+    bool read_only;
+    Pos where;
+  };
+
   const System& sys_;
   Where root_;
+  std::vector<VirtualDiskUse> disks_;
+  std::map<std::string, Pos> macs_;
   std::filesystem::path base_;
   std::vector<Diagnostic> out_;
   std::map<std::string, int> by_name_;

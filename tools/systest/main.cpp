@@ -3,7 +3,9 @@
 #include "console.hpp"
 #include "json.hpp"
 #include "process.hpp"
+#include "machine.hpp"
 #include "manifest.hpp"
+#include "udp_echo.hpp"
 #include "qemu.hpp"
 
 #include <cctype>
@@ -17,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <poll.h>
+#include <sys/wait.h>
 #include <string>
 #include <string_view>
 #include <unistd.h>
@@ -38,6 +41,12 @@ void print_help(FILE* out) {
       "       --input TEXT --input-after LINE   types TEXT (\\xNN, \\r, \\n escapes) on the serial console\n"
       "                                         once a console line contains LINE\n"
       "       --qemu-arg ARG                    one more QEMU argument (a device, say); repeatable\n"
+      "       --udp-echo N --udp-echo-after LINE  once a console line contains LINE, a host UDP client\n"
+      "                                         sends N datagrams to the manifest's first UDP forward (on a\n"
+      "                                         free host port) and wants each back byte for byte\n"
+      "       --fresh-disks BYTE                recreate the manifest's disk images, every byte BYTE\n"
+      "       --after-exit CMD                  run CMD (sh -c) after QEMU ends; the test fails unless it\n"
+      "                                         exits 0 (its output goes to the log)\n"
       "\n"
       "Boots kernel K with the modules in QEMU (TCG), console to a pipe; copies each\n"
       "console line to stdout (and --log), then checks the run. It fails on: a line\n"
@@ -129,6 +138,10 @@ int main(int argc, char** argv) {
   std::string bench_json, log_path, name, manifest_file;
   char damage_kind = 0;
   std::string input, input_after;   // typed once a console line contains input_after
+  int udp_count = 0;                 // host UDP echo client: datagrams, and the line that starts it
+  std::string udp_after;
+  int fresh_fill = -1;               // --fresh-disks
+  std::string after_exit;            // --after-exit
   bool memory_given = false;
   unsigned long damage_at = 0;
 
@@ -243,6 +256,24 @@ int main(int argc, char** argv) {
       std::string num(t.substr(t.find(':') + 1));
       damage_at = std::strtoul(num.c_str(), &end, 10);
       if (num.empty() || *end != '\0') return usage_error("--manifest-damage needs a byte offset");
+    } else if (arg == "--udp-echo") {
+      char* end = nullptr;
+      if (!value()) return usage_error("--udp-echo needs a count");
+      long n = std::strtol(v, &end, 10);
+      if (end == v || *end != '\0' || n < 1 || n > 100000) return usage_error("--udp-echo needs a count of 1 or more");
+      udp_count = int(n);
+    } else if (arg == "--udp-echo-after") {
+      if (!value() || *v == '\0') return usage_error("--udp-echo-after needs a non-empty substring");
+      udp_after = v;
+    } else if (arg == "--fresh-disks") {
+      char* end = nullptr;
+      if (!value()) return usage_error("--fresh-disks needs a byte");
+      long b = std::strtol(v, &end, 0);
+      if (end == v || *end != '\0' || b < 0 || b > 255) return usage_error("--fresh-disks needs a byte (0-255)");
+      fresh_fill = int(b);
+    } else if (arg == "--after-exit") {
+      if (!value() || *v == '\0') return usage_error("--after-exit needs a command");
+      after_exit = v;
     } else if (arg == "--name") {
       if (!value()) return usage_error("--name needs a name");
       name = v;
@@ -251,6 +282,11 @@ int main(int argc, char** argv) {
     }
   }
   if (spec.kernel.empty()) return usage_error("--kernel is required");
+  if ((udp_count != 0) != !udp_after.empty()) return usage_error("--udp-echo and --udp-echo-after go together");
+  if (udp_count && manifest_file.empty()) return usage_error("--udp-echo needs --manifest (its NIC's UDP forward)");
+  if (fresh_fill >= 0 && manifest_file.empty()) return usage_error("--fresh-disks needs --manifest");
+  int udp_port = 0;
+  moat::systest::UdpEchoClient udp;
   if (!manifest_file.empty()) {
     // As `moat run` boots it: the builder, the binary manifest, the images.
     if (!spec.modules.empty()) return usage_error("--manifest and --module exclude each other");
@@ -281,6 +317,21 @@ int main(int argc, char** argv) {
     spec.modules.push_back(plan.builder.string() + " builder");
     spec.modules.push_back(std::filesystem::absolute(out_path).lexically_normal().string() + " manifest");
     for (const auto& image : plan.images) spec.modules.push_back(image.string());
+    // The machine's NICs and disks (a free host port for the tests' UDP forward).
+    moat::machine::Options mo;
+    mo.fresh_disk_fill = fresh_fill;
+    if (udp_count) {
+      mo.udp_host_port = moat::systest::free_udp_port();
+      if (!mo.udp_host_port) return usage_error("no free UDP port on 127.0.0.1");
+    }
+    std::vector<std::string> devices;
+    std::string why;
+    if (!moat::machine::qemu_args(m.system.machine(), base, mo, &devices, &why)) {
+      std::fprintf(stderr, "moat-systest: %s\n", why.c_str());
+      return kExitFail;
+    }
+    spec.extra.insert(spec.extra.begin(), devices.begin(), devices.end());
+    udp_port = mo.udp_host_port;
     if (!memory_given) {   // the machine the manifest describes
       uint32_t mib = m.system.machine().memory_mib() ? m.system.machine().memory_mib() : 256;
       spec.memory = std::to_string(mib) + "M";
@@ -302,6 +353,36 @@ int main(int argc, char** argv) {
 
   auto finish = [&](const moat::systest::RunEnd& run_end) {
     auto verdict = checker.finish(run_end);
+    if (udp_count) {
+      udp.cancel();
+      udp.join();
+      if (!udp.started()) {
+        verdict.ok = false;
+        verdict.reasons.push_back("the UDP echo client never started: no line contained \"" + udp_after + "\"");
+      } else {
+        output.out("moat-systest: " + udp.summary() + "\n");
+        if (!udp.ok()) {
+          verdict.ok = false;
+          verdict.reasons.push_back(udp.summary());
+        }
+      }
+    }
+    if (!after_exit.empty() && run_end.started) {
+      output.out("moat-systest: after exit: " + after_exit + "\n");
+      std::string cmd = after_exit + " 2>&1";
+      FILE* p = ::popen(cmd.c_str(), "r");
+      int rc = -1;
+      if (p) {
+        char line[4096];
+        while (std::fgets(line, sizeof line, p)) output.out(std::string("  ") + line);
+        int st = ::pclose(p);
+        rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+      }
+      if (rc != 0) {
+        verdict.ok = false;
+        verdict.reasons.push_back("after-exit command failed (status " + std::to_string(rc) + "): " + after_exit);
+      }
+    }
     if (verdict.ok && !bench_json.empty()) {
       std::string error;
       if (!moat::json::merge_into_file(bench_json, verdict.bench, &error)) {
@@ -363,6 +444,11 @@ int main(int argc, char** argv) {
   bool typed = false;
   auto emit_console = [&](std::string& l) {
     checker.line(l);
+    if (udp_count && !udp.started() && l.find(udp_after) != std::string::npos) {
+      output.out("moat-systest: sending " + std::to_string(udp_count) + " UDP datagrams to 127.0.0.1:" +
+                 std::to_string(udp_port) + "\n");
+      udp.start(udp_port, udp_count);
+    }
     if (!typed && in_pipe[1] >= 0 && l.find(input_after) != std::string::npos) {
       typed = true;
       if (::write(in_pipe[1], input.data(), input.size()) != ssize_t(input.size()))

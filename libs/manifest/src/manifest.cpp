@@ -62,6 +62,8 @@ const char* kind_name(ConnKind k) {
         case ConnKind::ring: return "RING";
         case ConnKind::console: return "CONSOLE";
         case ConnKind::xenstore: return "XENSTORE";
+        case ConnKind::vif: return "VIF";
+        case ConnKind::vbd: return "VBD";
         default: return "KIND_UNSPECIFIED";
     }
 }
@@ -372,6 +374,17 @@ bool cb_domain_full(pb_istream_t* stream, const pb_field_t*, void** arg) {
     return true;
 }
 
+// "xx:xx:xx:xx:xx:xx", a unicast address (bit 0 of the first byte clear).
+bool parse_mac(const char* s, uint8_t out[6]) {
+    for (int i = 0; i < 6; ++i) {
+        int hi = hex_digit(s[3 * i]), lo = hi < 0 ? -1 : hex_digit(s[3 * i + 1]);
+        char sep = s[3 * i + 2];
+        if (lo < 0 || sep != (i < 5 ? ':' : '\0')) return false;
+        out[i] = uint8_t(hi << 4 | lo);
+    }
+    return !(out[0] & 1);
+}
+
 bool cb_connection(pb_istream_t* stream, const pb_field_t*, void** arg) {
     auto& c = *static_cast<Ctx*>(*arg);
     System& s = *c.out;
@@ -397,11 +410,23 @@ bool cb_connection(pb_istream_t* stream, const pb_field_t*, void** arg) {
         *idx[e] = uint16_t(k);
     }
     int32_t kind = raw_enum(m.kind);
-    if (kind <= 0 || kind > int32_t(ConnKind::xenstore))
-        return fail(c, "connections[%u] (\"%s\" to \"%s\") has no kind (RING, CONSOLE or XENSTORE)", i, front.s,
-                    back.s);
+    if (kind <= 0 || kind > int32_t(ConnKind::vbd))
+        return fail(c, "connections[%u] (\"%s\" to \"%s\") has no kind (RING, CONSOLE, XENSTORE, VIF or VBD)", i,
+                    front.s, back.s);
     out.kind = ConnKind(kind);
     if (out.frontend == out.backend) return fail(c, "connections[%u]: connection from \"%s\" to itself", i, front.s);
+    out.has_mac = m.mac[0] != 0;
+    if (out.has_mac && out.kind != ConnKind::vif) return fail(c, "connections[%u]: a mac is for VIF connections only", i);
+    if (out.has_mac && !parse_mac(m.mac, out.mac))
+        return fail(c, "connections[%u]: mac \"%s\" is not a unicast xx:xx:xx:xx:xx:xx address", i, m.mac);
+    if (m.has_disk != (out.kind == ConnKind::vbd))
+        return fail(c, "connections[%u]: %s", i, m.has_disk ? "a disk is for VBD connections only"
+                                                                 : "a VBD connection needs its disk");
+    out.read_only = m.disk.read_only;
+    out.first_sector = m.disk.first_sector;
+    out.sectors = m.disk.sectors;
+    if (out.sectors && out.first_sector + out.sectors < out.first_sector)
+        return fail(c, "connections[%u]: disk sectors overflow", i);
     s.n_connections++;
     return true;
 }
@@ -513,20 +538,42 @@ bool check_devices(Ctx& c) {
     return true;
 }
 
+// Whether two virtual disks share a sector (sectors 0: to the device's end).
+bool disks_overlap(const Connection& a, const Connection& b) {
+    constexpr uint64_t kEnd = ~0ull;
+    uint64_t a_end = a.sectors ? a.first_sector + a.sectors : kEnd;
+    uint64_t b_end = b.sectors ? b.first_sector + b.sectors : kEnd;
+    return a.first_sector < b_end && b.first_sector < a_end;
+}
+
 bool check_connections(Ctx& c) {
     const System& s = *c.out;
     for (unsigned i = 0; i < s.n_connections; ++i) {
         const Connection& k = s.connections[i];
         const Domain &f = s.domains[k.frontend], &b = s.domains[k.backend];
         if (k.kind != ConnKind::ring) {
-            Role want = k.kind == ConnKind::console ? Role::console : Role::xenstore;
+            Role want = k.kind == ConnKind::console ? Role::console
+                        : k.kind == ConnKind::xenstore ? Role::xenstore
+                        : k.kind == ConnKind::vif      ? Role::netback
+                                                       : Role::blkback;
             if (b.role != want)
                 return fail(c, "%s connection's backend \"%s\" has role %s, not %s", kind_name(k.kind), b.name,
                             role_name(b.role), role_name(want));
         }
         for (unsigned j = 0; j < i; ++j) {
             const Connection& o = s.connections[j];
+            // Two read-write virtual disks of one back-end never overlap
+            // (nor does a read-write one overlap any other).
+            if (k.kind == ConnKind::vbd && o.kind == ConnKind::vbd && o.backend == k.backend &&
+                (!k.read_only || !o.read_only) && disks_overlap(k, o))
+                return fail(c, "VBD of \"%s\" overlaps a VBD of \"%s\" on \"%s\", and one of them is writable", f.name,
+                            s.domains[o.frontend].name, b.name);
+            if (k.kind == ConnKind::vif && o.kind == ConnKind::vif && k.has_mac && o.has_mac &&
+                __builtin_memcmp(k.mac, o.mac, 6) == 0)
+                return fail(c, "VIFs of \"%s\" and \"%s\" have the same mac", f.name, s.domains[o.frontend].name);
             if (o.frontend != k.frontend || o.kind != k.kind) continue;
+            // A front-end may have several VIFs and VBDs, also to one back-end.
+            if (k.kind == ConnKind::vif || k.kind == ConnKind::vbd) continue;
             if (o.backend == k.backend)
                 return fail(c, "duplicate %s connection from \"%s\" to \"%s\"", kind_name(k.kind), f.name, b.name);
             if (k.kind != ConnKind::ring)

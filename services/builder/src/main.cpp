@@ -127,7 +127,10 @@ void rights_between(int h, int p, uint32_t* grant, bool* bind) {
     for (unsigned k = 0; k < g_sys.n_connections; ++k) {
         const manifest::Connection& c = g_sys.connections[k];
         if (c.backend == h && c.frontend == p) {
+            // Network and disk back-ends copy data to and from the
+            // front-end's granted pages (the ring itself is mapped).
             *grant |= abi::kCapRightMapRw;
+            if (c.kind == manifest::ConnKind::vif || c.kind == manifest::ConnKind::vbd) *grant |= abi::kCapRightCopy;
             *bind = true;
         }
         if (c.frontend == h && c.backend == p) *bind = true;
@@ -151,7 +154,7 @@ bool install_between(int h, int p) {
 // The CSpace domain i needs: every capability it will hold, and a few more.
 uint32_t cspace_size(int i) {
     const manifest::Domain& m = g_sys.domains[i];
-    uint32_t n = m.n_ioports + m.n_irqs + m.n_mmio + 7 * m.n_pci + (m.debug_console ? 1 : 0) + 4;
+    uint32_t n = m.n_ioports + m.n_irqs + m.n_mmio + 8 * m.n_pci + (m.debug_console ? 1 : 0) + 4;
     for (int p = 0; p < int(g_sys.n_domains); ++p) {
         uint32_t grant;
         bool bind;
@@ -194,6 +197,13 @@ bool install_devices(int h) {
             continue;
         }
         ok &= install(h, src, abi::kCapRightUse, "PciDevice", -1);
+        // Its interrupt line, unless the manifest lists it (given above).
+        bool listed = false;
+        for (unsigned q = 0; q < hd.n_irqs; ++q) listed |= hd.irqs[q] == info.irq_line;
+        if (info.irq_line != 0xFF && !listed) {
+            long irq = rt::cap_find(abi::CapType::irq, info.irq_line);
+            ok &= irq >= 0 && install(h, irq, abi::kCapRightUse, "Irq", -1);
+        }
         for (const auto& bar : info.bars) {
             if (!bar.size) continue;
             long b = rt::cap_find(bar.is_io ? abi::CapType::io_ports : abi::CapType::mmio, bar.base);
@@ -339,15 +349,76 @@ bool start(int i) {
     return true;
 }
 
-// The xenbus nodes of every RING connection (those of domain `only`, or all).
+// The n-th (from 0) connection of its kind that connection k's front-end has.
+unsigned index_of_kind(unsigned k) {
+    const manifest::Connection& c = g_sys.connections[k];
+    unsigned n = 0;
+    for (unsigned j = 0; j < k; ++j)
+        n += g_sys.connections[j].frontend == c.frontend && g_sys.connections[j].kind == c.kind;
+    return n;
+}
+
+// A vif's nodes: its handle and mac (the manifest's, or 00:16:3e:00:HH:LL
+// from the front-end's position in the manifest and the vif's number).
+bool write_vif(const manifest::Connection& c, unsigned n) {
+    char handle[8], mac[20];
+    base::snformat(handle, sizeof handle, "%u", n);
+    uint8_t m[6] = {0x00, 0x16, 0x3e, 0x00, uint8_t(c.frontend), uint8_t(n)};
+    if (c.has_mac) __builtin_memcpy(m, c.mac, 6);
+    base::snformat(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+    StoreNode fe[] = {{"handle", handle}, {"mac", mac}};
+    StoreNode be[] = {{"handle", handle}, {"mac", mac}, {"online", "1"}};
+    return store_device(domid_of(c.frontend), domid_of(c.backend), "vif", n, fe, 2, be, 3);
+}
+
+// A vbd's nodes: Xen's virtual-device number (xvda, xvdb, ...: 202 << 8 |
+// 16 * n) and, for the back-end only, which of its sectors the disk is and
+// whether the front-end may write.
+bool write_vbd(const manifest::Connection& c, unsigned n) {
+    unsigned devid = (202u << 8) + 16 * n;
+    char dev[12], first[24], count[24];
+    base::snformat(dev, sizeof dev, "%u", devid);
+    base::snformat(first, sizeof first, "%lu", c.first_sector);
+    base::snformat(count, sizeof count, "%lu", c.sectors);
+    StoreNode fe[] = {{"virtual-device", dev}, {"device-type", "disk"}};
+    StoreNode be[] = {{"virtual-device", dev}, {"device-type", "disk"}, {"mode", c.read_only ? "r" : "w"},
+                      {"online", "1"}, {"moat-first-sector", first}, {"moat-sectors", count}};
+    return store_device(domid_of(c.frontend), domid_of(c.backend), "vbd", devid, fe, 2, be, 6);
+}
+
+// The xenbus nodes of every RING, VIF and VBD connection (those of domain
+// `only`, or all).
 void write_rings(int only) {
     if (!store_ready()) return;
     for (unsigned k = 0; k < g_sys.n_connections; ++k) {
         const manifest::Connection& c = g_sys.connections[k];
-        if (c.kind != manifest::ConnKind::ring || (only >= 0 && c.frontend != only && c.backend != only)) continue;
+        if (only >= 0 && c.frontend != only && c.backend != only) continue;
         if (domid_of(c.frontend) == kNoDomain || domid_of(c.backend) == kNoDomain) continue;
-        store_ring(domid_of(c.frontend), domid_of(c.backend), k);
+        switch (c.kind) {
+        case manifest::ConnKind::ring: store_ring(domid_of(c.frontend), domid_of(c.backend), k); break;
+        case manifest::ConnKind::vif: write_vif(c, index_of_kind(k)); break;
+        case manifest::ConnKind::vbd: write_vbd(c, index_of_kind(k)); break;
+        default: break;
+        }
     }
+}
+
+// Who may watch the special nodes: the console, and every back-end of a
+// RING, VIF or VBD connection (@releaseDomain). Again after a restart: the
+// domain ids change.
+void allow_special_watches() {
+    uint16_t backends[manifest::kMaxDomains];
+    size_t n = 0;
+    for (int i = 0; i < int(g_sys.n_domains); ++i) {
+        bool is_backend = false;
+        for (unsigned k = 0; k < g_sys.n_connections; ++k) {
+            const manifest::Connection& c = g_sys.connections[k];
+            is_backend |= c.backend == i && (c.kind == manifest::ConnKind::ring || c.kind == manifest::ConnKind::vif ||
+                                             c.kind == manifest::ConnKind::vbd);
+        }
+        if (is_backend && domid_of(i) != kNoDomain) backends[n++] = domid_of(i);
+    }
+    store_allow_special_watches(g_console >= 0 ? domid_of(g_console) : kNoDomain, backends, n);
 }
 
 // Builds and starts i again after it stopped; peers get their capabilities
@@ -364,6 +435,9 @@ bool restart(int i) {
     for (int h = 0; h < int(g_sys.n_domains); ++h)
         if (h != i && h != g_builder && g_state[h].live) install_between(h, i);
     write_rings(i);
+    if (store_ready() && (i == g_console || g_sys.domains[i].role == manifest::Role::netback ||
+                          g_sys.domains[i].role == manifest::Role::blkback))
+        allow_special_watches();
     if (!start(i)) {
         destroy(i);
         return false;
@@ -529,7 +603,7 @@ void rt::main() {
     }
     if (g_store >= 0 && g_state[g_store].live) {
         if (store_connect()) {
-            if (g_console >= 0) store_allow_special_watches(domid_of(g_console));
+            allow_special_watches();
             State& x = g_state[g_store];
             StoreDomain xd{x.dom.id, g_sys.domains[g_store].name, x.dom.console_mfn, x.dom.console_port,
                            g_console >= 0 ? domid_of(g_console) : kNoDomain, 0, 0};

@@ -88,20 +88,16 @@ bool store_introduce(const StoreDomain& d, bool introduce) {
     return true;
 }
 
-bool store_ring(uint16_t fe, uint16_t be, unsigned devid) {
-    char fpath[96], bpath[96], path[128], value[96];
-    base::snformat(fpath, sizeof fpath, "/local/domain/%u/device/ring/%u", fe, devid);
-    base::snformat(bpath, sizeof bpath, "/local/domain/%u/backend/ring/%u/%u", be, fe, devid);
+bool store_device(uint16_t fe, uint16_t be, const char* type, unsigned devid, const StoreNode* fe_extra, size_t n_fe,
+                  const StoreNode* be_extra, size_t n_be) {
+    char fpath[96], bpath[96], path[160], value[96], tdir[48], bdir[48], bfe[64];
+    base::snformat(fpath, sizeof fpath, "/local/domain/%u/device/%s/%u", fe, type, devid);
+    base::snformat(bpath, sizeof bpath, "/local/domain/%u/backend/%s/%u/%u", be, type, fe, devid);
+    base::snformat(tdir, sizeof tdir, "device/%s", type);
+    base::snformat(bdir, sizeof bdir, "backend/%s", type);
+    base::snformat(bfe, sizeof bfe, "backend/%s/%u", type, fe);
     rt::XsPerm fperm[] = {{fe, 'n'}, {be, 'r'}};
     rt::XsPerm bperm[] = {{be, 'n'}, {fe, 'r'}};
-    struct {
-        const char* dir;
-        const char* leaf;
-        const char* val;
-    } nodes[] = {
-        {fpath, "backend", bpath}, {fpath, "backend-id", nullptr}, {fpath, "state", "1"},
-        {bpath, "frontend", fpath}, {bpath, "frontend-id", nullptr}, {bpath, "state", "1"},
-    };
     // Each directory, created by us, belongs to the domain whose home it is
     // in; the two connection directories are readable by the other side
     // too. The nodes below inherit their directory's permissions.
@@ -110,28 +106,34 @@ bool store_ring(uint16_t fe, uint16_t be, unsigned devid) {
         const rt::XsPerm* perms;
         size_t n;
     } dirs[] = {
-        {"device", fperm, 1}, {"device/ring", fperm, 1}, {fpath, fperm, 2},
-        {"backend", bperm, 1}, {"backend/ring", bperm, 1}, {"", bperm, 1}, {bpath, bperm, 2},
+        {"device", fperm, 1}, {tdir, fperm, 1}, {fpath, fperm, 2},
+        {"backend", bperm, 1}, {bdir, bperm, 1}, {bfe, bperm, 1}, {bpath, bperm, 2},
     };
     for (auto& d : dirs) {
         if (d.path[0] == '/') base::snformat(path, sizeof path, "%s", d.path);
-        else if (d.path[0]) base::snformat(path, sizeof path, "/local/domain/%u/%s", d.perms == fperm ? fe : be, d.path);
-        else base::snformat(path, sizeof path, "/local/domain/%u/backend/ring/%u", be, fe);
+        else base::snformat(path, sizeof path, "/local/domain/%u/%s", d.perms == fperm ? fe : be, d.path);
         if (auto m = rt::xs_mkdir(path); !m) return report("mkdir", path, m.error());
         if (auto p = rt::xs_set_perms(path, d.perms, d.n); !p) return report("set-perms", path, p.error());
     }
-    for (auto& n : nodes) {
-        base::snformat(path, sizeof path, "%s/%s", n.dir, n.leaf);
-        const char* v = n.val;
-        if (!v) {
-            base::snformat(value, sizeof value, "%u", n.dir == fpath ? be : fe);
-            v = value;
-        }
+    auto put = [&](const char* dir, const char* leaf, const char* v) {
+        base::snformat(path, sizeof path, "%s/%s", dir, leaf);
         auto w = rt::xs_write(path, v);
-        if (!w) return report("write", path, w.error());
-    }
-    return true;
+        return w ? true : report("write", path, w.error());
+    };
+    base::snformat(value, sizeof value, "%u", be);
+    if (!put(fpath, "backend", bpath) || !put(fpath, "backend-id", value)) return false;
+    for (size_t k = 0; k < n_fe; ++k)
+        if (!put(fpath, fe_extra[k].leaf, fe_extra[k].value)) return false;
+    // state last: a side that watches it finds the rest written.
+    if (!put(fpath, "state", "1")) return false;
+    base::snformat(value, sizeof value, "%u", fe);
+    if (!put(bpath, "frontend", fpath) || !put(bpath, "frontend-id", value)) return false;
+    for (size_t k = 0; k < n_be; ++k)
+        if (!put(bpath, be_extra[k].leaf, be_extra[k].value)) return false;
+    return put(bpath, "state", "1");
 }
+
+bool store_ring(uint16_t fe, uint16_t be, unsigned devid) { return store_device(fe, be, "ring", devid, nullptr, 0, nullptr, 0); }
 
 bool store_release(uint16_t dom) {
     char home[32];
@@ -155,16 +157,22 @@ bool store_write(const char* path, const char* value) {
     return w ? true : report("write", path, w.error());
 }
 
-bool store_allow_special_watches(uint16_t console_dom) {
-    rt::XsPerm p[] = {{g_self, 'n'}, {console_dom, 'r'}};
-    auto a = rt::xs_set_perms("@introduceDomain", p, 2);
+bool store_allow_special_watches(uint16_t console_dom, const uint16_t* backends, size_t n_backends) {
+    rt::XsPerm p[2 + 128];
+    size_t n = 0;
+    p[n++] = {g_self, 'n'};
+    if (console_dom != 0xFFFF) p[n++] = {console_dom, 'r'};
+    auto a = rt::xs_set_perms("@introduceDomain", p, n);
     if (!a) return report("set-perms", "@introduceDomain", a.error());
-    auto b = rt::xs_set_perms("@releaseDomain", p, 2);
-    if (!b) return report("set-perms", "@releaseDomain", b.error());
     // And list the domains (it reads only what each domain's nodes allow).
     if (auto m = rt::xs_mkdir("/local/domain"); !m) return report("mkdir", "/local/domain", m.error());
-    auto c = rt::xs_set_perms("/local/domain", p, 2);
+    auto c = rt::xs_set_perms("/local/domain", p, n);
     if (!c) return report("set-perms", "/local/domain", c.error());
+    // Back-ends learn on @releaseDomain that a front-end is gone.
+    for (size_t k = 0; k < n_backends && n < sizeof p / sizeof p[0]; ++k)
+        if (backends[k] != console_dom) p[n++] = {backends[k], 'r'};
+    auto b = rt::xs_set_perms("@releaseDomain", p, n);
+    if (!b) return report("set-perms", "@releaseDomain", b.error());
     return true;
 }
 

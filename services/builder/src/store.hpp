@@ -3,6 +3,7 @@
 // to the store domain as our ref 1, and a port), the nodes it writes for each
 // domain, and introduce/release.
 
+#include <cstddef>
 #include <cstdint>
 
 namespace builder {
@@ -35,13 +36,26 @@ bool store_introduce(const StoreDomain& d, bool introduce = true);
 // /local/domain/<be>/backend/ring/<fe>/<devid> (frontend, frontend-id,
 // state), each side owning its own and readable by the other.
 bool store_ring(uint16_t fe, uint16_t be, unsigned devid);
+// A node below a device's directory: leaf name and value.
+struct StoreNode {
+    const char* leaf;
+    const char* value;
+};
+// The xenbus nodes of a split device of `type` ("ring", "vif", "vbd"):
+//   /local/domain/<fe>/device/<type>/<devid>/{backend, backend-id, fe_extra..., state=1}
+//   /local/domain/<be>/backend/<type>/<fe>/<devid>/{frontend, frontend-id, be_extra..., state=1}
+// each side's directory its own and readable by the other.
+bool store_device(uint16_t fe, uint16_t be, const char* type, unsigned devid, const StoreNode* fe_extra, size_t n_fe,
+                  const StoreNode* be_extra, size_t n_be);
 // XS_RELEASE (@releaseDomain fires), then its home goes.
 bool store_release(uint16_t dom);
 // Whether a node exists (the builder may read every node).
 bool store_exists(const char* path);
 // Writes a node (the builder may write every node).
 bool store_write(const char* path, const char* value);
-// Lets `console_dom` watch @introduceDomain and @releaseDomain.
-bool store_allow_special_watches(uint16_t console_dom);
+// Lets `console_dom` (0xFFFF: none) watch @introduceDomain and
+// @releaseDomain and list /local/domain, and the back-ends watch
+// @releaseDomain.
+bool store_allow_special_watches(uint16_t console_dom, const uint16_t* backends, size_t n_backends);
 
 }  // namespace builder

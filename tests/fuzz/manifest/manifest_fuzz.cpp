@@ -139,9 +139,14 @@ void check_system(const manifest::System& s) {
     for (unsigned i = 0; i < s.n_connections; ++i) {
         const manifest::Connection& c = s.connections[i];
         CHECK(c.frontend < s.n_domains && c.backend < s.n_domains && c.frontend != c.backend);
-        CHECK(c.kind >= manifest::ConnKind::ring && c.kind <= manifest::ConnKind::xenstore);
+        CHECK(c.kind >= manifest::ConnKind::ring && c.kind <= manifest::ConnKind::vbd);
         if (c.kind == manifest::ConnKind::console) CHECK(s.domains[c.backend].role == manifest::Role::console);
         if (c.kind == manifest::ConnKind::xenstore) CHECK(s.domains[c.backend].role == manifest::Role::xenstore);
+        if (c.kind == manifest::ConnKind::vif) CHECK(s.domains[c.backend].role == manifest::Role::netback);
+        if (c.kind == manifest::ConnKind::vbd) CHECK(s.domains[c.backend].role == manifest::Role::blkback);
+        CHECK(!c.has_mac || (c.kind == manifest::ConnKind::vif && !(c.mac[0] & 1)));
+        CHECK(c.kind == manifest::ConnKind::vbd || (c.first_sector == 0 && c.sectors == 0 && !c.read_only));
+        CHECK(c.sectors == 0 || c.first_sector + c.sectors >= c.first_sector);
     }
 }
 

@@ -21,7 +21,7 @@ inline constexpr unsigned kCmdlineLen = 1023;
 // Numbers as in proto/manifest.proto.
 enum class Role : uint8_t { unspecified = 0, builder = 1, xenstore = 2, console = 3, netback = 4, blkback = 5, guest = 6 };
 enum class RestartPolicy : uint8_t { never = 0, on_crash = 1, always = 2 };
-enum class ConnKind : uint8_t { unspecified = 0, ring = 1, console = 2, xenstore = 3 };
+enum class ConnKind : uint8_t { unspecified = 0, ring = 1, console = 2, xenstore = 3, vif = 4, vbd = 5 };
 
 // Grant rights, as bits.
 inline constexpr uint8_t kGrantMapRo = 1, kGrantMapRw = 2, kGrantCopy = 4;
@@ -62,6 +62,12 @@ struct Domain {
 struct Connection {
     uint16_t frontend, backend;   // indices into System::domains
     ConnKind kind;
+    // VIF: the front-end's MAC (has_mac false: the builder derives one).
+    bool has_mac;
+    uint8_t mac[6];
+    // VBD: the back-end's sectors the front-end sees (sectors 0: to the end).
+    bool read_only;
+    uint64_t first_sector, sectors;
 };
 
 struct System {
