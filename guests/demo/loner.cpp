@@ -8,6 +8,8 @@
 
 #include "common.hpp"
 
+#include <abi/moat.hpp>
+
 using namespace demo;
 
 void rt::main() {
@@ -56,6 +58,16 @@ void rt::main() {
     abi::EvtchnBindPirq bp{4, 0, 0};
     long irq = rt::evtchn_op(abi::EvtchnOp::bind_pirq, &bp);
     check(irq == abi::neg(abi::Errno::eperm), "demo.loner_irq_refused", "rc %ld", irq);
+    // Nor any PCI function (the NIC and the disk are the driver domains'):
+    // not even whether one exists.
+    unsigned pci_refused = 0;
+    for (uint32_t dev = 0; dev < 32; ++dev) {
+        abi::MoatPciInfo info{};
+        info.bdf = dev << 3;
+        long r = rt::hypercall(abi::Hypercall::physdev_op, abi::kPhysdevPciInfo, rt::ptr(&info));
+        pci_refused += r == abi::neg(abi::Errno::eperm);
+    }
+    check(pci_refused == 32, "demo.loner_pci_refused", "%u of 32 refused", pci_refused);
     check(got_in == 0, "demo.loner_reached_nobody", "%u successes", got_in);
     check(store_refused == tried, "demo.loner_store_refused", "%u of %u refused", store_refused, tried);
     check(map_refused == tried, "demo.loner_grant_map_refused", "%u of %u refused", map_refused, tried);
