@@ -58,4 +58,10 @@ void irq_fire(unsigned line) {
 
 uint64_t irq_count(unsigned line) { return line < kNrIrqLines ? g_lines[line].fired : 0; }
 
+bool irq_lines_bound() {
+    for (const Line& l : g_lines)
+        if (l.bound) return true;
+    return false;
+}
+
 }  // namespace core

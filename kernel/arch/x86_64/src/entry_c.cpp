@@ -9,6 +9,7 @@
 #include <core/caps.hpp>
 #include <core/domain.hpp>
 #include <core/hypercall.hpp>
+#include <core/irq.hpp>
 #include <core/log.hpp>
 #include <core/mm.hpp>
 #include <core/timer.hpp>
@@ -57,11 +58,11 @@ void switch_to(Cpu& c, core::Regs& frame, core::Vcpu* prev, core::Vcpu& next) {
 }
 
 // Nothing to run: wait for an interrupt (a timer tick may expire a guest
-// timer, which wakes its vCPU). With no guest timer armed nothing can ever
-// wake a blocked vCPU (no device interrupts reach domains yet): say so and
-// end the system rather than hang.
+// timer, or a device line fire for a driver domain, either of which wakes a
+// vCPU). With no guest timer armed and no line bound nothing can ever wake
+// a blocked vCPU: say so and end the system rather than hang.
 void idle(Cpu& c) {
-    if (!core::timers_armed()) {
+    if (!core::timers_armed() && !core::irq_lines_bound()) {
         core::log("all %u remaining domain(s) are blocked and nothing can wake them; stopping",
                   core::domains_alive());
         qemu_exit(kExitClean);

@@ -24,5 +24,7 @@ void irq_port_unmasked(Domain& d, uint32_t port);
 void irq_fire(unsigned line);
 // Fires seen on a line since boot (tests, diagnostics).
 uint64_t irq_count(unsigned line);
+// Whether some domain has a line bound (a device interrupt may yet wake it).
+bool irq_lines_bound();
 
 }  // namespace core
