@@ -27,7 +27,7 @@ public:
 private:
     void end_line(Emit emit, void* ctx);
 
-    char text_[kMaxText];
+    char text_[kMaxText] = {};
     size_t len_ = 0;   // bytes in text_
     size_t raw_ = 0;   // input bytes they came from
 };
