@@ -17,15 +17,6 @@ namespace {
 
 enum XenbusState : long { kInitialising = 1, kInitWait = 2, kInitialised = 3, kConnected = 4, kClosing = 5, kClosed = 6 };
 
-// Takes port's event, whether the upcall moved it to the runtime's set or
-// it is still pending in shared info (a masked port). Delivery masked.
-bool take_event(uint32_t port) {
-    abi::SharedInfo& si = shared_info();
-    uint64_t bit = 1ull << (port % 64);
-    bool pending = __atomic_fetch_and(&si.evtchn_pending[port / 64], ~bit, __ATOMIC_SEQ_CST) & bit;
-    return take_port(port) || pending;
-}
-
 long read_number(const char* path) {
     auto r = xs_read_number(path);
     return r ? long(*r) : -1;
@@ -48,29 +39,6 @@ long wait_backend(const char* path, long want, uint64_t deadline, bool stop_on_c
 }
 
 }  // namespace
-
-uint64_t blk_wait_ports(const uint32_t* ports, unsigned n, uint64_t deadline) {
-    abi::VcpuInfo& vi = vcpu_info();
-    if (n > 64) n = 64;
-    uint8_t was = __atomic_exchange_n(&vi.evtchn_upcall_mask, 1, __ATOMIC_SEQ_CST);
-    auto take_any = [&] {
-        uint64_t fired = 0;
-        for (unsigned i = 0; i < n; ++i)
-            if (take_event(ports[i])) fired |= 1ull << i;
-        return fired;
-    };
-    uint64_t fired = take_any();
-    if (!fired && !(deadline && now_ns() >= deadline)) {
-        // Returns at once if one of them is pending already.
-        abi::SchedPoll p{ptr(ports), n, deadline};
-        sched_op(abi::SchedOp::poll, &p);
-        fired = take_any();
-    }
-    __atomic_store_n(&vi.evtchn_upcall_mask, was, __ATOMIC_SEQ_CST);
-    // Other ports' events that came meanwhile: delivered now.
-    if (!was && __atomic_load_n(&vi.evtchn_upcall_pending, __ATOMIC_SEQ_CST)) hypercall(abi::Hypercall::xen_version, 0);
-    return fired;
-}
 
 bool Blkfront::fail(const char* why) {
     error_ = why;
@@ -207,7 +175,7 @@ int Blkfront::wait_response(abi::BlkifResponse* out, uint64_t deadline) {
         if (ring_.broken()) return kBroken;
         if (ring_.final_check_for_responses()) continue;
         if (ring_.broken()) return kBroken;
-        if (!blk_wait_ports(&port_, 1, deadline) && now_ns() >= deadline) return kTimedOut;
+        if (!wait_ports(&port_, 1, deadline) && now_ns() >= deadline) return kTimedOut;
     }
 }
 

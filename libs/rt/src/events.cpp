@@ -1,5 +1,6 @@
 #include <rt/events.hpp>
 #include <rt/rt.hpp>
+#include <rt/time.hpp>
 #include <rt/traps.hpp>
 
 namespace rt {
@@ -55,6 +56,42 @@ void wait_port(uint32_t port) {
     // Events of other ports that came while masked: delivered now (any
     // hypercall returns through the upcall when one is pending).
     if (__atomic_load_n(&vi.evtchn_upcall_pending, __ATOMIC_SEQ_CST)) hypercall(abi::Hypercall::xen_version, 0);
+}
+
+namespace {
+
+// Takes port's event, whether the upcall moved it to our set or it is still
+// pending in shared info (a masked port). Delivery is masked by the caller.
+bool take_event(uint32_t port) {
+    abi::SharedInfo& si = shared_info();
+    uint64_t bit = 1ull << (port % 64);
+    bool pending = __atomic_fetch_and(&si.evtchn_pending[port / 64], ~bit, __ATOMIC_SEQ_CST) & bit;
+    return take_port(port) || pending;
+}
+
+}  // namespace
+
+uint64_t wait_ports(const uint32_t* ports, unsigned n, uint64_t deadline) {
+    abi::VcpuInfo& vi = vcpu_info();
+    if (n > 64) n = 64;
+    uint8_t was = __atomic_exchange_n(&vi.evtchn_upcall_mask, 1, __ATOMIC_SEQ_CST);
+    auto take_any = [&] {
+        uint64_t fired = 0;
+        for (unsigned i = 0; i < n; ++i)
+            if (take_event(ports[i])) fired |= 1ull << i;
+        return fired;
+    };
+    uint64_t fired = take_any();
+    if (!fired && !(deadline && now_ns() >= deadline)) {
+        // Returns at once if one of them is pending already.
+        abi::SchedPoll p{ptr(ports), n, deadline};
+        sched_op(abi::SchedOp::poll, &p);
+        fired = take_any();
+    }
+    __atomic_store_n(&vi.evtchn_upcall_mask, was, __ATOMIC_SEQ_CST);
+    // Other ports' events that came meanwhile: delivered now.
+    if (!was && __atomic_load_n(&vi.evtchn_upcall_pending, __ATOMIC_SEQ_CST)) hypercall(abi::Hypercall::xen_version, 0);
+    return fired;
 }
 
 }  // namespace rt

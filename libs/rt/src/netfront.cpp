@@ -15,15 +15,6 @@ namespace {
 
 constexpr unsigned kStateInitWait = 2, kStateConnected = 4, kStateClosing = 5;
 
-// Takes `port`'s event from the runtime's set or straight from shared info
-// (event delivery is masked by the caller, so the upcall did not move it).
-bool take_fired(uint32_t port) {
-    abi::SharedInfo& si = shared_info();
-    uint64_t bit = 1ull << (port % 64);
-    bool pending = __atomic_fetch_and(&si.evtchn_pending[port / 64], ~bit, __ATOMIC_SEQ_CST) & bit;
-    return take_port(port) || pending;
-}
-
 uint32_t frame_of(const void* va) { return uint32_t(mfn_of_pfn((ptr(va) - kVirtBase) >> 12)); }
 
 long read_number(const char* path) {
@@ -33,29 +24,12 @@ long read_number(const char* path) {
 
 }  // namespace
 
-bool wait_ports(const uint32_t* ports, unsigned n, uint64_t deadline, uint64_t* which) {
-    abi::VcpuInfo& vi = vcpu_info();
-    uint8_t was = __atomic_exchange_n(&vi.evtchn_upcall_mask, 1, __ATOMIC_SEQ_CST);
-    uint64_t mask = 0;
-    for (unsigned i = 0; i < n && i < 64; ++i) mask |= uint64_t(take_fired(ports[i])) << i;
-    if (!mask && !(deadline && now_ns() >= deadline)) {
-        abi::SchedPoll p{ptr(ports), n, deadline};
-        sched_op(abi::SchedOp::poll, &p);
-        for (unsigned i = 0; i < n && i < 64; ++i) mask |= uint64_t(take_fired(ports[i])) << i;
-    }
-    __atomic_store_n(&vi.evtchn_upcall_mask, was, __ATOMIC_SEQ_CST);
-    // Events of other ports that came meanwhile: delivered now.
-    if (!was && __atomic_load_n(&vi.evtchn_upcall_pending, __ATOMIC_SEQ_CST)) hypercall(abi::Hypercall::xen_version, 0);
-    if (which) *which = mask;
-    return mask != 0;
-}
-
 bool Netfront::fail(const char* why) {
     error_ = why;
     return false;
 }
 
-bool Netfront::wait_event(uint64_t deadline) { return wait_ports(&port_, 1, deadline); }
+bool Netfront::wait_event(uint64_t deadline) { return wait_ports(&port_, 1, deadline) != 0; }
 
 void Netfront::notify_backend() { (void)notify(port_); }
 

@@ -102,7 +102,7 @@ void bench_direct() {
         uint8_t status = 0xFF;
         for (;;) {
             if (device_take(&slot, &status)) break;
-            if (rt::blk_wait_ports(&port, 1, 0)) {
+            if (rt::wait_ports(&port, 1, 0)) {
                 device_interrupt();
                 device_ack();
             }
@@ -165,7 +165,7 @@ void rt::main() {
         ports[n++] = rt::xs_port();
         n += frontends_ports(ports + n);
         // Busy: only a look at the ports (a deadline already passed).
-        uint64_t fired = rt::blk_wait_ports(ports, n, more || changed ? 1 : 0);
+        uint64_t fired = rt::wait_ports(ports, n, more || changed ? 1 : 0);
         if (fired & 1) {
             // Lowers the line, then lets it fire again; what the device
             // finished meanwhile is taken at the top of the loop.

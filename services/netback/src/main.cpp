@@ -121,8 +121,7 @@ void rt::main() {
         long irq = nic_irq_port();
         if (irq > 0) ports[n++] = uint32_t(irq);
         n += vif_ports(ports + n, 16 - n);
-        uint64_t which = 0;
-        (void)rt::wait_ports(ports, n, 0, &which);
+        uint64_t which = rt::wait_ports(ports, n, 0);
         if (irq > 0 && (which & 2)) nic_irq_begin();
     }
 }

@@ -23,15 +23,11 @@
 
 #include <abi/blkif.hpp>
 #include <ring/ring.hpp>
+#include <rt/events.hpp>
 
 namespace rt {
 
-// Waits until some of `ports` (at most 64) fire, or until `deadline`
-// (now_ns() clock; 0: none) passes. Returns which fired (bit i: ports[i]),
-// 0 at the deadline; their events are taken. Sleeps (sched_op poll), with
-// event delivery masked from the look to the sleep. Also sees ports that
-// are masked (an interrupt not acknowledged yet).
-uint64_t blk_wait_ports(const uint32_t* ports, unsigned n, uint64_t deadline);
+
 
 class Blkfront {
 public:

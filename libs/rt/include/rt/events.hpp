@@ -23,6 +23,14 @@ bool take_port(uint32_t port);
 // Blocks until `port` fires.
 void wait_port(uint32_t port);
 
+// Sleeps until one of `ports` (at most 64) fires or `deadline` (now_ns()'s
+// clock; 0: none) passes. Returns which fired (bit i: ports[i]), 0 at the
+// deadline; their events are taken, also those of masked ports (a device
+// line not acknowledged yet) still pending in shared info. Event delivery is
+// masked from the look at the ports to the sleep (sched_op poll), so an
+// event between the two is not lost.
+uint64_t wait_ports(const uint32_t* ports, unsigned n, uint64_t deadline);
+
 inline long evtchn_op(abi::EvtchnOp op, void* arg) {
     return hypercall(abi::Hypercall::event_channel_op, uint64_t(op), ptr(arg));
 }

@@ -28,15 +28,11 @@
 #include <abi/netif.hpp>
 #include <net/packet.hpp>
 #include <ring/ring.hpp>
+#include <rt/events.hpp>
 
 namespace rt {
 
-// Sleeps until one of `ports` (at most 64) fires or `deadline` (now_ns()'s
-// clock; 0: none) passes; true if one fired. Each port that fired is taken;
-// bit i of *which (if given) says whether ports[i] did. Event delivery is
-// masked from the look at the ports to the sleep (sched_op poll), so an
-// event between the two is not lost.
-bool wait_ports(const uint32_t* ports, unsigned n, uint64_t deadline, uint64_t* which = nullptr);
+
 
 class Netfront {
 public:
