@@ -120,17 +120,20 @@ bool store_device(uint16_t fe, uint16_t be, const char* type, unsigned devid, co
         auto w = rt::xs_write(path, v);
         return w ? true : report("write", path, w.error());
     };
-    base::snformat(value, sizeof value, "%u", be);
-    if (!put(fpath, "backend", bpath) || !put(fpath, "backend-id", value)) return false;
-    for (size_t k = 0; k < n_fe; ++k)
-        if (!put(fpath, fe_extra[k].leaf, fe_extra[k].value)) return false;
-    // state last: a side that watches it finds the rest written.
-    if (!put(fpath, "state", "1")) return false;
+    // The back-end's side first, the front-end's state last: a back-end
+    // (already running when a front-end is restarted) acts on the
+    // front-end's Initialising, and by then nothing of ours is left to
+    // overwrite what it answers (its InitWait).
     base::snformat(value, sizeof value, "%u", fe);
     if (!put(bpath, "frontend", fpath) || !put(bpath, "frontend-id", value)) return false;
     for (size_t k = 0; k < n_be; ++k)
         if (!put(bpath, be_extra[k].leaf, be_extra[k].value)) return false;
-    return put(bpath, "state", "1");
+    if (!put(bpath, "state", "1")) return false;
+    base::snformat(value, sizeof value, "%u", be);
+    if (!put(fpath, "backend", bpath) || !put(fpath, "backend-id", value)) return false;
+    for (size_t k = 0; k < n_fe; ++k)
+        if (!put(fpath, fe_extra[k].leaf, fe_extra[k].value)) return false;
+    return put(fpath, "state", "1");
 }
 
 bool store_ring(uint16_t fe, uint16_t be, unsigned devid) { return store_device(fe, be, "ring", devid, nullptr, 0, nullptr, 0); }

@@ -275,7 +275,14 @@ void add(uint16_t fe, unsigned devid) {
     auto fp = rt::xs_read(path, v->fe_dir, sizeof v->fe_dir);
     base::snformat(path, sizeof path, "%s/frontend-id", v->dir);
     if (!fp || read_number(path) != long(fe)) return;   // not (yet) complete: next scan
-    if (fe_gone(v->fe_dir)) return;   // left from a front-end that stopped
+    if (fe_gone(v->fe_dir)) {
+        // Left from a front-end that stopped, or one being restarted: the
+        // builder writes our side first, and its state node appearing wakes
+        // us for the next scan.
+        base::snformat(path, sizeof path, "%s/state", v->fe_dir);
+        (void)rt::xs_watch(path, "fe");
+        return;
+    }
     // The address the builder gave it: the only source address its frames
     // may carry, so that no guest can pass for another in the switch.
     char mac[24];
