@@ -70,7 +70,8 @@ bool parse_udp_forward(const std::string& rule, int* host_port, std::string* gue
 }
 
 bool qemu_args(const moat::Machine& machine, const std::filesystem::path& base_dir, const Options& opts,
-               std::vector<std::string>* args, std::string* error) {
+               std::vector<std::string>* args, std::string* error, int* first_udp_port) {
+  if (first_udp_port) *first_udp_port = 0;
   for (int i = 0; i < machine.nics_size(); ++i) {
     const moat::Nic& nic = machine.nics(i);
     std::string id = "net" + std::to_string(i);
@@ -82,7 +83,12 @@ bool qemu_args(const moat::Machine& machine, const std::filesystem::path& base_d
         *error = "malformed udp_forward \"" + nic.udp_forward(k) + "\"";
         return false;
       }
-      if (i == 0 && k == 0 && opts.udp_host_port) host = opts.udp_host_port;
+      if (opts.pick_host_port) host = opts.pick_host_port();
+      if (host <= 0) {
+        *error = "no free host port for udp_forward \"" + nic.udp_forward(k) + "\"";
+        return false;
+      }
+      if (i == 0 && k == 0 && first_udp_port) *first_udp_port = host;
       netdev += ",hostfwd=udp:127.0.0.1:" + std::to_string(host) + "-" + ip + ":" + std::to_string(guest);
     }
     args->insert(args->end(), {"-netdev", netdev, "-device", "virtio-net-pci,netdev=" + id + ",addr=" + qemu_addr(nic.pci())});

@@ -12,19 +12,21 @@
 namespace moat::machine {
 
 struct Options {
-  // Replace the host port of the first UDP forward of the first NIC (the
-  // system tests pick a free one); 0: as the manifest says.
-  int udp_host_port = 0;
+  // Picks the host port of every UDP forward instead of the manifest's
+  // (the system tests: a free one each, so that tests run side by side);
+  // null: as the manifest says.
+  int (*pick_host_port)() = nullptr;
   // Recreate every disk image before the run, every byte this value
   // (the system tests); -1: keep existing images, create missing ones zeroed.
   int fresh_disk_fill = -1;
 };
 
 // The QEMU arguments for the machine's NICs and disks, creating disk images
-// that do not exist (relative paths against `base_dir`). On failure returns
-// false with the reason in *error.
+// that do not exist (relative paths against `base_dir`). The host port the
+// first NIC's first UDP forward uses goes to *first_udp_port (0: none) if
+// given. On failure returns false with the reason in *error.
 bool qemu_args(const moat::Machine& machine, const std::filesystem::path& base_dir, const Options& opts,
-               std::vector<std::string>* args, std::string* error);
+               std::vector<std::string>* args, std::string* error, int* first_udp_port = nullptr);
 
 // A disk's image path, resolved as qemu_args resolves it.
 std::filesystem::path disk_image(const moat::Disk& disk, const std::filesystem::path& base_dir);

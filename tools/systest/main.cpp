@@ -318,20 +318,18 @@ int main(int argc, char** argv) {
     spec.modules.push_back(std::filesystem::absolute(out_path).lexically_normal().string() + " manifest");
     for (const auto& image : plan.images) spec.modules.push_back(image.string());
     // The machine's NICs and disks (a free host port for the tests' UDP forward).
+    // (Every forward on a free host port: tests run side by side.)
     moat::machine::Options mo;
     mo.fresh_disk_fill = fresh_fill;
-    if (udp_count) {
-      mo.udp_host_port = moat::systest::free_udp_port();
-      if (!mo.udp_host_port) return usage_error("no free UDP port on 127.0.0.1");
-    }
+    mo.pick_host_port = moat::systest::free_udp_port;
     std::vector<std::string> devices;
     std::string why;
-    if (!moat::machine::qemu_args(m.system.machine(), base, mo, &devices, &why)) {
+    if (!moat::machine::qemu_args(m.system.machine(), base, mo, &devices, &why, &udp_port)) {
       std::fprintf(stderr, "moat-systest: %s\n", why.c_str());
       return kExitFail;
     }
+    if (udp_count && !udp_port) return usage_error("--udp-echo needs a NIC with a udp_forward in the manifest");
     spec.extra.insert(spec.extra.begin(), devices.begin(), devices.end());
-    udp_port = mo.udp_host_port;
     if (!memory_given) {   // the machine the manifest describes
       uint32_t mib = m.system.machine().memory_mib() ? m.system.machine().memory_mib() : 256;
       spec.memory = std::to_string(mib) + "M";

@@ -38,11 +38,13 @@ TEST(MachineArgs, NicsAndDisksBecomeQemuDevices) {
   disk->set_image("d,1.img");
   disk->set_size_mib(1);
   moat::machine::Options opts;
-  opts.udp_host_port = 40000;
+  opts.pick_host_port = [] { return 40000; };
   opts.fresh_disk_fill = 0xEE;
   std::vector<std::string> args;
   std::string error;
-  ASSERT_TRUE(moat::machine::qemu_args(m, dir, opts, &args, &error)) << error;
+  int first = 0;
+  ASSERT_TRUE(moat::machine::qemu_args(m, dir, opts, &args, &error, &first)) << error;
+  EXPECT_EQ(first, 40000);
   ASSERT_EQ(args.size(), 8u);
   EXPECT_EQ(args[1], "user,id=net0,hostfwd=udp:127.0.0.1:40000-10.0.2.15:7") << "the test's port replaces 5555";
   EXPECT_EQ(args[3], "virtio-net-pci,netdev=net0,addr=04.0");
