@@ -163,11 +163,9 @@ void disconnect(Frontend& f, long state, const char* why) {
 bool find_frontend(Frontend& f) {
     char path[128];
     base::snformat(path, sizeof path, "%s/frontend", f.be);
-    if (!rt::xs_read(path, f.fe, sizeof f.fe)) {
-        rt::printf("domain %u vbd %u: no frontend node\n", f.domid, f.devid);
-        f.phase = Phase::refused;
-        return false;
-    }
+    // Not written yet (the builder is writing our directory): the next
+    // scan, which its writes wake, looks again.
+    if (!rt::xs_read(path, f.fe, sizeof f.fe)) return false;
     if (!f.watching) {
         f.watching = bool(rt::xs_watch(f.fe, "fe"));
         if (!f.watching) rt::printf("domain %u vbd %u: cannot watch %s\n", f.domid, f.devid, f.fe);

@@ -56,12 +56,6 @@ bool on_page_fault(rt::TrapFrame&) {
     return true;
 }
 
-// The function we hold a PciDevice capability for.
-long our_function() {
-    long slot = rt::cap_find_if(abi::CapType::pci_device, [](const abi::MoatCap&) { return true; });
-    return slot < 0 ? -1 : long(rt::cap_inspect(uint32_t(slot)).object);
-}
-
 unsigned arg(const char* key, unsigned def) {
     const char* s = reinterpret_cast<const char*>(rt::start_info().cmd_line);
     size_t n = __builtin_strlen(key);
@@ -130,7 +124,7 @@ void rt::main() {
         rt::printf("no XenStore\n");
         return;
     }
-    long bdf = our_function();
+    long bdf = rt::pci_function_held();
     if (bdf < 0) {
         rt::printf("no PCI function of ours\n");
         return;

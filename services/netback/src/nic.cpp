@@ -2,6 +2,7 @@
 
 #include "netback.hpp"
 
+#include <rt/caps.hpp>
 #include <rt/console.hpp>
 #include <rt/events.hpp>
 #include <rt/mm.hpp>
@@ -13,7 +14,6 @@ namespace netback {
 
 namespace {
 
-constexpr uint32_t kBdf = 4 << 3;   // 00:04.0
 constexpr uint64_t kFMac = 1ull << 5;
 constexpr size_t kHdr = 12;         // virtio_net_hdr with num_buffers (VERSION_1)
 constexpr unsigned kRxBufs = 128;   // 2 KiB each, two per page
@@ -64,9 +64,15 @@ void reap_tx() {
 bool nic_open() {
     for (auto& h : g_rx_buf_of_head) h = -1;
     for (auto& h : g_tx_buf_of_head) h = -1;
-    if (!g_dev.open(kBdf, g_window) || !g_dev.negotiate(rt::virtio::kFVersion1 | kFMac) ||
+    // The function the manifest gave us (its PciDevice capability).
+    long bdf = rt::pci_function_held();
+    if (bdf < 0) {
+        rt::printf("no NIC: we hold no PCI function\n");
+        return false;
+    }
+    if (!g_dev.open(uint32_t(bdf), g_window) || !g_dev.negotiate(rt::virtio::kFVersion1 | kFMac) ||
         !g_dev.setup_queue(kRxQueue, g_rxq, &g_rxq_pages) || !g_dev.setup_queue(kTxQueue, g_txq, &g_txq_pages)) {
-        rt::printf("no NIC at 00:04.0: %s\n", g_dev.error());
+        rt::printf("no NIC at %02lx:%02lx.%lx: %s\n", bdf >> 8, (bdf >> 3) & 31, bdf & 7, g_dev.error());
         return false;
     }
     g_irq_port = g_dev.irq_port();
@@ -84,7 +90,8 @@ bool nic_open() {
     net::Mac mac{};
     if (g_dev.features() & kFMac)
         for (unsigned i = 0; i < 6; ++i) mac.b[i] = g_dev.device_config()[i];
-    rt::printf("NIC 00:04.0: virtio-net, mac %02x:%02x:%02x:%02x:%02x:%02x, %u RX buffers, queues of %u/%u\n",
+    rt::printf("NIC %02lx:%02lx.%lx: virtio-net, mac %02x:%02x:%02x:%02x:%02x:%02x, %u RX buffers, queues of %u/%u\n",
+               bdf >> 8, (bdf >> 3) & 31, bdf & 7,
                mac.b[0], mac.b[1], mac.b[2], mac.b[3], mac.b[4], mac.b[5], posted, g_rxq.size(), g_txq.size());
     g_up = true;
     return true;

@@ -40,6 +40,13 @@ inline long cap_find(abi::CapType type, uint64_t object) {
 }
 
 // Copies our slot `src` (rights & mask) into slot `dst` of `domain`.
+// The first PCI function the domain holds a PciDevice capability for (bus
+// << 8 | device << 3 | function), or -1: what a driver domain drives.
+inline long pci_function_held() {
+    long slot = cap_find_if(abi::CapType::pci_device, [](const abi::MoatCap&) { return true; });
+    return slot < 0 ? -1 : long(cap_inspect(uint32_t(slot)).object);
+}
+
 inline long cap_install(uint16_t domain, uint32_t src, uint32_t dst, uint32_t mask) {
     abi::CapOpArgs a{};
     a.src_slot = src;
