@@ -10,6 +10,7 @@
 #                  [QEMU_ARGS arg ...] [INPUT text INPUT_AFTER line]
 #                  [UDP_ECHO n UDP_ECHO_AFTER line]   host UDP client through the NIC's forward
 #                  [FRESH_DISKS byte]   recreate the manifest's disk images, filled with byte
+#                  [DISK_NAME name]   what @DISK_NAME@ in the manifest stands for (default: NAME)
 #                  [AFTER_EXIT command arg ...])   host command after QEMU ends; must exit 0
 #   A CTest test `name` (labels default to `system`). Console log:
 #   ${CMAKE_BINARY_DIR}/tests/system/logs/<name>.log
@@ -43,7 +44,7 @@ endif()
 # argument list (${prefix}_ARGS), the targets it needs (${prefix}_DEPS) and the
 # parsed options (${prefix}_NAME, ${prefix}_TIMEOUT, ${prefix}_LABELS).
 function(_moat_systest_parse prefix function_name)
-  cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;TIMEOUT;KERNEL_ARGS;MANIFEST;MANIFEST_DAMAGE;INPUT;INPUT_AFTER;UDP_ECHO;UDP_ECHO_AFTER;FRESH_DISKS"
+  cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;TIMEOUT;KERNEL_ARGS;MANIFEST;MANIFEST_DAMAGE;INPUT;INPUT_AFTER;UDP_ECHO;UDP_ECHO_AFTER;FRESH_DISKS;DISK_NAME"
     "MODULES;DOMAINS;QEMU_ARGS;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS;AFTER_EXIT" ${ARGN})
   if(A_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${function_name}: unknown arguments: ${A_UNPARSED_ARGUMENTS}")
@@ -100,6 +101,13 @@ function(_moat_systest_parse prefix function_name)
     # builder, the builder the rest). Its images are named @DOMAINS@/NAME,
     # filled in here; DOMAINS lists the image targets it needs.
     set(DOMAINS ${CMAKE_BINARY_DIR}/domains)
+    # @DISK_NAME@: a disk image name of the test's own, or one it shares
+    # (DISK_NAME: tests that run one after the other on one image).
+    if(A_DISK_NAME)
+      set(DISK_NAME ${A_DISK_NAME})
+    else()
+      set(DISK_NAME ${A_NAME})
+    endif()
     set(generated ${CMAKE_BINARY_DIR}/tests/system/manifests/${A_NAME}.textproto)
     if(IS_ABSOLUTE "${A_MANIFEST}")
       set(source "${A_MANIFEST}")

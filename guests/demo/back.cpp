@@ -1,7 +1,8 @@
 // The demo's back-end ("pong"): waits for a front-end to appear under its
 // backend/ring directory, maps the ring it grants and binds the port it
 // offers (both allowed only by the capabilities the manifest gives), and
-// answers every request, never trusting the ring (libs/ring).
+// answers every request, never trusting the ring (libs/ring); then answers
+// pings through netback and UDP from the host.
 
 #include "common.hpp"
 
@@ -16,6 +17,9 @@ constexpr uint64_t kWaitNs = 60'000'000'000;
 void rt::main() {
     rt::events_init();
     check(bool(rt::xs_init()), "demo.back_xenstore_connected");
+    // Its vif first (if it has one), so that ping's echo requests and ARP
+    // wait in its receive ring while it serves the shared ring.
+    net_up();
     char list[128], path[160], fpath[128];
     // The builder wrote our side of the connection before we started.
     auto fes = rt::xs_directory("backend/ring", list, sizeof list);
@@ -75,5 +79,8 @@ void rt::main() {
     check(!back.broken() && served > 0, "demo.back_served_requests", "served %u", served);
     check(rt::unmap_grant(page) == 0, "demo.back_unmapped_ring");
     (void)rt::xs_write(path, "6");
+    // Then pings and UDP from the host, for a while.
+    net_serve();
+    net_down();
     rt::printf("done, %u failed\n", rt::g_failed_checks);
 }

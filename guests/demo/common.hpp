@@ -78,4 +78,19 @@ inline unsigned arg(const char* key, unsigned def) {
     return def;
 }
 
+// The network and the disk (netdisk.cpp), each only if the manifest gives
+// the guest a vif or a vbd.
+// Connects vif 0 with the address `ip=` of the command line; false if none.
+bool net_up();
+// `ping=B count=N`: N echo requests to B through netback, all answered.
+void net_ping_peer();
+// Answers pings and, with `udp-echo=P`, UDP echo on P until `answer=N`
+// pings were answered and the datagram "moat-udp-done" came, or `serve-s=S`
+// seconds (default 60) passed.
+void net_serve();
+void net_down();
+// vbd 0's first sector counts the system's starts: read, incremented,
+// written and flushed.
+void disk_counter();
+
 }  // namespace demo
