@@ -22,7 +22,7 @@ inline constexpr uint64_t kConnectNs = 120'000'000'000;   // guest time, generou
 rt::Blkfront& disk();
 
 // "key=N" from the command line, or `def`.
-unsigned arg(const char* key, unsigned def);
+inline unsigned arg(const char* key, unsigned def) { return unsigned(rt::cmdline_number(key, def)); }
 
 void pattern_test();
 void hostile_test();

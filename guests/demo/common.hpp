@@ -65,18 +65,7 @@ inline bool wait_for_state(const char* path, long want, uint64_t deadline) {
 }
 
 // "key=N" from the command line, or `def`.
-inline unsigned arg(const char* key, unsigned def) {
-    const char* s = reinterpret_cast<const char*>(rt::start_info().cmd_line);
-    size_t n = __builtin_strlen(key);
-    for (const char* p = s; *p; ++p) {
-        if ((p == s || p[-1] == ' ') && __builtin_memcmp(p, key, n) == 0 && p[n] == '=') {
-            unsigned v = 0;
-            for (p += n + 1; *p >= '0' && *p <= '9'; ++p) v = v * 10 + unsigned(*p - '0');
-            return v;
-        }
-    }
-    return def;
-}
+inline unsigned arg(const char* key, unsigned def) { return unsigned(rt::cmdline_number(key, def)); }
 
 // The network and the disk (netdisk.cpp), each only if the manifest gives
 // the guest a vif or a vbd.

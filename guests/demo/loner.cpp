@@ -8,7 +8,7 @@
 
 #include "common.hpp"
 
-#include <abi/moat.hpp>
+#include <rt/pci.hpp>
 
 using namespace demo;
 
@@ -63,8 +63,7 @@ void rt::main() {
     unsigned pci_refused = 0;
     for (uint32_t dev = 0; dev < 32; ++dev) {
         abi::MoatPciInfo info{};
-        info.bdf = dev << 3;
-        long r = rt::hypercall(abi::Hypercall::physdev_op, abi::kPhysdevPciInfo, rt::ptr(&info));
+        long r = rt::pci_info(dev << 3, &info);
         pci_refused += r == abi::neg(abi::Errno::eperm);
     }
     check(pci_refused == 32, "demo.loner_pci_refused", "%u of 32 refused", pci_refused);

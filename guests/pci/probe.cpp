@@ -12,6 +12,7 @@
 #include <rt/events.hpp>
 #include <rt/hypercall.hpp>
 #include <rt/mm.hpp>
+#include <rt/pci.hpp>
 #include <rt/rt.hpp>
 #include <rt/virtio.hpp>
 
@@ -26,18 +27,9 @@ namespace {
 constexpr uint32_t kVirtioRng = 3 << 3;   // 00:03.0, as the test's QEMU places it
 constexpr uint32_t kIsaBridge = 1 << 3;   // 00:01.0
 
-long physdev(uint32_t op, void* arg) { return rt::hypercall(abi::Hypercall::physdev_op, op, rt::ptr(arg)); }
-
-long config_read(uint32_t bdf, uint16_t off, uint8_t size, uint32_t* out) {
-    abi::MoatPciConfig c{bdf, off, size, 0, 0};
-    long r = physdev(abi::kPhysdevPciConfigRead, &c);
-    *out = c.value;
-    return r;
-}
-
+long config_read(uint32_t bdf, uint16_t off, uint8_t size, uint32_t* out) { return rt::pci_config_read(bdf, off, size, out); }
 long config_write(uint32_t bdf, uint16_t off, uint8_t size, uint32_t value) {
-    abi::MoatPciConfig c{bdf, off, size, 0, value};
-    return physdev(abi::kPhysdevPciConfigWrite, &c);
+    return rt::pci_config_write(bdf, off, size, value);
 }
 
 inline uint32_t inl(uint16_t port) {
@@ -101,8 +93,7 @@ void driver() {
     long slot = rt::cap_find(abi::CapType::pci_device, kVirtioRng);
     check(slot >= 0, "pci.driver_holds_its_function");
     abi::MoatPciInfo info{};
-    info.bdf = kVirtioRng;
-    long r = physdev(abi::kPhysdevPciInfo, &info);
+    long r = rt::pci_info(kVirtioRng, &info);
     check(r == 0 && info.vendor == 0x1af4 && info.device == 0x1005, "pci.info", "rc %ld, %x:%x", r, info.vendor,
           info.device);
     uint32_t id = 0;
@@ -152,8 +143,7 @@ void driver() {
 
 void intruder() {
     abi::MoatPciInfo info{};
-    info.bdf = kVirtioRng;
-    check(physdev(abi::kPhysdevPciInfo, &info) == kEperm, "pci.intruder_info_refused");
+    check(rt::pci_info(kVirtioRng, &info) == kEperm, "pci.intruder_info_refused");
     uint32_t v = 0;
     check(config_read(kVirtioRng, 0, 4, &v) == kEperm, "pci.intruder_config_read_refused");
     check(config_write(kVirtioRng, 4, 2, 0) == kEperm, "pci.intruder_config_write_refused");

@@ -9,38 +9,10 @@
 
 namespace rt {
 
-namespace {
-
-// The value of "key=value" on the command line: pointer and length.
-bool cmdline_value(const char* key, const char** v, size_t* n) {
-    const char* s = reinterpret_cast<const char*>(start_info().cmd_line);
-    size_t k = __builtin_strlen(key);
-    for (const char* p = s; *p; ++p) {
-        if ((p == s || p[-1] == ' ') && __builtin_memcmp(p, key, k) == 0 && p[k] == '=') {
-            const char* b = p + k + 1;
-            const char* e = b;
-            while (*e && *e != ' ') ++e;
-            *v = b;
-            *n = size_t(e - b);
-            return true;
-        }
-    }
-    return false;
-}
-
-}  // namespace
-
 bool cmdline_ipv4(const char* key, uint32_t& out) {
     const char* v;
     size_t n;
     return cmdline_value(key, &v, &n) && net::parse_ipv4_addr(v, n, out);
-}
-
-uint64_t cmdline_number(const char* key, uint64_t def) {
-    const char* v;
-    size_t n;
-    uint64_t x;
-    return cmdline_value(key, &v, &n) && base::parse_u64(v, n, x) ? x : def;
 }
 
 bool Ipv4Stack::send(const uint8_t* frame, size_t len) {

@@ -4,6 +4,7 @@
 
 #include <abi/memory.hpp>
 #include <base/cmdline.hpp>
+#include <base/number.hpp>
 
 namespace rt {
 
@@ -19,6 +20,29 @@ abi::VcpuInfo& vcpu_info() { return shared_info().vcpu_info[0]; }
 
 bool has_arg(const char* word) {
     return base::has_word(reinterpret_cast<const char*>(start_info().cmd_line), word);
+}
+
+bool cmdline_value(const char* key, const char** value, size_t* len) {
+    const char* s = reinterpret_cast<const char*>(start_info().cmd_line);
+    size_t k = __builtin_strlen(key);
+    for (const char* p = s; *p; ++p) {
+        if ((p == s || p[-1] == ' ') && __builtin_memcmp(p, key, k) == 0 && p[k] == '=') {
+            const char* b = p + k + 1;
+            const char* e = b;
+            while (*e && *e != ' ') ++e;
+            *value = b;
+            *len = size_t(e - b);
+            return true;
+        }
+    }
+    return false;
+}
+
+uint64_t cmdline_number(const char* key, uint64_t def) {
+    const char* v;
+    size_t n;
+    uint64_t x;
+    return cmdline_value(key, &v, &n) && base::parse_u64(v, n, x) ? x : def;
 }
 
 void shutdown(abi::ShutdownReason reason) {

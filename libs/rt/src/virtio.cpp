@@ -8,6 +8,7 @@
 #include <rt/events.hpp>
 #include <rt/hypercall.hpp>
 #include <rt/mm.hpp>
+#include <rt/pci.hpp>
 
 namespace rt::virtio {
 
@@ -71,18 +72,9 @@ void wr64(volatile uint8_t* base, uint32_t off, uint64_t v) {
 
 inline void barrier() { asm volatile("mfence" ::: "memory"); }
 
-long physdev(uint32_t op, void* arg) { return hypercall(abi::Hypercall::physdev_op, op, ptr(arg)); }
-
-long config_read(uint32_t bdf, uint16_t off, uint8_t size, uint32_t* out) {
-    abi::MoatPciConfig c{bdf, off, size, 0, 0};
-    long r = physdev(abi::kPhysdevPciConfigRead, &c);
-    *out = c.value;
-    return r;
-}
-
+long config_read(uint32_t bdf, uint16_t off, uint8_t size, uint32_t* out) { return pci_config_read(bdf, off, size, out); }
 long config_write(uint32_t bdf, uint16_t off, uint8_t size, uint32_t value) {
-    abi::MoatPciConfig c{bdf, off, size, 0, value};
-    return physdev(abi::kPhysdevPciConfigWrite, &c);
+    return pci_config_write(bdf, off, size, value);
 }
 
 struct Region {
@@ -169,8 +161,7 @@ bool Device::fail(const char* why) {
 bool Device::open(uint32_t bdf, uint8_t (*window)[4096]) {
     bdf_ = bdf;
     abi::MoatPciInfo info{};
-    info.bdf = bdf;
-    if (physdev(abi::kPhysdevPciInfo, &info) != 0) return fail("no PciDevice capability for the function");
+    if (pci_info(bdf, &info) != 0) return fail("no PciDevice capability for the function");
     if (info.vendor != 0x1af4) return fail("not a virtio function (vendor is not 1af4)");
     irq_line_ = info.irq_line;
 

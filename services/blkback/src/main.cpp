@@ -56,25 +56,13 @@ bool on_page_fault(rt::TrapFrame&) {
     return true;
 }
 
-unsigned arg(const char* key, unsigned def) {
-    const char* s = reinterpret_cast<const char*>(rt::start_info().cmd_line);
-    size_t n = __builtin_strlen(key);
-    for (const char* p = s; *p; ++p)
-        if ((p == s || p[-1] == ' ') && __builtin_memcmp(p, key, n) == 0 && p[n] == '=') {
-            unsigned v = 0;
-            for (p += n + 1; *p >= '0' && *p <= '9'; ++p) v = v * 10 + unsigned(*p - '0');
-            return v;
-        }
-    return def;
-}
-
 // 4 KiB reads straight to the device, one at a time as the front-ends'
 // bench does (guests/blk/bench.cpp), the same pages, per second of guest
 // time. Under -icount the time a read waits for QEMU's I/O thread is host
 // time: host load shows in the figure (the best batch is printed too).
 constexpr unsigned kWarmup = 64, kBatch = 100;
 void bench_direct() {
-    unsigned batches = arg("bench-batches", 20);
+    unsigned batches = unsigned(rt::cmdline_number("bench-batches", 20));
     const DeviceInfo& d = device();
     uint64_t pages = d.capacity / 8;
     if (pages == 0) return;

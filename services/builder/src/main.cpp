@@ -20,6 +20,7 @@
 #include <rt/console.hpp>
 #include <rt/events.hpp>
 #include <rt/hypercall.hpp>
+#include <rt/pci.hpp>
 #include <rt/rt.hpp>
 #include <rt/time.hpp>
 
@@ -189,8 +190,7 @@ bool install_devices(int h) {
         uint32_t bdf = uint32_t(hd.pci[k].bus) << 8 | uint32_t(hd.pci[k].device) << 3 | hd.pci[k].function;
         long src = rt::cap_find(abi::CapType::pci_device, bdf);
         abi::MoatPciInfo info{};
-        info.bdf = bdf;
-        if (src < 0 || rt::hypercall(abi::Hypercall::physdev_op, abi::kPhysdevPciInfo, rt::ptr(&info)) != 0) {
+        if (src < 0 || rt::pci_info(bdf, &info) != 0) {
             rt::printf("%s: no PCI function %02x:%02x.%u to give\n", hd.name, hd.pci[k].bus, hd.pci[k].device,
                        hd.pci[k].function);
             ok = false;

@@ -19,8 +19,6 @@ namespace rt {
 
 // "key=10.0.2.15" on the command line; false if missing or not an address.
 bool cmdline_ipv4(const char* key, uint32_t& out);
-// "key=N" on the command line, or def.
-uint64_t cmdline_number(const char* key, uint64_t def);
 
 class Ipv4Stack {
 public:
