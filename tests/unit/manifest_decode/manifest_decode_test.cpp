@@ -147,14 +147,15 @@ TEST(ManifestDecode, DemoRoundTrip) {
     ASSERT_TRUE(r.ok) << r.err;
     const manifest::System& s = decoded();
     EXPECT_EQ(s.memory_mib, 256u);
-    ASSERT_EQ(s.n_domains, 6u);
-    const char* names[] = {"builder", "console", "xenstore", "ping", "pong", "loner"};
+    ASSERT_EQ(s.n_domains, 8u);
+    const char* names[] = {"builder", "console", "xenstore", "netback", "blkback", "ping", "pong", "loner"};
     const manifest::Role roles[] = {manifest::Role::builder, manifest::Role::console, manifest::Role::xenstore,
-                                    manifest::Role::guest,   manifest::Role::guest,   manifest::Role::guest};
-    // builder; console, xenstore, demo_front, demo_back, demo_loner.
-    const uint32_t modules[] = {0, 2, 3, 4, 5, 6};
-    const uint64_t kib[] = {16384, 8192, 16384, 16384, 16384, 16384};
-    for (unsigned i = 0; i < 6; ++i) {
+                                    manifest::Role::netback, manifest::Role::blkback, manifest::Role::guest,
+                                    manifest::Role::guest,   manifest::Role::guest};
+    // builder; console, xenstore, netback, blkback, demo_front, demo_back, demo_loner.
+    const uint32_t modules[] = {0, 2, 3, 4, 5, 6, 7, 8};
+    const uint64_t kib[] = {16384, 8192, 16384, 16384, 16384, 16384, 16384, 16384};
+    for (unsigned i = 0; i < 8; ++i) {
         SCOPED_TRACE(names[i]);
         const manifest::Domain& d = s.domains[i];
         EXPECT_STREQ(d.name, names[i]);
@@ -186,33 +187,54 @@ TEST(ManifestDecode, DemoRoundTrip) {
     EXPECT_EQ(xenstore.max_restarts, 3u);
     EXPECT_FALSE(xenstore.debug_console);
 
-    const manifest::Domain& ping = s.domains[3];
-    EXPECT_STREQ(ping.cmdline, "rounds=1000");
+    for (unsigned i : {3u, 4u}) {
+        const manifest::Domain& drv = s.domains[i];
+        ASSERT_EQ(drv.n_pci, 1u);
+        EXPECT_EQ(drv.pci[0].bus, 0u);
+        EXPECT_EQ(drv.pci[0].device, i == 3 ? 4u : 5u);
+        EXPECT_EQ(drv.pci[0].function, 0u);
+    }
+
+    const manifest::Domain& ping = s.domains[5];
+    EXPECT_STREQ(ping.cmdline, "rounds=1000 ip=10.0.2.15 ping=10.0.2.16 count=10");
     EXPECT_EQ(ping.weight, 256u);   // default
     EXPECT_EQ(ping.cpu_cap, 0u);
 
-    const manifest::Domain& pong = s.domains[4];
+    const manifest::Domain& pong = s.domains[6];
     ASSERT_EQ(pong.n_grants, 1u);
-    EXPECT_EQ(pong.grants[0].peer, 3u);
+    EXPECT_EQ(pong.grants[0].peer, 5u);
     EXPECT_EQ(pong.grants[0].rights, manifest::kGrantMapRw | manifest::kGrantCopy);
-    EXPECT_STREQ(pong.cmdline, "");
+    EXPECT_STREQ(pong.cmdline, "ip=10.0.2.16 answer=10 udp-echo=7 serve-s=120");
 
-    const manifest::Domain& loner = s.domains[5];
+    const manifest::Domain& loner = s.domains[7];
     EXPECT_EQ(loner.weight, 128u);
     EXPECT_EQ(loner.cpu_cap, 50u);
-    EXPECT_STREQ(loner.cmdline, "peers=6");
+    EXPECT_STREQ(loner.cmdline, "peers=8");
     EXPECT_EQ(loner.n_grants + loner.n_events + loner.n_pci + loner.n_ioports + loner.n_irqs + loner.n_mmio, 0);
 
-    ASSERT_EQ(s.n_connections, 9u);
+    ASSERT_EQ(s.n_connections, 16u);
     EXPECT_EQ(s.connections[0].frontend, 2u);
     EXPECT_EQ(s.connections[0].backend, 1u);
     EXPECT_EQ(s.connections[0].kind, manifest::ConnKind::console);
-    EXPECT_EQ(s.connections[4].frontend, 1u);
-    EXPECT_EQ(s.connections[4].backend, 2u);
-    EXPECT_EQ(s.connections[4].kind, manifest::ConnKind::xenstore);
-    EXPECT_EQ(s.connections[8].frontend, 3u);
-    EXPECT_EQ(s.connections[8].backend, 4u);
-    EXPECT_EQ(s.connections[8].kind, manifest::ConnKind::ring);
+    EXPECT_EQ(s.connections[6].frontend, 1u);
+    EXPECT_EQ(s.connections[6].backend, 2u);
+    EXPECT_EQ(s.connections[6].kind, manifest::ConnKind::xenstore);
+    EXPECT_EQ(s.connections[12].frontend, 5u);
+    EXPECT_EQ(s.connections[12].backend, 6u);
+    EXPECT_EQ(s.connections[12].kind, manifest::ConnKind::ring);
+    for (unsigned k : {13u, 14u}) {
+        EXPECT_EQ(s.connections[k].frontend, k == 13 ? 5u : 6u);
+        EXPECT_EQ(s.connections[k].backend, 3u);
+        EXPECT_EQ(s.connections[k].kind, manifest::ConnKind::vif);
+        EXPECT_FALSE(s.connections[k].has_mac);
+    }
+    const manifest::Connection& vbd = s.connections[15];
+    EXPECT_EQ(vbd.frontend, 5u);
+    EXPECT_EQ(vbd.backend, 4u);
+    EXPECT_EQ(vbd.kind, manifest::ConnKind::vbd);
+    EXPECT_EQ(vbd.first_sector, 0u);
+    EXPECT_EQ(vbd.sectors, 2048u);
+    EXPECT_FALSE(vbd.read_only);
 }
 
 // tests/manifests/good.textproto (every feature), compiled by `moat compile`.
@@ -645,9 +667,9 @@ const Case kCases[] = {
     {"connection_no_backend", [](S* s) { add_connection(s, "h", "", Connection::RING); },
      "connections[3]: backend names no domain"},
     {"connection_no_kind", [](S* s) { add_connection(s, "h", "g", Connection::KIND_UNSPECIFIED); },
-     "connections[3] (\"h\" to \"g\") has no kind (RING, CONSOLE or XENSTORE)"},
+     "connections[3] (\"h\" to \"g\") has no kind (RING, CONSOLE, XENSTORE, VIF or VBD)"},
     {"connection_unknown_kind", [](S* s) { add_connection(s, "h", "g", Connection::Kind(7)); },
-     "connections[3] (\"h\" to \"g\") has no kind (RING, CONSOLE or XENSTORE)"},
+     "connections[3] (\"h\" to \"g\") has no kind (RING, CONSOLE, XENSTORE, VIF or VBD)"},
     {"connection_self", [](S* s) { add_connection(s, "h", "h", Connection::RING); },
      "connections[3]: connection from \"h\" to itself"},
     {"console_backend_role", [](S* s) { add_connection(s, "h", "g", Connection::CONSOLE); },
@@ -673,6 +695,109 @@ TEST(ManifestDecode, SecondConsoleConnectionOfAFrontend) {
     EXPECT_TRUE(decode(frame(s)).ok);
     add_connection(&s, "h", "xenstore", Connection::XENSTORE);
     EXPECT_EQ(decode_error(s), "duplicate XENSTORE connection from \"h\" to \"xenstore\"");
+}
+
+// VIF and VBD connections: the back-end's role, a mac only on a VIF and well
+// formed, a disk exactly on a VBD, writable virtual disks of one back-end
+// apart, macs distinct.
+TEST(ManifestDecode, NetworkAndDiskConnections) {
+    auto with_backends = [] {
+        moat::System s = base_system();
+        add_domain(&s, "net", moat::Domain::NETBACK, 4);
+        add_domain(&s, "blk", moat::Domain::BLKBACK, 5);
+        return s;
+    };
+    auto vif = [](moat::System* s, const char* fe, const char* be, const char* mac) {
+        add_connection(s, fe, be, moat::Connection::VIF);
+        if (mac) s->mutable_connections(s->connections_size() - 1)->set_mac(mac);
+    };
+    auto vbd = [](moat::System* s, const char* fe, const char* be, uint64_t first, uint64_t n, bool ro) {
+        add_connection(s, fe, be, moat::Connection::VBD);
+        moat::VirtualDisk* d = s->mutable_connections(s->connections_size() - 1)->mutable_disk();
+        d->set_first_sector(first);
+        d->set_sectors(n);
+        d->set_read_only(ro);
+    };
+    moat::System s = with_backends();
+    vif(&s, "g", "net", "00:16:3E:00:00:0a");
+    vif(&s, "g", "net", nullptr);   // a second vif of one front-end is fine
+    vbd(&s, "g", "blk", 0, 100, false);
+    vbd(&s, "h", "blk", 100, 0, false);   // to the end, right after g's
+    vbd(&s, "h", "blk", 50, 10, true);    // read-only inside g's writable one: refused below
+    EXPECT_EQ(decode_error(s), "VBD of \"h\" overlaps a VBD of \"g\" on \"blk\", and one of them is writable");
+    s.mutable_connections()->RemoveLast();
+    Result r = decode(frame(s));
+    ASSERT_TRUE(r.ok) << r.err;
+    const manifest::System& d = decoded();
+    const manifest::Connection& v0 = d.connections[3];
+    EXPECT_EQ(v0.kind, manifest::ConnKind::vif);
+    ASSERT_TRUE(v0.has_mac);
+    const uint8_t want[6] = {0x00, 0x16, 0x3e, 0x00, 0x00, 0x0a};
+    EXPECT_EQ(std::memcmp(v0.mac, want, 6), 0);
+    EXPECT_FALSE(d.connections[4].has_mac);
+    EXPECT_EQ(d.connections[6].first_sector, 100u);
+    EXPECT_EQ(d.connections[6].sectors, 0u);
+
+    struct Bad {
+        const char* why;
+        void (*make)(moat::System*);
+        const char* error;
+    };
+    static const Bad bad[] = {
+        {"vif to a blkback", [](moat::System* s) { add_connection(s, "g", "blk", moat::Connection::VIF); },
+         "VIF connection's backend \"blk\" has role BLKBACK, not NETBACK"},
+        {"vbd to a netback",
+         [](moat::System* s) {
+             add_connection(s, "g", "net", moat::Connection::VBD);
+             s->mutable_connections(s->connections_size() - 1)->mutable_disk();
+         },
+         "VBD connection's backend \"net\" has role NETBACK, not BLKBACK"},
+        {"multicast mac",
+         [](moat::System* s) {
+             add_connection(s, "g", "net", moat::Connection::VIF);
+             s->mutable_connections(s->connections_size() - 1)->set_mac("01:00:5e:00:00:01");
+         },
+         "connections[3]: mac \"01:00:5e:00:00:01\" is not a unicast xx:xx:xx:xx:xx:xx address"},
+        {"short mac",
+         [](moat::System* s) {
+             add_connection(s, "g", "net", moat::Connection::VIF);
+             s->mutable_connections(s->connections_size() - 1)->set_mac("00:16:3e:00:00");
+         },
+         "connections[3]: mac \"00:16:3e:00:00\" is not a unicast xx:xx:xx:xx:xx:xx address"},
+        {"mac on a ring",
+         [](moat::System* s) { s->mutable_connections(2)->set_mac("00:16:3e:00:00:01"); },
+         "connections[2]: a mac is for VIF connections only"},
+        {"vbd without disk", [](moat::System* s) { add_connection(s, "g", "blk", moat::Connection::VBD); },
+         "connections[3]: a VBD connection needs its disk"},
+        {"disk on a vif",
+         [](moat::System* s) {
+             add_connection(s, "g", "net", moat::Connection::VIF);
+             s->mutable_connections(s->connections_size() - 1)->mutable_disk()->set_sectors(8);
+         },
+         "connections[3]: a disk is for VBD connections only"},
+        {"sectors wrap",
+         [](moat::System* s) {
+             add_connection(s, "g", "blk", moat::Connection::VBD);
+             auto* d = s->mutable_connections(s->connections_size() - 1)->mutable_disk();
+             d->set_first_sector(~0ull - 4);
+             d->set_sectors(10);
+         },
+         "connections[3]: disk sectors overflow"},
+        {"same mac twice",
+         [](moat::System* s) {
+             add_connection(s, "g", "net", moat::Connection::VIF);
+             s->mutable_connections(s->connections_size() - 1)->set_mac("00:16:3e:00:00:01");
+             add_connection(s, "h", "net", moat::Connection::VIF);
+             s->mutable_connections(s->connections_size() - 1)->set_mac("00:16:3e:00:00:01");
+         },
+         "VIFs of \"h\" and \"g\" have the same mac"},
+    };
+    for (const Bad& b : bad) {
+        SCOPED_TRACE(b.why);
+        moat::System t = with_backends();
+        b.make(&t);
+        EXPECT_EQ(decode_error(t), b.error);
+    }
 }
 
 TEST(ManifestDecode, ModulesSharedAndInOrder) {
