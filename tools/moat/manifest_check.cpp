@@ -492,6 +492,26 @@ class Checker {
                                    "\" overlap the VBD at " + at_line(o.where) + ", and one of them is writable");
     }
     disks_.push_back({c.backend(), d.first_sector(), end, d.read_only(), w.self()});
+    // A range past the end of the machine disk the back-end drives (when the
+    // manifest describes it) would only be refused by the back-end at run time.
+    if (auto size = backend_disk_sectors(c.backend()); size && (d.first_sector() >= *size || (d.sectors() && end > *size)))
+      error(w.field("disk"), "sectors " + std::to_string(d.first_sector()) + "-" +
+                                 (d.sectors() ? std::to_string(end - 1) : std::string("end")) + " do not fit the " +
+                                 std::to_string(*size) + " sectors of the disk \"" + c.backend() + "\" drives");
+  }
+
+  // The sectors of the machine disk at the PCI function `backend` holds, if
+  // the manifest describes one there.
+  std::optional<uint64_t> backend_disk_sectors(const std::string& backend) const {
+    auto b = find(backend);
+    if (!b) return std::nullopt;
+    for (const std::string& fn : sys_.domains(*b).pci()) {
+      uint32_t bdf = 0, at = 0;
+      if (!parse_pci(fn, &bdf)) continue;
+      for (const Disk& disk : sys_.machine().disks())
+        if (parse_pci(disk.pci(), &at) && at == bdf) return uint64_t(disk.size_mib() ? disk.size_mib() : 64) * 2048;
+    }
+    return std::nullopt;
   }
 
   static bool valid_mac(const std::string& m) {
