@@ -493,11 +493,13 @@ class Checker {
     }
     disks_.push_back({c.backend(), d.first_sector(), end, d.read_only(), w.self()});
     // A range past the end of the machine disk the back-end drives (when the
-    // manifest describes it) would only be refused by the back-end at run time.
+    // manifest describes it) is refused by the back-end at run time: said
+    // here already, as a warning (the image may differ from the manifest).
     if (auto size = backend_disk_sectors(c.backend()); size && (d.first_sector() >= *size || (d.sectors() && end > *size)))
-      error(w.field("disk"), "sectors " + std::to_string(d.first_sector()) + "-" +
+      error(w.field("disk"), "warning: sectors " + std::to_string(d.first_sector()) + "-" +
                                  (d.sectors() ? std::to_string(end - 1) : std::string("end")) + " do not fit the " +
-                                 std::to_string(*size) + " sectors of the disk \"" + c.backend() + "\" drives");
+                                 std::to_string(*size) + " sectors of the disk \"" + c.backend() +
+                                 "\" drives: it will refuse this virtual disk");
   }
 
   // The sectors of the machine disk at the PCI function `backend` holds, if

@@ -192,10 +192,14 @@ void advertise(Frontend& f) {
               write_number(f, "info", f.disk.read_only ? abi::kVdiskReadonly : 0) &&
               write_number(f, "sector-size", blk::kSectorBytes) && write_number(f, "feature-flush-cache", d.flush) &&
               write_number(f, "feature-barrier", d.flush);
-    if (ok && d.discard && !f.disk.read_only)
-        ok = write_number(f, "feature-discard", 1) &&
-             write_number(f, "discard-granularity", uint64_t(d.discard_alignment) * blk::kSectorBytes) &&
-             write_number(f, "discard-alignment", 0);
+    if (ok && d.discard && !f.disk.read_only) {
+        // Xen's discard-alignment: bytes from the start of the virtual disk
+        // to the first whole discard granule of the device.
+        uint64_t granule = uint64_t(d.discard_alignment) * blk::kSectorBytes;
+        uint64_t into = granule ? (f.disk.first_sector * blk::kSectorBytes) % granule : 0;
+        ok = write_number(f, "feature-discard", 1) && write_number(f, "discard-granularity", granule) &&
+             write_number(f, "discard-alignment", into ? granule - into : 0);
+    }
     ok = ok && write_number(f, "state", kInitWait);
     if (!ok) {
         rt::printf("domain %u vbd %u: cannot write our nodes\n", f.domid, f.devid);
