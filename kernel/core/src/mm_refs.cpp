@@ -282,8 +282,11 @@ long mod_entry(MmCtx& c, Mfn table, unsigned index, uint64_t val, bool preserve_
 
     // Same frame, same present/writable: only the other flags change, so no
     // references move; still check the flags.
+    // (Device memory takes the slow path: its flags are checked there, with
+    // the Mmio capability.)
     constexpr uint64_t kRefBits = pte::kPresent | pte::kWritable | pte::kAddrMask;
-    if ((old & pte::kPresent) && (val & pte::kPresent) && ((old ^ val) & kRefBits) == 0) {
+    if ((old & pte::kPresent) && (val & pte::kPresent) && ((old ^ val) & kRefBits) == 0 &&
+        frame_table().valid(pte::mfn(val))) {
         if (val & ~(level == 1 ? kL1Allowed : kUpperAllowed)) return err(abi::Errno::einval);
         __atomic_store_n(slot, val, __ATOMIC_RELAXED);
         return 0;

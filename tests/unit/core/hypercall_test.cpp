@@ -343,7 +343,10 @@ TEST_F(UpdateVaMapping, DeviceMemoryNeedsAnMmioCapability) {
     EXPECT_EQ(uvm(scratch, old), 0) << "and unmapped again, no references to give back";
     expect_consistent();
     // Device registers may be mapped uncached; RAM may not.
-    EXPECT_EQ(uvm(scratch, pte::make(dev, pte::kPresent | pte::kWritable | pte::kPcd | pte::kPwt)), 0);
+    EXPECT_EQ(uvm(scratch, pte::make(dev, pte::kPresent | pte::kWritable)), 0);
+    EXPECT_EQ(uvm(scratch, pte::make(dev, pte::kPresent | pte::kWritable | pte::kPcd | pte::kPwt)), 0)
+        << "the same frame, made uncached";
+    EXPECT_EQ(uvm(scratch, pte::make(dev, pte::kPresent | pte::kWritable | pte::kPcd)), 0) << "flags only";
     EXPECT_EQ(uvm(scratch, old), 0);
     EXPECT_EQ(uvm(scratch, old | pte::kPcd), kEinval) << "RAM uncached";
     EXPECT_EQ(l1e(scratch), old);
