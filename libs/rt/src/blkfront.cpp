@@ -64,7 +64,7 @@ bool Blkfront::connect(unsigned index, uint64_t deadline, uint32_t first_ref) {
     base::snformat(path, sizeof path, "%s/backend-id", dir_);
     long be = read_number(path);
     base::snformat(path, sizeof path, "%s/backend", dir_);
-    if (be < 0 || !xs_read(path, backend_, sizeof backend_)) return fail("no backend nodes");
+    if (be < 0 || be >= 0x7FF0 || !xs_read(path, backend_, sizeof backend_)) return fail("no backend nodes");
     backend_id_ = uint16_t(be);
 
     grant::Table& gt = grant_table();
@@ -183,9 +183,12 @@ int Blkfront::round_trip(const abi::BlkifRequest& r, uint64_t deadline) {
     if (!push(r)) return ring_.broken() ? kBroken : kInvalid;
     abi::BlkifResponse rsp;
     int st = wait_response(&rsp, deadline);
-    if (st == kTimedOut || st == kBroken) return st;
-    if (rsp.id != r.id || rsp.operation != r.operation) return kBroken;
-    return rsp.status;
+    if (st != kTimedOut && st != kBroken && (rsp.id != r.id || rsp.operation != r.operation)) st = kBroken;
+    // The request may still be the back-end's (it may yet write into our
+    // data pages): nothing more goes through this connection; close and
+    // connect again.
+    if (st == kTimedOut || st == kBroken) connected_ = false;
+    return st;
 }
 
 // One request per up-to-kMaxSectorsPerRequest sectors, through the data

@@ -85,11 +85,11 @@ void Ipv4Stack::handle_ipv4(uint8_t* frame, const net::EthFrame& eth, const net:
     if (ip.proto == net::kIpProtoUdp && udp_echo_port_ && net::parse_udp(ip, udp) && udp.dport == udp_echo_port_) {
         bool marker = udp_marker_ && udp.len == __builtin_strlen(udp_marker_) &&
                       __builtin_memcmp(udp.data, udp_marker_, udp.len) == 0;
+        // The marker counts once it came, whether or not its echo goes out.
+        if (marker) ++stats_.udp_markers;
         size_t n = net::build_udp(frame, net::kMaxFrameLen, eth.src, nf_->mac(), addr_, ip.src, ip_id_++, udp.dport,
                                   udp.sport, udp.data, udp.len);
-        if (!send(frame, n)) return;
-        if (marker) ++stats_.udp_markers;
-        else ++stats_.udp_echoed;
+        if (send(frame, n) && !marker) ++stats_.udp_echoed;
         return;
     }
     ++stats_.dropped;

@@ -214,6 +214,7 @@ bool Netfront::reconnect(uint64_t deadline) {
     for (uint32_t ref = kRefBase; ref < kRefBase + 2 + kTxSlots / 2 + kRxBuffers; ++ref)
         if (!gt.end_access(ref)) return fail("a grant is still in use");
     connected_ = false;
+    close_port();
     char path[48];
     base::snformat(path, sizeof path, "device/vif/%u/state", vif_);
     if (!xs_write(path, "1")) return fail("cannot write our state");
@@ -225,6 +226,14 @@ void Netfront::close() {
     base::snformat(path, sizeof path, "device/vif/%u/state", vif_);
     (void)xs_write(path, "6");
     connected_ = false;
+    close_port();
+}
+
+void Netfront::close_port() {
+    if (!port_) return;
+    abi::EvtchnClose c{port_};
+    (void)evtchn_op(abi::EvtchnOp::close, &c);
+    port_ = 0;
 }
 
 }  // namespace rt

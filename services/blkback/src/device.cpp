@@ -60,6 +60,8 @@ bool device_open(uint32_t bdf) {
         return fail("features");
     uint64_t f = g_dev.features();
     if (!g_dev.setup_queue(0, g_queue, &g_queue_pages)) return fail("queue 0");
+    // Every slot's longest chain at once (header, 11 pages, status).
+    if (g_queue.size() < kSlots * (2 + kPagesPerSlot)) return fail("queue smaller than 16 chains of 13 descriptors");
     long port = g_dev.irq_port();
     if (port <= 0) return fail("interrupt");
     g_port = uint32_t(port);

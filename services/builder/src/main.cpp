@@ -166,6 +166,27 @@ uint32_t cspace_size(int i) {
     return n < 16 ? 16 : n > 512 ? 512 : n;   // the kernel's most; installs beyond it fail, said plainly
 }
 
+// Which domain (index) each interrupt line went to: the kernel lets one
+// domain bind a line, and PCI functions on different slots may share one.
+int16_t g_line_owner[24] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                            -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+
+// Gives domain h the Irq capability for `line`, unless another domain has it.
+bool give_line(int h, unsigned line, const char* why) {
+    if (line >= 24) return false;
+    if (g_line_owner[line] >= 0 && g_line_owner[line] != h) {
+        rt::printf("%s: interrupt line %u (%s) is %s's already: not given (functions sharing a line cannot go to "
+                   "two domains)\n",
+                   g_sys.domains[h].name, line, why, g_sys.domains[g_line_owner[line]].name);
+        return false;
+    }
+    long src = rt::cap_find(abi::CapType::irq, line);
+    if (src < 0) rt::printf("%s: no Irq capability for line %u to give\n", g_sys.domains[h].name, line);
+    if (src < 0 || !install(h, src, abi::kCapRightUse, "Irq", -1)) return false;
+    g_line_owner[line] = int16_t(h);
+    return true;
+}
+
 bool install_devices(int h) {
     const manifest::Domain& hd = g_sys.domains[h];
     bool ok = true;
@@ -179,11 +200,7 @@ bool install_devices(int h) {
         ok &= src >= 0 && install(h, src, abi::kCapRightUse, "IoPorts", -1);
     }
     if (hd.debug_console) ok &= install(h, rt::cap_find(abi::CapType::debug_console, 0), abi::kCapRightUse, "DebugConsole", -1);
-    for (unsigned k = 0; k < hd.n_irqs; ++k) {
-        long src = rt::cap_find(abi::CapType::irq, hd.irqs[k]);
-        if (src < 0) rt::printf("%s: no Irq capability for line %u to give\n", hd.name, hd.irqs[k]);
-        ok &= src >= 0 && install(h, src, abi::kCapRightUse, "Irq", -1);
-    }
+    for (unsigned k = 0; k < hd.n_irqs; ++k) ok &= give_line(h, hd.irqs[k], "in its irqs");
     // A PCI function comes with its BARs: the I/O ranges and device memory
     // the kernel found it decoding.
     for (unsigned k = 0; k < hd.n_pci; ++k) {
@@ -200,10 +217,7 @@ bool install_devices(int h) {
         // Its interrupt line, unless the manifest lists it (given above).
         bool listed = false;
         for (unsigned q = 0; q < hd.n_irqs; ++q) listed |= hd.irqs[q] == info.irq_line;
-        if (info.irq_line != 0xFF && !listed) {
-            long irq = rt::cap_find(abi::CapType::irq, info.irq_line);
-            ok &= irq >= 0 && install(h, irq, abi::kCapRightUse, "Irq", -1);
-        }
+        if (info.irq_line != 0xFF && !listed) (void)give_line(h, info.irq_line, "its PCI function's");
         for (const auto& bar : info.bars) {
             if (!bar.size) continue;
             long b = rt::cap_find(bar.is_io ? abi::CapType::io_ports : abi::CapType::mmio, bar.base);

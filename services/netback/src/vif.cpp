@@ -289,6 +289,12 @@ void add(uint16_t fe, unsigned devid) {
     base::snformat(path, sizeof path, "%s/mac", v->dir);
     auto m = rt::xs_read(path, mac, sizeof mac);
     v->has_mac = m && net::parse_mac(mac, *m, v->mac);
+    if (!v->has_mac) {
+        // Without its address no source check is possible: not served until
+        // the builder's node is there (fail closed).
+        rt::printf("vif %u/%u: no valid mac node yet: not served\n", fe, devid);
+        return;
+    }
     v->used = true;
     v->seen = true;
     v->our_state = -1;

@@ -90,6 +90,7 @@ public:
 
 private:
     bool fail(const char* why);
+    void close_port();
     bool publish(const char* dir);
     void reap_tx();
     bool wait_event(uint64_t deadline);
