@@ -58,8 +58,9 @@ bool parse_udp_forward(const std::string& rule, int* host_port, std::string* gue
   for (size_t i = 0; i <= ip.size(); ++i) {
     if (i == ip.size() || ip[i] == '.') {
       std::string part = ip.substr(start, i - start);
+      // No leading zeros: some readers take "010" as octal.
       parts_ok &= !part.empty() && part.size() <= 3 && part.find_first_not_of("0123456789") == std::string::npos &&
-                  std::stoi(part) <= 255;
+                  std::stoi(part) <= 255 && (part.size() == 1 || part[0] != '0');
       dots += i < ip.size();
       start = i + 1;
     }

@@ -422,6 +422,7 @@ class Checker {
     Where m = root_.nested("machine");
     std::map<uint32_t, Pos> at;
     std::map<int, Pos> host_ports;
+    std::map<std::string, Pos> images;
     auto place = [&](const std::string& pci, Where w) {
       uint32_t bdf = 0;
       if (!parse_pci(pci, &bdf)) {
@@ -454,7 +455,14 @@ class Checker {
       const Disk& disk = sys_.machine().disks(i);
       Where w = m.nested("disks", i);
       place(disk.pci(), w);
-      if (disk.image().empty()) error(w.self(), "a disk needs its image (a raw file, created if missing)");
+      if (disk.image().empty()) {
+        error(w.self(), "a disk needs its image (a raw file, created if missing)");
+        continue;
+      }
+      auto path = moat::machine::disk_image(disk, base_).string();
+      auto [it, fresh] = images.emplace(path, w.field("image"));
+      if (!fresh) error(w.field("image"), "image " + disk.image() + " is also the image of the disk at " + at_line(it->second) +
+                                     " (QEMU gives an image to one disk only)");
     }
   }
 

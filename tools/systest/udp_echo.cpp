@@ -7,23 +7,30 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <set>
 #include <vector>
 
 namespace moat::systest {
 
 int free_udp_port() {
-  int s = ::socket(AF_INET, SOCK_DGRAM, 0);
-  if (s < 0) return 0;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  int port = 0;
-  if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  ::close(s);
-  return port;
+  // The kernel may hand a just-released port out again: never the same one
+  // twice in this process.
+  static std::set<int> given;
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    int s = ::socket(AF_INET, SOCK_DGRAM, 0);
+    if (s < 0) return 0;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = 0;
+    if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+        ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+      port = ntohs(a.sin_port);
+    ::close(s);
+    if (port && given.insert(port).second) return port;
+  }
+  return 0;
 }
 
 void UdpEchoClient::start(int port, int count) { thread_ = std::thread([this, port, count] { run(port, count); }); }
@@ -89,8 +96,20 @@ void UdpEchoClient::run(int port, int count) {
     if (back) ++echoed;
     else if (failure.empty()) failure = cancel_ ? "QEMU ended first" : "datagram " + std::to_string(i) + " never came back";
   }
+  // The end marker, until its echo comes back (it may be lost as any
+  // datagram may): the guest stops serving when it sees it.
   static const char kDone[] = "moat-udp-done";
-  ::sendto(s, kDone, sizeof kDone - 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  bool done_back = false;
+  for (int attempt = 0; attempt < 15 && !done_back && !cancel_; ++attempt) {
+    ::sendto(s, kDone, sizeof kDone - 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    for (int waited = 0; waited < 20 && !done_back && !cancel_; ++waited) {
+      pollfd p{s, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      unsigned char buf[2048];
+      ssize_t n = ::recv(s, buf, sizeof buf, 0);
+      done_back = n == ssize_t(sizeof kDone - 1) && std::memcmp(buf, kDone, sizeof kDone - 1) == 0;
+    }
+  }
   ::close(s);
   ok_ = failure.empty() && echoed == count;
   summary_ = "udp echo: " + std::to_string(echoed) + "/" + std::to_string(count) +
