@@ -15,10 +15,11 @@ void rt::main() {
     }
     long ev_root = rt::cap_find(abi::CapType::event, kRoot);
     check(com1 >= 0 && ev_root >= 0, "io.root_holds_com1");
+    // The port first: io_user binds as soon as it sees its Event capability.
+    check(rt::alloc_unbound(kUser) == long(kRootPort), "io.root_port_offered");
     long r = rt::cap_install(kUser, uint32_t(com1), 0, abi::kCapRightUse) |
              rt::cap_install(kUser, uint32_t(ev_root), 1, abi::kCapRightBind);
     check(r == 0, "io.installed_com1_for_user", "rc %ld", r);
-    check(rt::alloc_unbound(kUser) == long(kRootPort), "io.root_port_offered");
     rt::wait_port(kRootPort);   // io_user used the UART
     check(rt::cap_revoke(uint32_t(com1)) == 0, "io.revoked_user_com1");
     rt::notify(kRootPort);
