@@ -193,46 +193,57 @@ bool parse_udp(const Ipv4& ip, Udp& out) {
     return true;
 }
 
-size_t build_icmp_echo(uint8_t* frame, size_t cap, const Mac& dst, const Mac& src, uint32_t sip, uint32_t dip,
-                       uint16_t ip_id, uint8_t type, uint16_t id, uint16_t seq, const uint8_t* data, size_t n) {
-    size_t l4 = kIcmpHeaderLen + n;
+namespace {
+
+// The Ethernet and IPv4 headers of a frame carrying `hdr` bytes of a
+// transport header and then n bytes of data (which may lie inside frame:
+// a reply built over its request, so it is moved first), padded to the
+// minimum frame. The transport header's place, or nullptr if it does not
+// fit; *total is the frame's length.
+uint8_t* begin_ipv4_frame(uint8_t* frame, size_t cap, const Mac& dst, const Mac& src, uint32_t sip, uint32_t dip,
+                          uint8_t proto, uint16_t ip_id, size_t hdr, const uint8_t* data, size_t n, size_t* total) {
+    size_t l4 = hdr + n;
     size_t raw = kEthHeaderLen + kIpv4HeaderLen + l4;
-    if (raw > kMaxFrameLen || cap < padded(raw)) return 0;
-    // data may lie inside frame (a reply built over the request): move it first.
-    uint8_t* icmp = frame + kEthHeaderLen + kIpv4HeaderLen;
-    if (n) __builtin_memmove(icmp + kIcmpHeaderLen, data, n);
-    zero(frame, kEthHeaderLen + kIpv4HeaderLen + kIcmpHeaderLen);
+    if (raw > kMaxFrameLen || cap < padded(raw)) return nullptr;
+    uint8_t* l4p = frame + kEthHeaderLen + kIpv4HeaderLen;
+    if (n) __builtin_memmove(l4p + hdr, data, n);
+    zero(frame, kEthHeaderLen + kIpv4HeaderLen + hdr);
     zero(frame + raw, padded(raw) - raw);
     write_eth(frame, dst, src, kEtherTypeIpv4);
-    write_ipv4(frame + kEthHeaderLen, sip, dip, kIpProtoIcmp, ip_id, l4);
+    write_ipv4(frame + kEthHeaderLen, sip, dip, proto, ip_id, l4);
+    *total = padded(raw);
+    return l4p;
+}
+
+}  // namespace
+
+size_t build_icmp_echo(uint8_t* frame, size_t cap, const Mac& dst, const Mac& src, uint32_t sip, uint32_t dip,
+                       uint16_t ip_id, uint8_t type, uint16_t id, uint16_t seq, const uint8_t* data, size_t n) {
+    size_t total = 0;
+    uint8_t* icmp = begin_ipv4_frame(frame, cap, dst, src, sip, dip, kIpProtoIcmp, ip_id, kIcmpHeaderLen, data, n, &total);
+    if (!icmp) return 0;
     icmp[0] = type;
     icmp[1] = 0;
     put16(icmp + 2, 0);
     put16(icmp + 4, id);
     put16(icmp + 6, seq);
-    put16(icmp + 2, internet_checksum(icmp, l4));
-    return padded(raw);
+    put16(icmp + 2, internet_checksum(icmp, kIcmpHeaderLen + n));
+    return total;
 }
 
 size_t build_udp(uint8_t* frame, size_t cap, const Mac& dst, const Mac& src, uint32_t sip, uint32_t dip,
                  uint16_t ip_id, uint16_t sport, uint16_t dport, const uint8_t* data, size_t n) {
+    size_t total = 0;
+    uint8_t* udp = begin_ipv4_frame(frame, cap, dst, src, sip, dip, kIpProtoUdp, ip_id, kUdpHeaderLen, data, n, &total);
+    if (!udp) return 0;
     size_t l4 = kUdpHeaderLen + n;
-    size_t raw = kEthHeaderLen + kIpv4HeaderLen + l4;
-    if (raw > kMaxFrameLen || cap < padded(raw)) return 0;
-    // data may lie inside frame (an echo built over the request): move it first.
-    uint8_t* udp = frame + kEthHeaderLen + kIpv4HeaderLen;
-    if (n) __builtin_memmove(udp + kUdpHeaderLen, data, n);
-    zero(frame, kEthHeaderLen + kIpv4HeaderLen + kUdpHeaderLen);
-    zero(frame + raw, padded(raw) - raw);
-    write_eth(frame, dst, src, kEtherTypeIpv4);
-    write_ipv4(frame + kEthHeaderLen, sip, dip, kIpProtoUdp, ip_id, l4);
     put16(udp, sport);
     put16(udp + 2, dport);
     put16(udp + 4, uint16_t(l4));
     put16(udp + 6, 0);
     uint16_t sum = checksum_fold(checksum_add(pseudo_header_sum(sip, dip, kIpProtoUdp, l4), udp, l4));
     put16(udp + 6, sum == 0 ? 0xFFFF : sum);   // 0 means "no checksum"
-    return padded(raw);
+    return total;
 }
 
 }  // namespace net
