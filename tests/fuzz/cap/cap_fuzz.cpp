@@ -6,6 +6,8 @@
 // was; revoke must finish with no descendants; destroy_domain_caps must
 // leave nothing naming the domain and its CSpace empty.
 
+#include "../input.hpp"
+
 #include <cap/audit.hpp>
 #include <cap/ops.hpp>
 
@@ -22,16 +24,7 @@ constexpr uint32_t kSizes[kSpaces] = {12, 12, 8, 5};
 constexpr uint32_t kTotal = 12 + 12 + 8 + 5;
 constexpr unsigned kMaxOps = 512;
 
-struct Input {
-    const uint8_t* p;
-    size_t n;
-    bool empty() const { return n == 0; }
-    uint8_t byte() {
-        if (!n) return 0;
-        --n;
-        return *p++;
-    }
-};
+using Input = fuzz::Input;
 
 struct World {
     alignas(cap::Slot) unsigned char mem[kTotal * sizeof(cap::Slot)];

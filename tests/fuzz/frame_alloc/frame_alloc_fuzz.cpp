@@ -3,6 +3,8 @@
 // result, error code and counter is predicted from the model; any mismatch or
 // broken invariant traps.
 
+#include "../input.hpp"
+
 #include <core/frame_alloc.hpp>
 
 #include <cstddef>
@@ -33,17 +35,7 @@ size_t nlive;
 
 #define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
 
-struct Input {
-    const uint8_t* p;
-    size_t n;
-    bool empty() const { return n == 0; }
-    uint8_t u8() {
-        if (n == 0) return 0;
-        --n;
-        return *p++;
-    }
-    uint16_t u16() { return static_cast<uint16_t>(u8() | (u8() << 8)); }
-};
+using Input = fuzz::Input;
 
 bool all_free(uint64_t f, uint64_t len) {
     for (uint64_t g = f; g < f + len; ++g)
@@ -96,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Input in{data, size};
     // Mostly small frame spaces (every O(nframes) check is cheaper), one
     // input in four up to the full 4096 frames (order-12 blocks).
-    uint64_t space = in.u8() % 4 == 0 ? kFrames : 512;
+    uint64_t space = in.byte() % 4 == 0 ? kFrames : 512;
     uint64_t n = 1 + in.u16() % space;
     FrameAllocator fa;
     fa.init(links, n);
@@ -111,11 +103,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // ops of an input and every 32nd op after that (and at the end), to keep
     // long inputs fast; the counters are checked after every op.
     for (unsigned step = 0; !in.empty(); ++step) {
-        switch (in.u8() % 6) {
+        switch (in.byte() % 6) {
         case 0: {  // add_free, possibly overlapping, possibly past the end
             uint64_t first = in.u16() % (n + 64);
             uint64_t count = in.u16() % 1100;
-            if (in.u8() == 0xff) count = ~uint64_t{0} - in.u8();  // overflow guard
+            if (in.byte() == 0xff) count = ~uint64_t{0} - in.byte();  // overflow guard
             uint64_t end = first >= n ? first : (count > n - first ? n : first + count);
             bool ok = true;
             AllocError want{};
@@ -139,7 +131,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         case 1:
         case 2: {  // alloc; orders past the frame space and past kMaxOrder too
-            uint8_t b = in.u8();
+            uint8_t b = in.byte();
             unsigned order = b < 240 ? b % 10 : b % 21;
             auto r = fa.alloc(order);
             if (order > kMax) {
@@ -171,13 +163,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         case 4: {  // free anything: double, misaligned, wrong order, not RAM...
             uint64_t first = in.u16() % (n + 16);
-            unsigned order = in.u8() % 21;
+            unsigned order = in.byte() % 21;
             if (do_free(fa, n, first, order)) nfree += uint64_t{1} << order;
             break;
         }
         case 5: {  // claim
             uint64_t first = in.u16() % (n + 16);
-            uint64_t count = in.u8() % 2 ? in.u8() % 8 : in.u16() % 600;
+            uint64_t count = in.byte() % 2 ? in.byte() % 8 : in.u16() % 600;
             bool ok;
             AllocError want{};
             if (count == 0) ok = true;

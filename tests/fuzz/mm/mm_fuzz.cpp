@@ -5,6 +5,8 @@
 // recomputed from the page tables, pins and base pointers, and the frame-table
 // invariants are checked; any violation traps.
 
+#include "../input.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -37,16 +39,7 @@ std::vector<uint8_t> small_image() {
     return b.build();
 }
 
-struct Input {
-    const uint8_t* p;
-    size_t n;
-    static uint8_t next(void* self) {
-        auto* in = static_cast<Input*>(self);
-        if (in->n == 0) return 0;
-        --in->n;
-        return *in->p++;
-    }
-};
+using Input = fuzz::Input;
 
 core::Domain* build(const std::vector<uint8_t>& image, const char* name) {
     auto r = core::build_pv_domain(core::BuildSpec{name, image.data(), image.size(), "", kDomPages});

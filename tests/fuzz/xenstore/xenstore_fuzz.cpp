@@ -4,6 +4,8 @@
 // right type and at most 4096 payload bytes, and Engine::check_invariants
 // (every node's parent exists, counts match, no quota exceeded).
 
+#include "../input.hpp"
+
 #include <xenstore/engine.hpp>
 
 #include <cstdint>
@@ -17,15 +19,7 @@ namespace {
 
 using abi::XsType;
 
-struct Input {
-    const uint8_t* p;
-    size_t n;
-    uint8_t byte() {
-        if (!n) return 0;
-        n--;
-        return *p++;
-    }
-};
+using Input = fuzz::Input;
 
 const char* const kPaths[] = {
     "a", "a/b", "a/b/c", "d", "/local/domain/1/a", "/local/domain/2", "/local/domain/2/x/y", "/local",

@@ -10,6 +10,8 @@
 //   * each connection's outstanding count matches the engine's;
 //   * a broken connection stays broken and silent until re-attached.
 
+#include "../input.hpp"
+
 #include <xenstore/ring_server.hpp>
 
 #include <algorithm>
@@ -27,16 +29,7 @@ using Ring = abi::XenstoreDomainInterface;
 constexpr uint32_t kRing = abi::kXenstoreRingSize;
 constexpr int kConns = 3;  // domains 0 (builder), 1, 2
 
-struct Input {
-    const uint8_t* p;
-    size_t n;
-    uint8_t byte() {
-        if (!n) return 0;
-        n--;
-        return *p++;
-    }
-    uint32_t u32() { return uint32_t(byte()) | uint32_t(byte()) << 8 | uint32_t(byte()) << 16 | uint32_t(byte()) << 24; }
-};
+using Input = fuzz::Input;
 
 const char* const kPaths[] = {"a", "a/b", "/local/domain/1/x", "/local/domain/2", "/tool", "@releaseDomain", "/", "w"};
 
