@@ -47,6 +47,12 @@ unsigned domains_alive() {
     return n;
 }
 
+unsigned domains_in_use() {
+    unsigned n = 0;
+    for (auto& d : g_domains) n += d.state != DomainState::free;
+    return n;
+}
+
 Domain* domain_alloc(const char* name, uint32_t cspace_slots) {
     for (unsigned i = 0; i < kMaxDomains; ++i) {
         Domain& d = g_domains[i];

@@ -173,6 +173,13 @@ int64_t hc_domctl(Vcpu& v, Regs& r) {
     }
 
     if (cmd == abi::DomctlCmd::module_info || cmd == abi::DomctlCmd::module_read) return module_op(d, op, r.rdi);
+    if (cmd == abi::DomctlCmd::physinfo) {
+        // What memory is left is the business of whoever may turn it into domains.
+        if (!caps::holds_type(d, cap::Type::untyped, cap::right::use)) return err(abi::Errno::eperm);
+        op.u.physinfo = abi::DomctlPhysinfo{frame_allocator().total_frames(), frame_allocator().free_frames(),
+                                            held_frames(), domains_in_use(), 0};
+        return put_guest(r.rdi, op) ? 0 : err(abi::Errno::efault);
+    }
 
     uint32_t need = cmd == abi::DomctlCmd::setvcpucontext || cmd == abi::DomctlCmd::set_grant ? cap::right::build
                                                                                               : cap::right::control;

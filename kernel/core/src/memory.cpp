@@ -6,7 +6,10 @@ namespace core {
 
 namespace {
 FrameAllocator g_allocator;
+uint64_t g_held;
 }
+
+uint64_t held_frames() { return g_held; }
 
 FrameAllocator& frame_allocator() { return g_allocator; }
 

@@ -19,6 +19,7 @@
 #include <rt/caps.hpp>
 #include <rt/console.hpp>
 #include <rt/events.hpp>
+#include <rt/gnttab.hpp>
 #include <rt/hypercall.hpp>
 #include <rt/pci.hpp>
 #include <rt/rt.hpp>
@@ -590,6 +591,12 @@ void rt::main() {
     abi::EvtchnBindVirq bv{uint32_t(abi::Virq::dom_exc), 0, 0};
     if (rt::evtchn_op(abi::EvtchnOp::bind_virq, &bv) == 0) g_dom_exc_port = bv.port;
 
+    // Every frame the domains take must come back when they are gone: the
+    // count now is the one to find again at the end. Our own grant table
+    // (set up on first use) is ours for good: set it up first.
+    (void)rt::grant_table();
+    const PhysInfo before = domctl_physinfo();
+
     // Every domain exists (paused) before any is built: rings, ports and
     // capabilities name each other.
     int order[manifest::kMaxDomains];
@@ -659,5 +666,13 @@ void rt::main() {
         if (g_state[i].live && i != g_console) destroy(i);
     }
     if (g_console >= 0) destroy(g_console);
+    // Every domain is gone: the machine must be as it was before the first
+    // was built (a frame short is a frame some teardown failed to free).
+    const PhysInfo after = domctl_physinfo();
+    if (before.ok && after.ok && after.free_frames == before.free_frames && after.held_frames == 0)
+        rt::printf("all frames back: %lu free, as before the first domain was built\n", after.free_frames);
+    else if (before.ok && after.ok)
+        rt::printf("FRAMES NOT BACK: %lu free, %lu before the first domain was built; %lu held back\n",
+                   after.free_frames, before.free_frames, after.held_frames);
     rt::printf("done\n");
 }

@@ -101,6 +101,13 @@ DomInfo domctl_info(uint16_t dom) {
     return DomInfo{true, op.u.info.state, op.u.info.shutdown_reason, op.u.info.mapped_grants, op.u.info.paused};
 }
 
+PhysInfo domctl_physinfo() {
+    abi::MoatDomctl op{};
+    op.cmd = uint32_t(abi::DomctlCmd::physinfo);
+    if (domctl(op) != 0) return PhysInfo{false, 0, 0, 0};
+    return PhysInfo{true, op.u.physinfo.total_frames, op.u.physinfo.free_frames, op.u.physinfo.held_frames};
+}
+
 bool pv_create(const PvSpec& s, PvDomain& out, char* err, size_t err_len) {
     if (s.nr_pages > kMaxPages) {
         base::snformat(err, err_len, "%lu pages of memory, the builder handles at most %lu", s.nr_pages, kMaxPages);

@@ -52,5 +52,11 @@ struct DomInfo {
     uint32_t state, shutdown_reason, mapped_grants, paused;
 };
 DomInfo domctl_info(uint16_t dom);
+// The machine's frames (domctl physinfo; needs our Untyped capability).
+struct PhysInfo {
+    bool ok;
+    uint64_t total_frames, free_frames, held_frames;
+};
+PhysInfo domctl_physinfo();
 
 }  // namespace builder

@@ -162,5 +162,6 @@ void domain_console_write(Domain& d, const char* s, size_t n);
 
 Domain* domain_at(unsigned slot);
 unsigned domains_alive();
+unsigned domains_in_use();   // slots not free (running, stopped or being taken apart)
 
 }  // namespace core

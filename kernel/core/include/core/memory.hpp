@@ -17,4 +17,9 @@ FrameAllocator& frame_allocator();
 // Gives a frame back: owner cleared, references must already be gone.
 void free_domain_frame(Mfn mfn);
 
+// Frames of domains already taken apart that something still referenced
+// then: held back (owner kOwnerHeld), never handed out again until their last
+// reference goes. Zero unless the hypervisor's own bookkeeping is wrong.
+uint64_t held_frames();
+
 }  // namespace core

@@ -82,6 +82,7 @@ enum class DomctlCmd : uint32_t {
   module_info = 7,     // needs a Module capability for u.module.index
   module_read = 8,     // needs a Module capability for u.module.index
   set_grant = 9,       // build: writes entry u.grant.ref of the domain's grant table
+  physinfo = 10,       // needs an Untyped capability; `domain` unused
 };
 
 struct DomctlCreate {
@@ -113,6 +114,17 @@ struct DomctlInfo {
   uint64_t free_frames;    // machine-wide, for tests of frame accounting
 };
 static_assert(sizeof(DomctlInfo) == 56);
+
+// physinfo: the machine's frames, for whoever may turn memory into domains
+// (and for tests of frame accounting).
+struct DomctlPhysinfo {
+  uint64_t total_frames;   // frames the hypervisor manages (RAM it can hand out)
+  uint64_t free_frames;    // free now
+  uint64_t held_frames;    // taken apart domains' frames still referenced: never reused (0 unless a bug)
+  uint32_t domains;        // domain slots in use
+  uint32_t pad;
+};
+static_assert(sizeof(DomctlPhysinfo) == 32);
 
 // module_info and module_read: a boot module (its index is the Module
 // capability's object).
@@ -148,6 +160,7 @@ struct MoatDomctl {
     DomctlInfo info;
     DomctlModule module;
     DomctlGrant grant;
+    DomctlPhysinfo physinfo;
     GuestHandle context;   // setvcpucontext: VcpuGuestContext*
     uint32_t weight;
     uint8_t raw[64];
