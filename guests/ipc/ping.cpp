@@ -100,10 +100,14 @@ void rt::main() {
     check(b == abi::neg(abi::Errno::eperm), "ipc.revoked_bind_refused", "rc %ld", b);
 
     // The channel bound before the revoke still carries the quit request.
+    // Pong answers it by unmapping our ring and then signalling: only then
+    // may we go (our grants, and pong's mapping of them, go with us).
+    (void)rt::take_port(kPingPortRing);
     Request quit{kQuit, {}};
     front.push_request(quit);
     front.push_requests();
     rt::notify(kPingPortRing);
+    rt::wait_port(kPingPortRing);
     rt::notify(kPingPortRoot);
     rt::printf("ping: done, %u failed\n", rt::g_failed_checks);
 }

@@ -50,19 +50,22 @@ bool init_domain(Domain& d, uint32_t nslots) {
     return true;
 }
 
-void destroy_domain(Domain& d) {
-    if (!d.cspace) return;
-    // Runs to completion: destroying a domain is itself bounded by the number
-    // of registered slots.
-    for (;;) {
-        cap::Budget b{~0u};
-        auto r = cap::destroy_domain_caps(g_registry, d.id, b);
-        if (!r || *r == cap::Progress::done) break;
-    }
+bool destroy_domain(Domain& d, Budget& budget) {
+    if (!d.cspace) return true;
+    // One scan of every registered slot, deleting what matches: a share of
+    // the budget for the scan, one unit per 4 deletions.
+    constexpr uint32_t kScan = 64;
+    if (!budget.spend(kScan)) return false;
+    cap::Budget b{budget.left > ~0u / 4 ? ~0u : budget.left * 4 + 1};
+    uint32_t before = b.remaining;
+    auto r = cap::destroy_domain_caps(g_registry, d.id, b);
+    budget.charge((before - b.remaining) / 4);
+    if (r && *r == cap::Progress::restart) return false;
     if (!g_registry.remove(*d.cspace)) log("domain %u: its CSpace could not be unregistered", d.id);
     changed();
     d.cspace->~CSpace();
     d.cspace = nullptr;
+    return true;
 }
 
 bool allows(const Domain& d, cap::Type t, uint64_t object, uint32_t rights) {

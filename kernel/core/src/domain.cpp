@@ -1,4 +1,7 @@
 #include <core/domain.hpp>
+#include <core/evtchn.hpp>
+#include <core/gnttab.hpp>
+#include <core/irq.hpp>
 #include <core/log.hpp>
 #include <core/m2p.hpp>
 #include <core/memory.hpp>
@@ -34,8 +37,8 @@ void console_flush(Domain& d) {
     char line[sizeof name + 2 + sizeof d.console_line + 1];
     size_t n = base::snformat(line, sizeof line, "%s: %.*s\n", name, static_cast<int>(d.console_len),
                               d.console_line);
-    log_line(line, n < sizeof line ? n : sizeof line - 1);
     d.console_len = 0;
+    if (log_allowed(d)) log_line(line, n < sizeof line ? n : sizeof line - 1);
 }
 }  // namespace
 
@@ -73,26 +76,6 @@ Domain* domain_alloc(const char* name, uint32_t cspace_slots) {
     return nullptr;
 }
 
-void domain_release_memory(Domain& d) {
-    FrameTable& ft = frame_table();
-    uint64_t freed = 0;
-    for (Mfn m = 0; m < ft.nframes(); ++m) {
-        if (ft[m].owner != d.id) continue;
-        m2p_set(m, kM2pInvalid);
-        free_domain_frame(m);
-        ++freed;
-    }
-    d.shared_info = nullptr;
-    d.shared_info_mfn = 0;
-    for (auto& v : d.vcpu) {
-        v.info = nullptr;
-        v.ncleanup = 0;
-        v.guest_table = v.guest_table_user = 0;
-    }
-    d.tot_pages = 0;
-    (void)freed;
-}
-
 namespace {
 // Takes its vCPUs off the scheduler. If it is the domain running here (it
 // shut itself down), its page tables are the ones loaded and its vCPU is in
@@ -109,6 +92,48 @@ void stop_vcpus(Domain& d) {
         platform::request_reschedule();
     }
 }
+
+// Its frames back to the allocator, each once nothing references it; one
+// still referenced (a bookkeeping error) is held back for good instead, so
+// it can never reach another domain.
+bool free_frames(Domain& d, Budget& b) {
+    FrameTable& ft = frame_table();
+    uint64_t& m = d.teardown_cursor;
+    for (; m < ft.nframes(); ++m) {
+        if ((m & 63) == 0 && !b.spend(cost::kFrameScan)) return false;
+        FrameInfo& f = ft[m];
+        if (f.owner != d.id) continue;
+        if (f.count == 0 && f.type_count == 0 && !(f.flags & (kFrameCleanup | kFramePinned))) {
+            if (!b.spend(cost::kPage)) return false;
+            m2p_set(m, kM2pInvalid);
+            free_domain_frame(m);
+            ++d.teardown_freed;
+        } else {
+            hold_frame(m);
+            ++d.teardown_held;
+        }
+    }
+    return true;
+}
+
+// After the last step: is anything of it still anywhere? Nothing, unless the
+// hypervisor's bookkeeping is wrong; the log says which.
+void report_taken_apart(Domain& d) {
+    unsigned maptrack = 0, channels = 0;
+    for (auto& o : g_domains) {
+        if (&o == &d || o.state == DomainState::free) continue;
+        for (unsigned k = 0; k < o.maptrack_limit; ++k) maptrack += o.maptrack[k].used && o.maptrack[k].granter == d.id;
+        for (const Channel& c : o.evtchn) channels += c.state == ChannelState::interdomain && c.remote_dom == d.id;
+    }
+    unsigned lines = irq_lines_bound_to(d);
+    if (d.teardown_held == 0 && maptrack == 0 && channels == 0 && lines == 0) {
+        log("domain %u (%s) taken apart: %lu frames freed, nothing left behind", d.id, d.name, d.teardown_freed);
+        return;
+    }
+    log("domain %u (%s) taken apart: %lu frames freed; LEFT BEHIND: %lu frames held (still referenced), "
+        "%u mappings of its grants, %u channels to it, %u interrupt lines",
+        d.id, d.name, d.teardown_freed, d.teardown_held, maptrack, channels, lines);
+}
 }  // namespace
 
 void domain_kill(Domain& d) {
@@ -117,13 +142,67 @@ void domain_kill(Domain& d) {
     log_domain_gone(d.id);   // if it drives the UART, the kernel takes it back
     d.state = DomainState::dying;
     stop_vcpus(d);
-    // Everything that links it to other domains goes first, then its memory.
+    // Nothing may reach it from here on: its ports close first (peers see
+    // their end become unbound), and every lookup of a live domain skips a
+    // dying one.
     evtchn_destroy(d);
-    gnttab_destroy(d);
-    release_foreign_mappings(d);
-    caps::destroy_domain(d);
-    domain_release_memory(d);
-    d.state = DomainState::free;
+    d.teardown = TeardownStep::grants_held;
+    d.teardown_cursor = 0;
+    d.teardown_freed = d.teardown_held = 0;
+}
+
+bool domain_teardown(Domain& d, Budget& b) {
+    if (d.state == DomainState::free) return true;
+    if (d.state != DomainState::dying) return false;
+    auto next = [&](TeardownStep s) {
+        d.teardown = s;
+        d.teardown_cursor = 0;
+    };
+    for (;;) {
+        switch (d.teardown) {
+        case TeardownStep::grants_held:
+            if (!gnttab_release_held(d, d.teardown_cursor, b)) return false;
+            next(TeardownStep::grants_given);
+            break;
+        case TeardownStep::grants_given:
+            if (!gnttab_release_given(d, d.teardown_cursor, b)) return false;
+            next(TeardownStep::foreign);
+            break;
+        case TeardownStep::foreign:
+            if (!release_foreign_mappings(d, d.teardown_cursor, b)) return false;
+            next(TeardownStep::tables);
+            break;
+        case TeardownStep::tables:
+            if (!relinquish_tables(d, d.teardown_cursor, b)) return false;
+            // Nothing of it may still translate anywhere once its frames go.
+            tlb_flush_all();
+            next(TeardownStep::frames);
+            break;
+        case TeardownStep::frames:
+            if (!free_frames(d, b)) return false;
+            d.shared_info = nullptr;
+            d.shared_info_mfn = 0;
+            for (auto& v : d.vcpu) v.info = nullptr;
+            d.tot_pages = 0;
+            next(TeardownStep::caps);
+            break;
+        case TeardownStep::caps:
+            if (!caps::destroy_domain(d, b)) return false;
+            next(TeardownStep::done);
+            break;
+        case TeardownStep::done:
+            log_flush_dropped(d);
+            report_taken_apart(d);
+            d.state = DomainState::free;
+            return true;
+        }
+    }
+}
+
+void domain_destroy_now(Domain& d) {
+    domain_kill(d);
+    Budget b = Budget::unlimited();
+    (void)domain_teardown(d, b);
 }
 
 void domain_shutdown(Domain& d, abi::ShutdownReason reason) {
@@ -132,7 +211,7 @@ void domain_shutdown(Domain& d, abi::ShutdownReason reason) {
     console_flush(d);
     log("domain %u (%s) shut down: %s", d.id, d.name, reason_name(reason));
     if (!d.held_after_shutdown) {
-        domain_kill(d);
+        domain_destroy_now(d);
         return;
     }
     d.state = DomainState::stopped;

@@ -32,18 +32,24 @@ void send_virq(Vcpu& v, uint32_t virq) {
     evtchn_set_pending(*v.domain, v.virq_port[virq]);
 }
 
+void evtchn_unlink_peer(Domain& d, uint32_t port) {
+    const Channel& c = d.evtchn[port];
+    Domain* peer = domain_at(c.remote_dom);
+    if (!peer || peer->state == DomainState::free || c.remote_port == 0 || c.remote_port >= kMaxEvtchnPorts) return;
+    Channel& pc = peer->evtchn[c.remote_port];
+    // Only the peer's end of this very channel: a port of its that has been
+    // closed and reused since (possible while this domain was stopped) is
+    // someone else's channel now.
+    if (pc.state != ChannelState::interdomain || pc.remote_dom != d.id || pc.remote_port != port) return;
+    pc.state = ChannelState::unbound;   // the peer may bind it again
+    pc.remote_dom = d.id;
+    pc.remote_port = 0;
+}
+
 void evtchn_destroy(Domain& d) {
     for (uint32_t p = 0; p < kMaxEvtchnPorts; ++p) {
         Channel& c = d.evtchn[p];
-        if (c.state == ChannelState::interdomain) {
-            Domain* peer = domain_at(c.remote_dom);
-            if (peer && peer->state == DomainState::running && c.remote_port < kMaxEvtchnPorts) {
-                Channel& pc = peer->evtchn[c.remote_port];
-                pc.state = ChannelState::unbound;
-                pc.remote_dom = d.id;
-                pc.remote_port = 0;
-            }
-        }
+        if (c.state == ChannelState::interdomain) evtchn_unlink_peer(d, p);
         if (c.state == ChannelState::pirq) irq_unbind_port(d, p);
         c = Channel{};
     }

@@ -51,6 +51,9 @@ int64_t hc_cap_op(Vcpu& v, Regs& r) {
     case abi::CapOp::remove: return status(cap::remove(*target, a.src_slot));
     case abi::CapOp::revoke: {
         if (target != &own) return err(abi::Errno::einval);
+        // Slots per invocation: kRevokeBudget, or what the invocation's
+        // budget still pays for (a multicall of revokes shares one budget).
+        if (!v.work.spend(kRevokeBudget / 4)) return hypercall_continue(r);
         cap::Budget b{kRevokeBudget};
         auto p = cap::revoke(own, a.src_slot, b);
         if (!p) return caps::to_errno(p.error());

@@ -39,7 +39,7 @@ bool is_name_char(char ch) {
 long module_op(Domain& d, abi::MoatDomctl& op, uint64_t uop) {
     abi::DomctlModule& m = op.u.module;
     if (!caps::allows(d, cap::Type::module, m.index, cap::right::use)) {
-        log("domain %u: reading boot module %u refused: no Module capability for it", d.id, m.index);
+        log_for(d, "domain %u: reading boot module %u refused: no Module capability for it", d.id, m.index);
         return err(abi::Errno::eperm);
     }
     platform::BootModule bm;
@@ -76,7 +76,7 @@ long create(Domain& d, abi::MoatDomctl& op) {
     if (!x) return err(abi::Errno::enospc);
     auto si = alloc_domain_frame(x->id);
     if (!si) {
-        domain_kill(*x);
+        domain_destroy_now(*x);   // nothing in it yet
         return err(abi::Errno::enomem);
     }
     // Its name as the caller gives it, if it is one ([A-Za-z0-9_.-]+).
@@ -112,7 +112,7 @@ long create(Domain& d, abi::MoatDomctl& op) {
 
 // The new vCPU state of a domain being built: registers, page table (which
 // validates now, against the domain's own frames), callbacks, stack.
-long set_context(Domain& x, uint64_t ctx) {
+long set_context(Vcpu& caller, Domain& x, uint64_t ctx) {
     Vcpu& v = x.vcpu[0];
     abi::CpuUserRegs ur;
     uint64_t cr3, kss, ksp, flags, ev, fs, sc;
@@ -128,10 +128,12 @@ long set_context(Domain& x, uint64_t ctx) {
     if (!is_canonical(ur.rip) || !is_canonical(ur.rsp)) return err(abi::Errno::einval);
 
     Mfn l4 = cr3 >> 12;
-    MmCtx c{x, v, Budget::unlimited()};
+    // Validating its tables may take long: the caller's budget, continued
+    // (kRestart) as often as needed; the validation resumes where it stopped.
+    MmCtx c{x, v, caller.work};
     if (v.guest_table != l4) {
         long r = get_page_and_type(c, l4, PageType::l4);
-        if (r != 0) return r == kRestart ? err(abi::Errno::eagain) : r;
+        if (r != 0) return r;
         if (v.guest_table) put_page_and_type(c, v.guest_table);
         v.guest_table = l4;
     }
@@ -184,20 +186,29 @@ int64_t hc_domctl(Vcpu& v, Regs& r) {
     uint32_t need = cmd == abi::DomctlCmd::setvcpucontext || cmd == abi::DomctlCmd::set_grant ? cap::right::build
                                                                                               : cap::right::control;
     if (!caps::allows(d, cap::Type::domain, op.domain, need)) {
-        log("domain %u: domctl %u on domain %u refused: no Domain capability with that right", d.id, op.cmd, op.domain);
+        log_for(d, "domain %u: domctl %u on domain %u refused: no Domain capability with that right", d.id, op.cmd, op.domain);
         return err(abi::Errno::eperm);
     }
     Domain* x = domain_at(op.domain);
-    // A stopped domain can still be looked at and destroyed, nothing else.
-    if (!x || (x->state != DomainState::running &&
-               !(x->state == DomainState::stopped && (cmd == abi::DomctlCmd::destroy || cmd == abi::DomctlCmd::getinfo))))
-        return err(abi::Errno::esrch);
+    // A stopped domain can still be looked at and destroyed, nothing else; a
+    // dying one only destroyed (the continuation of its destroy).
+    bool ok = x && (x->state == DomainState::running ||
+                    (x->state == DomainState::stopped &&
+                     (cmd == abi::DomctlCmd::destroy || cmd == abi::DomctlCmd::getinfo)) ||
+                    (x->state == DomainState::dying && cmd == abi::DomctlCmd::destroy));
+    if (!ok) return err(abi::Errno::esrch);
 
     switch (cmd) {
     case abi::DomctlCmd::destroy:
         if (x == &d) return err(abi::Errno::einval);   // a domain ends itself with sched_op shutdown
-        log("domain %u destroyed domain %u (%s)", d.id, x->id, x->name);
-        domain_kill(*x);
+        if (x->state != DomainState::dying) {
+            log("domain %u destroyed domain %u (%s)", d.id, x->id, x->name);
+            domain_kill(*x);
+        }
+        // Taking it apart takes as many invocations as it needs; the call
+        // returns once the slot is free (its capabilities go last, so ours
+        // still names it until then).
+        if (!domain_teardown(*x, v.work)) return hypercall_continue(r);
         return 0;
     case abi::DomctlCmd::pause:
         domain_pause(*x);
@@ -218,8 +229,10 @@ int64_t hc_domctl(Vcpu& v, Regs& r) {
         op.u.info.cpu_time_ns = sched_runtime_ns(x->vcpu[0]);
         op.u.info.free_frames = frame_allocator().free_frames();
         return put_guest(r.rdi, op) ? 0 : err(abi::Errno::efault);
-    case abi::DomctlCmd::setvcpucontext:
-        return set_context(*x, op.u.context);
+    case abi::DomctlCmd::setvcpucontext: {
+        long rc = set_context(v, *x, op.u.context);
+        return rc == kRestart ? hypercall_continue(r) : rc;
+    }
     case abi::DomctlCmd::set_grant:
         return gnttab_seed(*x, op.u.grant.ref, op.u.grant.flags, op.u.grant.domid, op.u.grant.frame);
     case abi::DomctlCmd::set_weight:

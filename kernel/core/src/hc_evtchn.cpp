@@ -37,13 +37,7 @@ long do_close(Domain& d, uint32_t port) {
     if (port == 0 || port >= kMaxEvtchnPorts || d.evtchn[port].state == ChannelState::free) return err(abi::Errno::einval);
     Channel& c = d.evtchn[port];
     if (c.state == ChannelState::interdomain) {
-        Domain* peer = domain_at(c.remote_dom);
-        if (peer && peer->state == DomainState::running && c.remote_port < kMaxEvtchnPorts) {
-            Channel& pc = peer->evtchn[c.remote_port];
-            pc.state = ChannelState::unbound;   // the peer may bind it again
-            pc.remote_dom = d.id;
-            pc.remote_port = 0;
-        }
+        evtchn_unlink_peer(d, port);   // the peer's end becomes unbound, whatever state the peer is in
     } else if (c.state == ChannelState::virq) {
         d.vcpu[0].virq_port[c.virq] = 0;
     } else if (c.state == ChannelState::pirq) {
@@ -87,7 +81,7 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
         uint16_t rd = is_self(d, b.remote_dom) ? d.id : b.remote_dom;
         // Decode: the capability, then the peer's port, then a port of ours.
         if (rd != d.id && !caps::allows(d, cap::Type::event, rd, cap::right::bind)) {
-            log("domain %u: bind_interdomain to domain %u refused: no Event capability for it", d.id, rd);
+            log_for(d, "domain %u: bind_interdomain to domain %u refused: no Event capability for it", d.id, rd);
             return err(abi::Errno::eperm);
         }
         Domain* peer = domain_at(rd);
@@ -129,7 +123,7 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
         abi::EvtchnBindPirq b;
         if (!get_guest(b, arg)) return err(abi::Errno::efault);
         if (!caps::allows(d, cap::Type::irq, b.pirq, cap::right::use)) {
-            log("domain %u: bind_pirq %u refused: no Irq capability for it", d.id, b.pirq);
+            log_for(d, "domain %u: bind_pirq %u refused: no Irq capability for it", d.id, b.pirq);
             return err(abi::Errno::eperm);
         }
         if (b.pirq >= kNrIrqLines) return err(abi::Errno::einval);
@@ -158,11 +152,9 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
             if (peer && peer->state == DomainState::running) evtchn_set_pending(*peer, c.remote_port);
             return 0;
         }
-        case ChannelState::virq:
-            evtchn_set_pending(d, s.port);
-            return 0;
-        case ChannelState::pirq:
-            return 0;   // a device's: nothing to send
+        case ChannelState::virq:    // only the hypervisor raises a VIRQ (Xen: -EINVAL)
+        case ChannelState::pirq:    // only the device raises its line
+            return err(abi::Errno::einval);
         case ChannelState::unbound:
             return 0;   // nobody listens yet: dropped, as in Xen
         case ChannelState::free:

@@ -24,8 +24,9 @@ constexpr long err(abi::Errno e) { return abi::neg(e); }
 using St = abi::GntStatus;
 constexpr int16_t st(St s) { return static_cast<int16_t>(s); }
 
-// Operations handled per invocation before the hypercall continues.
-constexpr uint32_t kOpsPerCall = 64;
+// What one operation of a batch costs: its own work, and a share of the
+// maptrack scans an unmap may make (update_in_use).
+uint32_t op_cost(const Vcpu& v) { return cost::kGrantOp + v.domain->maptrack_limit / 32; }
 
 bool is_self(const Domain& d, uint16_t id) { return id == abi::kDomidSelf || id == d.id; }
 
@@ -90,7 +91,10 @@ void release_mapping(Domain& mapper, Maptrack& m) {
     }
     Domain* g = domain_at(m.granter);
     if (m.writable && g) {
-        MmCtx gc{*g, g->vcpu[0], Budget::unlimited()};
+        // A writable type reference on an ordinary frame: no devalidation,
+        // so no budget is needed.
+        Budget unlimited = Budget::unlimited();
+        MmCtx gc{*g, g->vcpu[0], unlimited};
         put_page_type(gc, m.frame);
     }
     put_page(m.frame);
@@ -112,7 +116,7 @@ void do_map(Domain& d, Vcpu& v, abi::GnttabMapGrantRef& op) {
     }
     if (!caps::allows(d, cap::Type::grant, op.dom, write ? cap::right::map_rw : cap::right::map_ro) &&
         !(!write && caps::allows(d, cap::Type::grant, op.dom, cap::right::map_rw))) {
-        log("domain %u: map of grant %u from domain %u refused: no Grant capability for it with %s", d.id, op.ref,
+        log_for(d, "domain %u: map of grant %u from domain %u refused: no Grant capability for it with %s", d.id, op.ref,
             op.dom, write ? "map-rw" : "map-ro");
         op.status = st(St::permission_denied);
         return;
@@ -140,8 +144,9 @@ void do_map(Domain& d, Vcpu& v, abi::GnttabMapGrantRef& op) {
             op.status = st(St::bad_virt_addr);
             return;
         }
-    } else if (!is_canonical(op.host_addr) || !find_l1(v.kernel_mode ? v.guest_table : v.guest_table_user,
-                                                       op.host_addr, &l1, &index)) {
+    } else if (!guest_l1_slot(d, v.guest_table, op.host_addr, &l1, &index)) {
+        // A virtual address of the guest's own, mapped by its own tables: never
+        // the hypervisor's range, never a superpage.
         op.status = st(St::bad_virt_addr);
         return;
     }
@@ -160,7 +165,8 @@ void do_map(Domain& d, Vcpu& v, abi::GnttabMapGrantRef& op) {
     // The frame's references: a writable mapping needs the granter's frame to
     // be (or become) writable, which a page table cannot.
     if (write) {
-        MmCtx gc{*g, g->vcpu[0], Budget::unlimited()};
+        Budget unlimited = Budget::unlimited();   // a writable type: never validates anything
+        MmCtx gc{*g, g->vcpu[0], unlimited};
         if (ft[frame].count == ~0u || get_page_type(gc, frame, PageType::writable) != 0) {
             op.status = st(St::bad_page);
             return;
@@ -173,7 +179,7 @@ void do_map(Domain& d, Vcpu& v, abi::GnttabMapGrantRef& op) {
     uint64_t val = pte::make(frame, pte::kPresent | pte::kUser | pte::kAccessed | kGrantPte |
                                         (write ? pte::kWritable | pte::kDirty : 0));
     old = __atomic_exchange_n(slot, val, __ATOMIC_SEQ_CST);
-    MmCtx c{d, v, Budget::unlimited()};
+    MmCtx c{d, v, v.work};
     put_entry_refs(c, old, 1);
     if (!(op.flags & abi::kGntmapContainsPte)) platform::invlpg_local(op.host_addr);
     else tlb_flush_all();
@@ -195,9 +201,7 @@ void do_unmap(Domain& d, Vcpu& v, abi::GnttabUnmapGrantRef& op) {
     if (op.host_addr) {
         Mfn l1;
         unsigned index;
-        by_va = is_canonical(op.host_addr) &&
-                find_l1(v.kernel_mode ? v.guest_table : v.guest_table_user, op.host_addr, &l1, &index) &&
-                l1 == m.l1 && index == m.index;
+        by_va = guest_l1_slot(d, v.guest_table, op.host_addr, &l1, &index) && l1 == m.l1 && index == m.index;
         if (!by_va && !((op.host_addr >> 12) == m.l1 && ((op.host_addr & 4095) >> 3) == m.index)) {
             op.status = st(St::bad_virt_addr);
             return;
@@ -222,7 +226,7 @@ int16_t resolve(Domain& d, const abi::GnttabCopyPtr& p, bool by_ref, bool dest, 
         return st(St::okay);
     }
     if (!is_self(d, p.domid) && !caps::allows(d, cap::Type::grant, p.domid, cap::right::copy)) {
-        log("domain %u: grant copy %s domain %u refused: no Grant capability for it with copy", d.id,
+        log_for(d, "domain %u: grant copy %s domain %u refused: no Grant capability for it with copy", d.id,
             dest ? "to" : "from", p.domid);
         return st(St::permission_denied);
     }
@@ -245,7 +249,8 @@ void do_copy(Domain& d, abi::GnttabCopy& op) {
     if (fast) {
         ++f.type_count;
     } else {
-        MmCtx dc{*dso, dso->vcpu[0], Budget::unlimited()};
+        Budget unlimited = Budget::unlimited();   // a writable type: never validates anything
+        MmCtx dc{*dso, dso->vcpu[0], unlimited};
         if (get_page_type(dc, dst, PageType::writable) != 0) {
             op.status = st(St::bad_page);
             return;
@@ -258,20 +263,22 @@ void do_copy(Domain& d, abi::GnttabCopy& op) {
     if (fast) {
         --f.type_count;
     } else {
-        MmCtx dc{*dso, dso->vcpu[0], Budget::unlimited()};
+        Budget unlimited = Budget::unlimited();
+        MmCtx dc{*dso, dso->vcpu[0], unlimited};
         put_page_type(dc, dst);
     }
     op.status = st(St::okay);
 }
 
 // Runs `each` on every operation of a batch (grant_table_op(cmd, ops, count)),
-// continuing the hypercall every kOpsPerCall operations. `write_back` puts
-// an operation's results back into guest memory at `at`.
+// continuing the hypercall when the invocation's budget cannot pay for the
+// next operation (core/budget.hpp). `write_back` puts an operation's results
+// back into guest memory at `at`.
 template <typename Op, typename F, typename W>
-int64_t batch(Regs& r, F&& each, W&& write_back) {
+int64_t batch(Vcpu& v, Regs& r, F&& each, W&& write_back) {
     uint64_t uop = r.rsi, count = r.rdx;
     for (uint64_t i = 0; i < count; ++i) {
-        if (i == kOpsPerCall) {
+        if (!v.work.spend(op_cost(v))) {
             r.rsi = uop + i * sizeof(Op);
             r.rdx = count - i;
             return hypercall_continue(r);
@@ -286,24 +293,45 @@ int64_t batch(Regs& r, F&& each, W&& write_back) {
 }
 
 template <typename Op, typename F>
-int64_t batch(Regs& r, F&& each) {
-    return batch<Op>(r, each, [](uint64_t at, const Op& op) { return put_guest(at, op); });
+int64_t batch(Vcpu& v, Regs& r, F&& each) {
+    return batch<Op>(v, r, each, [](uint64_t at, const Op& op) { return put_guest(at, op); });
 }
 
 }  // namespace
 
-void gnttab_destroy(Domain& d) {
-    for (Maptrack& m : d.maptrack)
-        if (m.used) release_mapping(d, m);
-    // Others' mappings of our grants.
-    for (unsigned i = 0; i < kMaxDomains; ++i) {
-        Domain* o = domain_at(i);
-        if (!o || o == &d || o->state != DomainState::running) continue;
-        for (Maptrack& m : o->maptrack)
-            if (m.used && m.granter == d.id) release_mapping(*o, m);
+bool gnttab_release_held(Domain& d, uint64_t& k, Budget& b) {
+    for (; k < kMaxMaptrack; ++k) {
+        Maptrack& m = d.maptrack[k];
+        if (!m.used) continue;
+        if (!b.spend(cost::kGrantOp + d.maptrack_limit / 32)) return false;
+        release_mapping(d, m);
     }
     tlb_flush_all();
+    d.maptrack_limit = 0;
+    return true;
+}
+
+bool gnttab_release_given(Domain& d, uint64_t& slot, Budget& b) {
+    bool changed = false;
+    for (; slot < kMaxDomains; ++slot) {
+        Domain* o = domain_at(unsigned(slot));
+        if (o == &d || o->state == DomainState::free) continue;
+        // A mapper that is stopped (or itself dying) holds its mappings as
+        // firmly as a running one: they go now, before d's frames do.
+        for (unsigned i = 0; i < o->maptrack_limit; ++i) {
+            Maptrack& m = o->maptrack[i];
+            if (!m.used || m.granter != d.id) continue;
+            if (!b.spend(cost::kGrantOp)) {
+                if (changed) tlb_flush_all();
+                return false;   // this domain again next time: what is done stays done
+            }
+            release_mapping(*o, m);
+            changed = true;
+        }
+    }
+    if (changed) tlb_flush_all();
     d.nr_grant_frames = 0;
+    return true;
 }
 
 long gnttab_seed(Domain& d, uint32_t ref, uint16_t flags, uint16_t domid, Mfn frame) {
@@ -338,7 +366,7 @@ int64_t hc_grant_table_op(Vcpu& v, Regs& r) {
     Domain& d = *v.domain;
     switch (static_cast<abi::GnttabOp>(r.rdi)) {
     case abi::GnttabOp::setup_table:
-        return batch<abi::GnttabSetupTable>(r, [&](abi::GnttabSetupTable& op) {
+        return batch<abi::GnttabSetupTable>(v, r, [&](abi::GnttabSetupTable& op) {
             op.status = st(St::general_error);
             if (!is_self(d, op.dom)) {
                 op.status = st(St::permission_denied);
@@ -355,18 +383,22 @@ int64_t hc_grant_table_op(Vcpu& v, Regs& r) {
             op.status = st(St::okay);
         });
     case abi::GnttabOp::query_size:
-        return batch<abi::GnttabQuerySize>(r, [&](abi::GnttabQuerySize& op) {
+        return batch<abi::GnttabQuerySize>(v, r, [&](abi::GnttabQuerySize& op) {
             op.status = is_self(d, op.dom) ? st(St::okay) : st(St::permission_denied);
             op.nr_frames = d.nr_grant_frames;
             op.max_nr_frames = kMaxGrantFrames;
         });
     case abi::GnttabOp::map_grant_ref:
-        return batch<abi::GnttabMapGrantRef>(r, [&](abi::GnttabMapGrantRef& op) { do_map(d, v, op); });
+        return batch<abi::GnttabMapGrantRef>(v, r, [&](abi::GnttabMapGrantRef& op) { do_map(d, v, op); });
     case abi::GnttabOp::unmap_grant_ref:
-        return batch<abi::GnttabUnmapGrantRef>(r, [&](abi::GnttabUnmapGrantRef& op) { do_unmap(d, v, op); });
+        return batch<abi::GnttabUnmapGrantRef>(v, r, [&](abi::GnttabUnmapGrantRef& op) { do_unmap(d, v, op); });
     case abi::GnttabOp::copy:   // only the status goes back, as in Xen
         return batch<abi::GnttabCopy>(
-            r, [&](abi::GnttabCopy& op) { do_copy(d, op); },
+            v, r,
+            [&](abi::GnttabCopy& op) {
+                v.work.charge(op.len / 512);   // the bytes, beyond the operation itself
+                do_copy(d, op);
+            },
             [](uint64_t at, const abi::GnttabCopy& op) {
                 return put_guest(at + offsetof(abi::GnttabCopy, status), op.status);
             });

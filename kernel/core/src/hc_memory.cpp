@@ -44,13 +44,13 @@ int64_t reservation(Vcpu& v, Regs& r, abi::MemoryOp op, uint64_t start) {
     if (res.extent_order != 0) return err(abi::Errno::einval);
     if (start > res.nr_extents) return err(abi::Errno::einval);
 
-    MmCtx c{d, d.vcpu[0], Budget{kHypercallBudget}};
+    MmCtx c{d, d.vcpu[0], v.work};
     if (finish_cleanup(c) == kRestart) return hypercall_continue(r);
 
     bool flushed = false;
     uint64_t i = start;
     for (; i < res.nr_extents; ++i) {
-        if (!c.budget.spend(8)) {
+        if (!c.budget.spend(cost::kPage)) {   // a frame zeroed, taken or given back
             r.rdi = uint64_t(op) | (i << abi::kMemopExtentShift);
             return hypercall_continue(r);
         }

@@ -38,7 +38,8 @@ bool drives_com1(Domain& d) {
 // how many (0: nothing unread). Needs DebugConsole. While a console domain
 // drives the UART, only it reads (another reader would take lines from the
 // operator's terminal).
-int64_t console_read(Domain& d, uint64_t count, uint64_t buf) {
+int64_t console_read(Vcpu& v, uint64_t count, uint64_t buf) {
+    Domain& d = *v.domain;
     if (!caps::holds_type(d, cap::Type::debug_console, cap::right::use)) return err(abi::Errno::eperm);
     int owner = log_uart_owner();
     if (owner >= 0 && owner != int(d.id)) return err(abi::Errno::ebusy);
@@ -47,7 +48,7 @@ int64_t console_read(Domain& d, uint64_t count, uint64_t buf) {
         log_hand_over(d.id);
     }
     uint64_t done = 0;
-    while (done < count && done < kConsoleReadMax) {
+    while (done < count && done < kConsoleReadMax && v.work.spend(cost::kConsoleChunk)) {
         char tmp[256];
         LogRing::Cursor after;
         size_t n = log_peek(tmp, count - done < sizeof tmp ? size_t(count - done) : sizeof tmp, after);
@@ -67,7 +68,7 @@ int64_t hc_console_io(Vcpu& v, Regs& r) {
     switch (cmd) {
     case abi::ConsoleIo::write: {
         uint64_t done = 0;
-        while (done < count && done < kConsoleChunk) {
+        while (done < count && done < kConsoleChunk && v.work.spend(cost::kConsoleChunk)) {
             char tmp[128];
             uint64_t n = count - done < sizeof tmp ? count - done : sizeof tmp;
             if (!platform::copy_from_guest(tmp, buf + done, n)) return err(abi::Errno::efault);
@@ -82,7 +83,9 @@ int64_t hc_console_io(Vcpu& v, Regs& r) {
         return 0;
     }
     case abi::ConsoleIo::read:
-        return console_read(*v.domain, count, buf);
+        // At least one piece per invocation, or 0 would read as "nothing unread".
+        if (v.work.left < cost::kConsoleChunk) return hypercall_continue(r);
+        return console_read(v, count, buf);
     }
     return err(abi::Errno::enosys);
 }

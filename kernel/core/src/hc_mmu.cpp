@@ -105,6 +105,7 @@ long do_mmuext_op(MmCtx& c, MmCtx& fc, const abi::MmuextOp& op) {
         // Descriptor-table frames are not supported yet; an empty LDT is.
         return op.arg2.nr_ents == 0 ? 0 : err(abi::Errno::enosys);
     case C::clear_page: {
+        if (!c.budget.spend(cost::kPage)) return kRestart;   // nothing done yet: the retry does it
         long r = get_page_and_type(fc, op.arg1.mfn, PageType::writable);
         if (r != 0) return r;
         __builtin_memset(frame_va(op.arg1.mfn), 0, 4096);
@@ -112,6 +113,7 @@ long do_mmuext_op(MmCtx& c, MmCtx& fc, const abi::MmuextOp& op) {
         return 0;
     }
     case C::copy_page: {
+        if (!c.budget.spend(cost::kPage)) return kRestart;
         if (!get_page(fc, op.arg2.src_mfn)) return err(abi::Errno::einval);
         long r = get_page_and_type(fc, op.arg1.mfn, PageType::writable);
         if (r == 0) {
@@ -143,8 +145,9 @@ int64_t batch(Vcpu& v, Regs& r) {
     Domain* owner = caps::acting_on(*v.domain, r.r10 & 0xFFFF, cap::right::build);
     if (!owner) return err(abi::Errno::eperm);
 
-    MmCtx c{*v.domain, v, Budget{kHypercallBudget}, owner};
-    MmCtx fc{*owner, owner->vcpu[0], Budget{kHypercallBudget}, owner};
+    // One budget for the invocation, whichever context an op uses.
+    MmCtx c{*v.domain, v, v.work, owner};
+    MmCtx fc{*owner, owner->vcpu[0], v.work, owner};
     long rc = 0;
     uint64_t i = 0;
     if (finish_cleanup(c) == kRestart) {
@@ -152,12 +155,9 @@ int64_t batch(Vcpu& v, Regs& r) {
     } else {
         for (; i < count; ++i) {
             Req req;
-            if (!c.budget.spend()) { rc = kRestart; break; }
+            if (!c.budget.spend(cost::kEntry)) { rc = kRestart; break; }
             if (!get_guest(req, reqs + i * sizeof(Req))) { rc = err(abi::Errno::efault); break; }
-            // One budget for the invocation, whichever context an op uses.
-            fc.budget = c.budget;
             rc = Do(c, fc, req);
-            if (fc.budget.left < c.budget.left) c.budget = fc.budget;
             if (v.domain->state != DomainState::running) return 0;
             if (rc != 0) break;
         }
@@ -180,12 +180,13 @@ int64_t hc_mmuext_op(Vcpu& v, Regs& r) { return batch<abi::MmuextOp, do_mmuext_o
 int64_t hc_update_va_mapping(Vcpu& v, Regs& r) {
     uint64_t va = r.rdi, val = r.rsi, fl = r.rdx;
     if (!guest_va(va)) return err(abi::Errno::einval);
-    MmCtx c{*v.domain, v, Budget{kHypercallBudget}};
+    MmCtx c{*v.domain, v, v.work};
     if (finish_cleanup(c) == kRestart) return hypercall_continue(r);
 
+    // Hypercalls come from guest kernel mode: its kernel page tables.
     Mfn l1;
     unsigned index;
-    if (!find_l1(v.kernel_mode ? v.guest_table : v.guest_table_user, va, &l1, &index)) return err(abi::Errno::einval);
+    if (!guest_l1_slot(*v.domain, v.guest_table, va, &l1, &index)) return err(abi::Errno::einval);
     long rc = mod_entry(c, l1, index, val, false);
     if (rc == kRestart) return hypercall_continue(r);
     if (rc != 0 || v.domain->state != DomainState::running) return rc;

@@ -1,7 +1,9 @@
 // multicall: a batch of hypercalls in one trap. Each entry runs through the
-// normal dispatcher on a copy of the frame; when one needs to continue, its
-// updated arguments go back into the entry and the multicall continues from
-// it, so the batch as a whole stays preemptible.
+// normal dispatcher on a copy of the frame, drawing from the multicall's own
+// work budget (core/budget.hpp): nesting buys no extra time. When the budget
+// is spent, or an entry needs to continue, its updated arguments go back into
+// the entry and the multicall continues from it, so the batch as a whole is
+// preempted exactly like one long hypercall.
 
 #include <core/guest_access.hpp>
 #include <core/hypercall.hpp>
@@ -14,14 +16,13 @@ namespace core {
 
 namespace {
 constexpr long err(abi::Errno e) { return abi::neg(e); }
-constexpr unsigned kEntriesPerCall = 64;
 constexpr uint64_t kMarkRip = 0x1000;   // any value: a continuation moves it
 }  // namespace
 
 int64_t hc_multicall(Vcpu& v, Regs& r) {
     uint64_t entries = r.rdi, n = r.rsi;
     for (uint64_t i = 0; i < n; ++i) {
-        if (i == kEntriesPerCall) {
+        if (!v.work.spend(cost::kMulticallEntry)) {
             r.rdi = entries + i * sizeof(abi::MulticallEntry);
             r.rsi = n - i;
             return hypercall_continue(r);
@@ -42,7 +43,7 @@ int64_t hc_multicall(Vcpu& v, Regs& r) {
             inner.r10 = e.args[3];
             inner.r8 = e.args[4];
             inner.rip = kMarkRip;
-            hypercall(v, inner);
+            hypercall_dispatch(v, inner);
             if (v.domain->state != DomainState::running) return 0;
             if (inner.rip != kMarkRip) {   // the entry wants to continue
                 e.args[0] = inner.rdi;

@@ -22,7 +22,7 @@ constexpr long err(abi::Errno e) { return abi::neg(e); }
 
 bool held(Domain& d, uint32_t bdf, const char* what) {
     if (caps::allows(d, cap::Type::pci_device, bdf, cap::right::use)) return true;
-    log("domain %u: %s of PCI %02x:%02x.%u refused: no PciDevice capability for it", d.id, what, bdf >> 8,
+    log_for(d, "domain %u: %s of PCI %02x:%02x.%u refused: no PciDevice capability for it", d.id, what, bdf >> 8,
         (bdf >> 3) & 31, bdf & 7);
     return false;
 }
@@ -60,7 +60,7 @@ int64_t hc_physdev_op(Vcpu& v, Regs& r) {
         if (!pci_find(c.bdf)) return err(abi::Errno::enodev);
         if (!well_formed(c)) return err(abi::Errno::einval);
         if (!pci_config_write_allowed(c.offset, c.size)) {
-            log("domain %u: config write at %#x of PCI %02x:%02x.%u refused: only the command register and "
+            log_for(d, "domain %u: config write at %#x of PCI %02x:%02x.%u refused: only the command register and "
                 "0x40-0xff may be written",
                 d.id, c.offset, c.bdf >> 8, (c.bdf >> 3) & 31, c.bdf & 7);
             return err(abi::Errno::eperm);

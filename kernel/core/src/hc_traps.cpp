@@ -33,7 +33,7 @@ int64_t hc_set_trap_table(Vcpu& v, Regs& r) {
         for (auto& t : v.traps) t = TrapHandler{};
         return 0;
     }
-    for (unsigned i = 0; i < kTrapBatch; ++i) {
+    for (unsigned i = 0; i < kTrapBatch && v.work.spend(cost::kEntry); ++i) {
         abi::TrapInfo ti;
         if (!get_guest(ti, table)) return err(abi::Errno::efault);
         if (ti.address == 0) return 0;   // the terminating entry

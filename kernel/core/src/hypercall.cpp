@@ -40,12 +40,17 @@ constexpr Table kTable;
 
 }  // namespace
 
-void hypercall(Vcpu& v, Regs& r) {
+void hypercall_dispatch(Vcpu& v, Regs& r) {
     uint64_t nr = r.rax;
     Handler h = nr < 64 ? kTable.h[nr] : nullptr;
     int64_t ret = h ? h(v, r) : abi::neg(abi::Errno::enosys);
     // The vCPU may be gone (shutdown, crash); its frame is then never resumed.
     r.rax = static_cast<uint64_t>(ret);
+}
+
+void hypercall(Vcpu& v, Regs& r) {
+    v.work = Budget{kHypercallBudget};
+    hypercall_dispatch(v, r);
 }
 
 int64_t hypercall_continue(Regs& r) {

@@ -58,6 +58,18 @@ void irq_fire(unsigned line) {
 
 uint64_t irq_count(unsigned line) { return line < kNrIrqLines ? g_lines[line].fired : 0; }
 
+#if MOAT_HOSTED
+void irq_reset_for_tests() {
+    for (Line& l : g_lines) l = Line{};
+}
+#endif
+
+unsigned irq_lines_bound_to(const Domain& d) {
+    unsigned n = 0;
+    for (const Line& l : g_lines) n += l.bound && l.dom == d.id;
+    return n;
+}
+
 bool irq_lines_bound() {
     for (const Line& l : g_lines)
         if (l.bound) return true;

@@ -1,3 +1,4 @@
+#include <core/caps.hpp>
 #include <core/domain.hpp>
 #include <core/log.hpp>
 #include <core/platform.hpp>
@@ -109,6 +110,52 @@ void vlog(const char* fmt, va_list ap) {
 }
 
 void log(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(fmt, ap);
+    va_end(ap);
+}
+
+bool log_allowed(Domain& d) {
+    LogBucket& b = d.log_bucket;
+    if (b.exempt_gen != caps::generation()) {
+        b.exempt = caps::holds_type(d, cap::Type::debug_console, cap::right::use);
+        b.exempt_gen = caps::generation();
+    }
+    if (b.exempt) return true;
+    uint64_t now = platform::now_ns();
+    if (!b.primed) {
+        b.primed = true;
+        b.tokens = kLogBurst;
+        b.stamp_ns = now;
+    } else if (now - b.stamp_ns >= kLogLineNs) {
+        uint64_t add = (now - b.stamp_ns) / kLogLineNs;
+        if (b.tokens + add >= kLogBurst) {
+            b.tokens = kLogBurst;
+            b.stamp_ns = now;
+        } else {
+            b.tokens += uint32_t(add);
+            b.stamp_ns += add * kLogLineNs;   // the part of an interval not used yet counts next time
+        }
+    }
+    if (b.tokens == 0) {
+        ++b.dropped;
+        return false;
+    }
+    --b.tokens;
+    log_flush_dropped(d);
+    return true;
+}
+
+void log_flush_dropped(Domain& d) {
+    if (d.log_bucket.dropped == 0) return;
+    uint64_t n = d.log_bucket.dropped;
+    d.log_bucket.dropped = 0;
+    log("domain %u (%s): %lu log lines dropped (rate limit)", d.id, d.name, n);
+}
+
+void log_for(Domain& d, const char* fmt, ...) {
+    if (!log_allowed(d)) return;
     va_list ap;
     va_start(ap, fmt);
     vlog(fmt, ap);

@@ -11,6 +11,21 @@ uint64_t g_held;
 
 uint64_t held_frames() { return g_held; }
 
+void hold_frame(Mfn mfn) {
+    FrameInfo& f = frame_table()[mfn];
+    log("frame %#lx of domain %u is still referenced (count %u, type %u count %u) as its domain goes: held back",
+        mfn, f.owner, f.count, unsigned(f.type), f.type_count);
+    f.owner = kOwnerHeld;
+    ++g_held;
+}
+
+void release_held_frame(Mfn mfn) {
+    FrameInfo& f = frame_table()[mfn];
+    if (f.owner != kOwnerHeld || f.count != 0 || f.type_count != 0) return;
+    --g_held;
+    free_domain_frame(mfn);
+}
+
 FrameAllocator& frame_allocator() { return g_allocator; }
 
 base::Result<Mfn, AllocError> alloc_domain_frame(DomId owner) {

@@ -3,6 +3,7 @@
 
 #include <core/caps.hpp>
 #include <core/log.hpp>
+#include <core/memory.hpp>
 #include <core/gnttab.hpp>
 #include <core/mm.hpp>
 #include <core/platform.hpp>
@@ -45,7 +46,8 @@ void defer_devalidation(MmCtx& c, Mfn m) {
         c.v.cleanup[c.v.ncleanup++] = m;
         return;
     }
-    MmCtx now{c.d, c.v, Budget::unlimited()};
+    Budget unlimited = Budget::unlimited();
+    MmCtx now{c.d, c.v, unlimited};
     (void)devalidate(now, m);
     f.flags &= static_cast<uint8_t>(~kFramePartial);
 }
@@ -192,7 +194,11 @@ bool get_page(MmCtx& c, Mfn m) {
     return true;
 }
 
-void put_page(Mfn m) { --frame_table()[m].count; }
+void put_page(Mfn m) {
+    FrameInfo& f = frame_table()[m];
+    // A held frame (its domain is gone, core/memory.hpp) goes with its last reference.
+    if (--f.count == 0 && f.owner == kOwnerHeld) release_held_frame(m);
+}
 
 long get_page_type(MmCtx& c, Mfn m, PageType t) {
     FrameInfo& f = frame_table()[m];
@@ -348,44 +354,128 @@ long new_baseptr(MmCtx& c, Mfn m, bool user) {
     return 0;
 }
 
-void release_foreign_mappings(Domain& d) {
+bool guest_l1_slot(const Domain& d, Mfn l4, uint64_t va, Mfn* l1, unsigned* index) {
+    if (!is_canonical(va) || is_hypervisor_l4_slot(pte::index(va, 4))) return false;
+    const FrameTable& ft = frame_table();
+    // Every table on the way: a frame of d's, validated and in use as a page
+    // table of the level the walk expects (so its entries are d's too).
+    auto table_ok = [&](Mfn m, unsigned level) {
+        if (!ft.valid(m)) return false;
+        const FrameInfo& f = ft[m];
+        return f.owner == d.id && f.type == level_type(level) && (f.flags & kFrameValidated) && f.type_count > 0;
+    };
+    Mfn m = l4;
+    for (unsigned level = 4; level > 1; --level) {
+        if (!table_ok(m, level)) return false;
+        uint64_t e = __atomic_load_n(&table_of(m)[pte::index(va, level)], __ATOMIC_RELAXED);
+        if (!(e & pte::kPresent) || (e & pte::kPse)) return false;
+        m = pte::mfn(e);
+    }
+    if (!table_ok(m, 1)) return false;
+    *l1 = m;
+    *index = pte::index(va, 1);
+    return true;
+}
+
+bool release_foreign_mappings(Domain& d, uint64_t& t, Budget& b) {
     FrameTable& ft = frame_table();
     bool changed = false;
-    for (Mfn t = 0; t < ft.nframes(); ++t) {
-        FrameInfo& tf = ft[t];
-        if (tf.type != PageType::l1 || tf.owner == kOwnerNone || tf.owner == kOwnerXen) continue;
+    auto stop = [&] {
+        if (changed) tlb_flush_all();
+        return false;
+    };
+    for (; t < ft.nframes(); ++t) {
+        if ((t & 63) == 0 && !b.spend(cost::kFrameScan)) return stop();
+        const FrameInfo& tf = ft[t];
+        // Only L1 entries can map another domain's frame (upper levels link
+        // tables of their own owner only).
+        if (tf.type != PageType::l1 || tf.owner == d.id) continue;
+        Domain* td = domain_at(tf.owner);
+        if (!td || td->state == DomainState::free) continue;
         unsigned n = (tf.flags & kFrameValidated) ? 512u : tf.valid_upto;
         if (n == 0) continue;
-        Domain* td = domain_at(tf.owner);
-        if (!td) continue;
+        if (!b.spend(n / 8 + 1)) return stop();
         uint64_t* e = table_of(t);
         for (unsigned i = 0; i < n; ++i) {
             uint64_t v = __atomic_load_n(&e[i], __ATOMIC_RELAXED);
-            if (!(v & pte::kPresent) || (v & kGrantPte) || !ft.valid(pte::mfn(v))) continue;
-            DomId target = ft[pte::mfn(v)].owner;
-            bool ours_in_theirs = tf.owner != d.id && target == d.id;
-            bool theirs_in_ours = tf.owner == d.id && target != d.id;
-            if (!ours_in_theirs && !theirs_in_ours) continue;
-            if (ours_in_theirs) __atomic_store_n(&e[i], uint64_t(0), __ATOMIC_SEQ_CST);
-            MmCtx c{*td, td->vcpu[0], Budget::unlimited()};
+            if (!(v & pte::kPresent) || (v & kGrantPte) || !ft.valid(pte::mfn(v)) || ft[pte::mfn(v)].owner != d.id)
+                continue;
+            __atomic_store_n(&e[i], uint64_t(0), __ATOMIC_SEQ_CST);
+            MmCtx c{*td, td->vcpu[0], b};
             put_entry_ref(c, v, 1);
             changed = true;
         }
     }
     if (changed) tlb_flush_all();
+    return true;
 }
 
-bool find_l1(Mfn l4, uint64_t va, Mfn* l1, unsigned* index) {
+namespace {
+// The references one present entry of d's own table holds, dropped without
+// devalidating anything: every table of d is visited by relinquish_tables
+// itself. Other domains' frames (d's foreign mappings) are released as usual.
+void drop_entry_flat(Domain& d, uint64_t e, unsigned level, Budget& b) {
+    if (e & kGrantPte) return;   // its maptrack entry's, released already
     FrameTable& ft = frame_table();
-    Mfn m = l4;
-    for (unsigned level = 4; level > 1; --level) {
-        uint64_t e = table_of(m)[pte::index(va, level)];
-        if (!(e & pte::kPresent)) return false;
-        m = pte::mfn(e);
-        if (!ft.valid(m)) return false;
+    Mfn child = pte::mfn(e);
+    if (!ft.valid(child)) return;   // device memory: no references
+    FrameInfo& f = ft[child];
+    if (f.owner != d.id) {
+        MmCtx c{d, d.vcpu[0], b};
+        put_entry_ref(c, e, level);
+        return;
     }
-    *l1 = m;
-    *index = pte::index(va, 1);
+    if (level > 1 || (e & pte::kWritable)) --f.type_count;
+    --f.count;
+}
+}  // namespace
+
+bool relinquish_tables(Domain& d, uint64_t& t, Budget& b) {
+    FrameTable& ft = frame_table();
+    if (t == 0) {
+        // Its vCPUs' base pointers (a type and a general reference each), and
+        // their unfinished devalidations: the frames keep their prefix of
+        // entries holding references, which the pass below drops.
+        for (auto& v : d.vcpu) {
+            for (Mfn* p : {&v.guest_table, &v.guest_table_user}) {
+                if (*p == 0) continue;
+                FrameInfo& f = ft[*p];
+                --f.type_count;
+                --f.count;
+                *p = 0;
+            }
+            for (unsigned i = 0; i < v.ncleanup; ++i) ft[v.cleanup[i]].flags &= static_cast<uint8_t>(~kFrameCleanup);
+            v.ncleanup = 0;
+        }
+    }
+    for (; t < ft.nframes(); ++t) {
+        if ((t & 63) == 0 && !b.spend(cost::kFrameScan)) return false;
+        FrameInfo& f = ft[t];
+        if (f.owner != d.id) continue;
+        if (f.flags & kFramePinned) {
+            f.flags &= static_cast<uint8_t>(~kFramePinned);
+            --f.type_count;
+            --f.count;
+        }
+        if (!is_page_table(f.type)) continue;
+        // Entries [0, valid_upto) hold references; a validated table all 512.
+        if (f.flags & kFrameValidated) {
+            f.flags = static_cast<uint8_t>((f.flags & ~kFrameValidated) | kFramePartial);
+            f.valid_upto = 512;
+        }
+        unsigned level = type_level(f.type);
+        uint64_t* e = table_of(t);
+        while (f.valid_upto > 0) {
+            unsigned i = f.valid_upto - 1u;
+            uint64_t v = __atomic_load_n(&e[i], __ATOMIC_RELAXED);
+            if ((v & pte::kPresent) && !(level == 4 && is_hypervisor_l4_slot(i))) {
+                if (!b.spend(cost::kEntry)) return false;
+                drop_entry_flat(d, v, level, b);
+            }
+            f.valid_upto = static_cast<uint16_t>(i);
+        }
+        f.flags &= static_cast<uint8_t>(~kFramePartial);
+    }
     return true;
 }
 

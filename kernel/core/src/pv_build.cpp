@@ -157,8 +157,7 @@ base::Result<Domain*, BuildError> build_pv_domain(const BuildSpec& spec) {
 
     auto si = alloc_domain_frame(d.id);
     if (!si || !b.alloc_memory()) {
-        domain_release_memory(d);
-        d.state = DomainState::free;
+        domain_destroy_now(d);
         return base::Err{fail(BuildStage::out_of_memory)};
     }
     d.shared_info_mfn = *si;
@@ -173,8 +172,7 @@ base::Result<Domain*, BuildError> build_pv_domain(const BuildSpec& spec) {
         else __builtin_memset(dst, 0, n);
     });
     if (!loaded) {   // parse() already checked the same bounds; keep the error honest anyway
-        domain_release_memory(d);
-        d.state = DomainState::free;
+        domain_destroy_now(d);
         BuildError e = fail(BuildStage::elf);
         e.elf = loaded.error();
         return base::Err{e};
@@ -189,11 +187,11 @@ base::Result<Domain*, BuildError> build_pv_domain(const BuildSpec& spec) {
     sched_set_params(v, spec.weight, 0);
     // The L4 is pinned (as Xen's builder leaves it) and referenced as the
     // vCPU's page table; taking the type validates the whole tree.
-    MmCtx ctx{d, v, Budget::unlimited()};
+    Budget unlimited = Budget::unlimited();   // at boot, before any guest runs
+    MmCtx ctx{d, v, unlimited};
     if (pin_table(ctx, l4, PageType::l4) != 0 || get_page_and_type(ctx, l4, PageType::l4) != 0) {
         log("builder: %s: its bootstrap page tables did not validate", spec.name);
-        domain_release_memory(d);
-        d.state = DomainState::free;
+        domain_destroy_now(d);
         return base::Err{fail(BuildStage::page_tables)};
     }
     v.info = &d.shared_info->vcpu_info[0];

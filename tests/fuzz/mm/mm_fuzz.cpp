@@ -85,7 +85,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     // Drain what is left: afterwards nothing may stay queued.
     for (unsigned k = 0; k < 10000 && d->state == core::DomainState::running && v->ncleanup; ++k) {
-        core::MmCtx c{*d, *v, core::Budget{16}};
+        core::Budget b{16};
+        core::MmCtx c{*d, *v, b};
         (void)core::finish_cleanup(c);
     }
     if (d->state == core::DomainState::running && v->ncleanup) __builtin_trap();

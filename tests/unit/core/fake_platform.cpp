@@ -12,6 +12,7 @@
 #include <core/frame_alloc.hpp>
 #include <core/sched.hpp>
 #include <core/frame_table.hpp>
+#include <core/irq.hpp>
 #include <core/log.hpp>
 #include <core/m2p.hpp>
 #include <core/memory.hpp>
@@ -29,6 +30,7 @@ std::vector<core::FrameInfo> g_info;
 std::vector<core::FrameLink> g_links;
 std::vector<uint64_t> g_m2p;
 uint64_t g_l4 = kNoTable;
+bool g_direct_map = false;
 Calls g_calls;
 std::string g_log;
 
@@ -121,14 +123,30 @@ void reset(uint64_t frames, uint64_t reserved) {
     // registry's pointer to its CSpace) and its place in the scheduler.
     for (unsigned i = 0; i < core::kMaxDomains; ++i) {
         core::Domain* d = core::domain_at(i);
-        if (d->cspace) core::caps::destroy_domain(*d);
+        core::Budget unlimited = core::Budget::unlimited();
+        if (d->cspace) (void)core::caps::destroy_domain(*d, unlimited);
         core::sched_remove(d->vcpu[0]);
         d->state = core::DomainState::free;
     }
+    // Frames never handed to the allocator are the hypervisor's, as at boot.
+    for (uint64_t m = 0; m < reserved && m < frames; ++m) g_info[m].owner = core::kOwnerXen;
+    g_direct_map = false;
     g_l4 = kNoTable;
     g_calls = Calls{};
     g_log.clear();
     core::log_reset_for_tests();
+    core::irq_reset_for_tests();
+}
+
+void use_hypervisor_direct_map() {
+    g_direct_map = true;
+    uint64_t* l3 = table(kDirectMapL3);
+    uint64_t* l2 = table(kDirectMapL2);
+    std::memset(l3, 0, 4096);
+    std::memset(l2, 0, 4096);
+    l3[0] = (kDirectMapL2 << 12) | core::pte::kPresent | core::pte::kWritable;
+    for (uint64_t k = 0; k * 512 < g_frames && k < 512; ++k)
+        l2[k] = ((k * 512) << 12) | core::pte::kPresent | core::pte::kWritable | core::pte::kPse;
 }
 
 }  // namespace fake
@@ -165,6 +183,7 @@ void invlpg_local(uint64_t va) { fake::g_calls.invlpg.push_back(va); }
 void copy_hypervisor_l4_slots(uint64_t* l4) {
     ++fake::g_calls.hv_slot_copies;
     for (unsigned s = fake::kHvFirstSlot; s <= fake::kHvLastSlot; ++s) l4[s] = fake::hv_slot_marker(s);
+    if (fake::g_direct_map) l4[262] = (fake::kDirectMapL3 << 12) | core::pte::kPresent | core::pte::kWritable;
 }
 
 void load_page_table(uint64_t l4_mfn) {

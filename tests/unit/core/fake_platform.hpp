@@ -46,6 +46,16 @@ uint64_t current_l4();           // the loaded guest L4 (an MFN), or kNoTable
 constexpr uint64_t hv_slot_marker(unsigned slot) { return 0xdead000000000000ull | (uint64_t{slot} << 16); }
 constexpr unsigned kHvFirstSlot = 256, kHvLastSlot = 271;
 
+// From now until the next reset(), new guest L4s get the hypervisor's L4
+// slot 262 the way the real kernel has it: present, pointing at an L3 (frame
+// kDirectMapL3) whose first entry points at an L2 (frame kDirectMapL2) of 2 MiB
+// superpages mapping all of machine memory (the direct map at
+// 0xFFFF830000000000). The other hypervisor slots keep their markers. For
+// tests that a walk of guest tables never follows the hypervisor's own.
+void use_hypervisor_direct_map();
+constexpr uint64_t kDirectMapL3 = 1, kDirectMapL2 = 2;   // reserved frames
+constexpr uint64_t kDirectMapVa = 0xFFFF830000000000ull;
+
 // Machine memory as a table / typed pointer.
 uint64_t* table(uint64_t mfn);
 

@@ -599,7 +599,12 @@ protected:
             }
         }
     }
-    core::MmCtx ctx(uint32_t budget) { return core::MmCtx{*d, *v, core::Budget{budget}}; }
+    // A context with its own budget of `budget` units (kept until the next call).
+    core::MmCtx ctx(uint32_t budget) {
+        budget_ = core::Budget{budget};
+        return core::MmCtx{*d, *v, budget_};
+    }
+    core::Budget budget_{0};
 
     Mfn top = 0, l3 = 0, l2 = 0;
     std::vector<Mfn> l1s;
@@ -911,7 +916,8 @@ TEST_P(MmProperty, RandomOperationsKeepEveryInvariant) {
     EXPECT_GT(ok, kSteps / 20) << "most operations were refused: the test exercises little";
     // Drain and tear down: everything goes back.
     for (unsigned k = 0; k < 1000 && v->ncleanup; ++k) {
-        core::MmCtx c{*d, *v, core::Budget{64}};
+        core::Budget b{64};
+        core::MmCtx c{*d, *v, b};
         (void)core::finish_cleanup(c);
     }
     EXPECT_EQ(v->ncleanup, 0u);

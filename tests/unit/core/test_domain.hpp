@@ -183,6 +183,10 @@ inline int check_frame_accounting(core::Mfn l4, core::DomId dom) {
 //  - a pin: one general and one type reference;
 //  - each vCPU's guest_table and guest_table_user (when not 0): one general
 //    and one `l4` type reference.
+//  - each grant mapping (a used maptrack entry of a running or stopped
+//    domain): a general reference on the granted frame, plus a `writable`
+//    type reference for a writable one; its PTE (kGrantPte) is counted there,
+//    not as an L1 entry.
 // Nothing else may hold references (in particular not a frame on a cleanup
 // list beyond its own prefix). Returns "" when everything holds, otherwise a
 // description of (up to `max_reports`) violations. No gtest macros: the fuzzer
@@ -213,9 +217,11 @@ inline std::string mm_invariant_violations(unsigned max_reports = 16) {
         return level == 1 ? core::PageType::l1 : level == 2 ? core::PageType::l2 : level == 3 ? core::PageType::l3
                                                                                                 : core::PageType::l4;
     };
+    // Running or stopped (its memory kept until it is destroyed).
     auto live_owner = [](core::DomId o) {
         if (o >= core::kMaxDomains) return false;
-        return core::domain_at(o)->state == core::DomainState::running;
+        auto st = core::domain_at(o)->state;
+        return st == core::DomainState::running || st == core::DomainState::stopped;
     };
 
     // 1. Entries of validated tables and prefixes of partial ones.
@@ -233,11 +239,16 @@ inline std::string mm_invariant_violations(unsigned max_reports = 16) {
         const uint64_t* e = fake::table(t);
         for (unsigned i = 0; i < upto; ++i) {
             if (level == 4 && i >= fake::kHvFirstSlot && i <= fake::kHvLastSlot) {
-                if (e[i] != fake::hv_slot_marker(i))
+                bool direct_map = i == 262 && e[i] == ((fake::kDirectMapL3 << 12) | pte::kPresent | pte::kWritable);
+                if (e[i] != fake::hv_slot_marker(i) && !direct_map)
                     bad("L4 %lu: hypervisor slot %u holds %#lx", t, i, e[i]);
                 continue;
             }
             if (!(e[i] & pte::kPresent)) continue;
+            if (e[i] & core::kGrantPte) {   // counted with its maptrack entry below
+                if (level != 1) bad("L%u %lu entry %u: a grant PTE above L1", level, t, i);
+                continue;
+            }
             if (e[i] & ~(level == 1 ? kL1Allowed : kUpperAllowed))
                 bad("L%u %lu entry %u: %#lx has forbidden bits", level, t, i, e[i]);
             core::Mfn c = pte::mfn(e[i]);
@@ -249,7 +260,12 @@ inline std::string mm_invariant_violations(unsigned max_reports = 16) {
                 bad("L%u %lu entry %u: %#lx points beyond RAM", level, t, i, e[i]);
                 continue;
             }
-            if (ft[c].owner != f.owner)
+            // Another domain's frame: only in an L1 of a domain that builds it
+            // (a foreign mapping, mmu_update naming the domain).
+            bool foreign_ok = ft[c].owner != f.owner && level == 1 && f.owner < core::kMaxDomains &&
+                              core::caps::allows(*core::domain_at(f.owner), cap::Type::domain, ft[c].owner,
+                                                 cap::right::build);
+            if (ft[c].owner != f.owner && !foreign_ok)
                 bad("L%u %lu (owner %u) entry %u maps frame %lu owned by %u", level, t, f.owner, i, c, ft[c].owner);
             ++cnt[c];
             if (level > 1) {
@@ -274,11 +290,31 @@ inline std::string mm_invariant_violations(unsigned max_reports = 16) {
         if (!level_of(f.type) || !(f.flags & core::kFrameValidated))
             bad("frame %lu pinned but type %d flags %#x", m, int(f.type), f.flags);
     }
-    // 3. vCPU base pointers and cleanup lists.
+    // 3. vCPU base pointers and cleanup lists; grant mappings.
     uint64_t listed = 0;
     for (unsigned s = 0; s < core::kMaxDomains; ++s) {
         core::Domain* d = core::domain_at(s);
-        if (d->state != core::DomainState::running) continue;
+        if (!live_owner(d->id) || d->id != s) continue;
+        for (unsigned k = 0; k < core::kMaxMaptrack; ++k) {
+            const core::Maptrack& mt = d->maptrack[k];
+            if (!mt.used) continue;
+            if (k >= d->maptrack_limit) bad("d%u: maptrack entry %u in use above the limit %u", d->id, k, d->maptrack_limit);
+            if (!ft.valid(mt.frame)) {
+                bad("d%u: maptrack entry %u maps frame %lu beyond RAM", d->id, k, mt.frame);
+                continue;
+            }
+            if (!live_owner(ft[mt.frame].owner) || ft[mt.frame].owner != mt.granter)
+                bad("d%u: maptrack entry %u maps frame %lu owned by %u, granter %u", d->id, k, mt.frame,
+                    ft[mt.frame].owner, mt.granter);
+            ++cnt[mt.frame];
+            if (mt.writable) {
+                ++tcnt[mt.frame];
+                ++wmaps[mt.frame];
+                if (ft[mt.frame].type != core::PageType::writable)
+                    bad("d%u: maptrack entry %u maps frame %lu writable, type %d", d->id, k, mt.frame,
+                        int(ft[mt.frame].type));
+            }
+        }
         for (auto& v : d->vcpu) {
             for (core::Mfn b : {v.guest_table, v.guest_table_user}) {
                 if (!b) continue;
@@ -522,7 +558,8 @@ struct MmOpEngine {
     // Makes the scratch pages reachable again after a base pointer change.
     void restore(core::Mfn good) {
         for (unsigned k = 0; k < 1000 && alive(); ++k) {
-            core::MmCtx c{*d, *v, core::Budget::unlimited()};
+            core::Budget b = core::Budget::unlimited();
+            core::MmCtx c{*d, *v, b};
             if (core::finish_cleanup(c) != 0) continue;
             long r = core::new_baseptr(c, good, false);
             if (r == 0 || r != core::kRestart) return;
@@ -592,7 +629,8 @@ struct MmOpEngine {
             break;
         }
         case 9: {   // finish_cleanup with a small budget
-            core::MmCtx c{*d, *v, core::Budget{1 + rnd(20)}};
+            core::Budget b{1 + rnd(20)};
+            core::MmCtx c{*d, *v, b};
             long rc = core::finish_cleanup(c);
             std::snprintf(last, sizeof last, "finish_cleanup -> %ld (%u left)", rc, v->ncleanup);
             break;
@@ -601,7 +639,8 @@ struct MmOpEngine {
             if (v->ncleanup > 16) break;
             unsigned level = 1 + rnd(4);
             core::Mfn m = rnd(2) ? pick_of(spare) : pick_of(pts);
-            core::MmCtx c{*d, *v, core::Budget{4 + rnd(60)}};
+            core::Budget b{4 + rnd(60)};
+            core::MmCtx c{*d, *v, b};
             long rc = core::pin_table(c, m, core::level_type(level));
             std::snprintf(last, sizeof last, "direct pin L%u %lu -> %ld", level, m, rc);
             break;
@@ -609,7 +648,8 @@ struct MmOpEngine {
         case 11: {   // unpin with a small budget: queues devalidations
             if (v->ncleanup > 16) break;
             core::Mfn m = pick_of(pts);
-            core::MmCtx c{*d, *v, core::Budget{1 + rnd(30)}};
+            core::Budget b{1 + rnd(30)};
+            core::MmCtx c{*d, *v, b};
             long rc = core::unpin_table(c, m);
             std::snprintf(last, sizeof last, "direct unpin %lu -> %ld (%u queued)", m, rc, v->ncleanup);
             break;

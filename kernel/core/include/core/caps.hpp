@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include <abi/errno.hpp>
+#include <core/budget.hpp>
 #include <cap/capability.hpp>
 #include <cap/cspace.hpp>
 #include <cap/error.hpp>
@@ -24,8 +25,9 @@ cap::Registry& registry();
 // Gives a new domain an empty CSpace of `nslots` slots (at most kMaxSlots).
 [[nodiscard]] bool init_domain(Domain& d, uint32_t nslots);
 
-// Deletes every capability naming `d` and every one it holds; drops its CSpace.
-void destroy_domain(Domain& d);
+// Deletes every capability naming `d` and every one it holds, then drops its
+// CSpace: as much as `budget` allows (core/budget.hpp); true when done.
+[[nodiscard]] bool destroy_domain(Domain& d, Budget& budget);
 
 // Does `d` hold a capability of type `t` naming `object` with every right in `rights`?
 bool allows(const Domain& d, cap::Type t, uint64_t object, uint32_t rights);

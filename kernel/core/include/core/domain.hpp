@@ -9,6 +9,7 @@
 #include <abi/event_channel.hpp>
 #include <abi/hypercall.hpp>
 #include <cap/cspace.hpp>
+#include <core/budget.hpp>
 #include <core/caps.hpp>
 #include <core/credit.hpp>
 #include <core/evtchn.hpp>
@@ -23,7 +24,30 @@ constexpr size_t kDomainNameLen = 32;
 
 // stopped: shut down or crashed, its memory kept until whoever built it
 // destroys it (domains created by domctl; see domain_shutdown).
+// dying: being taken apart (domain_teardown); nothing can reach it any more.
 enum class DomainState : uint8_t { free, running, dying, stopped };
+
+// The steps of taking a domain apart, in order (domain_teardown).
+enum class TeardownStep : uint8_t {
+    grants_held,     // the grants of others it maps
+    grants_given,    // others' mappings of its grants, whatever state the mapper is in
+    foreign,         // others' foreign mappings of its frames
+    tables,          // its own page tables, pins and base pointers
+    frames,          // its frames back to the allocator (or held, if still referenced)
+    caps,            // every capability naming it, and its CSpace
+    done,
+};
+
+// Kernel log lines a domain causes (its console_io output, refusals it
+// provokes) go through a token bucket (core/log.hpp: log_allowed).
+struct LogBucket {
+    uint32_t tokens = 0;
+    bool primed = false;          // filled on first use
+    uint64_t stamp_ns = 0;        // when tokens were last added
+    uint64_t dropped = 0;         // lines refused since the last report
+    uint64_t exempt_gen = 0;      // caps generation `exempt` was computed at
+    bool exempt = false;          // holds DebugConsole: trusted with the log
+};
 enum class VcpuState : uint8_t { runnable, blocked, down };
 
 struct Domain;
@@ -39,6 +63,10 @@ struct Vcpu {
     Domain* domain = nullptr;
     unsigned id = 0;
     VcpuState state = VcpuState::down;
+
+    // The work the hypercall it is in may still do (core/budget.hpp): set
+    // at hypercall entry, shared by the entries of a multicall.
+    Budget work{kHypercallBudget};
 
     // Guest registers while the vCPU is off the CPU. While it runs they live in
     // the frame at the top of the CPU's stack.
@@ -120,6 +148,13 @@ struct Domain {
     // Console output is collected into lines and logged with the domain's prefix.
     char console_line[160] = {};
     size_t console_len = 0;
+    LogBucket log_bucket;
+
+    // While dying: how far taking it apart got (domain_teardown).
+    TeardownStep teardown = TeardownStep::grants_held;
+    uint64_t teardown_cursor = 0;     // a frame, maptrack entry or domain slot, by step
+    uint64_t teardown_freed = 0;      // frames given back so far
+    uint64_t teardown_held = 0;       // frames still referenced: held back, never reused
 };
 
 // The domain's I/O bitmap, nullptr when it may use no port (core/caps.hpp).
@@ -141,21 +176,32 @@ inline void vcpu_reset_fpu(Vcpu& v) {
 // when all are in use (or the CSpace size is not allowed).
 Domain* domain_alloc(const char* name, uint32_t cspace_slots = caps::kDefaultSlots);
 
-// Takes a domain apart: its event channels, grant mappings (both ways),
-// foreign mappings, capabilities (every copy naming it, everywhere), and
-// then every frame it owns.
+// Starts taking a domain apart: it stops at once (its vCPUs leave the
+// scheduler, its event channels close, so nothing can reach it) and becomes
+// `dying`. The rest is domain_teardown's work. No-op if it is free or dying.
 void domain_kill(Domain& d);
+
+// Does what `budget` allows of taking a dying domain apart, in the order of
+// TeardownStep: grant mappings both ways (whatever state the other domain is
+// in), foreign mappings of its frames, its own page tables, its frames (each
+// freed only once nothing references it; a frame still referenced is held
+// back for good and said so), and last every capability naming it. true when
+// it is finished: the slot is free, and the kernel has logged what it freed
+// and whether anything was left behind.
+[[nodiscard]] bool domain_teardown(Domain& d, Budget& budget);
+
+// domain_kill and all of domain_teardown at once: for domains the kernel
+// built itself (taken apart when they shut down) and failed builds.
+void domain_destroy_now(Domain& d);
 
 // The domain asked to stop (sched_op shutdown) or was crashed by the
 // hypervisor. Its vCPUs stop. A domain created by domctl is then `stopped`
-// and VIRQ_DOM_EXC goes to every domain that bound it and controls this one;
-// any other is taken apart (domain_kill) at once.
+// and VIRQ_DOM_EXC goes to every domain that bound it and controls this one
+// (its builder destroys it, a budget at a time); any other is taken apart
+// at once (domain_destroy_now).
 void domain_shutdown(Domain& d, abi::ShutdownReason reason);
 void domain_crash(Domain& d, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
-// Gives every frame the domain owns back to the allocator (used by shutdown and
-// by a build that fails half-way).
-void domain_release_memory(Domain& d);
 
 // Appends guest console output; complete lines go to the log as "<name>: ...".
 void domain_console_write(Domain& d, const char* s, size_t n);

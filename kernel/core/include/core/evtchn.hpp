@@ -33,4 +33,9 @@ void send_virq(Vcpu& v, uint32_t virq);
 // become unbound, as if the domain had closed it.
 void evtchn_destroy(Domain& d);
 
+// d's interdomain `port` is closing: the peer's end of the channel (if it
+// still is that, whatever state the peer is in) becomes unbound, bindable
+// again by d.
+void evtchn_unlink_peer(Domain& d, uint32_t port);
+
 }  // namespace core

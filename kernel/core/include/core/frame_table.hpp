@@ -10,7 +10,9 @@
 //  - A page-table frame is `validated` only when every entry in it holds its
 //    references; while `partial`, exactly entries [0, valid_upto) do.
 //  - `count` counts every reference (mappings, page-table links, pins, base
-//    pointers); a frame leaves its domain only when nothing references it.
+//    pointers, grant mappings); a frame leaves its domain only when nothing
+//    references it: taking a domain apart frees a frame only at count 0 and
+//    type_count 0, and holds it back (kOwnerHeld) otherwise.
 
 #include <cstdint>
 
@@ -21,6 +23,11 @@ using DomId = uint16_t;
 
 constexpr DomId kOwnerNone = 0xFFFF;   // free or not RAM
 constexpr DomId kOwnerXen = 0xFFFE;    // the hypervisor's own
+// A frame of a domain already taken apart that something still referenced
+// then (core/memory.hpp: hold_frame): nobody's, never mapped or handed out
+// again; freed when its last reference goes. Only a bookkeeping error can
+// make one.
+constexpr DomId kOwnerHeld = 0xFFFD;
 
 enum class PageType : uint8_t { none, writable, l1, l2, l3, l4, seg_desc };
 

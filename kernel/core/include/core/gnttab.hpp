@@ -30,9 +30,16 @@ struct Maptrack {
     uint16_t index = 0;
 };
 
-// Unmaps every grant the domain holds, and every mapping others hold of its
-// grants (clearing their PTEs): both sides are clean before its memory goes.
-void gnttab_destroy(Domain& d);
+struct Budget;
+
+// Taking a domain apart (core/domain.hpp), as much as `budget` allows; true
+// when done. `cursor` is the step's own (start it at 0).
+//  - gnttab_release_held: every grant of others that d maps;
+//  - gnttab_release_given: every mapping any other domain holds of d's
+//    grants, whatever state that domain is in (running, stopped, dying),
+//    PTE cleared and references dropped, so none outlives d's frames.
+[[nodiscard]] bool gnttab_release_held(Domain& d, uint64_t& cursor, Budget& budget);
+[[nodiscard]] bool gnttab_release_given(Domain& d, uint64_t& cursor, Budget& budget);
 // Writes entry `ref` of d's table as Xen's builder seeds the reserved ones
 // (allocating the table's first frame if d has none yet). `frame` must be
 // d's own; an entry in use is not touched. 0 or a negative errno.

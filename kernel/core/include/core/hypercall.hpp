@@ -8,7 +8,12 @@
 
 namespace core {
 
+// A hypercall from the guest: fills the vCPU's work budget for this
+// invocation (core/budget.hpp), then dispatches.
 void hypercall(Vcpu& v, Regs& r);
+// Dispatches within the budget there is (multicall's entries share their
+// multicall's).
+void hypercall_dispatch(Vcpu& v, Regs& r);
 
 // Arranges for the hypercall to be issued again with the frame's (updated)
 // arguments when the guest next runs, so long operations give way to

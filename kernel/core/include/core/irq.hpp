@@ -26,5 +26,12 @@ void irq_fire(unsigned line);
 uint64_t irq_count(unsigned line);
 // Whether some domain has a line bound (a device interrupt may yet wake it).
 bool irq_lines_bound();
+// How many lines are bound to one of d's ports (0 once d is taken apart).
+unsigned irq_lines_bound_to(const Domain& d);
+
+#if MOAT_HOSTED
+// Tests: every line unbound, no fires counted.
+void irq_reset_for_tests();
+#endif
 
 }  // namespace core

@@ -17,8 +17,28 @@
 
 namespace core {
 
+struct Domain;
+
 void log(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void vlog(const char* fmt, va_list ap);
+
+// Lines a domain causes (its console_io output, the refusals it provokes)
+// are rate limited per domain, so that no guest can flood the log and push
+// out everybody else's lines: a token bucket of kLogBurst lines, refilled by
+// one every kLogLineNs of system time. A line refused is counted; the count
+// is logged ("domain N (name): K log lines dropped (rate limit)") before the
+// domain's next line gets through, and when the domain is taken apart.
+// Domains holding DebugConsole (the builder, the console) are trusted with
+// the log and not limited.
+inline constexpr uint32_t kLogBurst = 256;
+inline constexpr uint64_t kLogLineNs = 5'000'000;   // 200 lines a second
+
+// May `d` log one more line now? Takes a token; false counts it as dropped.
+[[nodiscard]] bool log_allowed(Domain& d);
+// log(), as a line `d` caused.
+void log_for(Domain& d, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+// Logs how many of d's lines were dropped, if any (d is going).
+void log_flush_dropped(Domain& d);
 
 // Bytes in a fixed ring, free-running positions. Older bytes are overwritten
 // when it is full; a reader that falls that far behind is told so (a marker

@@ -21,5 +21,9 @@ void free_domain_frame(Mfn mfn);
 // then: held back (owner kOwnerHeld), never handed out again until their last
 // reference goes. Zero unless the hypervisor's own bookkeeping is wrong.
 uint64_t held_frames();
+// Holds `mfn` back (its domain is being taken apart and it is still referenced).
+void hold_frame(Mfn mfn);
+// A held frame whose last reference just went: frees it.
+void release_held_frame(Mfn mfn);
 
 }  // namespace core

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 
+#include <core/budget.hpp>
 #include <core/domain.hpp>
 #include <core/frame_table.hpp>
 
@@ -29,24 +30,10 @@ namespace core {
 // nothing was changed that the retry would repeat; continue the hypercall).
 constexpr long kRestart = 1;
 
-// Work left in the current hypercall invocation, in page-table entries.
-struct Budget {
-    uint32_t left;
-    bool spend(uint32_t n = 1) {
-        if (left < n) return false;
-        left -= n;
-        return true;
-    }
-    static Budget unlimited() { return Budget{~0u}; }
-};
-
-// Entries worth of work one hypercall invocation may do.
-constexpr uint32_t kHypercallBudget = 4096;
-
 struct MmCtx {
     Domain& d;          // whose page tables change (and whose frames they link)
-    Vcpu& v;
-    Budget budget;
+    Vcpu& v;            // whose list of unfinished devalidations is used
+    Budget& budget;     // the invocation's (core/budget.hpp)
     // Whose frames new L1 entries may map: `d`, or a domain `d` builds
     // (mmu_update's foreign domain, authorised by a Domain capability with
     // `build`). Tables are always validated against their own owner.
@@ -86,14 +73,29 @@ void put_entry_refs(MmCtx& c, uint64_t e, unsigned level);
 // Makes `m` (an L4, validated on the way) the vCPU's kernel or user page table.
 [[nodiscard]] long new_baseptr(MmCtx& c, Mfn m, bool user);
 
-// The L1 table and index that map `va` in the page tables rooted at `l4`;
-// false if some upper level is not present.
-[[nodiscard]] bool find_l1(Mfn l4, uint64_t va, Mfn* l1, unsigned* index);
+// The one walk of a guest's page tables by virtual address (every hypercall
+// that takes a guest virtual address to change a mapping uses it): the L1
+// table and the index in it of the entry that maps `va` in the tables rooted
+// at `l4`. It follows only present entries into page tables `d` owns that are
+// validated and in use at the level expected; never a superpage, never the
+// hypervisor's L4 slots, never a frame of another domain or beyond RAM.
+// false if `va` is not a guest address or any level is not such a table.
+[[nodiscard]] bool guest_l1_slot(const Domain& d, Mfn l4, uint64_t va, Mfn* l1, unsigned* index);
 
-// Before a domain's memory goes: removes every L1 entry of another domain
-// that maps one of its frames (foreign mappings made to build it), and drops
-// the references its own L1 entries hold on other domains' frames.
-void release_foreign_mappings(Domain& d);
+// ---- taking a domain apart (core/domain.hpp: domain_teardown) ----------------
+// Each step does what `budget` allows and moves `cursor` (a frame number) on;
+// true when it has been through every frame.
+
+// Removes every L1 entry of another domain that maps one of d's frames (the
+// foreign mappings made to build it) and drops their references.
+[[nodiscard]] bool release_foreign_mappings(Domain& d, uint64_t& cursor, Budget& budget);
+
+// Drops every reference d's own page tables, pins and base pointers hold,
+// table by table (no devalidation cascades: every table of d is visited), so
+// that afterwards only references from outside d remain on its frames.
+// References to other domains' frames (foreign mappings d made) are
+// released as usual. Its vCPUs' base pointers and cleanup lists go first.
+[[nodiscard]] bool relinquish_tables(Domain& d, uint64_t& cursor, Budget& budget);
 
 // TLB bookkeeping. Every full flush of the local TLB goes through here (or
 // calls tlb_flushed() after flushing) so type changes know whether a stale
