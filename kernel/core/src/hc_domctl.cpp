@@ -126,6 +126,9 @@ long set_context(Vcpu& caller, Domain& x, uint64_t ctx) {
         !get_guest(sc, ctx + offsetof(abi::VcpuGuestContext, syscall_callback_eip)))
         return err(abi::Errno::efault);
     if (!is_canonical(ur.rip) || !is_canonical(ur.rsp)) return err(abi::Errno::einval);
+    // Callbacks as set_callbacks takes them: none, or a guest code address.
+    for (uint64_t cb : {ev, fs, sc})
+        if (cb && !is_guest_address(cb)) return err(abi::Errno::einval);
 
     Mfn l4 = cr3 >> 12;
     // Validating its tables may take long: the caller's budget, continued

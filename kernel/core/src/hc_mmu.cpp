@@ -26,9 +26,6 @@ constexpr long err(abi::Errno e) { return abi::neg(e); }
 constexpr uint64_t kPreempted = 1ull << 31;
 
 
-bool guest_va(uint64_t va) {
-    return is_canonical(va) && !(va >= abi::kHypervisorVirtStart && va < abi::kHypervisorVirtEnd);
-}
 
 // A write to ordinary memory through mmu_update: the frame must be one the
 // guest could map writable, i.e. not a page table.
@@ -179,7 +176,7 @@ int64_t hc_mmuext_op(Vcpu& v, Regs& r) { return batch<abi::MmuextOp, do_mmuext_o
 
 int64_t hc_update_va_mapping(Vcpu& v, Regs& r) {
     uint64_t va = r.rdi, val = r.rsi, fl = r.rdx;
-    if (!guest_va(va)) return err(abi::Errno::einval);
+    if (!is_guest_address(va)) return err(abi::Errno::einval);
     MmCtx c{*v.domain, v, v.work};
     if (finish_cleanup(c) == kRestart) return hypercall_continue(r);
 

@@ -18,10 +18,6 @@ namespace core {
 namespace {
 constexpr int64_t err(abi::Errno e) { return abi::neg(e); }
 
-// A guest code address must be canonical and outside the hypervisor's slots.
-bool guest_code_address(uint64_t a) {
-    return is_canonical(a) && !(a >= abi::kHypervisorVirtStart && a < abi::kHypervisorVirtEnd);
-}
 
 // Trap-table entries read per call before it continues.
 constexpr unsigned kTrapBatch = 64;
@@ -37,7 +33,7 @@ int64_t hc_set_trap_table(Vcpu& v, Regs& r) {
         abi::TrapInfo ti;
         if (!get_guest(ti, table)) return err(abi::Errno::efault);
         if (ti.address == 0) return 0;   // the terminating entry
-        if (!guest_code_address(ti.address)) return err(abi::Errno::einval);
+        if (!is_guest_address(ti.address)) return err(abi::Errno::einval);
         v.traps[ti.vector] = TrapHandler{ti.address, static_cast<uint8_t>(abi::trap_info_dpl(ti)),
                                          abi::trap_info_masks_events(ti)};
         table += sizeof ti;
@@ -48,8 +44,8 @@ int64_t hc_set_trap_table(Vcpu& v, Regs& r) {
 
 int64_t hc_set_callbacks(Vcpu& v, Regs& r) {
     // x86-64: event, failsafe and syscall entry points.
-    if ((r.rdi && !guest_code_address(r.rdi)) || (r.rsi && !guest_code_address(r.rsi)) ||
-        (r.rdx && !guest_code_address(r.rdx)))
+    if ((r.rdi && !is_guest_address(r.rdi)) || (r.rsi && !is_guest_address(r.rsi)) ||
+        (r.rdx && !is_guest_address(r.rdx)))
         return err(abi::Errno::einval);
     v.event_callback = r.rdi;
     v.failsafe_callback = r.rsi;
@@ -62,7 +58,7 @@ int64_t hc_callback_op(Vcpu& v, Regs& r) {
     case abi::CallbackOp::register_: {
         abi::CallbackRegister cb;
         if (!get_guest(cb, r.rsi)) return err(abi::Errno::efault);
-        if (cb.address && !guest_code_address(cb.address)) return err(abi::Errno::einval);
+        if (cb.address && !is_guest_address(cb.address)) return err(abi::Errno::einval);
         bool mask = cb.flags & abi::kCallbackFlagMaskEvents;
         switch (static_cast<abi::CallbackType>(cb.type)) {
         case abi::CallbackType::event: v.event_callback = cb.address; return 0;

@@ -99,6 +99,12 @@ intr_common:
     testb   $3, 24(%rsp)                /* CS, above vector and error code */
     jz      1f
     swapgs
+    /* The CPU does not clear RFLAGS.AC on an interrupt or exception (syscall
+     * does, by SFMASK): a guest that set it would otherwise turn SMAP off for
+     * us until the next copy routine's clac. */
+    testb   $1, arch_smap_enabled(%rip)
+    jz      1f
+    clac
 1:  SAVE_GPRS
     cld
     mov     %rsp, %rdi

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <abi/x86_64.hpp>
+
 namespace core {
 
 struct Regs {
@@ -68,6 +70,12 @@ constexpr uint64_t sanitize_rflags(uint64_t f) {
 
 constexpr bool is_canonical(uint64_t va) {
     return static_cast<uint64_t>(static_cast<int64_t>(va << 16) >> 16) == va;
+}
+
+// A guest virtual address: canonical and outside the hypervisor's L4 slots
+// (256..271, 0xffff8000'00000000 - 0xffff87ff'ffffffff, as in Xen).
+constexpr bool is_guest_address(uint64_t va) {
+    return is_canonical(va) && !(va >= abi::kHypervisorVirtStart && va < abi::kHypervisorVirtEnd);
 }
 
 }  // namespace core
