@@ -165,6 +165,13 @@ function(_moat_systest_parse prefix function_name)
   foreach(x IN LISTS A_FORBID_LINE)
     list(APPEND args --forbid-line "${x}")
   endforeach()
+  # Every test: no domain may be taken apart with something of it left
+  # behind, and a system the builder ran to its end must have every frame
+  # back (docs/security.md: taking a domain apart).
+  list(APPEND args --forbid-line "LEFT BEHIND" --forbid-line "FRAMES NOT BACK")
+  if(A_MANIFEST AND NOT A_MANIFEST_DAMAGE AND A_EXPECT_EXIT STREQUAL "clean")
+    list(APPEND args --expect-line "builder: all frames back")
+  endif()
   foreach(x IN LISTS A_EXPECT_BETWEEN)
     list(APPEND args --expect-between "${x}")
   endforeach()
