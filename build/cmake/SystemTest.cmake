@@ -11,7 +11,10 @@
 #                  [UDP_ECHO n UDP_ECHO_AFTER line]   host UDP client through the NIC's forward
 #                  [FRESH_DISKS byte]   recreate the manifest's disk images, filled with byte
 #                  [DISK_NAME name]   what @DISK_NAME@ in the manifest stands for (default: NAME)
-#                  [AFTER_EXIT command arg ...])   host command after QEMU ends; must exit 0
+#                  [AFTER_EXIT command arg ...]   host command after QEMU ends; must exit 0
+#                  [ICOUNT] [MAX_HYPERCALL_US n])   guest time counts instructions; then no
+#                       hypercall invocation may run longer than n us (default 1000) without
+#                       a preemption point (the kernel's "longest hypercall invocation" line)
 #   A CTest test `name` (labels default to `system`). Console log:
 #   ${CMAKE_BINARY_DIR}/tests/system/logs/<name>.log
 #
@@ -44,7 +47,7 @@ endif()
 # argument list (${prefix}_ARGS), the targets it needs (${prefix}_DEPS) and the
 # parsed options (${prefix}_NAME, ${prefix}_TIMEOUT, ${prefix}_LABELS).
 function(_moat_systest_parse prefix function_name)
-  cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;TIMEOUT;KERNEL_ARGS;MANIFEST;MANIFEST_DAMAGE;INPUT;INPUT_AFTER;UDP_ECHO;UDP_ECHO_AFTER;FRESH_DISKS;DISK_NAME"
+  cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;MAX_HYPERCALL_US;TIMEOUT;KERNEL_ARGS;MANIFEST;MANIFEST_DAMAGE;INPUT;INPUT_AFTER;UDP_ECHO;UDP_ECHO_AFTER;FRESH_DISKS;DISK_NAME"
     "MODULES;DOMAINS;QEMU_ARGS;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS;AFTER_EXIT" ${ARGN})
   if(A_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${function_name}: unknown arguments: ${A_UNPARSED_ARGUMENTS}")
@@ -149,6 +152,14 @@ function(_moat_systest_parse prefix function_name)
   if(A_ICOUNT)
     # Guest time counts instructions: results independent of host load.
     list(APPEND args --icount)
+    # ... and a hypercall's duration is its instructions: no guest may make
+    # one run long without a preemption point (docs/security.md).
+    if(NOT A_MAX_HYPERCALL_US AND function_name STREQUAL "moat_system_test")
+      set(A_MAX_HYPERCALL_US 1000)
+    endif()
+  endif()
+  if(A_MAX_HYPERCALL_US)
+    list(APPEND args --max-hypercall-us ${A_MAX_HYPERCALL_US})
   endif()
   if(A_EXPECT_EXIT)
     list(APPEND args --expect-exit ${A_EXPECT_EXIT})

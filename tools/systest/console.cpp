@@ -140,6 +140,20 @@ void Checker::line(std::string_view line) {
   }
 
   ConsoleLine c = classify(line);
+  if (c.source == ConsoleLine::Source::Kernel) {
+    constexpr std::string_view kLongest = "longest hypercall invocation: ";
+    if (c.text.substr(0, kLongest.size()) == kLongest) {
+      std::string rest(c.text.substr(kLongest.size()));
+      char* end = nullptr;
+      long us = std::strtol(rest.c_str(), &end, 10);
+      if (end != rest.c_str() && us >= 0) {
+        longest_hypercall_us_ = us;
+        longest_hypercall_line_ = std::string(line);
+      } else {
+        problems_.push_back(at + "malformed \"longest hypercall invocation\" line: " + std::string(line));
+      }
+    }
+  }
   if (c.source != ConsoleLine::Source::Domain) return;
   if (is_fail(c.text)) problems_.push_back(at + "domain reported failure: " + std::string(line));
   if (pass_name(c.text)) {
@@ -225,6 +239,13 @@ Verdict Checker::finish(const RunEnd& end) const {
     r.push_back("only " + std::to_string(pass_lines_) + " PASS line(s), expected at least " +
                 std::to_string(e_.min_pass));
   if (e_.want_bench && bench_.empty()) r.push_back("no BENCH lines, but benchmark results were asked for");
+  if (e_.max_hypercall_us > 0) {
+    if (longest_hypercall_us_ < 0)
+      r.push_back("no \"longest hypercall invocation\" line from the kernel");
+    else if (longest_hypercall_us_ > e_.max_hypercall_us)
+      r.push_back("a hypercall ran " + std::to_string(longest_hypercall_us_) + " us without a preemption point (limit " +
+                  std::to_string(e_.max_hypercall_us) + " us): " + longest_hypercall_line_);
+  }
   v.ok = r.empty();
   return v;
 }

@@ -79,6 +79,9 @@ struct Expectations {
   std::vector<Shares> shares;
   int min_pass = 0;
   bool want_bench = false;              // --bench-json given: at least one BENCH line
+  // --max-hypercall-us N: the kernel's closing line "longest hypercall
+  // invocation: X us ..." must be there and say X <= N (0: not checked).
+  long max_hypercall_us = 0;
 };
 
 struct RunEnd {
@@ -121,6 +124,8 @@ class Checker {
   };
   std::vector<ShareLine> share_lines_;
   json::Flat bench_;
+  long longest_hypercall_us_ = -1;   // from the kernel's closing line, -1 until seen
+  std::string longest_hypercall_line_;
 };
 
 // The verdict as text: first line "moat-systest: PASS ..." or "moat-systest: FAIL ...",

@@ -67,6 +67,7 @@ void print_help(FILE* out) {
       "  --expect-between S|E|I  a line containing I between the first line containing S\n"
       "                          and the next line containing E; repeatable\n"
       "  --min-pass N            at least N \"PASS <name>\" domain lines\n"
+      "  --max-hypercall-us N    the kernel's \"longest hypercall invocation\" at most N us (use with --icount)\n"
       "  --append ARGS           the kernel command line\n"
       "  --icount                -icount shift=0 (guest time counts instructions)\n"
       "  --bench-json FILE       merge each \"BENCH <metric> <number>\" into the flat JSON\n"
@@ -206,6 +207,12 @@ int main(int argc, char** argv) {
       long n = std::strtol(v, &end, 10);
       if (end == v || *end != '\0' || n < 0 || n > 1000000) return usage_error("--min-pass needs a number >= 0");
       expect.min_pass = static_cast<int>(n);
+    } else if (arg == "--max-hypercall-us") {
+      char* end = nullptr;
+      if (!value()) return usage_error("--max-hypercall-us needs a number");
+      long n = std::strtol(v, &end, 10);
+      if (end == v || *end != '\0' || n <= 0) return usage_error("--max-hypercall-us needs a number > 0");
+      expect.max_hypercall_us = n;
     } else if (arg == "--append") {
       if (!value()) return usage_error("--append needs the kernel command line");
       spec.kernel_args = v;

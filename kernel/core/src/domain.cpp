@@ -100,7 +100,7 @@ bool free_frames(Domain& d, Budget& b) {
     FrameTable& ft = frame_table();
     uint64_t& m = d.teardown_cursor;
     for (; m < ft.nframes(); ++m) {
-        if ((m & 63) == 0 && !b.spend(cost::kFrameScan)) return false;
+        if ((m & 3) == 0 && !b.spend(cost::kFrameScan)) return false;
         FrameInfo& f = ft[m];
         if (f.owner != d.id) continue;
         if (f.count == 0 && f.type_count == 0 && !(f.flags & (kFrameCleanup | kFramePinned))) {
@@ -199,6 +199,12 @@ bool domain_teardown(Domain& d, Budget& b) {
     }
 }
 
+bool reap_dying(Budget& b) {
+    for (auto& d : g_domains)
+        if (d.state == DomainState::dying && !domain_teardown(d, b)) return false;
+    return true;
+}
+
 void domain_destroy_now(Domain& d) {
     domain_kill(d);
     Budget b = Budget::unlimited();
@@ -211,7 +217,8 @@ void domain_shutdown(Domain& d, abi::ShutdownReason reason) {
     console_flush(d);
     log("domain %u (%s) shut down: %s", d.id, d.name, reason_name(reason));
     if (!d.held_after_shutdown) {
-        domain_destroy_now(d);
+        domain_kill(d);   // reap_dying finishes it, a budget at a time
+        platform::request_reschedule();
         return;
     }
     d.state = DomainState::stopped;
@@ -235,10 +242,12 @@ void domain_crash(Domain& d, const char* fmt, ...) {
     domain_shutdown(d, abi::ShutdownReason::crash);
 }
 
-void domain_console_write(Domain& d, const char* s, size_t n) {
+unsigned domain_console_write(Domain& d, const char* s, size_t n) {
+    unsigned lines = 0;
     for (size_t i = 0; i < n; ++i) {
         char c = s[i];
         if (c == '\n') {
+            lines += d.console_len != 0;
             console_flush(d);
             continue;
         }
@@ -246,8 +255,12 @@ void domain_console_write(Domain& d, const char* s, size_t n) {
         // A guest does not get to send escape sequences to the operator's terminal.
         if ((c < 0x20 && c != '\t') || c == 0x7F) c = '?';
         d.console_line[d.console_len++] = c;
-        if (d.console_len == sizeof d.console_line) console_flush(d);
+        if (d.console_len == sizeof d.console_line) {
+            ++lines;
+            console_flush(d);
+        }
     }
+    return lines;
 }
 
 }  // namespace core

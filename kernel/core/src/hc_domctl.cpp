@@ -36,7 +36,8 @@ bool is_name_char(char ch) {
 
 // module_info / module_read: the boot modules (images, the manifest), each
 // readable with a Module capability naming its index.
-long module_op(Domain& d, abi::MoatDomctl& op, uint64_t uop) {
+long module_op(Vcpu& v, abi::MoatDomctl& op, uint64_t uop) {
+    Domain& d = *v.domain;
     abi::DomctlModule& m = op.u.module;
     if (!caps::allows(d, cap::Type::module, m.index, cap::right::use)) {
         log_for(d, "domain %u: reading boot module %u refused: no Module capability for it", d.id, m.index);
@@ -56,11 +57,14 @@ long module_op(Domain& d, abi::MoatDomctl& op, uint64_t uop) {
         return put_guest(uop, op) ? 0 : err(abi::Errno::efault);
     }
     if (m.offset > bm.size || m.len > abi::kModuleReadMax || m.len > bm.size - m.offset) return err(abi::Errno::einval);
+    v.work.charge(uint32_t(m.len / 4096) * cost::kPage);
     return platform::copy_to_guest(m.buf, bm.data + m.offset, m.len) ? 0 : err(abi::Errno::efault);
 }
 
-long create(Domain& d, abi::MoatDomctl& op) {
+long create(Vcpu& v, abi::MoatDomctl& op) {
+    Domain& d = *v.domain;
     abi::DomctlCreate& c = op.u.create;
+    v.work.charge(512);   // a domain slot made new, its CSpace, the caller's free slots counted
     if (!caps::holds_type(d, cap::Type::untyped, cap::right::use)) return err(abi::Errno::eperm);
     if (c.vcpus != 1 || c.max_pages == 0 || c.max_pages > kMaxDomainPages) return err(abi::Errno::einval);
     if (c.cspace_slots == 0 || c.cspace_slots > caps::kMaxSlots || c.weight > 65535 || c.cap_pct > 100)
@@ -172,12 +176,12 @@ int64_t hc_domctl(Vcpu& v, Regs& r) {
     if (op.version != abi::kMoatDomctlVersion) return err(abi::Errno::eacces);
     auto cmd = static_cast<abi::DomctlCmd>(op.cmd);
     if (cmd == abi::DomctlCmd::create) {
-        long rc = create(d, op);
+        long rc = create(v, op);
         if (rc == 0 && !put_guest(r.rdi, op)) return err(abi::Errno::efault);
         return rc;
     }
 
-    if (cmd == abi::DomctlCmd::module_info || cmd == abi::DomctlCmd::module_read) return module_op(d, op, r.rdi);
+    if (cmd == abi::DomctlCmd::module_info || cmd == abi::DomctlCmd::module_read) return module_op(v, op, r.rdi);
     if (cmd == abi::DomctlCmd::physinfo) {
         // What memory is left is the business of whoever may turn it into domains.
         if (!caps::holds_type(d, cap::Type::untyped, cap::right::use)) return err(abi::Errno::eperm);

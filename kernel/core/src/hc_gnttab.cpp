@@ -99,6 +99,7 @@ void release_mapping(Domain& mapper, Maptrack& m) {
     }
     put_page(m.frame);
     m.used = false;
+    if (g) --g->grants_mapped;
     if (g && g->state == DomainState::running) update_in_use(mapper, *g, m.ref);
 }
 
@@ -184,6 +185,7 @@ void do_map(Domain& d, Vcpu& v, abi::GnttabMapGrantRef& op) {
     if (!(op.flags & abi::kGntmapContainsPte)) platform::invlpg_local(op.host_addr);
     else tlb_flush_all();
     d.maptrack[h] = Maptrack{true, write, g->id, op.ref, frame, l1, static_cast<uint16_t>(index)};
+    ++g->grants_mapped;
     if (h >= d.maptrack_limit) d.maptrack_limit = h + 1;
     op.handle = h;
     op.status = st(St::okay);
@@ -352,15 +354,7 @@ long gnttab_seed(Domain& d, uint32_t ref, uint16_t flags, uint16_t domid, Mfn fr
     return 0;
 }
 
-unsigned gnttab_mapped_by_others(const Domain& d) {
-    unsigned n = 0;
-    for (unsigned i = 0; i < kMaxDomains; ++i) {
-        Domain* o = domain_at(i);
-        if (!o || o == &d || o->state == DomainState::free) continue;
-        for (unsigned k = 0; k < o->maptrack_limit; ++k) n += o->maptrack[k].used && o->maptrack[k].granter == d.id;
-    }
-    return n;
-}
+unsigned gnttab_mapped_by_others(const Domain& d) { return d.grants_mapped; }
 
 int64_t hc_grant_table_op(Vcpu& v, Regs& r) {
     Domain& d = *v.domain;

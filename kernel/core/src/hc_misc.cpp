@@ -72,7 +72,7 @@ int64_t hc_console_io(Vcpu& v, Regs& r) {
             char tmp[128];
             uint64_t n = count - done < sizeof tmp ? count - done : sizeof tmp;
             if (!platform::copy_from_guest(tmp, buf + done, n)) return err(abi::Errno::efault);
-            domain_console_write(*v.domain, tmp, n);
+            v.work.charge(domain_console_write(*v.domain, tmp, n) * cost::kLogLine);
             done += n;
         }
         if (done < count) {

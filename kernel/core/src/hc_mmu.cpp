@@ -152,7 +152,7 @@ int64_t batch(Vcpu& v, Regs& r) {
     } else {
         for (; i < count; ++i) {
             Req req;
-            if (!c.budget.spend(cost::kEntry)) { rc = kRestart; break; }
+            if (!c.budget.spend(cost::kRequest)) { rc = kRestart; break; }
             if (!get_guest(req, reqs + i * sizeof(Req))) { rc = err(abi::Errno::efault); break; }
             rc = Do(c, fc, req);
             if (v.domain->state != DomainState::running) return 0;

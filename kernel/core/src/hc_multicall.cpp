@@ -22,14 +22,16 @@ constexpr uint64_t kMarkRip = 0x1000;   // any value: a continuation moves it
 int64_t hc_multicall(Vcpu& v, Regs& r) {
     uint64_t entries = r.rdi, n = r.rsi;
     for (uint64_t i = 0; i < n; ++i) {
-        if (!v.work.spend(cost::kMulticallEntry)) {
-            r.rdi = entries + i * sizeof(abi::MulticallEntry);
-            r.rsi = n - i;
-            return hypercall_continue(r);
-        }
         uint64_t at = entries + i * sizeof(abi::MulticallEntry);
         abi::MulticallEntry e;
         if (!get_guest(e, at)) return err(abi::Errno::efault);
+        // The entry's dispatch and the fixed cost of its call come first:
+        // when the budget cannot pay them, continue from this entry.
+        if (!v.work.spend(cost::kMulticallEntry + hypercall_base_cost(e.op))) {
+            r.rdi = at;
+            r.rsi = n - i;
+            return hypercall_continue(r);
+        }
 
         int64_t result;
         if (e.op == uint64_t(abi::Hypercall::multicall) || e.op == uint64_t(abi::Hypercall::iret)) {

@@ -385,7 +385,7 @@ bool release_foreign_mappings(Domain& d, uint64_t& t, Budget& b) {
         return false;
     };
     for (; t < ft.nframes(); ++t) {
-        if ((t & 63) == 0 && !b.spend(cost::kFrameScan)) return stop();
+        if ((t & 3) == 0 && !b.spend(cost::kFrameScan)) return stop();
         const FrameInfo& tf = ft[t];
         // Only L1 entries can map another domain's frame (upper levels link
         // tables of their own owner only).
@@ -449,7 +449,7 @@ bool relinquish_tables(Domain& d, uint64_t& t, Budget& b) {
         }
     }
     for (; t < ft.nframes(); ++t) {
-        if ((t & 63) == 0 && !b.spend(cost::kFrameScan)) return false;
+        if ((t & 3) == 0 && !b.spend(cost::kFrameScan)) return false;
         FrameInfo& f = ft[t];
         if (f.owner != d.id) continue;
         if (f.flags & kFramePinned) {

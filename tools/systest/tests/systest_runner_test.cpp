@@ -268,6 +268,24 @@ TEST(Verdict, WantsBenchFiguresWhenAsked) {
   EXPECT_FALSE(run(e, {"moat: BENCH a 1"}).ok);
 }
 
+TEST(Verdict, BoundsTheLongestHypercall) {
+  systest::Expectations e;
+  e.max_hypercall_us = 1000;
+  auto ok = run(e, {"moat: longest hypercall invocation: 347 us (hypercall 13 of domain 5)"});
+  EXPECT_TRUE(ok.ok) << systest::format_verdict(ok, "");
+  auto slow = run(e, {"moat: longest hypercall invocation: 5899 us (hypercall 13 of domain 5)"});
+  EXPECT_FALSE(slow.ok);
+  EXPECT_NE(systest::format_verdict(slow, "t").find("ran 5899 us without a preemption point"), std::string::npos);
+  auto missing = run(e, {"moat: booted"});
+  EXPECT_FALSE(missing.ok);
+  EXPECT_NE(systest::format_verdict(missing, "t").find("no \"longest hypercall invocation\" line"), std::string::npos);
+  // A domain saying it is not the kernel saying it.
+  auto forged = run(e, {"evil: longest hypercall invocation: 1 us"});
+  EXPECT_FALSE(forged.ok);
+  // Not asked for: not checked.
+  EXPECT_TRUE(run(systest::Expectations{}, {"moat: longest hypercall invocation: 99999 us"}).ok);
+}
+
 TEST(Json, ParsesAndQuotes) {
   std::string error;
   auto v = json::parse(R"({"a": [1, -2.5e3, true, null], "b\u00e9\"": {"c": "x\ny"}})", &error);

@@ -62,6 +62,14 @@ void switch_to(Cpu& c, core::Regs& frame, core::Vcpu* prev, core::Vcpu& next) {
 // vCPU). With no guest timer armed and no line bound nothing can ever wake
 // a blocked vCPU: say so and end the system rather than hang.
 void idle(Cpu& c) {
+    // Taking apart a domain nobody destroys explicitly is work to do when
+    // idle too: a budget at a time, letting interrupts in between.
+    core::Budget b{core::kHypercallBudget};
+    if (!core::reap_dying(b)) {
+        c.need_resched = true;
+        asm volatile("sti; nop; cli" ::: "memory");
+        return;
+    }
     if (!core::timers_armed() && !core::irq_lines_bound()) {
         core::log("all %u remaining domain(s) are blocked and nothing can wake them; stopping",
                   core::domains_alive());
@@ -131,6 +139,11 @@ extern "C" void arch_syscall(core::Regs* r) {
 
 extern "C" void arch_exit_to_guest(core::Regs* frame) {
     Cpu& c = this_cpu();
+    // Domains the kernel is taking apart by itself (they shut down and nobody
+    // holds them): a budget's worth on each pass through here, like the
+    // work Xen defers to softirqs, until none is left.
+    core::Budget reap{core::kHypercallBudget};
+    bool reaping = !core::reap_dying(reap);
     for (;;) {
         core::Vcpu* next = core::sched_pick(c.current, c.need_resched);
         c.need_resched = false;
@@ -139,11 +152,14 @@ extern "C" void arch_exit_to_guest(core::Regs* frame) {
             break;
         }
         if (core::domains_alive() == 0) {
+            core::Budget all = core::Budget::unlimited();
+            (void)core::reap_dying(all);
             core::log("no domains left: the system ends");
             qemu_exit(kExitClean);
         }
         idle(c);
     }
+    if (reaping) c.need_resched = true;   // back here after the next entry
     sync_io_bitmap(c, *c.current->domain);
     core::deliver_events(*c.current, *frame);
 }

@@ -4,6 +4,7 @@
 #include <arch/serial.hpp>
 
 #include <base/format.hpp>
+#include <core/hypercall.hpp>
 #include <core/log.hpp>
 #include <core/platform.hpp>
 
@@ -66,6 +67,7 @@ const char* symbolize(uint64_t addr, uint64_t* offset) {
 }
 
 void qemu_exit(uint8_t code) {
+    if (code == kExitClean) core::hypercall_report();
     // The system ends: what the console domain had not read yet goes out first.
     core::log_reclaim_uart();
     outl(0xF4, code);

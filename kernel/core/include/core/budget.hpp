@@ -40,12 +40,14 @@ constexpr uint32_t kHypercallBudget = 4096;
 
 // What the longer steps cost, in budget units (measured under -icount).
 namespace cost {
-constexpr uint32_t kEntry = 1;         // one page-table entry (validate, devalidate, mmu_update request)
+constexpr uint32_t kEntry = 1;         // one page-table entry validated or devalidated
+constexpr uint32_t kRequest = 2;       // one mmu_update/mmuext_op request read and decoded
 constexpr uint32_t kPage = 16;         // zeroing or copying a 4 KiB page (clear_page, copy_page, scrubbing)
 constexpr uint32_t kGrantOp = 8;       // one grant map, unmap or copy (plus a share of the bytes copied)
 constexpr uint32_t kMulticallEntry = 2;  // the dispatch of one multicall entry
-constexpr uint32_t kConsoleChunk = 4;  // 128 bytes of console output
-constexpr uint32_t kFrameScan = 1;     // 64 frames of the frame table looked at (domain teardown)
+constexpr uint32_t kConsoleChunk = 64; // 128 bytes of console output, read or written (~45 insns a byte)
+constexpr uint32_t kLogLine = 8;       // one line into the kernel log
+constexpr uint32_t kFrameScan = 1;     // 4 frames of the frame table looked at (domain teardown)
 constexpr uint32_t kCapSlots = 1;      // 4 capability slots looked at (revoke, teardown)
 }  // namespace cost
 

@@ -144,6 +144,7 @@ struct Domain {
     unsigned nr_grant_frames = 0;
     Maptrack maptrack[kMaxMaptrack];          // grants of others it has mapped
     unsigned maptrack_limit = 0;              // no entry at or above this one was ever used
+    unsigned grants_mapped = 0;               // used maptrack entries anywhere naming it as granter
 
     // Console output is collected into lines and logged with the domain's prefix.
     char console_line[160] = {};
@@ -190,21 +191,27 @@ void domain_kill(Domain& d);
 // and whether anything was left behind.
 [[nodiscard]] bool domain_teardown(Domain& d, Budget& budget);
 
-// domain_kill and all of domain_teardown at once: for domains the kernel
-// built itself (taken apart when they shut down) and failed builds.
+// domain_kill and all of domain_teardown at once: for failed builds (and tests).
 void domain_destroy_now(Domain& d);
+
+// Takes apart, within `budget`, the dying domains nobody destroys explicitly
+// (those the kernel built itself: killed when they shut down). The arch code
+// calls it on its way back to a guest and when idle. true when no domain is
+// dying any more.
+[[nodiscard]] bool reap_dying(Budget& budget);
 
 // The domain asked to stop (sched_op shutdown) or was crashed by the
 // hypervisor. Its vCPUs stop. A domain created by domctl is then `stopped`
 // and VIRQ_DOM_EXC goes to every domain that bound it and controls this one
-// (its builder destroys it, a budget at a time); any other is taken apart
-// at once (domain_destroy_now).
+// (its builder destroys it, a budget at a time); any other is killed and
+// then taken apart by the kernel itself (reap_dying).
 void domain_shutdown(Domain& d, abi::ShutdownReason reason);
 void domain_crash(Domain& d, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
 
 // Appends guest console output; complete lines go to the log as "<name>: ...".
-void domain_console_write(Domain& d, const char* s, size_t n);
+// How many lines it completed (each costs the caller's budget more than a byte).
+unsigned domain_console_write(Domain& d, const char* s, size_t n);
 
 Domain* domain_at(unsigned slot);
 unsigned domains_alive();

@@ -15,6 +15,17 @@ void hypercall(Vcpu& v, Regs& r);
 // multicall's).
 void hypercall_dispatch(Vcpu& v, Regs& r);
 
+// What a call of hypercall `nr` costs up front, in budget units (multicall
+// spends it per entry; the rest a handler charges itself).
+uint32_t hypercall_base_cost(uint64_t nr);
+
+// The longest time one invocation took (from entry to its return or
+// continuation, system time: guest instructions under -icount), so tests can
+// check that no guest-triggered path runs long without a preemption point;
+// and a log line saying it, with which hypercall of which domain.
+uint64_t longest_hypercall_ns();
+void hypercall_report();
+
 // Arranges for the hypercall to be issued again with the frame's (updated)
 // arguments when the guest next runs, so long operations give way to
 // interrupts and other vCPUs. Returns the value to leave in rax: the

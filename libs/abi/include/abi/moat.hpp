@@ -133,12 +133,13 @@ struct DomctlModule {
   uint32_t pad;
   uint64_t size;          // module_info: out, bytes
   uint64_t offset;        // module_read: from this byte
-  uint64_t len;           // module_read: at most this many bytes (<= kModuleReadMax)
+  uint64_t len;           // module_read: at most this many bytes (<= kModuleReadMax, 64 KiB)
   GuestHandle buf;        // module_read: destination
   char name[24];          // module_info: out, the module string's first word's file name
 };
 static_assert(sizeof(DomctlModule) == 64);
-inline constexpr uint64_t kModuleReadMax = 1u << 20;
+// Small enough that one read stays well inside a hypercall's work budget.
+inline constexpr uint64_t kModuleReadMax = 64u << 10;
 
 // set_grant: what Xen's builder seeds in a new domain's reserved grant
 // entries (0 console, 1 xenstore).
