@@ -2,6 +2,12 @@
 
 namespace xs {
 
+namespace {
+
+size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
+}  // namespace
+
 void BlobPool::reset() {
     bump_ = 0;
     free_head_ = kNil;
@@ -31,12 +37,47 @@ Result<BlobRef> BlobPool::store2(const char* a, size_t an, const char* b, size_t
         uint32_t blk = take();
         *link = blk;
         Block& bl = blocks_[blk];
+        // A block's bytes come from a, from b, or from both.
         size_t k = 0;
-        for (; k < kBlobBlockBytes && i < n; ++k, ++i) bl.data[k] = i < an ? a[i] : b[i - an];
+        while (k < kBlobBlockBytes && i < n) {
+            const char* src = i < an ? a + i : b + (i - an);
+            size_t run = min_size(kBlobBlockBytes - k, (i < an ? an : n) - i);
+            __builtin_memcpy(bl.data + k, src, run);
+            k += run;
+            i += run;
+        }
         bl.next = kNil;
         link = &bl.next;
     }
     return r;
+}
+
+Status BlobPool::replace(BlobRef& r, const char* s, size_t n) {
+    size_t have = blocks_for(r.len), need = blocks_for(n);
+    if (need > have && need - have > free_blocks()) return Err{Error::nomem};
+    if (n == 0) {
+        release(r);
+        return {};
+    }
+    uint32_t* link = &r.head;
+    size_t i = 0;
+    while (i < n) {
+        if (*link == kNil) {
+            *link = take();
+            blocks_[*link].next = kNil;
+        }
+        Block& bl = blocks_[*link];
+        size_t run = min_size(kBlobBlockBytes, n - i);
+        __builtin_memcpy(bl.data, s + i, run);
+        i += run;
+        link = &bl.next;
+    }
+    // Blocks past the new end go back.
+    BlobRef tail{*link, 0};
+    *link = kNil;
+    release(tail);
+    r.len = static_cast<uint32_t>(n);
+    return {};
 }
 
 void BlobPool::release(BlobRef& r) {
@@ -56,7 +97,9 @@ void BlobPool::read(BlobRef r, char* out) const {
     size_t i = 0;
     while (i < r.len) {
         const Block& bl = blocks_[b];
-        for (size_t k = 0; k < kBlobBlockBytes && i < r.len; ++k) out[i++] = bl.data[k];
+        size_t run = min_size(kBlobBlockBytes, r.len - i);
+        __builtin_memcpy(out + i, bl.data, run);
+        i += run;
         b = bl.next;
     }
 }
@@ -71,8 +114,9 @@ bool BlobPool::starts_with(BlobRef r, const char* s, size_t n) const {
     size_t i = 0;
     while (i < n) {
         const Block& bl = blocks_[b];
-        for (size_t k = 0; k < kBlobBlockBytes && i < n; ++k, ++i)
-            if (bl.data[k] != s[i]) return false;
+        size_t run = min_size(kBlobBlockBytes, n - i);
+        if (__builtin_memcmp(bl.data, s + i, run) != 0) return false;
+        i += run;
         b = bl.next;
     }
     return true;

@@ -7,12 +7,13 @@ using abi::XsType;
 Engine::Engine(DomId privileged, Hooks hooks)
     : priv_(privileged), hooks_(hooks), tree_(blobs_), watches_(blobs_, doms_) {
     blobs_.reset();
-    doms_.reset();
+    doms_.reset(priv_);
+    (void)doms_.get(priv_);  // an empty table always has room
     watches_.reset();
     txs_.reset();
     tree_.reset(priv_);
+    pay(0);  // the root, the privileged domain's to hold
     special_perms_ = Perms::make(priv_, kPermNone);
-    (void)doms_.get(priv_);  // an empty table always has room
 }
 
 void Engine::error_reply(const uint8_t* msg, size_t len, Error e, Reply& out) {
@@ -84,13 +85,13 @@ void Engine::end_request(DomId dom) {
     Domain* d = doms_.find(dom);
     if (!d || d->outstanding == 0) return;
     d->outstanding--;
-    doms_.maybe_drop(d, priv_);
+    doms_.maybe_drop(d);
 }
 
 bool Engine::next_event(DomId dom, Reply& out) {
     Domain* d = doms_.find(dom);
     if (!d || !watches_.pop_event(*d, out)) return false;
-    doms_.maybe_drop(d, priv_);
+    doms_.maybe_drop(d);
     return true;
 }
 
@@ -125,6 +126,7 @@ const char* Engine::check_invariants() const {
             (x.layer == 0 || !tx_conflicts(x.layer - 1u)))
             return "node without a parent";
         if (x.layer == 0 && n > 1 && x.charged != x.perms.owner()) return "committed node charged to a non-owner";
+        if (x.layer == 0 && n == 1 && x.charged != kNoDom) return "the root charged to a domain";
     }
     for (size_t i = 0; i < Domains::size(); ++i) {
         const Domain* d = doms_.at(i);
@@ -132,17 +134,75 @@ const char* Engine::check_invariants() const {
         if (d->nodes != nodes[i]) return "node count mismatch";
         if (d->id == priv_) continue;
         if (d->nodes > kQuotaNodes) return "node quota exceeded";
-        if (d->watches > kQuotaWatches) return "watch quota exceeded";
-        if (d->transactions > kQuotaTransactions) return "transaction quota exceeded";
         if (d->outstanding > kQuotaOutstanding) return "outstanding quota exceeded";
-        if (d->ev_count > kQuotaPendingEvents) return "event queue over its bound";
     }
-    for (size_t s = 0; s < Transactions::size(); ++s) {
+    for (size_t s = 0; s < txs_.high(); ++s) {
         const Transaction& t = txs_.at(s);
         if (!t.in_use) continue;
         if (t.records != records[s]) return "transaction record count mismatch";
         if (t.dom != priv_ && t.records > kQuotaTxRecords) return "transaction record quota exceeded";
+        if (!doms_.find(t.dom)) return "transaction of an untracked domain";
     }
+    return check_ledger();
+}
+
+// The ledger (domains.hpp) against what the store holds: recounted from the
+// records, watches, events and transactions, per domain and in all.
+const char* Engine::check_ledger() const {
+    Amounts held[kMaxDomains] = {};
+    auto index = [&](DomId id) -> int {
+        const Domain* d = doms_.find(id);
+        return d ? int(d - doms_.at(0)) : -1;
+    };
+    for (uint32_t i = 0; i < tree_.high(); ++i) {
+        const Node& x = tree_.at(static_cast<int32_t>(i));
+        if (x.kind == Kind::free) continue;
+        DomId who = x.layer ? txs_.at(x.layer - 1u).dom : x.charged == kNoDom ? priv_ : x.charged;
+        int k = index(who);
+        if (k < 0) return "record paid by an untracked domain";
+        Amounts c = cost(x);
+        for (size_t r = 0; r < kResCount; ++r) held[k].v[r] += c.v[r];
+    }
+    for (size_t s = 0; s < txs_.high(); ++s)
+        if (txs_.at(s).in_use) held[index(txs_.at(s).dom)][Res::transactions]++;
+    size_t watches = 0;
+    for (size_t i = 0; i < watches_.high(); ++i) {
+        const Watch& w = watches_.at(i);
+        if (!w.in_use) continue;
+        int k = index(w.dom);
+        if (k < 0) return "watch of an untracked domain";
+        Amounts c = Watches::cost(w);
+        for (size_t r = 0; r < kResCount; ++r) held[k].v[r] += c.v[r];
+        watches++;
+    }
+    Amounts total{};
+    uint32_t shared[kResCount] = {};
+    for (size_t i = 0; i < Domains::size(); ++i) {
+        const Domain* d = doms_.at(i);
+        if (!d->in_use) continue;
+        Amounts w = watches_.events_held_by(*d);
+        bool idle = true;
+        for (size_t r = 0; r < kResCount; ++r) {
+            if (held[i].v[r] + w.v[r] != d->used.v[r]) return "ledger differs from what a domain holds";
+            if (d->id != priv_ && d->used.v[r] > kQuota.v[r]) return "a quota exceeded";
+            total.v[r] += d->used.v[r];
+            shared[r] += doms_.excess(*d, Res(r));
+            idle &= d->used.v[r] == 0;
+        }
+        if (idle && !d->introduced && d->id != priv_ && d->nodes == 0 && d->outstanding == 0)
+            return "a record kept for nothing";
+    }
+    for (size_t r = 0; r < kResCount; ++r) {
+        if (shared[r] != doms_.shared_used(Res(r))) return "shared use miscounted";
+        if (shared[r] > shared_of(Res(r))) return "shared remainder overdrawn";
+    }
+    size_t txs = 0;
+    for (size_t s = 0; s < txs_.high(); ++s) txs += txs_.at(s).in_use;
+    if (total[Res::records] != tree_.used_nodes()) return "records in use differ from the ledger";
+    if (total[Res::blocks] != blobs_.used_blocks()) return "byte-pool blocks in use differ from the ledger";
+    if (total[Res::watches] != watches) return "watches in use differ from the ledger";
+    if (total[Res::events] != watches_.queued_events()) return "queued events differ from the ledger";
+    if (total[Res::transactions] != txs) return "transactions in use differ from the ledger";
     return nullptr;
 }
 

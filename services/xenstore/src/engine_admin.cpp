@@ -19,7 +19,6 @@ Status Engine::op_watch(Ctx& c, const Request& r, Reply& out) {
     TRY(split_exact(r, 2, a));
     Path p;
     TRY(canonicalize(c.caller, a.s[0], a.n[0], true, !c.priv, p));
-    if (!c.priv && c.dom->watches >= kQuotaWatches) return Err{Error::quota};
     uint16_t strip = 0;
     if (p.relative) {
         char home[24];
@@ -55,10 +54,12 @@ Status Engine::op_tx_start(Ctx& c, const Request& r, Reply& out) {
     if (r.tx_id != 0) return Err{Error::busy};
     Args a;
     TRY(split_exact(r, 1, a));
-    if (!c.priv && c.dom->transactions >= kQuotaTransactions) return Err{Error::quota};
+    Amounts one{};
+    one[Res::transactions] = 1;
+    TRY(doms_.can_take(*c.dom, one));
     auto slot = txs_.open(c.caller);
-    if (!slot) return Err{slot.error()};
-    c.dom->transactions++;
+    if (!slot) return Err{slot.error()};  // the ledger keeps the table from filling
+    doms_.take(*c.dom, one);
     char id[11];
     size_t n = format_u32(txs_.at(slot.value()).id, id);
     id[n++] = '\0';
@@ -75,12 +76,15 @@ Status Engine::op_tx_end(Ctx& c, const Request& r, Reply& out) {
     auto slot = txs_.find(c.caller, r.tx_id);
     if (!slot) return Err{slot.error()};
     size_t s = slot.value();
-    bool conflict = commit && tx_conflicts(s);
-    if (commit && !conflict) tx_commit(s);
+    // A transaction that cannot be applied ends all the same (as one that
+    // conflicts does): EAGAIN, or EQUOTA if what it would give some owner
+    // to hold does not fit.
+    Status applies = commit && tx_conflicts(s) ? Status{Err{Error::again}} : Status{};
+    if (commit && applies) applies = tx_can_commit(s);
+    if (commit && applies) tx_commit(s);
     else tx_abort(s);
-    txs_.close(s);
-    c.dom->transactions--;
-    if (conflict) return Err{Error::again};
+    close_transaction(*c.dom, s);
+    if (!applies) return applies;
     reply_ok(out, r.type, r.req_id, r.tx_id);
     return {};
 }
@@ -94,23 +98,24 @@ Status Engine::introduce(DomId dom, uint64_t ring_mfn, uint32_t port) {
         size_t n = home_path(dom, home);
         Path p;
         TRY(canonicalize(priv_, home, n, false, false, p));
+        // Its record, and with it its reserve: the builder gave it nodes
+        // before (a device directory), or it is new.
         auto d = doms_.get(dom);
         if (!d) return Err{d.error()};
         Ctx c{priv_, true, doms_.find(priv_), 0, 0, nullptr};
         if (tree_.view(p.s, p.n, 0) < 0) {
             Status s = create(c, p, nullptr, 0);
             if (!s) {
-                doms_.maybe_drop(d.value(), priv_);
+                doms_.maybe_drop(d.value());
                 return s;
             }
             int32_t x = tree_.find(p.s, p.n, 0);
-            if (tree_.at(x).perms.owner() != dom) {
-                Status cs = can_charge(dom, 1);
-                if (cs) {
-                    uncharge(x);
-                    charge(dom, x);
-                    tree_.at(x).perms = Perms::make(dom, kPermNone);
-                }
+            if (tree_.at(x).perms.owner() != dom && can_hold(dom, 1, cost(tree_.at(x)))) {
+                unpay(x);
+                uncharge(x);
+                charge(dom, x);
+                tree_.at(x).perms = Perms::make(dom, kPermNone);
+                pay(x);
             }
         }
         d.value()->introduced = true;
@@ -123,26 +128,44 @@ Status Engine::introduce(DomId dom, uint64_t ring_mfn, uint32_t port) {
     return {};
 }
 
+void Engine::close_transaction(Domain& d, size_t slot) {
+    txs_.close(slot);
+    doms_.give(d, Res::transactions, 1);
+}
+
 void Engine::drop_domain_state(Domain& d) {
-    for (size_t s = 0; s < Transactions::size(); ++s) {
+    for (size_t s = 0; s < txs_.high(); ++s) {
         if (txs_.at(s).in_use && txs_.at(s).dom == d.id) {
             tx_abort(s);
-            txs_.close(s);
+            close_transaction(d, s);
         }
     }
-    d.transactions = 0;
     watches_.remove_all(d);
     watches_.drop_events(d);
+}
+
+// Every committed node dom owns goes, with what lies below it, as Xen does
+// for a domain that goes away (XSA-419): nothing stays charged to it, and a
+// later domain with its id inherits nothing.
+void Engine::remove_owned(DomId dom) {
+    char q[kPathBuf];
+    for (uint32_t i = 0; i < tree_.high(); ++i) {
+        const Node& x = tree_.at(static_cast<int32_t>(i));
+        if (x.kind != Kind::live || x.layer != 0 || x.charged != dom) continue;
+        size_t qn = tree_.path_of(static_cast<int32_t>(i), q);
+        (void)remove_committed(q, qn);
+    }
 }
 
 Status Engine::release(DomId dom) {
     Domain* d = doms_.find(dom);
     if (!d || !d->introduced || dom == priv_) return Err{Error::noent};
     drop_domain_state(*d);
+    remove_owned(dom);
     d->introduced = false;
     watches_.fire(kReleaseDomain, sizeof(kReleaseDomain) - 1, true, special_perms_, priv_);
     if (hooks_.released) hooks_.released(hooks_.ctx, dom);
-    doms_.maybe_drop(d, priv_);
+    doms_.maybe_drop(d);
     return {};
 }
 

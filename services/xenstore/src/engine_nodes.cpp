@@ -1,6 +1,9 @@
 // Node operations (read, write, mkdir, rm, directory, get/set perms) and the
 // transaction views they work in. Each operation checks everything it can,
-// including pool space and quotas, before it changes the store.
+// including quotas and the ledger (domains.hpp), before it changes the
+// store. Records are paid for as tree.hpp says: pay() once a record is
+// complete, unpay() before anything changes its cost or its payer, and
+// before it is released.
 
 #include <xenstore/engine.hpp>
 
@@ -11,6 +14,23 @@ using abi::XsType;
 Status Engine::parse_path(const Ctx& c, const char* s, size_t n, Path& p) const {
     return canonicalize(c.caller, s, n, false, !c.priv, p);
 }
+
+Amounts Engine::record_cost(size_t path_len, size_t value_len) {
+    Amounts a{};
+    a[Res::records] = 1;
+    a[Res::blocks] = uint32_t(BlobPool::blocks_for(path_len) + BlobPool::blocks_for(value_len));
+    return a;
+}
+
+Amounts Engine::cost(const Node& x) { return record_cost(x.path.len, x.value.len); }
+
+Domain* Engine::payer(const Node& x) {
+    if (x.layer != 0) return doms_.find(txs_.at(x.layer - 1u).dom);
+    return doms_.find(x.charged == kNoDom ? priv_ : x.charged);
+}
+
+void Engine::pay(int32_t x) { doms_.take(*payer(tree_.at(x)), cost(tree_.at(x))); }
+void Engine::unpay(int32_t x) { doms_.give(*payer(tree_.at(x)), cost(tree_.at(x))); }
 
 Status Engine::tx_quota(const Ctx& c, size_t more) const {
     if (c.layer == 0 || c.priv) return {};
@@ -23,11 +43,13 @@ Status Engine::tx_quota(const Ctx& c, size_t more) const {
 Status Engine::note(Ctx& c, const char* p, size_t n) {
     if (c.layer == 0 || tree_.find(p, n, c.layer) >= 0) return {};
     TRY(tx_quota(c, 1));
+    TRY(doms_.can_take(*c.dom, record_cost(n, 0)));
     auto r = tree_.alloc(p, n, c.layer, Kind::read);
     if (!r) return Err{r.error()};
     int32_t committed = tree_.find(p, n, 0);
     tree_.at(r.value()).gen = committed >= 0 ? tree_.at(committed).gen : 0;
     txs_.at(c.slot).records++;
+    pay(r.value());
     return {};
 }
 
@@ -53,17 +75,25 @@ Result<int32_t> Engine::lookup(Ctx& c, const Path& p, uint8_t perm) {
     return Err{(nearest_access(c, p.s, p.n) & perm) ? Error::noent : Error::acces};
 }
 
-Status Engine::can_charge(DomId dom, size_t k) {
-    auto d = doms_.get(dom);
-    if (!d) return Err{d.error()};
-    if (dom != priv_ && d.value()->nodes + k > kQuotaNodes) return Err{Error::quota};
-    return {};
+Status Engine::can_hold(DomId dom, size_t k, const Amounts& need) const {
+    const Domain* d = doms_.find(dom);
+    Domain blank{};
+    if (!d) {
+        // A record (and with it a reserve) must be free for it.
+        bool room = false;
+        for (size_t i = 0; i < Domains::size() && !room; ++i) room = !doms_.at(i)->in_use;
+        if (!room) return Err{Error::nospc};
+        blank.id = dom;
+        d = &blank;
+    }
+    if (dom != priv_ && d->nodes + k > kQuotaNodes) return Err{Error::quota};
+    return doms_.can_take(*d, need);
 }
 
-// Precondition: can_charge(dom, ...) succeeded, so dom has a record.
+// Precondition: can_hold(dom, ...) succeeded, so dom has a record or one is free.
 void Engine::charge(DomId dom, int32_t idx) {
     tree_.at(idx).charged = dom;
-    if (dom != kNoDom) doms_.find(dom)->nodes++;
+    if (dom != kNoDom) doms_.get(dom).value()->nodes++;
 }
 
 void Engine::uncharge(int32_t idx) {
@@ -72,7 +102,7 @@ void Engine::uncharge(int32_t idx) {
     Domain* d = doms_.find(x.charged);
     d->nodes--;
     x.charged = kNoDom;
-    doms_.maybe_drop(d, priv_);
+    doms_.maybe_drop(d);
 }
 
 void Engine::bump_parent(const char* p, size_t n) {
@@ -88,13 +118,17 @@ Result<int32_t> Engine::shadow(Ctx& c, int32_t idx) {
     size_t n = tree_.path_of(idx, p);
     int32_t t = tree_.find(p, n, c.layer);  // a read marker, if any
     const Node& src = tree_.at(idx);
-    size_t blocks = BlobPool::blocks_for(src.value.len) + (t < 0 ? BlobPool::blocks_for(n) : 0);
+    Amounts need = record_cost(n, src.value.len);
+    if (t >= 0) need[Res::records] = 0, need[Res::blocks] = uint32_t(BlobPool::blocks_for(src.value.len));
     if (t < 0) TRY(tx_quota(c, 1));
-    if ((t < 0 && tree_.free_nodes() == 0) || blocks > blobs_.free_blocks()) return Err{Error::nomem};
+    TRY(doms_.can_take(*c.dom, need));
+    if ((t < 0 && tree_.free_nodes() == 0) || need[Res::blocks] > blobs_.free_blocks()) return Err{Error::nomem};
     if (t < 0) {
         t = tree_.alloc(p, n, c.layer, Kind::read).value();
         tree_.at(t).gen = tree_.at(idx).gen;
         txs_.at(c.slot).records++;
+    } else {
+        unpay(t);
     }
     char v[kPayloadMax];
     blobs_.read(tree_.at(idx).value, v);
@@ -103,6 +137,7 @@ Result<int32_t> Engine::shadow(Ctx& c, int32_t idx) {
     x.perms = tree_.at(idx).perms;
     x.kind = Kind::live;
     x.charged = kNoDom;  // same owner as the committed node: counted once
+    pay(t);
     return t;
 }
 
@@ -122,23 +157,34 @@ Status Engine::create(Ctx& c, const Path& p, const char* v, size_t vn) {
     Perms perms = tree_.at(anc).perms;
     if (!c.priv) perms.e[0].dom = c.caller;
     DomId owner = perms.owner();
-    // Check every resource first, so that nothing below can fail.
-    size_t blocks = BlobPool::blocks_for(vn), fresh = 0;
+    // Check every resource first, so that nothing below can fail. The new
+    // records (and the value) are the owner's to hold, or in a transaction
+    // the transaction's domain's; the node quota is the owner's either way.
+    Amounts need{};
+    need[Res::blocks] = uint32_t(BlobPool::blocks_for(vn));
     for (size_t i = 0; i < count; ++i) {
         if (c.layer == 0 || tree_.find(p.s, missing[i], c.layer) < 0) {
-            fresh++;
-            blocks += BlobPool::blocks_for(missing[i]);
+            need[Res::records]++;
+            need[Res::blocks] += uint32_t(BlobPool::blocks_for(missing[i]));
         }
     }
-    TRY(tx_quota(c, fresh));
-    TRY(can_charge(owner, count));
-    if (fresh > tree_.free_nodes() || blocks > blobs_.free_blocks()) return Err{Error::nomem};
+    TRY(tx_quota(c, need[Res::records]));
+    if (c.layer == 0) {
+        TRY(can_hold(owner, count, need));
+    } else {
+        TRY(can_hold(owner, count, Amounts{}));
+        TRY(doms_.can_take(*c.dom, need));
+    }
+    if (need[Res::records] > tree_.free_nodes() || need[Res::blocks] > blobs_.free_blocks())
+        return Err{Error::nomem};
     for (size_t i = count; i-- > 0;) {
         size_t len = missing[i];
         int32_t x = c.layer ? tree_.find(p.s, len, c.layer) : -1;
         if (x < 0) {
             x = tree_.alloc(p.s, len, c.layer, Kind::live).value();
             if (c.layer) txs_.at(c.slot).records++;
+        } else {
+            unpay(x);  // a read marker or tombstone of this transaction, now the node
         }
         Node& node = tree_.at(x);
         node.kind = Kind::live;
@@ -156,6 +202,7 @@ Status Engine::create(Ctx& c, const Path& p, const char* v, size_t vn) {
             bool same = committed >= 0 && tree_.at(committed).perms.owner() == owner;
             charge(same ? kNoDom : owner, x);
         }
+        pay(x);
     }
     if (c.layer == 0) watches_.fire(p.s, p.n, false, perms, priv_);
     return {};
@@ -187,7 +234,19 @@ Status Engine::op_write(Ctx& c, const Request& r, Reply& out) {
     } else {
         auto t = shadow(c, i.value());
         if (!t) return Err{t.error()};
-        TRY(tree_.set_value(t.value(), a.s[1], a.n[1]));
+        // The new value is held by whoever holds the record: the node's
+        // owner, or in a transaction the transaction's domain.
+        int32_t x = t.value();
+        size_t had = BlobPool::blocks_for(tree_.at(x).value.len), will = BlobPool::blocks_for(a.n[1]);
+        if (will > had) {
+            Amounts more{};
+            more[Res::blocks] = uint32_t(will - had);
+            TRY(doms_.can_take(*payer(tree_.at(x)), more));
+        }
+        unpay(x);
+        Status set = tree_.set_value(x, a.s[1], a.n[1]);
+        pay(x);
+        TRY(set);
         if (c.layer == 0) {
             tree_.at(t.value()).gen = tree_.next_gen();
             watches_.fire(p.s, p.n, false, tree_.at(t.value()).perms, priv_);
@@ -222,6 +281,7 @@ Status Engine::remove_committed(const char* p, size_t n) {
         size_t qn = tree_.path_of(x, q);
         // The top fires watches on it and above; the nodes below only their own.
         watches_.fire(q, qn, qn != n, tree_.at(x).perms, priv_);
+        unpay(x);
         uncharge(x);
         tree_.release(x);
     }
@@ -230,7 +290,7 @@ Status Engine::remove_committed(const char* p, size_t n) {
 
 // Tombstones p and everything below it in the transaction's view.
 Status Engine::remove_in_tx(Ctx& c, const char* p, size_t n) {
-    size_t need = 0, blocks = 0;
+    Amounts need{};
     for (uint32_t i = 0; i < tree_.high(); ++i) {
         int32_t x = static_cast<int32_t>(i);
         if (tree_.at(x).kind == Kind::free || tree_.at(x).layer != 0 || !tree_.is_self_or_below(x, p, n))
@@ -238,12 +298,14 @@ Status Engine::remove_in_tx(Ctx& c, const char* p, size_t n) {
         char q[kPathBuf];
         size_t qn = tree_.path_of(x, q);
         if (tree_.find(q, qn, c.layer) < 0) {
-            need++;
-            blocks += BlobPool::blocks_for(qn);
+            need[Res::records]++;
+            need[Res::blocks] += uint32_t(BlobPool::blocks_for(qn));
         }
     }
-    TRY(tx_quota(c, need));
-    if (need > tree_.free_nodes() || blocks > blobs_.free_blocks()) return Err{Error::nomem};
+    TRY(tx_quota(c, need[Res::records]));
+    TRY(doms_.can_take(*c.dom, need));
+    if (need[Res::records] > tree_.free_nodes() || need[Res::blocks] > blobs_.free_blocks())
+        return Err{Error::nomem};
     // Records of this transaction first (the new tombstones are already
     // complete), then tombstones over committed nodes it had not touched.
     uint32_t high = tree_.high();
@@ -258,10 +320,12 @@ Status Engine::remove_in_tx(Ctx& c, const char* p, size_t n) {
             if (committed < 0) continue;  // absent in the view already
             t.perms = tree_.at(committed).perms;
         }
+        unpay(x);
         uncharge(x);
         blobs_.release(t.value);
         t.kind = Kind::deleted;
         t.exact_event = qn != n;
+        pay(x);
     }
     for (uint32_t i = 0; i < high; ++i) {
         int32_t x = static_cast<int32_t>(i);
@@ -275,6 +339,7 @@ Status Engine::remove_in_tx(Ctx& c, const char* p, size_t n) {
         tree_.at(t).perms = tree_.at(x).perms;
         tree_.at(t).exact_event = qn != n;
         txs_.at(c.slot).records++;
+        pay(t);
     }
     return {};
 }
@@ -372,9 +437,12 @@ Status Engine::op_set_perms(Ctx& c, const Request& r, Reply& out) {
     if (c.layer == 0) {
         int32_t x = i.value();
         if (owner != old_owner && p.n > 1) {
-            TRY(can_charge(owner, 1));
+            // The node, its path and value go to the new owner to hold.
+            TRY(can_hold(owner, 1, cost(tree_.at(x))));
+            unpay(x);
             uncharge(x);
             charge(owner, x);
+            pay(x);
         }
         tree_.at(x).perms = perms;
         tree_.at(x).gen = tree_.next_gen();
@@ -382,7 +450,7 @@ Status Engine::op_set_perms(Ctx& c, const Request& r, Reply& out) {
     } else {
         int32_t committed = tree_.find(p.s, p.n, 0);
         DomId want = committed >= 0 && tree_.at(committed).perms.owner() == owner ? kNoDom : owner;
-        if (want != kNoDom && want != tree_.at(i.value()).charged) TRY(can_charge(want, 1));
+        if (want != kNoDom && want != tree_.at(i.value()).charged) TRY(can_hold(want, 1, Amounts{}));
         auto t = shadow(c, i.value());
         if (!t) return Err{t.error()};
         if (tree_.at(t.value()).charged != want) {
@@ -409,11 +477,50 @@ bool Engine::tx_conflicts(size_t slot) const {
     return false;
 }
 
-// Applies a transaction that does not conflict. Cannot fail: new nodes are
-// the transaction's own records moved to layer 0, changed nodes take the
-// records' values, and quota was charged when the records were made.
+// What committing the transaction in `slot` moves between domains (tree.hpp:
+// its records are its domain's until then, the nodes they become their
+// owners'), checked against every quota and the shared remainder first.
+// Only a transaction that wrote someone else's node (or the privileged
+// domain's, creating nodes for others) makes anyone but its own domain hold
+// more; that can be refused with EQUOTA.
+Status Engine::tx_can_commit(size_t slot) {
+    uint16_t layer = Transactions::layer(slot);
+    Domain* d = doms_.find(txs_.at(slot).dom);
+    char q[kPathBuf];
+    for (uint32_t i = 0; i < tree_.high(); ++i) {
+        const Node& t = tree_.at(static_cast<int32_t>(i));
+        if (t.kind == Kind::free || t.layer != layer) continue;
+        size_t qn = tree_.path_of(static_cast<int32_t>(i), q);
+        int32_t committed = tree_.find(q, qn, 0);
+        Amounts was = cost(t);
+        for (size_t r = 0; r < kResCount; ++r) doms_.plan(*d, Res(r), -int64_t(was.v[r]));
+        if (committed >= 0 && t.kind != Kind::read) {
+            Amounts gone = cost(tree_.at(committed));
+            Domain* o = payer(tree_.at(committed));
+            for (size_t r = 0; r < kResCount; ++r) doms_.plan(*o, Res(r), -int64_t(gone.v[r]));
+        }
+        if (t.kind == Kind::live) {
+            // The committed node afterwards: this path and value, held by
+            // the owner it is charged to (the committed node's if unchanged).
+            Domain* n = t.charged != kNoDom ? doms_.find(t.charged)
+                        : committed >= 0    ? payer(tree_.at(committed))
+                                            : d;  // (a new node is always charged)
+            Amounts now = record_cost(qn, t.value.len);
+            for (size_t r = 0; r < kResCount; ++r) doms_.plan(*n, Res(r), int64_t(now.v[r]));
+        }
+    }
+    return doms_.can_apply();
+}
+
+// Applies a transaction that does not conflict, once tx_can_commit said the
+// owners can hold what it gives them: the ledger takes what that planned,
+// then the records change without it. Cannot fail: new nodes are the
+// transaction's own records moved to layer 0, changed nodes take the
+// records' values, and the node quota was charged when the records were
+// made.
 void Engine::tx_commit(size_t slot) {
     uint16_t layer = Transactions::layer(slot);
+    doms_.apply();
     char q[kPathBuf];
     for (uint32_t i = 0; i < tree_.high(); ++i) {
         int32_t x = static_cast<int32_t>(i);
@@ -441,7 +548,7 @@ void Engine::tx_commit(size_t slot) {
             cn.gen = tree_.next_gen();
             watches_.fire(q, qn, false, cn.perms, priv_);
         } else if (t.kind == Kind::live) {
-            t.layer = 0;
+            t.layer = 0;  // now its owner's to hold
             t.gen = tree_.next_gen();
             bump_parent(q, qn);
             watches_.fire(q, qn, false, t.perms, priv_);
@@ -457,6 +564,7 @@ void Engine::tx_abort(size_t slot) {
     for (uint32_t i = 0; i < tree_.high(); ++i) {
         int32_t x = static_cast<int32_t>(i);
         if (tree_.at(x).kind == Kind::free || tree_.at(x).layer != layer) continue;
+        unpay(x);
         uncharge(x);
         tree_.release(x);
     }

@@ -71,13 +71,7 @@ void Tree::release(int32_t i) {
     free_count_++;
 }
 
-Status Tree::set_value(int32_t i, const char* v, size_t n) {
-    auto r = blobs_.store(v, n);
-    if (!r) return Err{r.error()};
-    blobs_.release(nodes_[i].value);
-    nodes_[i].value = r.value();
-    return {};
-}
+Status Tree::set_value(int32_t i, const char* v, size_t n) { return blobs_.replace(nodes_[i].value, v, n); }
 
 size_t Tree::path_of(int32_t i, char* out) const {
     blobs_.read(nodes_[i].path, out);

@@ -3,12 +3,14 @@
 // producer and consumer indices, scribbles over the store's own indices,
 // partial consumption, releases and re-introductions, interleaved with
 // server passes. After every pass:
-//   * Engine::check_invariants holds;
+//   * Engine::check_invariants holds (the ledger included), and every domain
+//     can still take what is left of its reserve;
 //   * a connection that is not broken never has more than a ring of
 //     unconsumed responses, and the bytes the client had not consumed are
 //     untouched;
 //   * each connection's outstanding count matches the engine's;
 //   * a broken connection stays broken and silent until re-attached.
+// A released domain holds nothing any more.
 
 #include "../input.hpp"
 
@@ -42,6 +44,18 @@ std::string g_pending[kConns];
 void fail(const char* what, int d) {
     fprintf(stderr, "ring fuzz: domain %d: %s\n", d, what);
     abort();
+}
+
+// Whatever the others did, every domain can still take the rest of its reserve.
+void check_reserves(const xs::Engine& e) {
+    for (size_t i = 0; i < xs::Domains::size(); ++i) {
+        const xs::Domain* d = e.domains().at(i);
+        if (!d->in_use) continue;
+        const xs::Amounts& r = e.domains().reserve(*d);
+        xs::Amounts rest{};
+        for (size_t k = 0; k < xs::kResCount; ++k) rest.v[k] = d->used.v[k] < r.v[k] ? r.v[k] - d->used.v[k] : 0;
+        if (!e.domains().can_take(*d, rest).ok()) fail("its reserve was taken", d->id);
+    }
 }
 
 std::string message(Input& in) {
@@ -132,6 +146,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         case 10:  // release and re-introduce, fresh page
             if (d != 0 && e->release(xs::DomId(d)).ok()) {
                 if (server->find(xs::DomId(d))) fail("connection survived release", d);
+                if (const xs::Domain* rec = e->domains().find(xs::DomId(d)))
+                    for (uint32_t u : rec->used.v)
+                        if (u) fail("a released domain still holds something", d);
                 memset(&r, 0, sizeof r);
                 g_pending[d].clear();
                 if (!e->introduce(xs::DomId(d)).ok()) fail("re-introduce", d);
@@ -162,6 +179,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 if (res.broke != (!was_broken && c->broken())) fail("break not reported exactly once", d);
             }
             if (const char* why = e->check_invariants()) fail(why, d);
+            check_reserves(*e);
             for (int i = 0; i < kConns; ++i) {
                 xs::Connection* c = server->find(xs::DomId(i));
                 if (!c) continue;

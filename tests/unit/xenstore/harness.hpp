@@ -39,6 +39,9 @@ inline std::vector<uint8_t> msg(XsType t, const std::string& payload, uint32_t t
 
 struct Store {
     std::unique_ptr<xs::Engine> e = std::make_unique<xs::Engine>(kBuilder);
+    // Engine::check_invariants after every request (bulk fills turn it off
+    // and check at their milestones: it takes time quadratic in the nodes).
+    bool check = true;
 
     Rep raw(xs::DomId d, const std::vector<uint8_t>& m) {
         auto out = std::make_unique<xs::Reply>();
@@ -51,7 +54,7 @@ struct Store {
         EXPECT_TRUE(r.err() || r.type == static_cast<uint32_t>(t));
         EXPECT_EQ(r.req_id, 7u);
         EXPECT_EQ(r.tx_id, tx);
-        EXPECT_EQ(e->check_invariants(), nullptr);
+        if (check) EXPECT_EQ(e->check_invariants(), nullptr);
         return r;
     }
     // The error name, or "OK"/the body on success.
@@ -83,7 +86,7 @@ struct Store {
     }
     std::string tx_end(xs::DomId d, uint32_t tx, bool commit) {
         Rep r = raw(d, msg(XsType::transaction_end, z(commit ? "T" : "F"), tx));
-        EXPECT_EQ(e->check_invariants(), nullptr);
+        if (check) EXPECT_EQ(e->check_invariants(), nullptr);
         return res(r);
     }
     void introduce(xs::DomId d) { ASSERT_EQ(res(op(kBuilder, XsType::introduce, z(std::to_string(d)) + z("1234") + z("5"))), "OK"); }

@@ -326,7 +326,7 @@ TEST_F(XsTest, ResetWatches) {
     EXPECT_EQ(s.write(1, "a", "2"), "OK");
     EXPECT_TRUE(s.events(1).empty());
     EXPECT_EQ(s.tx_end(1, tx, true), "ENOENT");
-    EXPECT_EQ(s.e->domains().find(1)->watches, 0u);
+    EXPECT_EQ(s.e->domains().find(1)->used[xs::Res::watches], 0u);
 }
 
 }  // namespace

@@ -31,6 +31,11 @@ public:
     [[nodiscard]] Result<BlobRef> store(const char* s, size_t n);
     // Stores a followed by b.
     [[nodiscard]] Result<BlobRef> store2(const char* a, size_t an, const char* b, size_t bn);
+    // Makes r hold the n bytes of s, in place: the blocks r has are reused,
+    // only the difference is taken or given back (so a string can be
+    // rewritten at the same size with the pool full). ENOMEM, r unchanged,
+    // if the pool is short of the difference.
+    [[nodiscard]] Status replace(BlobRef& r, const char* s, size_t n);
     // Returns the blocks; `r` becomes empty.
     void release(BlobRef& r);
     // Copies the whole string to out (r.len bytes).

@@ -6,7 +6,11 @@
 //   end_request(dom)              once the reply is written;
 //   next_event(dom, reply)        while it returns true, to deliver watch events.
 // Every request is decoded and checked completely before the store changes
-// (decode, then invoke); an operation that fails changes nothing.
+// (decode, then invoke); an operation that fails changes nothing. What a
+// request makes the store hold is accounted to one domain (domains.hpp, the
+// ledger; config.hpp, the reserves and quotas): running out is EQUOTA for
+// the domain that asked, never ENOMEM, and never cuts into the reserve of
+// any other domain.
 
 #include <xenstore/blob.hpp>
 #include <xenstore/domains.hpp>
@@ -35,7 +39,9 @@ struct Hooks {
 class Engine {
 public:
     // `privileged` is the builder (Xen's dom0): it passes every permission
-    // check, is exempt from quotas, and alone may introduce and release.
+    // check, is exempt from quotas (not from the ledger: past its reserve it
+    // draws from the shared remainder like everybody), and alone may
+    // introduce and release.
     explicit Engine(DomId privileged, Hooks hooks = {});
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
@@ -44,7 +50,7 @@ public:
 
     // Outstanding-request quota (20 per unprivileged domain): EQUOTA when
     // full; the ring layer then leaves the request on the ring (as xenstored
-    // does) or answers it with error_reply(). ENOMEM if dom cannot be tracked.
+    // does) or answers it with error_reply(). ENOSPC if dom cannot be tracked.
     [[nodiscard]] Status begin_request(DomId dom);
     void end_request(DomId dom);
     // An error reply for msg (ids echoed as far as they can be read).
@@ -54,9 +60,13 @@ public:
     bool next_event(DomId dom, Reply& out);
 
     // What XS_INTRODUCE / XS_RELEASE do, for a builder living in the same
-    // domain as the store. introduce creates /local/domain/<dom> owned by dom
-    // and fires @introduceDomain; release drops dom's watches, transactions
-    // and events and fires @releaseDomain.
+    // domain as the store. introduce gives dom an accounting record (and
+    // with it its reserve: config.hpp) unless it has one already (ENOSPC if
+    // every record is taken), creates /local/domain/<dom> owned by dom and
+    // fires @introduceDomain. release drops dom's watches, transactions and
+    // events, removes every node it owns with what lies below (Xen, XSA-419),
+    // fires @releaseDomain and frees its record, whose reserve then waits
+    // for the next domain introduced.
     [[nodiscard]] Status introduce(DomId dom, uint64_t ring_mfn = 0, uint32_t port = 0);
     [[nodiscard]] Status release(DomId dom);
     bool is_introduced(DomId dom) const;
@@ -64,10 +74,15 @@ public:
     // Introspection for tests and the fuzzer.
     DomId privileged() const { return priv_; }
     const Tree& tree() const { return tree_; }
+    const BlobPool& blobs() const { return blobs_; }
     const Domains& domains() const { return doms_; }
     const Transactions& transactions() const { return txs_; }
     const Watches& watches() const { return watches_; }
-    // nullptr if every structural invariant and quota holds, else what broke.
+    // nullptr if every structural invariant, quota and reserve holds, else
+    // what broke: counts match the store, the ledger matches what each
+    // domain holds, no unprivileged domain is past a quota, the shared
+    // remainder of no pool is overdrawn, and what is in use of each pool is
+    // what the ledger says.
     const char* check_invariants() const;
 
 private:
@@ -100,11 +115,21 @@ private:
     Status remove_committed(const char* p, size_t n);
     Status remove_in_tx(Ctx& c, const char* p, size_t n);
     Status tx_quota(const Ctx& c, size_t more) const;
-    Status can_charge(DomId dom, size_t k);
+    // Whether dom may be charged k more nodes (Xen's quota) and hold `need`
+    // more (the ledger); a domain with no record yet counts as holding
+    // nothing, if a record is free for it (ENOSPC if not).
+    Status can_hold(DomId dom, size_t k, const Amounts& need) const;
     void charge(DomId dom, int32_t idx);
     void uncharge(int32_t idx);
+    // The ledger's view of node records (tree.hpp: who pays).
+    static Amounts record_cost(size_t path_len, size_t value_len);
+    static Amounts cost(const Node& x);
+    Domain* payer(const Node& x);
+    void pay(int32_t idx);
+    void unpay(int32_t idx);
     void bump_parent(const char* p, size_t n);
     bool tx_conflicts(size_t slot) const;
+    Status tx_can_commit(size_t slot);
     void tx_commit(size_t slot);
     void tx_abort(size_t slot);
 
@@ -118,7 +143,10 @@ private:
     Status op_get_domain_path(Ctx& c, const Request& r, Reply& out);
     Status op_is_introduced(Ctx& c, const Request& r, Reply& out);
     Status op_reset_watches(Ctx& c, const Request& r, Reply& out);
+    void close_transaction(Domain& d, size_t slot);
     void drop_domain_state(Domain& d);
+    void remove_owned(DomId dom);
+    const char* check_ledger() const;
 
     DomId priv_;
     Hooks hooks_;

@@ -28,11 +28,13 @@ public:
     [[nodiscard]] Result<size_t> find(DomId dom, uint32_t id) const;
     Transaction& at(size_t slot) { return tx_[slot]; }
     const Transaction& at(size_t slot) const { return tx_[slot]; }
-    static constexpr size_t size() { return kMaxTransactions; }
+    // Every open transaction's slot is below high() (lowest free slot first).
+    size_t high() const { return high_; }
     static uint16_t layer(size_t slot) { return static_cast<uint16_t>(slot + 1); }
 
 private:
     Transaction tx_[kMaxTransactions];
+    size_t high_;  // slots [high_, kMaxTransactions) were never used since reset
     uint32_t next_id_;
 };
 

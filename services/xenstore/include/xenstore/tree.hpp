@@ -12,6 +12,14 @@
 // record's `gen` is the generation its layer-0 node had when the transaction
 // first touched the path (0: absent); a layer-0 record's `gen` is the
 // generation of its last change, including a child being added or removed.
+//
+// Who pays (the ledger, domains.hpp). A record and its path and value are
+// held by exactly one domain, its payer: a committed record's is its owner
+// (perms[0], also the domain it is charged to), the root's the privileged
+// domain; a transaction's record's is the transaction's domain, whatever
+// the record will become (its owner's only once committed). `charged` is
+// Xen's node quota: a committed node's owner, a transaction's new node's
+// owner, kNoDom for records that are no new node.
 
 #include <xenstore/blob.hpp>
 #include <xenstore/config.hpp>
@@ -62,7 +70,8 @@ public:
     [[nodiscard]] Result<int32_t> alloc(const char* p, size_t n, uint16_t layer, Kind kind);
     // Releases the record and its strings.
     void release(int32_t i);
-    // Replaces the value; on ENOMEM the old value stays.
+    // Replaces the value in place (blob.hpp: replace); on ENOMEM the old
+    // value stays.
     [[nodiscard]] Status set_value(int32_t i, const char* v, size_t n);
 
     size_t path_of(int32_t i, char* out) const;
