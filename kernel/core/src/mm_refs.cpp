@@ -84,7 +84,6 @@ long validate(MmCtx& c, Mfn m, unsigned level) {
     FrameInfo& f = frame_table()[m];
     uint64_t* t = table_of(m);
     if (!c.budget.spend()) return kRestart;
-    if (level == 4 && f.valid_upto == 0) platform::copy_hypervisor_l4_slots(t);
     unsigned i = f.valid_upto;
     long r = 0;
     for (; i < 512; ++i) {
@@ -97,15 +96,18 @@ long validate(MmCtx& c, Mfn m, unsigned level) {
         }
         --c.budget.left;
         // Guest kernels run in ring 3: every mapping they make is a user
-        // mapping (Xen adjusts entries the same way).
-        if (!(e & pte::kUser)) {
-            e |= pte::kUser;
-            __atomic_store_n(&t[i], e, __ATOMIC_RELAXED);
-        }
-        r = get_entry_ref(c, e, level);
+        // mapping (Xen adjusts entries the same way, once they validate).
+        r = get_entry_ref(c, e | pte::kUser, level);
         if (r != 0) break;   // restart or error: entries [0, i) hold references
+        if (!(e & pte::kUser)) __atomic_store_n(&t[i], e | pte::kUser, __ATOMIC_RELAXED);
     }
     f.valid_upto = static_cast<uint16_t>(i);
+    // The hypervisor's own slots go into an L4 only once every guest entry
+    // validated (as Xen does): a refused table keeps the guest's words.
+    if (r == 0 && level == 4) {
+        platform::copy_hypervisor_l4_slots(t);
+        f.flags |= kFrameHvSlots;
+    }
     return r;
 }
 
@@ -123,9 +125,12 @@ long devalidate(MmCtx& c, Mfn m) {
         }
         f.valid_upto = static_cast<uint16_t>(i);
     }
-    // Our own entries do not stay behind in what may become an ordinary page.
-    if (level == 4)
+    // Our own entries do not stay behind in what may become an ordinary page
+    // (and a table that never validated never had them).
+    if (f.flags & kFrameHvSlots) {
         for (unsigned i = 256; i <= 271; ++i) t[i] = 0;
+        f.flags &= static_cast<uint8_t>(~kFrameHvSlots);
+    }
     return 0;
 }
 

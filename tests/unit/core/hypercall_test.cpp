@@ -247,6 +247,7 @@ TEST_F(Hypercalls, IretBadSelectorCrashesDomain) {
     r.rsp = sp;
     core::hypercall(*v, r);
     EXPECT_TRUE(crashed()) << fake::log();
+    reap();
     EXPECT_EQ(d->state, core::DomainState::free);
     EXPECT_EQ(core::frame_allocator().free_frames(), free_at_start);
 }
@@ -303,6 +304,7 @@ TEST_F(Hypercalls, SchedOp) {
     EXPECT_EQ(call(Hypercall::sched_op, uint64_t(abi::SchedOp::shutdown), l.v_end), kEfault);
     write_guest(scratch, abi::SchedShutdown{uint32_t(abi::ShutdownReason::poweroff)});
     EXPECT_EQ(call(Hypercall::sched_op, uint64_t(abi::SchedOp::shutdown), scratch), 0);
+    reap();
     EXPECT_EQ(d->state, core::DomainState::free);
     EXPECT_EQ(core::frame_allocator().free_frames(), free_at_start);
 }
@@ -454,6 +456,7 @@ TEST_F(UpdateVaMapping, ShutdownAfterRemappingReturnsEverything) {
     EXPECT_EQ(uvm(scratch + 0x2000, pte::make(mfn_at(scratch + 0x3000), pte::kPresent | pte::kWritable)), 0);
     expect_consistent();
     core::domain_shutdown(*d, abi::ShutdownReason::poweroff);
+    reap();
     EXPECT_EQ(core::frame_allocator().free_frames(), free_at_start);
     EXPECT_TRUE(core::frame_allocator().check_invariants());
 }

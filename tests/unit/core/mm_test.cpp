@@ -438,6 +438,31 @@ TEST_F(Mm, PinRefusals) {
     expect_invariants();
 }
 
+// A refused L4 keeps every word the guest wrote, its slots 256..271 too: the
+// hypervisor's entries go in only once the table validated (the hypercall
+// fuzzer found the old order zeroing them on every refusal).
+TEST_F(Mm, ARefusedL4KeepsTheGuestsWords) {
+    Mfn t = spare(0);
+    std::vector<abi::MmuUpdate> fill;
+    for (unsigned i = 250; i < 280; ++i) fill.push_back(abi::MmuUpdate{(t << 12) | (uint64_t(i) << 3), 0x1000u * i});
+    // Entry 0: another domain's frame (not present bits clear: refused only when present).
+    fill.push_back(abi::MmuUpdate{t << 12, pte::make(fake::nframes() + 1, pte::kPresent)});
+    ASSERT_EQ(mmu(fill), 0);
+    std::vector<uint64_t> before(fake::table(t), fake::table(t) + 512);
+    EXPECT_EQ(pin(4, t), kEinval);
+    EXPECT_EQ(ext(MmuextCmd::new_baseptr, t), kEinval);
+    EXPECT_EQ(ext(MmuextCmd::new_user_baseptr, t), kEinval);
+    for (unsigned i = 0; i < 512; ++i) EXPECT_EQ(fake::table(t)[i], before[i]) << "word " << i;
+    expect_invariants();
+    // And a good L4 gets the hypervisor's slots, and loses them when it stops being one.
+    Mfn good = spare(1);
+    EXPECT_EQ(pin(4, good), 0);
+    EXPECT_EQ(fake::table(good)[256], fake::hv_slot_marker(256));
+    EXPECT_EQ(ext(MmuextCmd::unpin_table, good), 0);
+    EXPECT_EQ(fake::table(good)[256], 0u);
+    expect_invariants();
+}
+
 TEST_F(Mm, PinningATableThatMapsItselfWritableFailsCleanly) {
     for (unsigned level = 1; level <= 4; ++level) {
         SCOPED_TRACE(level);

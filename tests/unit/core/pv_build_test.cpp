@@ -230,6 +230,8 @@ TEST_F(PvBuild, GuestCopiesObeyTheTables) {
 TEST_F(PvBuild, ShutdownReturnsEveryFrame) {
     core::DomId id = d->id;
     core::domain_shutdown(*d, abi::ShutdownReason::poweroff);
+    EXPECT_EQ(d->state, core::DomainState::dying) << "the kernel takes it apart on its way back to a guest";
+    reap();
     EXPECT_EQ(core::frame_allocator().free_frames(), free_at_start);
     EXPECT_TRUE(core::frame_allocator().check_invariants());
     EXPECT_EQ(d->state, core::DomainState::free);
@@ -247,6 +249,7 @@ TEST_F(PvBuild, ShutdownReturnsEveryFrame) {
     auto r = core::build_pv_domain(spec(kPages));
     ASSERT_TRUE(r.ok());
     core::domain_shutdown(**r, abi::ShutdownReason::reboot);
+    reap();
     EXPECT_EQ(core::frame_allocator().free_frames(), free_at_start);
 }
 
@@ -259,8 +262,10 @@ TEST_F(PvBuild, TwoDomainsShareNothing) {
     EXPECT_EQ(check_frame_accounting(v->guest_table, d->id), 0);
     EXPECT_EQ(check_frame_accounting(d2->vcpu[0].guest_table, d2->id), 0);
     core::domain_shutdown(*d2, abi::ShutdownReason::poweroff);
+    reap();
     EXPECT_EQ(check_frame_accounting(v->guest_table, d->id), 0);
     core::domain_shutdown(*d, abi::ShutdownReason::poweroff);
+    reap();
     EXPECT_EQ(core::frame_allocator().free_frames(), free_at_start);
 }
 
@@ -334,6 +339,7 @@ TEST_F(PvBuildRefusal, ExactlyEnoughMemory) {
     EXPECT_EQ(read_guest<abi::StartInfo>((*r)->vcpu[0].regs.rsi).nr_pages, pages);
     EXPECT_EQ(check_frame_accounting((*r)->vcpu[0].guest_table, (*r)->id), 0);
     core::domain_shutdown(**r, abi::ShutdownReason::poweroff);
+    reap();
     EXPECT_EQ(core::frame_allocator().free_frames(), free_at_start);
 }
 

@@ -61,6 +61,13 @@ inline elftest::Builder guest_builder() {
 
 inline std::vector<uint8_t> guest_image() { return guest_builder().build(); }
 
+// Finishes taking apart every dying domain, as the kernel does on its way back
+// to a guest (core::reap_dying), in one go.
+inline void reap() {
+    core::Budget b = core::Budget::unlimited();
+    EXPECT_TRUE(core::reap_dying(b));
+}
+
 // Reads guest memory of the loaded address space; fails the test if it cannot.
 template <typename T>
 T read_guest(uint64_t va) {

@@ -131,6 +131,7 @@ TEST_F(Traps, NoHandlerCrashesDomain) {
     core::guest_exception(*v, r, 14, 0x4, 0x1234);
     EXPECT_TRUE(crashed()) << fake::log();
     EXPECT_NE(fake::log().find("#PF"), std::string::npos) << fake::log();
+    reap();
     EXPECT_EQ(d->state, core::DomainState::free);
     EXPECT_EQ(core::frame_allocator().free_frames(), free_before + kPages + 1);
 }

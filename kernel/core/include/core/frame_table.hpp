@@ -49,6 +49,7 @@ constexpr uint8_t kFramePinned = 1u << 1;     // holds one type reference for th
 constexpr uint8_t kFramePartial = 1u << 2;    // (de)validation stopped half-way; no type references
 constexpr uint8_t kFrameCleanup = 1u << 3;    // on its vCPU's list of unfinished devalidations
 constexpr uint8_t kFrameScrubbed = 1u << 4;   // free, and zeroed when it was freed (core/memory.cpp)
+constexpr uint8_t kFrameHvSlots = 1u << 5;    // an L4 holding the hypervisor's slots (written when it validated)
 
 constexpr bool is_page_table(PageType t) {
     return t == PageType::l1 || t == PageType::l2 || t == PageType::l3 || t == PageType::l4;
