@@ -1,0 +1,20 @@
+# `make fuzz-long`: writes the long run's manifest (OUT) from its template
+# (TEMPLATE) with the seeds: HCFUZZ_SEED from the environment for fuzzer a
+# (a random one if unset), that plus one for fuzzer b.
+set(seed "$ENV{HCFUZZ_SEED}")
+if(seed STREQUAL "")
+  string(RANDOM LENGTH 9 ALPHABET 0123456789 seed)
+  string(REGEX REPLACE "^0+" "" seed "${seed}")
+  if(seed STREQUAL "")
+    set(seed 1)
+  endif()
+endif()
+if(NOT seed MATCHES "^[0-9]+$")
+  message(FATAL_ERROR "HCFUZZ_SEED must be a decimal number, not '${seed}'")
+endif()
+math(EXPR seed_b "${seed} + 1")
+message(STATUS "hcfuzz long run: seeds ${seed} (hcfuzz_a) and ${seed_b} (hcfuzz_b)")
+file(READ "${TEMPLATE}" text)
+string(REPLACE "HCFUZZ_LONG_SEED_A" "${seed}" text "${text}")
+string(REPLACE "HCFUZZ_LONG_SEED_B" "${seed_b}" text "${text}")
+file(WRITE "${OUT}" "${text}")
