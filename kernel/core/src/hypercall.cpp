@@ -72,32 +72,33 @@ void hypercall_dispatch(Vcpu& v, Regs& r) {
 }
 
 namespace {
-// The longest invocation seen (TSC ticks: guest-visible instructions under
-// -icount), what it was and who made it.
-struct Longest {
-    uint64_t ticks = 0;
-    uint64_t nr = 0;
-    DomId dom = 0;
-} g_longest;
+// The longest invocation seen: what it was and who made it.
+uint64_t g_longest_nr = 0;
+DomId g_longest_dom = 0;
 }  // namespace
+
+uint64_t g_longest_hypercall_ticks = 0;
 
 void hypercall(Vcpu& v, Regs& r) {
     v.work = Budget{kHypercallBudget};
-    uint64_t nr = r.rax;
-    uint64_t t0 = platform::tsc();
     hypercall_dispatch(v, r);
-    uint64_t dt = platform::tsc() - t0;
-    if (dt > g_longest.ticks) g_longest = Longest{dt, nr, v.domain->id};
+}
+
+void hypercall_record(uint64_t ticks, uint64_t nr, DomId dom) {
+    if (ticks <= g_longest_hypercall_ticks) return;
+    g_longest_hypercall_ticks = ticks;
+    g_longest_nr = nr;
+    g_longest_dom = dom;
 }
 
 uint64_t longest_hypercall_ns() {
     uint64_t khz = platform::tsc_khz();
-    return khz ? g_longest.ticks * 1'000'000 / khz : 0;
+    return khz ? g_longest_hypercall_ticks * 1'000'000 / khz : 0;
 }
 
 void hypercall_report() {
     log("longest hypercall invocation: %lu us (hypercall %lu of domain %u)", longest_hypercall_ns() / 1000,
-        g_longest.nr, g_longest.dom);
+        g_longest_nr, g_longest_dom);
 }
 
 int64_t hypercall_continue(Regs& r) {

@@ -96,10 +96,15 @@ long validate(MmCtx& c, Mfn m, unsigned level) {
         }
         --c.budget.left;
         // Guest kernels run in ring 3: every mapping they make is a user
-        // mapping (Xen adjusts entries the same way, once they validate).
-        r = get_entry_ref(c, e | pte::kUser, level);
-        if (r != 0) break;   // restart or error: entries [0, i) hold references
-        if (!(e & pte::kUser)) __atomic_store_n(&t[i], e | pte::kUser, __ATOMIC_RELAXED);
+        // mapping (Xen adjusts entries the same way). A refused entry keeps
+        // the guest's own word.
+        uint64_t adjusted = e | pte::kUser;
+        if (adjusted != e) __atomic_store_n(&t[i], adjusted, __ATOMIC_RELAXED);
+        r = get_entry_ref(c, adjusted, level);
+        if (r != 0) {   // restart or error: entries [0, i) hold references
+            if (adjusted != e) __atomic_store_n(&t[i], e, __ATOMIC_RELAXED);
+            break;
+        }
     }
     f.valid_upto = static_cast<uint16_t>(i);
     // The hypervisor's own slots go into an L4 only once every guest entry

@@ -446,9 +446,13 @@ bool restart(int i) {
         return false;
     }
     // Its peers (back-ends above all) get their capabilities naming it back:
-    // destroying its previous self revoked them.
+    // destroying its previous self revoked them. A peer that is stopped
+    // itself takes none (the kernel refuses); it gets them when it is built
+    // again.
     for (int h = 0; h < int(g_sys.n_domains); ++h)
-        if (h != i && h != g_builder && g_state[h].live) install_between(h, i);
+        if (h != i && h != g_builder && g_state[h].live &&
+            domctl_info(g_state[h].dom.id).state == abi::kDomainStateRunning)
+            install_between(h, i);
     write_rings(i);
     if (store_ready() && (i == g_console || g_sys.domains[i].role == manifest::Role::netback ||
                           g_sys.domains[i].role == manifest::Role::blkback))

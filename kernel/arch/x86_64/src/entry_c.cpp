@@ -133,8 +133,14 @@ extern "C" void arch_syscall(core::Regs* r) {
         core::domain_crash(*v->domain, "syscall from 32-bit code at %#lx: 32-bit guests are not supported", r->rip);
         return;
     }
-    if (v->kernel_mode) core::hypercall(*v, *r);
-    else core::guest_user_syscall(*v, *r);
+    if (!v->kernel_mode) {
+        core::guest_user_syscall(*v, *r);
+        return;
+    }
+    uint64_t nr = r->rax, t0 = rdtsc();
+    core::hypercall(*v, *r);
+    uint64_t dt = rdtsc() - t0;
+    if (dt > core::g_longest_hypercall_ticks) core::hypercall_record(dt, nr, v->domain->id);
 }
 
 extern "C" void arch_exit_to_guest(core::Regs* frame) {

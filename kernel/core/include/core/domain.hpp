@@ -200,6 +200,11 @@ void domain_destroy_now(Domain& d);
 // dying any more.
 [[nodiscard]] bool reap_dying(Budget& budget);
 
+#if MOAT_HOSTED
+// Tests: every slot free, nothing dying (the fake machine was reset under them).
+void domains_reset_for_tests();
+#endif
+
 // The domain asked to stop (sched_op shutdown) or was crashed by the
 // hypervisor. Its vCPUs stop. A domain created by domctl is then `stopped`
 // and VIRQ_DOM_EXC goes to every domain that bound it and controls this one

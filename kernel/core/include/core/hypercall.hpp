@@ -20,10 +20,14 @@ void hypercall_dispatch(Vcpu& v, Regs& r);
 uint32_t hypercall_base_cost(uint64_t nr);
 
 // The longest time one invocation took (from entry to its return or
-// continuation, system time: guest instructions under -icount), so tests can
-// check that no guest-triggered path runs long without a preemption point;
-// and a log line saying it, with which hypercall of which domain.
+// continuation, in TSC ticks: guest instructions under -icount), so tests can
+// check that no guest-triggered path runs long without a preemption point.
+// The syscall entry times each hypercall and records it when it beats this
+// (a compare on the common path, the call only for a new longest one).
+extern uint64_t g_longest_hypercall_ticks;
+void hypercall_record(uint64_t ticks, uint64_t nr, DomId dom);
 uint64_t longest_hypercall_ns();
+// A log line saying it, with which hypercall of which domain.
 void hypercall_report();
 
 // Arranges for the hypercall to be issued again with the frame's (updated)
