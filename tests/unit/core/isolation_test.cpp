@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -178,6 +179,39 @@ TEST_F(Isolation, LogFloodIsRateLimitedPerDomain) {
     destroy(noisy);
     EXPECT_NE(fake::log().find("(noisy): "), std::string::npos);
     EXPECT_NE(fake::log().find("log lines dropped (rate limit)"), std::string::npos) << "counted when it goes";
+}
+
+// setvcpucontext takes callbacks only as set_callbacks does: none, or a guest
+// address (from the audit of every argument, docs/security.md).
+TEST_F(Isolation, SetvcpucontextRefusesHypervisorCallbacks) {
+    core::Domain* root = build("root");
+    core::Domain* x = build("x");
+    ASSERT_TRUE(root && x);
+    give(root, cap::Type::domain, cap::right::control | cap::right::build, x->id);
+    auto ctx = std::make_unique<abi::VcpuGuestContext>();
+    ctx->user_regs.rip = kEntry;
+    ctx->user_regs.rsp = kScratch;
+    ctx->ctrlreg[3] = x->vcpu[0].guest_table << 12;
+    uint64_t ctx_va = kScratch + 0x2000;
+    abi::MoatDomctl op{};
+    op.version = abi::kMoatDomctlVersion;
+    op.cmd = uint32_t(abi::DomctlCmd::setvcpucontext);
+    op.domain = x->id;
+    op.u.context = ctx_va;
+    put(root, kScratch, op);
+    for (uint64_t* cb : {&ctx->event_callback_eip, &ctx->failsafe_callback_eip, &ctx->syscall_callback_eip})
+        for (uint64_t bad : {0xFFFF830000000000ull, 0xFFFF800000001000ull, 0x0000800000000000ull}) {
+            *cb = bad;
+            as(root);
+            ASSERT_TRUE(platform::copy_to_guest(ctx_va, ctx.get(), sizeof *ctx));
+            EXPECT_EQ(hc(root, Hypercall::domctl, kScratch), kEinval) << std::hex << bad;
+            *cb = 0;
+        }
+    ctx->event_callback_eip = kEntry;
+    as(root);
+    ASSERT_TRUE(platform::copy_to_guest(ctx_va, ctx.get(), sizeof *ctx));
+    EXPECT_EQ(hc(root, Hypercall::domctl, kScratch), 0);
+    EXPECT_EQ(x->vcpu[0].event_callback, kEntry);
 }
 
 TEST_F(Isolation, DebugConsoleHoldersAreNotLimited) {
