@@ -56,6 +56,25 @@ abi::DomctlInfo info(uint16_t dom) {
     return domctl(op) == 0 ? op.u.info : abi::DomctlInfo{};
 }
 
+abi::DomctlPhysinfo physinfo() {
+    abi::MoatDomctl op{};
+    op.cmd = uint32_t(abi::DomctlCmd::physinfo);
+    return domctl(op) == 0 ? op.u.physinfo : abi::DomctlPhysinfo{};
+}
+
+// A domain that shut down by itself is taken apart by the kernel in the
+// background, a budget at a time: wait until none is (every slot in use
+// belongs to a domain getinfo still sees), so that free memory only moves
+// with what we do.
+void wait_for_teardowns() {
+    for (unsigned k = 0; k < 100000; ++k) {
+        uint32_t visible = 1 + (info(kPing).max_pages != 0) + (info(kPong).max_pages != 0) +
+                           (info(kIntruder).max_pages != 0);
+        if (physinfo().domains == visible) return;
+        rt::sched_op(abi::SchedOp::yield);
+    }
+}
+
 long create(uint64_t pages, abi::DomctlCreate* out = nullptr) {
     abi::MoatDomctl op{};
     op.cmd = uint32_t(abi::DomctlCmd::create);
@@ -106,6 +125,7 @@ void test_create_destroy() {
     bool paused[3] = {};
     for (unsigned i = 0; i < 3; ++i) paused[i] = control(abi::DomctlCmd::pause, kOthers[i]) == 0;
     check(paused[0] && paused[1], "domctl.pause_others");
+    wait_for_teardowns();
     uint64_t before = info(kRoot).free_frames;
     bool ok = before > 0;
     for (unsigned i = 0; i < 20 && ok; ++i) {
