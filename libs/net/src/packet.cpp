@@ -193,6 +193,34 @@ bool parse_udp(const Ipv4& ip, Udp& out) {
     return true;
 }
 
+bool fill_l4_checksum(uint8_t* f, size_t n) {
+    EthFrame eth;
+    Ipv4 ip;
+    if (!parse_eth(f, n, eth) || eth.type != kEtherTypeIpv4 || !parse_ipv4(eth.payload, eth.len, ip)) return false;
+    // ip.payload points into f (parse_* return views of the caller's bytes).
+    uint8_t* l4 = f + (ip.payload - f);
+    size_t len = ip.len;
+    size_t field;
+    if (ip.proto == kIpProtoTcp) {
+        if (len < kTcpMinHeaderLen || size_t(l4[12] >> 4) * 4 < kTcpMinHeaderLen || size_t(l4[12] >> 4) * 4 > len)
+            return false;
+        field = 16;
+    } else if (ip.proto == kIpProtoUdp) {
+        if (len < kUdpHeaderLen) return false;
+        size_t ulen = get16(l4 + 4);
+        if (ulen < kUdpHeaderLen || ulen > len) return false;
+        len = ulen;
+        field = 6;
+    } else {
+        return false;
+    }
+    put16(l4 + field, 0);
+    uint16_t sum = checksum_fold(checksum_add(pseudo_header_sum(ip.src, ip.dst, ip.proto, len), l4, len));
+    if (sum == 0 && ip.proto == kIpProtoUdp) sum = 0xFFFF;
+    put16(l4 + field, sum);
+    return true;
+}
+
 namespace {
 
 // The Ethernet and IPv4 headers of a frame carrying `hdr` bytes of a

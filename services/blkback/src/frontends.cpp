@@ -65,6 +65,7 @@ struct Frontend {
     abi::BlkifRequest request;
     bool blocked;  // a flush or barrier in flight: nothing after it starts
     bool dirty;    // responses to push
+    bool closing;  // closed, our state Closing: Closed follows the front-end's
     uint64_t served, refused;
 };
 Frontend g_fe[kMaxFrontends];
@@ -153,6 +154,7 @@ void disconnect(Frontend& f, long state, const char* why) {
     f.blocked = false;
     f.dirty = false;
     if (state) set_state(f, state);
+    f.closing = state == kClosing;
     f.phase = Phase::closed;
 }
 
@@ -265,12 +267,22 @@ void update(Frontend& f) {
             break;
         case Phase::init_wait:
             if (fstate == kInitialised || fstate == kConnected) connect(f);
-            else if (fstate == kClosing || fstate == kClosed) disconnect(f, kClosed, "front-end closed");
+            else if (fstate == kClosing || fstate == kClosed) disconnect(f, fstate, "front-end closed");
             break;
         case Phase::connected:
-            if (fstate != kInitialised && fstate != kConnected) disconnect(f, kClosed, "front-end closed");
+            // Closing answers Closing, as Xen's back-ends do: a Linux
+            // front-end shutting down waits for exactly that.
+            if (fstate != kInitialised && fstate != kConnected)
+                disconnect(f, fstate == kClosing ? kClosing : kClosed, "front-end closed");
             break;
         case Phase::closed:
+            if (f.closing && fstate != kClosing) {
+                set_state(f, kClosed);
+                f.closing = false;
+            }
+            // A restart: the front-end starts over.
+            if (fstate == kInitialising || fstate == kInitWait) f.phase = Phase::fresh;
+            break;
         case Phase::gone:
             // A restart: the front-end starts over.
             if (fstate == kInitialising || fstate == kInitWait) f.phase = Phase::fresh;

@@ -231,7 +231,9 @@ void step(Vif& v) {
     if (v.connected) {
         if (fe_state == kInitialised || fe_state == kConnected) return;
         disconnect(v, fe_state < 0 ? "front-end gone" : "front-end closing");
-        set_state(v, kClosed);
+        // Closing answers Closing, as Xen's back-ends do: a Linux front-end
+        // shutting down waits for exactly that (and Closed follows its Closed).
+        set_state(v, fe_state == kClosing ? kClosing : kClosed);
         return;
     }
     if (fe_state == kInitialising || (fe_state < 0 && v.our_state != kClosed)) {
@@ -239,7 +241,9 @@ void step(Vif& v) {
         set_state(v, fe_state < 0 ? kClosed : kInitWait);
     } else if ((fe_state == kInitialised || fe_state == kConnected) && !v.refused && v.our_state == kInitWait) {
         connect(v);
-    } else if (fe_state == kClosing || fe_state == kClosed) {
+    } else if (fe_state == kClosing) {
+        set_state(v, kClosing);
+    } else if (fe_state == kClosed) {
         v.refused = false;
         set_state(v, kClosed);
     }
@@ -359,6 +363,12 @@ void vif_tx(Vif& v) {
                 status[i] = abi::kNetifRspError;
                 ++v.spoofed;
                 log_bad(v, "request %u: source address not the vif's own", reqs[i].id);
+            } else if ((reqs[i].flags & abi::kNetTxfCsumBlank) && !net::fill_l4_checksum(stage(i), reqs[i].size)) {
+                // Checksum offload (Linux netfront uses it whenever the
+                // back-end does not say feature-no-csum-offload): we fill in
+                // what the front-end left blank, for IPv4 TCP and UDP only.
+                status[i] = abi::kNetifRspError;
+                log_bad(v, "request %u: checksum left blank on a frame that is not IPv4 TCP/UDP", reqs[i].id);
             } else {
                 ++v.tx_frames;
                 deliver(stage(i), reqs[i].size, 1 + slot_of(v));

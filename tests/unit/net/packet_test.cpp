@@ -230,6 +230,144 @@ TEST(Udp, EchoBuiltOverRequest) {
     EXPECT_EQ(std::memcmp(u.data, data, sizeof data), 0);
 }
 
+// The sum of a TCP/UDP segment with its pseudo-header: 0 when its checksum is right.
+uint16_t l4_sum(const uint8_t* f, size_t n) {
+    EthFrame e;
+    Ipv4 ip;
+    EXPECT_TRUE(parse_eth(f, n, e) && parse_ipv4(e.payload, e.len, ip));
+    uint8_t ph[12];
+    put32(ph, ip.src);
+    put32(ph + 4, ip.dst);
+    ph[8] = 0;
+    ph[9] = ip.proto;
+    put16(ph + 10, uint16_t(ip.len));
+    return checksum_fold(checksum_add(checksum_add(0, ph, 12), ip.payload, ip.len));
+}
+
+// A frame as a sender using checksum offload hands it over: IPv4 header
+// right, transport checksum field holding anything.
+size_t blank_udp(uint8_t* f, size_t cap, size_t n_data) {
+    std::vector<uint8_t> data(n_data);
+    for (size_t i = 0; i < n_data; ++i) data[i] = uint8_t(i * 13 + 5);
+    size_t n = build_udp(f, cap, kB, kA, kIpA, kIpB, 9, 5555, 40000, data.data(), n_data);
+    put16(f + kEthHeaderLen + kIpv4HeaderLen + 6, 0xBEEF);   // a partial sum, or garbage
+    return n;
+}
+
+// The same packet turned into a TCP segment (20-byte header + data).
+size_t blank_tcp(uint8_t* f, size_t cap, size_t n_data) {
+    size_t n = blank_udp(f, cap, n_data + kTcpMinHeaderLen - kUdpHeaderLen);
+    uint8_t* iph = f + kEthHeaderLen;
+    iph[9] = kIpProtoTcp;
+    put16(iph + 10, 0);
+    put16(iph + 10, internet_checksum(iph, kIpv4HeaderLen));
+    uint8_t* tcp = iph + kIpv4HeaderLen;
+    tcp[12] = 5 << 4;   // data offset: 5 words
+    tcp[13] = 0x18;     // PSH ACK
+    put16(tcp + 16, 0x1234);
+    return n;
+}
+
+TEST(ChecksumOffload, UdpFilledFromScratch) {
+    for (size_t len : {0u, 1u, 2u, 17u, 1000u, 1472u}) {
+        uint8_t f[kMaxFrameLen];
+        size_t n = blank_udp(f, sizeof f, len);
+        ASSERT_NE(n, 0u);
+        EXPECT_NE(l4_sum(f, n), 0) << len;
+        ASSERT_TRUE(fill_l4_checksum(f, n)) << len;
+        EXPECT_EQ(l4_sum(f, n), 0) << len;
+        EthFrame e;
+        Ipv4 ip;
+        Udp u;
+        ASSERT_TRUE(parse_eth(f, n, e) && parse_ipv4(e.payload, e.len, ip) && parse_udp(ip, u));
+        EXPECT_EQ(u.len, len);
+        EXPECT_NE(get16(f + kEthHeaderLen + kIpv4HeaderLen + 6), 0) << "0 would mean no checksum";
+    }
+}
+
+TEST(ChecksumOffload, UdpZeroSumSentAsAllOnes) {
+    // Search payloads until one sums to 0: it must go out as 0xFFFF.
+    uint8_t f[kMaxFrameLen];
+    bool seen = false;
+    for (unsigned v = 0; v < 0x10000 && !seen; ++v) {
+        uint8_t d[2] = {uint8_t(v >> 8), uint8_t(v)};
+        size_t n = build_udp(f, sizeof f, kB, kA, kIpA, kIpB, 9, 5555, 40000, d, 2);
+        if (get16(f + kEthHeaderLen + kIpv4HeaderLen + 6) != 0xFFFF) continue;
+        put16(f + kEthHeaderLen + kIpv4HeaderLen + 6, 0);
+        ASSERT_TRUE(fill_l4_checksum(f, n));
+        EXPECT_EQ(get16(f + kEthHeaderLen + kIpv4HeaderLen + 6), 0xFFFF);
+        seen = true;
+    }
+    EXPECT_TRUE(seen);
+}
+
+TEST(ChecksumOffload, TcpFilledFromScratch) {
+    for (size_t len : {0u, 1u, 100u, 1460u}) {
+        uint8_t f[kMaxFrameLen];
+        size_t n = blank_tcp(f, sizeof f, len);
+        ASSERT_NE(n, 0u);
+        ASSERT_TRUE(fill_l4_checksum(f, n)) << len;
+        EXPECT_EQ(l4_sum(f, n), 0) << len;
+    }
+}
+
+TEST(ChecksumOffload, HostileFramesRefusedUntouched) {
+    uint8_t f[kMaxFrameLen], before[kMaxFrameLen];
+    auto refused = [&](size_t n) {
+        std::memcpy(before, f, n);
+        bool ok = fill_l4_checksum(f, n);
+        EXPECT_EQ(std::memcmp(before, f, n), 0);
+        return !ok;
+    };
+    uint8_t* iph = f + kEthHeaderLen;
+    uint8_t* l4 = iph + kIpv4HeaderLen;
+    auto fix_ip = [&] {
+        put16(iph + 10, 0);
+        put16(iph + 10, internet_checksum(iph, kIpv4HeaderLen));
+    };
+
+    size_t n = blank_udp(f, sizeof f, 100);
+    put16(l4 + 4, uint16_t(100 + kUdpHeaderLen + 1));   // UDP length past the IP payload
+    EXPECT_TRUE(refused(n));
+    put16(l4 + 4, 7);                                    // shorter than its header
+    EXPECT_TRUE(refused(n));
+
+    n = blank_udp(f, sizeof f, 100);
+    iph[6] |= 0x20;                                      // a fragment: the rest is elsewhere
+    fix_ip();
+    EXPECT_TRUE(refused(n));
+
+    n = blank_udp(f, sizeof f, 100);
+    iph[11] ^= 1;                                        // a wrong IP header checksum
+    EXPECT_TRUE(refused(n));
+
+    n = blank_udp(f, sizeof f, 100);
+    put16(iph + 2, uint16_t(n));                          // IP total length past the frame
+    fix_ip();
+    EXPECT_TRUE(refused(n));
+
+    n = blank_udp(f, sizeof f, 100);
+    iph[9] = kIpProtoIcmp;                               // no offload for anything else
+    fix_ip();
+    EXPECT_TRUE(refused(n));
+
+    n = blank_tcp(f, sizeof f, 10);
+    l4[12] = 15 << 4;                                    // data offset 60 bytes > 30 there
+    EXPECT_TRUE(refused(n));
+    l4[12] = 4 << 4;                                     // data offset under the minimum
+    EXPECT_TRUE(refused(n));
+
+    n = blank_tcp(f, sizeof f, 0);
+    put16(iph + 2, uint16_t(kIpv4HeaderLen + 19));       // a TCP header cut short
+    fix_ip();
+    EXPECT_TRUE(refused(n));
+
+    n = blank_udp(f, sizeof f, 100);
+    put16(f + 12, 0x86DD);                               // IPv6: not offered
+    EXPECT_TRUE(refused(n));
+    EXPECT_TRUE(refused(10));                            // shorter than an Ethernet header
+}
+
 TEST(Build, TooBigRefused) {
     static uint8_t f[2 * kMaxFrameLen];
     static uint8_t data[kMaxFrameLen];

@@ -64,7 +64,9 @@ inline constexpr size_t kUdpHeaderLen = 8;
 inline constexpr size_t kMinFrameLen = 60;     // Ethernet minimum without FCS
 inline constexpr size_t kMaxFrameLen = 1514;   // 1500 bytes of payload, no FCS
 inline constexpr uint8_t kIpProtoIcmp = 1;
+inline constexpr uint8_t kIpProtoTcp = 6;
 inline constexpr uint8_t kIpProtoUdp = 17;
+inline constexpr size_t kTcpMinHeaderLen = 20;
 inline constexpr uint8_t kIcmpEchoReply = 0;
 inline constexpr uint8_t kIcmpEchoRequest = 8;
 inline constexpr uint16_t kArpRequest = 1;
@@ -130,6 +132,16 @@ struct Udp {
 // UDP in `ip`: length field between 8 and the IP payload, and the checksum
 // (pseudo-header included) right unless it is 0 (none sent).
 bool parse_udp(const Ipv4& ip, Udp& out);
+
+// Checksum offload for a sender that left its transport checksum blank
+// (netif's NETTXF_csum_blank, Linux's CHECKSUM_PARTIAL): computes the TCP
+// or UDP checksum of the IPv4 packet in the Ethernet frame f[0..n) from
+// scratch (pseudo-header included; whatever the sender left in the field
+// is ignored) and writes it. A UDP sum of 0 goes out as 0xFFFF. False, and
+// nothing written, unless the frame parses as IPv4 (right header checksum,
+// not a fragment) carrying a whole TCP header (data offset inside the
+// packet) or a UDP header whose length field fits the packet.
+bool fill_l4_checksum(uint8_t* f, size_t n);
 
 // Ethernet + IPv4 (TTL 64, DF clear, id `ip_id`) + ICMP echo (type
 // kIcmpEchoRequest or kIcmpEchoReply) carrying n bytes of data.
