@@ -16,7 +16,7 @@ namespace core {
 
 namespace {
 Domain g_domains[kMaxDomains];
-unsigned g_dying;   // domains in state dying (reap_dying has work iff this is not 0)
+unsigned g_dying;   // dying domains with `reaped` set (reap_dying has work iff this is not 0)
 
 const char* reason_name(abi::ShutdownReason r) {
     switch (r) {
@@ -137,12 +137,22 @@ void report_taken_apart(Domain& d) {
 }
 }  // namespace
 
+namespace {
+void reap_later(Domain& d) {
+    d.reaped = true;
+    ++g_dying;
+}
+}  // namespace
+
 void domain_kill(Domain& d) {
     if (d.state != DomainState::running && d.state != DomainState::stopped) return;
     console_flush(d);
     log_domain_gone(d.id);   // if it drives the UART, the kernel takes it back
     d.state = DomainState::dying;
-    ++g_dying;
+    d.reaped = false;
+    // Domains it was destroying: the reaper finishes them.
+    for (auto& o : g_domains)
+        if (o.state == DomainState::dying && !o.reaped && &o != &d && o.destroyer == d.id) reap_later(o);
     stop_vcpus(d);
     // Nothing may reach it from here on: its ports close first (peers see
     // their end become unbound), and every lookup of a live domain skips a
@@ -196,7 +206,8 @@ bool domain_teardown(Domain& d, Budget& b) {
             log_flush_dropped(d);
             report_taken_apart(d);
             d.state = DomainState::free;
-            --g_dying;
+            if (d.reaped) --g_dying;
+            d.reaped = false;
             return true;
         }
     }
@@ -212,7 +223,7 @@ void domains_reset_for_tests() {
 bool reap_dying(Budget& b) {
     if (g_dying == 0) return true;   // the common case, on every slow exit to a guest
     for (auto& d : g_domains)
-        if (d.state == DomainState::dying && !domain_teardown(d, b)) return false;
+        if (d.state == DomainState::dying && d.reaped && !domain_teardown(d, b)) return false;
     return true;
 }
 
@@ -228,7 +239,8 @@ void domain_shutdown(Domain& d, abi::ShutdownReason reason) {
     console_flush(d);
     log("domain %u (%s) shut down: %s", d.id, d.name, reason_name(reason));
     if (!d.held_after_shutdown) {
-        domain_kill(d);   // reap_dying finishes it, a budget at a time
+        domain_kill(d);
+        reap_later(d);   // reap_dying finishes it, a budget at a time
         platform::request_reschedule();
         return;
     }

@@ -211,6 +211,7 @@ int64_t hc_domctl(Vcpu& v, Regs& r) {
         if (x->state != DomainState::dying) {
             log("domain %u destroyed domain %u (%s)", d.id, x->id, x->name);
             domain_kill(*x);
+            x->destroyer = d.id;
         }
         // Taking it apart takes as many invocations as it needs; the call
         // returns once the slot is free (its capabilities go last, so ours

@@ -78,6 +78,59 @@ TEST_F(Isolation, DestroyIsPreemptibleAndGivesEveryFrameBack) {
     EXPECT_EQ(hc(root, Hypercall::domctl, kScratch), -1);
 }
 
+// The reaper (taking apart, on every slow exit, the domains that shut down
+// by themselves) once also took up a domain the builder was destroying: the
+// builder's next continuation found the slot free and its capability gone,
+// and its destroy of a domain that was in fact destroyed failed (EPERM).
+TEST_F(Isolation, ReaperLeavesADestroyInProgressToItsCaller) {
+    core::Domain* root = build("root");
+    core::Domain* x = build("x", true, 2 * kPages);
+    ASSERT_TRUE(root && x);
+    give(root, cap::Type::domain, cap::right::control, x->id);
+    abi::MoatDomctl op{};
+    op.version = abi::kMoatDomctlVersion;
+    op.cmd = uint32_t(abi::DomctlCmd::destroy);
+    op.domain = x->id;
+    put(root, kScratch, op);
+    unsigned reaps = 0;
+    between_continuations = [&] {
+        core::Budget b = core::Budget::unlimited();
+        EXPECT_TRUE(core::reap_dying(b)) << "nothing for the reaper to do";
+        EXPECT_EQ(x->state, core::DomainState::dying) << "x is root's to take apart";
+        ++reaps;
+    };
+    unsigned continued = 0;
+    EXPECT_EQ(hc(root, Hypercall::domctl, kScratch, 0, 0, 0, 0, &continued), 0) << fake::log();
+    EXPECT_GE(reaps, 1u);
+    EXPECT_EQ(x->state, core::DomainState::free);
+    EXPECT_NE(fake::log().find("(x) taken apart"), std::string::npos);
+    EXPECT_EQ(owned_by(x->id), 0u);
+}
+
+// ... and if the destroyer itself dies half way, the reaper finishes both.
+TEST_F(Isolation, ADestroyersWorkPassesToTheReaperWhenItDies) {
+    core::Domain* root = build("root");
+    core::Domain* x = build("x", true, 2 * kPages);
+    ASSERT_TRUE(root && x);
+    give(root, cap::Type::domain, cap::right::control, x->id);
+    abi::MoatDomctl op{};
+    op.version = abi::kMoatDomctlVersion;
+    op.cmd = uint32_t(abi::DomctlCmd::destroy);
+    op.domain = x->id;
+    put(root, kScratch, op);
+    root->held_after_shutdown = false;   // as the kernel builds it: nobody destroys it
+    between_continuations = [&] { core::domain_shutdown(*root, abi::ShutdownReason::crash); };
+    (void)hc(root, Hypercall::domctl, kScratch);
+    EXPECT_EQ(x->state, core::DomainState::dying) << "half taken apart when root went";
+    reap();
+    EXPECT_EQ(x->state, core::DomainState::free);
+    EXPECT_EQ(root->state, core::DomainState::free);
+    EXPECT_NE(fake::log().find("(x) taken apart"), std::string::npos);
+    EXPECT_EQ(fake::log().find("LEFT BEHIND"), std::string::npos) << fake::log();
+    EXPECT_EQ(owned_by(x->id), 0u);
+    EXPECT_EQ(owned_by(root->id), 0u);
+}
+
 // Defence in depth: a frame something still references when its domain goes
 // is never freed (so never handed to another domain); it is held back, said
 // so, and freed when that reference finally goes.

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include <abi/errno.hpp>
@@ -70,6 +71,11 @@ protected:
             if (d->state != core::DomainState::running || r.rip != kSyscall - 2) break;
             EXPECT_LT(k, 1000000u) << "a hypercall that never ends";
             if (k >= 1000000u) break;
+            if (between_continuations) {   // what else the machine does meanwhile
+                between_continuations();
+                if (d->state != core::DomainState::running) break;
+                as(d);
+            }
             r.rip = r.rcx = kSyscall;   // the guest issues it again
         }
         if (continued) *continued = k;
@@ -173,6 +179,8 @@ protected:
 
     std::vector<uint8_t> image;
     uint64_t free_at_start = 0;
+    // Run by hc() before each continuation of a hypercall, when set.
+    std::function<void()> between_continuations;
 };
 
 }  // namespace coretest

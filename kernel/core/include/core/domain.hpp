@@ -156,6 +156,13 @@ struct Domain {
     uint64_t teardown_cursor = 0;     // a frame, maptrack entry or domain slot, by step
     uint64_t teardown_freed = 0;      // frames given back so far
     uint64_t teardown_held = 0;       // frames still referenced: held back, never reused
+    // Dying and taken apart by reap_dying: nobody destroys it explicitly (it
+    // shut down and was not held). A domain a domctl destroy is taking apart
+    // is that caller's alone: the reaper never touches it, so the caller's
+    // continuation always finds its work where it left it. If the one
+    // destroying it (`destroyer`) dies first, the work passes to the reaper.
+    bool reaped = false;
+    DomId destroyer = 0;
 };
 
 // The domain's I/O bitmap, nullptr when it may use no port (core/caps.hpp).
