@@ -1,11 +1,12 @@
 # Thin wrapper over CMake/CTest. Everything builds in out/.
 #   make demo    boot the default system in QEMU, console on this terminal
 #   make test    build and run every test (unit, fuzz, system, adversarial)
+#   make linux   boot Debian's Linux kernel as a PV guest, its shell on this terminal
 #   make bench   run the benchmarks, write out/bench/results.json
 #   make fuzz-long SEED=N   the hypercall fuzzer, 10^7 calls (docs/hcfuzz.md)
 #   make deps    install what the build needs (apt-get; a no-op when present)
 
-.PHONY: all deps configure build demo test bench fuzz-long clean
+.PHONY: all deps configure build demo linux test bench fuzz-long clean
 
 all: build
 
@@ -20,6 +21,11 @@ build: configure
 
 demo: build
 	@out/bin/moat run examples/demo.textproto
+
+# Debian's kernel (make deps fetches it), the initramfs and out/linux-disk.img
+# (the build makes them): examples/linux.textproto.
+linux: build
+	@out/bin/moat run examples/linux.textproto
 
 test: build
 	@cd out && ctest --output-on-failure -j2

@@ -3,9 +3,16 @@
 # A no-op when everything is already present. QEMU comes from bookworm-backports:
 # Debian 12's own QEMU 7.2 mis-reports the #GP error code of a blocked `int $n`
 # in 64-bit mode (QEMU issue #1382), which a PV hypervisor depends on.
+#
+# Linux guests (docs/system.md, "Linux guests"): liblzma and zlib let `moat`
+# unpack a bzImage; busybox-static, cpio and the kernel package's modules make
+# the initramfs (kmod's depmod writes the modules.dep the package leaves to
+# its postinst); e2fsprogs makes and checks the guests' ext4 disks. Debian's
+# own kernel package is fetched as it is (apt-get download, never rebuilt) and
+# unpacked into LINUX_DIR below.
 set -eu
 
-PKGS="cmake ninja-build make g++ clang lld llvm libgtest-dev libgmock-dev libbenchmark-dev libboost-dev libclang-rt-14-dev python3 protobuf-compiler libprotobuf-dev nanopb python3-protobuf dpkg-dev"
+PKGS="cmake ninja-build make g++ clang lld llvm libgtest-dev libgmock-dev libbenchmark-dev libboost-dev libclang-rt-14-dev python3 protobuf-compiler libprotobuf-dev nanopb python3-protobuf dpkg-dev busybox-static e2fsprogs cpio xz-utils liblzma-dev zlib1g-dev kmod"
 QEMU_MIN_MAJOR=8
 
 # nanopb's runtime (pb_common.c, pb_decode.c, pb_encode.c and headers) for the
@@ -20,6 +27,30 @@ nanopb_src_ok() {
     done
 }
 
+# Debian's stock kernel for Linux guests: the package the machine's
+# linux-image-amd64 metapackage depends on (e.g. linux-image-6.1.0-57-amd64),
+# downloaded with apt-get and unpacked with dpkg-deb -x into LINUX_DIR
+# (boot/vmlinuz-*, boot/config-*, lib/modules/*/), outside the work tree;
+# then depmod writes lib/modules/*/modules.dep etc., as the package's postinst
+# does when it is installed; LINUX_DIR/vmlinuz links to boot/vmlinuz-*.
+# LINUX_DIR/VERSION records "PACKAGE VERSION".
+# Fetched once: remove LINUX_DIR to take the metapackage's current kernel.
+LINUX_DIR=$MOAT_STATE/linux
+linux_ok() {
+    [ -s "$LINUX_DIR/VERSION" ] && [ -f "$LINUX_DIR/vmlinuz" ] || return 1
+    for f in "$LINUX_DIR"/boot/vmlinuz-*; do
+        [ -f "$f" ] || return 1
+        r=${f##*/vmlinuz-}
+        [ -f "$LINUX_DIR/lib/modules/$r/modules.dep" ] || return 1
+        return 0
+    done
+    return 1
+}
+
+# Temporary directories, removed however the script ends.
+tmps=""
+trap 'for d in $tmps; do rm -rf "$d"; done' EXIT
+
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -31,18 +62,20 @@ qemu_ok() {
     [ -n "$v" ] && [ "$v" -ge "$QEMU_MIN_MAJOR" ]
 }
 
-if [ -z "$missing" ] && qemu_ok && nanopb_src_ok; then
+if [ -z "$missing" ] && qemu_ok && nanopb_src_ok && linux_ok; then
     exit 0
 fi
 
 if [ "$(id -u)" != 0 ]; then
-    echo "deps: missing:$missing ${QEMU_MIN_MAJOR}+ qemu; nanopb sources in $NANOPB_SRC; run 'make deps' as root" >&2
+    echo "deps: missing:$missing ${QEMU_MIN_MAJOR}+ qemu; nanopb sources in $NANOPB_SRC; Debian's kernel in $LINUX_DIR; run 'make deps' as root" >&2
     exit 1
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-if [ -n "$missing" ] || ! qemu_ok; then
+updated=""
+if [ -n "$missing" ] || ! qemu_ok || ! linux_ok; then
     apt-get update
+    updated=1
     [ -z "$missing" ] || apt-get install -y --no-install-recommends $missing
 fi
 
@@ -106,11 +139,40 @@ if ! nanopb_src_ok; then
     }
     apt_src update
     tmp=$(mktemp -d "$MOAT_STATE/nanopb-src.XXXXXX")
-    trap 'rm -rf "$tmp"' EXIT
+    tmps="$tmps $tmp"
     (cd "$tmp" && apt_src -o APT::Sandbox::User=root source nanopb) || { echo "deps: apt-get source nanopb failed" >&2; exit 1; }
     dir=$(find "$tmp" -mindepth 1 -maxdepth 1 -type d -name 'nanopb-*' | head -n1)
     [ -n "$dir" ] && [ -f "$dir/pb_decode.c" ] || { echo "deps: no pb_decode.c in nanopb's source package" >&2; exit 1; }
     rm -rf "$NANOPB_SRC"
     mv "$dir" "$NANOPB_SRC"
     nanopb_src_ok || { echo "deps: nanopb sources still missing in $NANOPB_SRC" >&2; exit 1; }
+fi
+
+if ! linux_ok; then
+    # The candidate of linux-image-amd64 in the machine's apt configuration
+    # (bookworm, with its security updates) names the kernel package itself.
+    [ -n "$updated" ] || apt-get update
+    pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: *\(linux-image-[0-9][^ ]*\) *$/\1/p' | head -n1)
+    [ -n "$pkg" ] || { echo "deps: linux-image-amd64 depends on no linux-image-<version> package" >&2; exit 1; }
+    mkdir -p "$MOAT_STATE"
+    dl=$(mktemp -d "$MOAT_STATE/linux-dl.XXXXXX")
+    tmps="$tmps $dl"
+    (cd "$dl" && apt-get -o APT::Sandbox::User=root download "$pkg") || { echo "deps: apt-get download $pkg failed" >&2; exit 1; }
+    deb=$(find "$dl" -maxdepth 1 -name "${pkg}_*.deb" | head -n1)
+    [ -n "$deb" ] || { echo "deps: apt-get download $pkg left no .deb" >&2; exit 1; }
+    mkdir "$dl/root"
+    dpkg-deb -x "$deb" "$dl/root"
+    for f in "$dl/root"/boot/vmlinuz-*; do
+        r=${f##*/vmlinuz-}
+        [ -f "$f" ] && [ -d "$dl/root/lib/modules/$r" ] || { echo "deps: $pkg has no boot/vmlinuz-* with its lib/modules" >&2; exit 1; }
+        /sbin/depmod -b "$dl/root" "$r"
+        # A name that does not change with the kernel's ABI, for manifests
+        # (examples/linux.textproto), as Debian's own /vmlinuz link.
+        ln -s "boot/vmlinuz-$r" "$dl/root/vmlinuz"
+    done
+    echo "$pkg $(dpkg-deb -f "$deb" Version)" > "$dl/root/VERSION"
+    rm -rf "$LINUX_DIR"
+    mv "$dl/root" "$LINUX_DIR"
+    linux_ok || { echo "deps: $pkg has no boot/vmlinuz-* with its lib/modules/*/modules.dep" >&2; exit 1; }
+    echo "deps: $(cat "$LINUX_DIR/VERSION") in $LINUX_DIR"
 fi

@@ -135,3 +135,4 @@ function(moat_domain name)
 endfunction()
 
 include(SystemTest)
+include(Linux)   # Debian's kernel, the initramfs and the disk of Linux guests

@@ -92,13 +92,16 @@ void print_run_help(FILE* out) {
       "Checks and compiles the system manifest FILE as 'moat compile' does and boots\n"
       "it in QEMU like 'moat boot' (machine.memory_mib of RAM), with the boot modules\n"
       "docs/system.md lists: 0 the BUILDER's image (command line \"builder\"), 1 the\n"
-      "binary manifest (\"manifest\"), 2.. every other domain's distinct image, in the\n"
-      "order the domains first name them. The kernel builds the builder only; the\n"
-      "builder builds the rest.\n"
+      "binary manifest (\"manifest\"), 2.. every other domain's distinct image and\n"
+      "ramdisk, in the order the domains first name them. An image that is a Linux\n"
+      "bzImage is passed as the ELF kernel unpacked from it (into the cache). The\n"
+      "kernel builds the builder only; the builder builds the rest.\n"
       "\n"
       "options:\n"
       "  -o OUT               keep the binary manifest in OUT (default: a temporary file,\n"
-      "                       removed when QEMU ends; kept with --dry-run)\n",
+      "                       removed when QEMU ends; kept with --dry-run)\n"
+      "  --cache DIR          where bzImages are unpacked (default: ../cache beside this\n"
+      "                       moat binary, out/cache; each kernel once, by its CRC-64)\n",
       out);
   std::fputs(kQemuOptionsHelp, out);
 }
@@ -109,9 +112,10 @@ void print_check_help(FILE* out) {
       "\n"
       "Parses the system manifest FILE (protobuf text format, proto/manifest.proto)\n"
       "and checks it: unique domain names, exactly one builder, capabilities and\n"
-      "connections naming existing domains, memory syntax and total, images (relative\n"
-      "to FILE's directory) that exist, scheduler parameters in range, well-formed\n"
-      "and unshared devices. Every problem is printed as FILE:LINE:COL: message.\n"
+      "connections naming existing domains, memory syntax and total, images and\n"
+      "ramdisks (relative to FILE's directory) that exist, bzImages that unpack (in\n"
+      "memory), scheduler parameters in range, well-formed and unshared devices.\n"
+      "Every problem is printed as FILE:LINE:COL: message.\n"
       "\n"
       "exit status: 0 the manifest is valid (prints \"FILE: ok\"); 1 it is not;\n"
       "2 usage error.\n",
@@ -126,8 +130,9 @@ void print_compile_help(FILE* out) {
       "manifest to OUT, the boot module the builder decodes: \"MOATMAN1\", the\n"
       "payload's length and CRC-32 (little-endian uint32 each), then the payload, a\n"
       "serialized moat.System with memory resolved into memory_kib and each domain's\n"
-      "boot module into module (0 the builder's image, 1 the manifest, 2.. the other\n"
-      "domains' distinct images in order of first use, as 'moat run' passes them).\n"
+      "boot modules into module and ramdisk_module (0 the builder's image, 1 the\n"
+      "manifest, 2.. the other domains' distinct images and ramdisks in order of\n"
+      "first use, as 'moat run' passes them).\n"
       "Nothing is written if FILE has problems.\n"
       "\n"
       "exit status: 0 written; 1 the manifest has problems or OUT cannot be written;\n"
@@ -298,10 +303,10 @@ int cmd_boot(int argc, char** argv) {
 
 // Parses and checks `file`; prints every problem (and parser warning), in
 // order of position. True if there were no problems.
-bool load_and_check(const std::string& file, moat::manifest::Loaded* m) {
+bool load_and_check(const std::string& file, moat::manifest::Loaded* m, const std::filesystem::path& cache = {}) {
   std::vector<moat::manifest::Diagnostic> found;
   if (moat::manifest::load(file, m, &found)) {
-    auto problems = moat::manifest::check(*m, std::filesystem::path(file).parent_path());
+    auto problems = moat::manifest::check(*m, std::filesystem::path(file).parent_path(), cache);
     found.insert(found.end(), problems.begin(), problems.end());
   }
   bool ok = true;
@@ -373,6 +378,7 @@ int cmd_run(int argc, char** argv) {
   run.spec.console = moat::qemu::Console::Interactive;
   const char* file = nullptr;
   const char* out = nullptr;
+  std::filesystem::path cache = moat::manifest::default_cache_dir();
   for (int i = 0; i < argc; ++i) {
     int rc = 0;
     switch (parse_qemu_option("run", argc, argv, &i, &run, &rc)) {
@@ -387,6 +393,9 @@ int cmd_run(int argc, char** argv) {
     } else if (arg == "-o") {
       if (i + 1 >= argc) return usage_error("run", "-o needs a file");
       out = argv[++i];
+    } else if (arg == "--cache") {
+      if (i + 1 >= argc || !*argv[i + 1]) return usage_error("run", "--cache needs a directory");
+      cache = argv[++i];
     } else if (!arg.empty() && arg[0] == '-') {
       return usage_error("run", "unknown option '" + std::string(arg) + "'");
     } else {
@@ -397,7 +406,7 @@ int cmd_run(int argc, char** argv) {
   if (!file) return usage_error("run", "which manifest? (moat run FILE)");
 
   moat::manifest::Loaded m;
-  if (!load_and_check(file, &m)) return kExitFailed;
+  if (!load_and_check(file, &m, cache)) return kExitFailed;
 
   // The binary manifest: OUT, or a temporary file removed when QEMU is done.
   std::string manifest_path;
@@ -424,13 +433,15 @@ int cmd_run(int argc, char** argv) {
   }
 
   // Modules in the order of docs/system.md; module strings are "PATH [ARGS]".
-  auto plan = moat::manifest::plan_modules(m.system, std::filesystem::path(file).parent_path());
-  run.spec.modules.push_back(plan.builder.string() + " builder");
-  run.spec.modules.push_back(std::filesystem::absolute(manifest_path).lexically_normal().string() + " manifest");
-  for (const auto& image : plan.images) run.spec.modules.push_back(image.string());
+  std::string why;
+  if (!moat::manifest::boot_modules(m.system, std::filesystem::path(file).parent_path(), manifest_path, cache,
+                                    &run.spec.modules, &why)) {
+    std::fprintf(stderr, "moat run: %s\n", why.c_str());
+    if (temporary) ::unlink(manifest_path.c_str());
+    return kExitFailed;
+  }
   uint32_t mib = m.system.machine().memory_mib() ? m.system.machine().memory_mib() : 256;
   run.spec.memory = std::to_string(mib) + "M";
-  std::string why;
   std::vector<std::string> devices;
   if (!moat::machine::qemu_args(m.system.machine(), std::filesystem::path(file).parent_path(), {}, &devices, &why)) {
     std::fprintf(stderr, "moat run: %s\n", why.c_str());

@@ -45,26 +45,53 @@ struct Loaded {
 [[nodiscard]] bool load(const std::filesystem::path& path, Loaded* out, std::vector<Diagnostic>* errors);
 
 // Every semantic problem of a parsed manifest, in order of position. Image
-// paths are relative to `base_dir` (the manifest's directory). A manifest
+// and ramdisk paths are relative to `base_dir` (the manifest's directory). An
+// image that is a bzImage must unpack (bzimage.hpp): with a `cache_dir` it is
+// unpacked there (`moat run` then finds it), else in memory only. A manifest
 // with no problem of its own is also compiled and decoded as the builder will
 // (manifest::decode): whatever the builder would refuse is reported at 1:1.
-[[nodiscard]] std::vector<Diagnostic> check(const Loaded& manifest, const std::filesystem::path& base_dir);
+[[nodiscard]] std::vector<Diagnostic> check(const Loaded& manifest, const std::filesystem::path& base_dir,
+                                            const std::filesystem::path& cache_dir = {});
+
+// Largest ramdisk `moat check` accepts (and at most half the domain's memory).
+inline constexpr uint64_t kMaxRamdiskBytes = uint64_t{64} << 20;
 
 // The boot modules of a checked manifest, in the order `moat run` hands them
 // to QEMU (docs/system.md): module 0 the BUILDER's image, module 1 the binary
-// manifest, then modules 2, 3, ... the other domains' distinct images (paths
-// resolved against `base_dir`), in the order the domains first name them.
+// manifest, then modules 2, 3, ... the other domains' distinct images and
+// ramdisks (paths resolved against `base_dir`), in the order the domains
+// first name them, a domain's image before its ramdisk.
 struct ModulePlan {
-  std::filesystem::path builder;               // module 0
-  std::vector<std::filesystem::path> images;   // images[k] is module k + 2
-  std::vector<uint32_t> module;                // per domain: its Domain.module
+  struct File {
+    std::filesystem::path path;   // as the manifest names it, resolved
+    bool ramdisk = false;         // else an image (ELF or bzImage)
+  };
+  std::filesystem::path builder;          // module 0
+  std::vector<File> files;                // files[k] is module k + 2
+  std::vector<uint32_t> module;           // per domain: its Domain.module
+  std::vector<uint32_t> ramdisk_module;   // per domain: its Domain.ramdisk_module (0: none)
 };
 [[nodiscard]] ModulePlan plan_modules(const System& system, const std::filesystem::path& base_dir);
+
+// The module strings ("PATH [ARGS]") QEMU gets for a checked manifest,
+// `manifest_file` being its binary manifest: the plan's modules, each
+// bzImage replaced by the ELF unpacked from it into `cache_dir`
+// (bzimage::unpack_cached). False with the reason if an image cannot be
+// unpacked.
+[[nodiscard]] bool boot_modules(const System& system, const std::filesystem::path& base_dir,
+                                const std::filesystem::path& manifest_file, const std::filesystem::path& cache_dir,
+                                std::vector<std::string>* modules, std::string* why);
+
+// Where `moat run` and moat-systest unpack bzImages: the directory `cache`
+// of the build the running binary belongs to (out/cache beside out/bin), or
+// $XDG_CACHE_HOME/moat (~/.cache/moat) if that cannot be told.
+std::filesystem::path default_cache_dir();
 
 // The binary manifest of a checked one, as the builder reads it (libs/manifest):
 // "MOATMAN1", the payload's length and CRC-32 (little-endian uint32 each),
 // then the payload, `system` serialized with `memory` resolved into
-// memory_kib and each domain's module set by plan_modules().
+// memory_kib and each domain's module and ramdisk_module set by
+// plan_modules().
 [[nodiscard]] std::string compile(const System& system, const std::filesystem::path& base_dir);
 
 // "16M" -> 16384. Decimal digits and a unit K, M or G (powers of 1024); a

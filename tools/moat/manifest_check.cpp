@@ -2,6 +2,7 @@
 // reported at the field that is wrong. The rules are stated next to the fields
 // in proto/manifest.proto; keep the two in step.
 #include "manifest.hpp"
+#include "bzimage.hpp"
 #include "machine.hpp"
 
 #include <abi/start_info.hpp>
@@ -84,8 +85,8 @@ struct Owned {
 
 class Checker {
  public:
-  Checker(const Loaded& m, const std::filesystem::path& base)
-      : sys_(m.system), root_(&m.tree, System::descriptor(), Pos{}), base_(base) {}
+  Checker(const Loaded& m, const std::filesystem::path& base, const std::filesystem::path& cache)
+      : sys_(m.system), root_(&m.tree, System::descriptor(), Pos{}), base_(base), cache_(cache) {}
 
   std::vector<Diagnostic> run() {
     if (sys_.domains_size() > int(::manifest::kMaxDomains))
@@ -96,6 +97,7 @@ class Checker {
             "more than " + std::to_string(::manifest::kMaxConnections) + " connections (the builder's limit)");
     index_names();
     for (int i = 0; i < sys_.domains_size(); ++i) check_domain(i);
+    check_ramdisks_are_not_images();
     check_roles();
     check_memory_total();
     for (int i = 0; i < sys_.connections_size(); ++i) check_connection(i);
@@ -171,6 +173,9 @@ class Checker {
                                        kib_text(d.memory_kib()) + "\" instead");
     if (d.module() != 0)
       error(w.field("module"), "module is set by 'moat compile' (the boot module holding the image); do not write it");
+    if (d.ramdisk_module() != 0)
+      error(w.field("ramdisk_module"),
+            "ramdisk_module is set by 'moat compile' (the boot module holding the ramdisk); do not write it");
     if (d.memory().empty()) {
       error(w.self(), who + " has no memory (e.g. memory: \"16M\")");
     } else {
@@ -181,6 +186,8 @@ class Checker {
       else
         error(w.field("memory"), why);
     }
+
+    check_ramdisk(d, w, who, i);
 
     if (d.vcpus() > kMaxVcpus)
       error(w.field("vcpus"), "vcpus " + std::to_string(d.vcpus()) + " out of range: the core runs at most " +
@@ -219,8 +226,91 @@ class Checker {
     std::filesystem::path p = d.image();
     if (p.is_relative()) p = base_ / p;
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(p, ec))
+    if (!std::filesystem::is_regular_file(p, ec)) {
       error(w.field("image"), "image \"" + d.image() + "\" not found (no file " + p.lexically_normal().string() + ")");
+      return;
+    }
+    // A bzImage must unpack to an ELF image (`moat run` boots that); each
+    // distinct file is unpacked once.
+    if (!bzimage::file_looks_like(p)) return;
+    if (d.role() == Domain::BUILDER) {
+      error(w.field("image"), "image \"" + d.image() + "\" is a bzImage: the kernel builds the builder from an ELF image only");
+      return;
+    }
+    // By its real path (as plan_modules names it): a link such as
+    // /var/lib/moat/linux/vmlinuz and its target are one file, one cache entry.
+    std::filesystem::path key = std::filesystem::weakly_canonical(std::filesystem::absolute(p), ec);
+    if (ec) key = p;
+    auto [it, fresh] = bzimages_.emplace(key, std::string());
+    if (fresh) {
+      std::string why;
+      bool ok = false;
+      if (cache_.empty()) {
+        std::string bytes, elf;
+        ok = bzimage::read_file(key, &bytes, &why) && bzimage::unpack(bytes, &elf, &why);
+      } else {
+        std::filesystem::path unpacked;
+        ok = bzimage::unpack_cached(key, cache_, &unpacked, &why);
+      }
+      it->second = ok ? "" : why.empty() ? "cannot unpack it" : why;
+    }
+    if (!it->second.empty()) error(w.field("image"), "image \"" + d.image() + "\" is a bzImage that cannot be booted: " + it->second);
+  }
+
+  // An optional ramdisk: an existing file, not too large, not for the builder.
+  void check_ramdisk(const Domain& d, const Where& w, const std::string& who, int i) {
+    if (d.ramdisk().empty()) return;
+    Pos p = w.field("ramdisk");
+    if (d.role() == Domain::BUILDER) {
+      error(p, "the builder takes no ramdisk (the kernel builds it from its image alone)");
+      return;
+    }
+    std::filesystem::path path = d.ramdisk();
+    if (path.is_relative()) path = base_ / path;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+      error(p, "ramdisk \"" + d.ramdisk() + "\" " +
+                   (std::filesystem::exists(path, ec) ? "is not a regular file (" : "not found (no file ") +
+                   path.lexically_normal().string() + ")");
+      return;
+    }
+    uint64_t bytes = std::filesystem::file_size(path, ec);
+    if (ec) {
+      error(p, "ramdisk \"" + d.ramdisk() + "\" cannot be read: " + ec.message());
+      return;
+    }
+    if (bytes == 0) {
+      error(p, "ramdisk \"" + d.ramdisk() + "\" is empty");
+    } else if (bytes > kMaxRamdiskBytes) {
+      error(p, "ramdisk \"" + d.ramdisk() + "\" is " + std::to_string(bytes) + " bytes, more than " +
+                   kib_text(kMaxRamdiskBytes / 1024) + " (the largest moat takes)");
+    } else if (auto kib = memory_kib_.find(i); kib != memory_kib_.end() && bytes > kib->second * 1024 / 2) {
+      error(p, "ramdisk \"" + d.ramdisk() + "\" is " + std::to_string(bytes) + " bytes, more than half of " + who +
+                   "'s " + kib_text(kib->second) + " of memory (its kernel unpacks it beside itself)");
+    }
+  }
+
+  // A file is one boot module: a kernel or a ramdisk, never both.
+  void check_ramdisks_are_not_images() {
+    std::map<std::filesystem::path, int> images;
+    auto resolve = [&](const std::string& name) {
+      std::filesystem::path p = name;
+      if (p.is_relative()) p = base_ / p;
+      std::error_code ec;
+      std::filesystem::path c = std::filesystem::weakly_canonical(std::filesystem::absolute(p), ec);
+      return ec ? p.lexically_normal() : c;
+    };
+    for (int i = 0; i < sys_.domains_size(); ++i)
+      if (!sys_.domains(i).image().empty()) images.emplace(resolve(sys_.domains(i).image()), i);
+    for (int i = 0; i < sys_.domains_size(); ++i) {
+      const Domain& d = sys_.domains(i);
+      if (d.ramdisk().empty() || d.role() == Domain::BUILDER) continue;
+      auto it = images.find(resolve(d.ramdisk()));
+      if (it != images.end())
+        error(domain_where(i).field("ramdisk"), "ramdisk \"" + d.ramdisk() + "\" is also the image of domain \"" +
+                                                    sys_.domains(it->second).name() +
+                                                    "\" (a file is one boot module: a kernel or a ramdisk)");
+    }
   }
 
   void check_restart(const Domain& d, const Where& w) {
@@ -543,6 +633,8 @@ class Checker {
   std::vector<VirtualDiskUse> disks_;
   std::map<std::string, Pos> macs_;
   std::filesystem::path base_;
+  std::filesystem::path cache_;   // where bzImages are unpacked; empty: in memory only
+  std::map<std::filesystem::path, std::string> bzimages_;   // checked once each: "" or why not
   std::vector<Diagnostic> out_;
   std::map<std::string, int> by_name_;
   std::map<int, uint64_t> memory_kib_;  // of domains whose memory parsed
@@ -552,8 +644,9 @@ class Checker {
 
 }  // namespace
 
-std::vector<Diagnostic> check(const Loaded& manifest, const std::filesystem::path& base_dir) {
-  std::vector<Diagnostic> problems = Checker(manifest, base_dir).run();
+std::vector<Diagnostic> check(const Loaded& manifest, const std::filesystem::path& base_dir,
+                              const std::filesystem::path& cache_dir) {
+  std::vector<Diagnostic> problems = Checker(manifest, base_dir, cache_dir).run();
   if (problems.empty()) {
     // The builder's own decoder must accept what passed: it is stricter only
     // where it has to be (its tables are fixed), and any other disagreement

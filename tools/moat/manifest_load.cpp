@@ -1,10 +1,12 @@
 // Parsing the text manifest, compiling it, and the small string syntaxes it uses.
 #include "manifest.hpp"
+#include "bzimage.hpp"
 
 #include <manifest/manifest.hpp>
 
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -60,25 +62,68 @@ bool load(const std::filesystem::path& path, Loaded* out, std::vector<Diagnostic
   return ok;
 }
 
+namespace {
+
+std::filesystem::path resolve(const std::string& name, const std::filesystem::path& base_dir) {
+  std::filesystem::path p = name;
+  if (p.is_relative()) p = base_dir / p;
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::weakly_canonical(std::filesystem::absolute(p, ec), ec);
+  if (ec) abs = std::filesystem::absolute(p).lexically_normal();
+  return abs;
+}
+
+}  // namespace
+
 ModulePlan plan_modules(const System& system, const std::filesystem::path& base_dir) {
   ModulePlan plan;
   std::map<std::filesystem::path, uint32_t> index;
+  // One module per distinct file (`moat check` refuses a file that is both
+  // an image and a ramdisk).
+  auto module_of = [&](const std::string& name, bool ramdisk) {
+    std::filesystem::path abs = resolve(name, base_dir);
+    auto [it, fresh] = index.emplace(abs, uint32_t(plan.files.size() + 2));
+    if (fresh) plan.files.push_back({abs, ramdisk});
+    return it->second;
+  };
   for (const Domain& d : system.domains()) {
-    std::filesystem::path p = d.image();
-    if (p.is_relative()) p = base_dir / p;
-    std::error_code ec;
-    std::filesystem::path abs = std::filesystem::weakly_canonical(std::filesystem::absolute(p, ec), ec);
-    if (ec) abs = std::filesystem::absolute(p).lexically_normal();
     if (d.role() == Domain::BUILDER) {
-      if (plan.builder.empty()) plan.builder = abs;
+      if (plan.builder.empty()) plan.builder = resolve(d.image(), base_dir);
       plan.module.push_back(0);
+      plan.ramdisk_module.push_back(0);
       continue;
     }
-    auto [it, fresh] = index.emplace(abs, uint32_t(plan.images.size() + 2));
-    if (fresh) plan.images.push_back(abs);
-    plan.module.push_back(it->second);
+    plan.module.push_back(module_of(d.image(), false));
+    plan.ramdisk_module.push_back(d.ramdisk().empty() ? 0 : module_of(d.ramdisk(), true));
   }
   return plan;
+}
+
+bool boot_modules(const System& system, const std::filesystem::path& base_dir,
+                  const std::filesystem::path& manifest_file, const std::filesystem::path& cache_dir,
+                  std::vector<std::string>* modules, std::string* why) {
+  ModulePlan plan = plan_modules(system, base_dir);
+  modules->push_back(plan.builder.string() + " builder");
+  modules->push_back(std::filesystem::absolute(manifest_file).lexically_normal().string() + " manifest");
+  for (const auto& f : plan.files) {
+    std::filesystem::path path = f.path;
+    if (!f.ramdisk && bzimage::file_looks_like(f.path) && !bzimage::unpack_cached(f.path, cache_dir, &path, why)) {
+      *why = "cannot boot the bzImage " + f.path.string() + ": " + *why;
+      return false;
+    }
+    modules->push_back(path.string());
+  }
+  return true;
+}
+
+std::filesystem::path default_cache_dir() {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec && self.parent_path().filename() == "bin") return self.parent_path().parent_path() / "cache";
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg && *xdg == '/') return std::filesystem::path(xdg) / "moat";
+  const char* home = std::getenv("HOME");
+  return std::filesystem::path(home && *home ? home : "/tmp") / ".cache" / "moat";
 }
 
 std::string compile(const System& system, const std::filesystem::path& base_dir) {
@@ -90,6 +135,7 @@ std::string compile(const System& system, const std::filesystem::path& base_dir)
     std::string why;
     if (parse_memory(d.memory(), &kib, &why)) d.set_memory_kib(kib);
     d.set_module(plan.module[size_t(i)]);
+    d.set_ramdisk_module(plan.ramdisk_module[size_t(i)]);
   }
   std::string payload;
   out.SerializeToString(&payload);

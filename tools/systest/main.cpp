@@ -302,7 +302,7 @@ int main(int argc, char** argv) {
     std::vector<moat::manifest::Diagnostic> found;
     auto base = std::filesystem::path(manifest_file).parent_path();
     if (moat::manifest::load(manifest_file, &m, &found)) {
-      auto more = moat::manifest::check(m, base);
+      auto more = moat::manifest::check(m, base, moat::manifest::default_cache_dir());
       found.insert(found.end(), more.begin(), more.end());
     }
     bool bad = false;
@@ -320,10 +320,13 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "moat-systest: cannot write %s\n", out_path.c_str());
       return kExitFail;
     }
-    auto plan = moat::manifest::plan_modules(m.system, base);
-    spec.modules.push_back(plan.builder.string() + " builder");
-    spec.modules.push_back(std::filesystem::absolute(out_path).lexically_normal().string() + " manifest");
-    for (const auto& image : plan.images) spec.modules.push_back(image.string());
+    // (bzImages unpacked as `moat run` does, into the same cache; ramdisks.)
+    std::string unpack_error;
+    if (!moat::manifest::boot_modules(m.system, base, out_path, moat::manifest::default_cache_dir(), &spec.modules,
+                                      &unpack_error)) {
+      std::fprintf(stderr, "moat-systest: %s\n", unpack_error.c_str());
+      return kExitFail;
+    }
     // The machine's NICs and disks (a free host port for the tests' UDP forward).
     // (Every forward on a free host port: tests run side by side.)
     moat::machine::Options mo;

@@ -5,6 +5,7 @@
 #include <core/platform.hpp>
 #include <core/pte.hpp>
 #include <core/pv_build.hpp>
+#include <pvboot/layout.hpp>
 #include <core/sched.hpp>
 #include <core/timer.hpp>
 
@@ -19,7 +20,7 @@ namespace core {
 void describe(const BuildError& e, char* buf, size_t cap) {
     switch (e.stage) {
     case BuildStage::elf: base::snformat(buf, cap, "%s", elf::describe(e.elf)); return;
-    case BuildStage::layout: base::snformat(buf, cap, "%s", describe(e.layout)); return;
+    case BuildStage::layout: base::snformat(buf, cap, "%s", pvboot::describe(e.layout)); return;
     case BuildStage::features:
         base::snformat(buf, cap, "it requires Xen features Moat does not offer (XENFEAT bits %#x)", e.features);
         return;
@@ -34,6 +35,8 @@ void describe(const BuildError& e, char* buf, size_t cap) {
 namespace {
 
 BuildError fail(BuildStage s) { return BuildError{s, elf::Error{}, LayoutError{}, 0}; }
+
+uint64_t table_mfn(void* ctx, uint64_t pfn);
 
 template <typename T = uint8_t>
 T* frame_ptr(Mfn mfn) { return static_cast<T*>(platform::phys_to_virt(mfn << 12)); }
@@ -55,16 +58,18 @@ struct Builder {
         return frame_ptr(mfn_of(l.pfn(va))) + (va & 4095);
     }
 
+    // Every pfn gets a frame; the P2M list's frames come first, so that the
+    // list is written in place as the rest are allocated.
     bool alloc_memory() {
-        p2m_first_pfn = l.pfn(l.p2m_va);
-        for (uint64_t k = 0; k < l.p2m_pages; ++k) {
+        p2m_first_pfn = l.p2m.pfn;
+        for (uint64_t k = 0; k < l.p2m_list_pages; ++k) {
             auto m = alloc_domain_frame(d.id);
             if (!m) return false;
             g_p2m_frames[k] = *m;
         }
         for (uint64_t pfn = 0; pfn < l.nr_pages; ++pfn) {
             Mfn mfn;
-            if (pfn >= p2m_first_pfn && pfn < p2m_first_pfn + l.p2m_pages) {
+            if (pfn >= p2m_first_pfn && pfn < p2m_first_pfn + l.p2m_list_pages) {
                 mfn = g_p2m_frames[pfn - p2m_first_pfn];
             } else {
                 auto m = alloc_domain_frame(d.id);
@@ -76,17 +81,20 @@ struct Builder {
         return true;
     }
 
+    // As Xen's start_info_x86_64, without the rings (none here).
     void fill_start_info(Mfn shared_info_mfn) {
         auto* si = reinterpret_cast<abi::StartInfo*>(va_ptr(l.start_info_va));
         __builtin_memcpy(si->magic, abi::kStartInfoMagic, sizeof abi::kStartInfoMagic);
         si->nr_pages = l.nr_pages;
         si->shared_info = shared_info_mfn << 12;
-        si->flags = 0;
+        si->flags = l.flags;
         si->pt_base = l.pt_va;
         si->nr_pt_frames = l.nr_pt_frames;
         si->mfn_list = l.p2m_va;
-        si->mod_start = 0;
-        si->mod_len = 0;
+        si->first_p2m_pfn = l.first_p2m_pfn;
+        si->nr_p2m_frames = l.nr_p2m_frames;
+        si->mod_start = l.mod_start;
+        si->mod_len = l.mod_len;
         base::snformat(reinterpret_cast<char*>(si->cmd_line), sizeof si->cmd_line, "%s",
                        spec.cmdline ? spec.cmdline : "");
     }
@@ -94,34 +102,21 @@ struct Builder {
     // Xen's 64-bit hypercall page (abi/hypercall_page.hpp).
     void fill_hypercall_page(uint64_t va) { abi::write_hypercall_page(va_ptr(va)); }
 
-    // Bootstrap page tables for [v_start, v_end): L4 first, then the lower
-    // levels in the order they are needed. Every frame in the region is mapped
-    // writable except the tables themselves, which are mapped read-only. The
-    // entries are only written here; pinning the L4 validates the whole tree
-    // through the same checks every guest update goes through (core/mm).
+    // The bootstrap page tables, as Xen's builder writes them (libs/pvboot):
+    // the region mapped onto its pfns, the tables themselves read-only, and
+    // with an INIT_P2M the P2M list at that address. The entries are only
+    // written here; pinning the L4 validates the whole tree through the same
+    // checks every guest update goes through (core/mm).
     Mfn build_page_tables() {
-        uint64_t pt_first = l.pfn(l.pt_va);
-        uint64_t next = 1;
-        Mfn l4 = mfn_of(pt_first);
-        constexpr uint64_t kTableFlags = pte::kPresent | pte::kWritable | pte::kUser | pte::kAccessed;
-
-        for (uint64_t va = l.v_start; va < l.v_end; va += 4096) {
-            Mfn t = l4;
-            for (unsigned level = 4; level > 1; --level) {
-                uint64_t& e = frame_ptr<uint64_t>(t)[pte::index(va, level)];
-                if (!(e & pte::kPresent)) e = pte::make(mfn_of(pt_first + next++), kTableFlags);
-                t = pte::mfn(e);
-            }
-            uint64_t pfn = l.pfn(va);
-            uint64_t flags = pte::kPresent | pte::kUser | pte::kAccessed;
-            if (!l.is_page_table_pfn(pfn)) flags |= pte::kWritable | pte::kDirty;
-            frame_ptr<uint64_t>(t)[pte::index(va, 1)] = pte::make(mfn_of(pfn), flags);
-        }
-        if (next != l.nr_pt_frames)
-            log("builder: %s: %lu page-table frames used, %lu laid out", spec.name, next, l.nr_pt_frames);
-        return l4;
+        const pvboot::Segment runs[2] = {l.pgtables, l.p2m_tables()};
+        for (const pvboot::Segment& run : runs)
+            for (uint64_t k = 0; k < run.pages; ++k)
+                pvboot::fill_page_table(l, run.pfn + k, frame_ptr<uint64_t>(mfn_of(run.pfn + k)), &table_mfn, this);
+        return mfn_of(l.l4_pfn());
     }
 };
+
+uint64_t table_mfn(void* ctx, uint64_t pfn) { return static_cast<Builder*>(ctx)->mfn_of(pfn); }
 
 }  // namespace
 
@@ -135,12 +130,12 @@ base::Result<Domain*, BuildError> build_pv_domain(const BuildSpec& spec) {
         return base::Err{e};
     }
     const elf::Image& image = *img;
-    if (uint32_t missing = image.xen.required_features & ~kSupportedFeatures) {
+    if (uint32_t refused = image.xen.required_features & kRefusedFeatures) {
         BuildError e = fail(BuildStage::features);
-        e.features = missing;
+        e.features = refused;
         return base::Err{e};
     }
-    auto lay = compute_pv_layout(image.xen.virt_base, image.kstart, image.kend, spec.nr_pages);
+    auto lay = pvboot::compute(pvboot::kernel_of(image), pvboot::Options{spec.nr_pages, 0, false});
     if (!lay) {
         BuildError e = fail(BuildStage::layout);
         e.layout = lay.error();
@@ -212,6 +207,10 @@ base::Result<Domain*, BuildError> build_pv_domain(const BuildSpec& spec) {
 
     log("domain %u (%s): %lu pages, image %#lx-%#lx, entry %#lx, start_info %#lx", d.id, d.name, l.nr_pages,
         l.kstart, l.kend, image.xen.entry, l.start_info_va);
+    char pieces[200], addresses[200];
+    pvboot::describe(l, pieces, sizeof pieces, addresses, sizeof addresses);
+    log("domain %u (%s): %s", d.id, d.name, pieces);
+    log("domain %u (%s): %s", d.id, d.name, addresses);
     return &d;
 }
 

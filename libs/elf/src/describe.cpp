@@ -16,7 +16,7 @@ const char* describe(Error e) {
     case Error::TooManySegments: return "too many loadable segments (more than 32)";
     case Error::SegmentOutOfFile: return "a loadable segment's file bytes extend past the end of the file";
     case Error::FileszExceedsMemsz: return "a loadable segment has p_filesz larger than p_memsz";
-    case Error::AddressOverflow: return "a loadable segment's address range wraps around the address space";
+    case Error::AddressOverflow: return "a loadable segment's address range (p_paddr + p_memsz, or where VIRT_BASE - PADDR_OFFSET moves it) wraps around the address space";
     case Error::BadAlignment: return "a loadable segment's p_align is not a power of two";
     case Error::MisalignedSegment: return "a loadable segment's p_vaddr and p_offset disagree modulo p_align";
     case Error::OverlappingSegments: return "two loadable segments overlap in memory";
@@ -29,7 +29,6 @@ const char* describe(Error e) {
     case Error::NoteOutOfFile: return "a note segment or section extends past the end of the file";
     case Error::TooManyNotes: return "too many ELF notes (more than 1024)";
     case Error::BadNoteValueSize: return "a numeric Xen note is not 4 or 8 bytes long";
-    case Error::BadNoteString: return "a string Xen note is not NUL-terminated";
     case Error::BadXenVersion: return "XEN_VERSION note is not \"xen-3.0\"";
     case Error::BadLoader: return "LOADER note is not \"generic\"";
     case Error::MissingGuestOs: return "GUEST_OS note missing or empty";
@@ -41,6 +40,8 @@ const char* describe(Error e) {
     case Error::HypercallPageOutsideImage: return "HYPERCALL_PAGE lies outside the image";
     case Error::HypercallPageMisaligned: return "HYPERCALL_PAGE is not page aligned";
     case Error::InitP2mInsideImage: return "INIT_P2M lies inside the image";
+    case Error::ImageStartMisaligned: return "the image does not start on a page boundary (its lowest p_paddr, moved by VIRT_BASE - PADDR_OFFSET)";
+    case Error::ReadFailed: return "the image could not be read";
     }
     return "unknown ELF error";
 }

@@ -1,6 +1,6 @@
 // ELF64 header, program header and segment validation; the page-chunked
-// loader. Every field is read through detail::View (bounded, byte-wise
-// little-endian); the buffer is never cast to a structure.
+// loader. Every field is read through detail::Reader (bounded, byte-wise
+// little-endian); the image is never cast to a structure.
 
 #include <base/bits.hpp>
 
@@ -9,13 +9,14 @@
 namespace elf {
 namespace {
 
-using detail::View;
+using detail::Reader;
 using base::Err;
 
 constexpr uint16_t kEtExec = 2;
 constexpr uint16_t kEmX86_64 = 62;
 constexpr uint32_t kPfX = 1;
 constexpr uint32_t kPfW = 2;
+constexpr uint32_t kPfR = 4;
 
 // Program header fields.
 struct Phdr {
@@ -23,20 +24,19 @@ struct Phdr {
     uint64_t offset, vaddr, paddr, filesz, memsz, align;
 };
 
-Phdr read_phdr(View f, uint64_t at) {
+Phdr read_phdr(Reader& f, uint64_t at) {
     return Phdr{f.u32(at), f.u32(at + 4), f.u64(at + 8), f.u64(at + 16),
                 f.u64(at + 24), f.u64(at + 32), f.u64(at + 40), f.u64(at + 48)};
 }
 
+// Xen's elf_phdr_is_loadable.
+bool loadable(const Phdr& ph) { return ph.type == detail::kPtLoad && (ph.flags & (kPfR | kPfW | kPfX)) != 0; }
+
 constexpr uint64_t kLastPage = ~uint64_t{0} - (base::kPageSize - 1);
 
-}  // namespace
-
-base::Result<Image, Error> parse(const uint8_t* data, size_t size) {
-    const View f{data, data ? size : 0};
-
+base::Result<Image, Error> parse_with(Reader& f) {
     // ELF header.
-    if (f.n < detail::kEhdrSize) return Err{Error::TooSmall};
+    if (f.size() < detail::kEhdrSize) return Err{Error::TooSmall};
     if (f.u8(0) != 0x7f || f.u8(1) != 'E' || f.u8(2) != 'L' || f.u8(3) != 'F')
         return Err{Error::BadMagic};
     if (f.u8(4) != 2) return Err{Error::NotElf64};
@@ -58,12 +58,14 @@ base::Result<Image, Error> parse(const uint8_t* data, size_t size) {
     if (!f.has(phoff, uint64_t{phnum} * detail::kPhdrSize)) return Err{Error::PhdrTableOutOfFile};
 
     Image img{};
-    uint64_t paddr[kMaxSegments] = {};
+    // pstart / pend over every loadable segment, empty ones included (as
+    // elf_parse_binary computes them).
+    uint64_t pstart = ~uint64_t{0}, pend = 0;
 
-    // PT_LOAD segments: file bounds, sizes, alignment, count.
+    // Loadable segments: file bounds, sizes, alignment, count.
     for (unsigned i = 0; i < phnum; ++i) {
         const Phdr ph = read_phdr(f, phoff + uint64_t{i} * detail::kPhdrSize);
-        if (ph.type != detail::kPtLoad) continue;
+        if (!loadable(ph)) continue;
         if (ph.filesz > ph.memsz) return Err{Error::FileszExceedsMemsz};
         if (!f.has(ph.offset, ph.filesz)) return Err{Error::SegmentOutOfFile};
         if (ph.align > 1) {
@@ -71,10 +73,13 @@ base::Result<Image, Error> parse(const uint8_t* data, size_t size) {
             if ((ph.vaddr & (ph.align - 1)) != (ph.offset & (ph.align - 1)))
                 return Err{Error::MisalignedSegment};
         }
+        // p_paddr + p_memsz must not wrap: Xen would compute a nonsensical pend.
+        if (base::add_overflows(ph.paddr, ph.memsz)) return Err{Error::AddressOverflow};
+        if (ph.paddr < pstart) pstart = ph.paddr;
+        if (ph.paddr + ph.memsz > pend) pend = ph.paddr + ph.memsz;
         if (ph.memsz == 0) continue;  // occupies nothing
         if (img.nsegments == kMaxSegments) return Err{Error::TooManySegments};
-        paddr[img.nsegments] = ph.paddr;
-        img.segments[img.nsegments++] = Segment{ph.vaddr, ph.memsz, ph.filesz, ph.offset,
+        img.segments[img.nsegments++] = Segment{ph.vaddr, ph.paddr, ph.memsz, ph.filesz, ph.offset,
                                                 (ph.flags & kPfW) != 0, (ph.flags & kPfX) != 0};
     }
     if (img.nsegments == 0) return Err{Error::NoLoadableSegment};
@@ -85,9 +90,8 @@ base::Result<Image, Error> parse(const uint8_t* data, size_t size) {
     for (unsigned i = 0; i < phnum; ++i) {
         const Phdr ph = read_phdr(f, phoff + uint64_t{i} * detail::kPhdrSize);
         if (ph.type != detail::kPtNote || ph.offset == 0) continue;
-        View c;
-        if (!f.sub(ph.offset, ph.filesz, c)) return Err{Error::NoteOutOfFile};
-        TRY(detail::scan_notes(c, raw));
+        if (!f.has(ph.offset, ph.filesz)) return Err{Error::NoteOutOfFile};
+        TRY(detail::scan_notes(f, ph.offset, ph.filesz, raw));
     }
     if (raw.xen_notes == 0 && shnum != 0) {
         if (shentsize != detail::kShdrSize) return Err{Error::BadShEntSize};
@@ -95,12 +99,13 @@ base::Result<Image, Error> parse(const uint8_t* data, size_t size) {
         for (unsigned i = 1; i < shnum; ++i) {  // section 0 is the null section
             const uint64_t at = shoff + uint64_t{i} * detail::kShdrSize;
             if (f.u32(at + 4) != detail::kShtNote) continue;
-            View c;
-            if (!f.sub(f.u64(at + 24), f.u64(at + 32), c)) return Err{Error::NoteOutOfFile};
-            TRY(detail::scan_notes(c, raw));
+            const uint64_t off = f.u64(at + 24), len = f.u64(at + 32);
+            if (!f.has(off, len)) return Err{Error::NoteOutOfFile};
+            TRY(detail::scan_notes(f, off, len, raw));
         }
         raw.params.notes_from_sections = raw.xen_notes != 0;
     }
+    if (f.failed()) return Err{Error::ReadFailed};
     if (raw.xen_notes == 0) return Err{Error::NoXenNotes};
 
     XenParams& xp = img.xen;
@@ -110,25 +115,23 @@ base::Result<Image, Error> parse(const uint8_t* data, size_t size) {
     if (raw.has_xen_version && !raw.xen_version_ok) return Err{Error::BadXenVersion};
     if (raw.has_loader && !raw.loader_ok) return Err{Error::BadLoader};
 
-    // Placement. With PADDR_OFFSET, Xen's rule: p_paddr + VIRT_BASE -
-    // PADDR_OFFSET (mod 2^64, as in Xen); it must keep each byte's offset
-    // within its page. Without, p_vaddr.
-    if (xp.has_paddr_offset) {
-        if (!raw.has_virt_base) return Err{Error::PaddrOffsetWithoutVirtBase};
-        const uint64_t virt_offset = xp.virt_base - xp.paddr_offset;
-        for (unsigned i = 0; i < img.nsegments; ++i) {
-            Segment& s = img.segments[i];
-            const uint64_t placed = paddr[i] + virt_offset;
-            if ((placed & (base::kPageSize - 1)) != (s.vaddr & (base::kPageSize - 1)))
-                return Err{Error::PaddrOffsetInconsistent};
-            s.vaddr = placed;
-        }
-    } else {
-        xp.paddr_offset = xp.virt_base;
+    // Placement, Xen's elf_xen_addr_calc_check: virt_offset = VIRT_BASE -
+    // PADDR_OFFSET (PADDR_OFFSET defaults to 0 for images with notes,
+    // VIRT_BASE to 0), every segment at p_paddr + virt_offset (mod 2^64, as
+    // in Xen). That must keep each byte's offset within its page, which
+    // p_vaddr has too (a linker never separates them).
+    if (xp.has_paddr_offset && !raw.has_virt_base) return Err{Error::PaddrOffsetWithoutVirtBase};
+    if (!xp.has_paddr_offset) xp.paddr_offset = 0;
+    const uint64_t virt_offset = xp.virt_base - xp.paddr_offset;
+    for (unsigned i = 0; i < img.nsegments; ++i) {
+        Segment& s = img.segments[i];
+        const uint64_t placed = s.paddr + virt_offset;
+        if ((placed & (base::kPageSize - 1)) != (s.vaddr & (base::kPageSize - 1)))
+            return Err{Error::PaddrOffsetInconsistent};
+        s.vaddr = placed;
     }
 
-    // Overflow (including page rounding), overlap, span.
-    uint64_t lo = ~uint64_t{0}, hi = 0;
+    // Overflow (including page rounding), overlap.
     for (unsigned i = 0; i < img.nsegments; ++i) {
         const Segment& s = img.segments[i];
         if (base::add_overflows(s.vaddr, s.memsz) || s.vaddr + s.memsz > kLastPage)
@@ -138,11 +141,14 @@ base::Result<Image, Error> parse(const uint8_t* data, size_t size) {
             if (s.vaddr < t.vaddr + t.memsz && t.vaddr < s.vaddr + s.memsz)
                 return Err{Error::OverlappingSegments};
         }
-        if (s.vaddr < lo) lo = s.vaddr;
-        if (s.vaddr + s.memsz > hi) hi = s.vaddr + s.memsz;
     }
-    img.kstart = base::align_down(lo, base::kPageSize);
-    img.kend = base::align_up(hi, base::kPageSize);  // hi <= kLastPage: no wrap
+    // [virt_kstart, virt_kend): the whole of [pstart, pend) moved, which
+    // must not wrap either.
+    const uint64_t kstart = pstart + virt_offset, kend = pend + virt_offset;
+    if (kend < kstart || kend > kLastPage) return Err{Error::AddressOverflow};
+    if (!base::is_aligned(kstart, base::kPageSize)) return Err{Error::ImageStartMisaligned};
+    img.kstart = kstart;
+    img.kend = base::align_up(kend, base::kPageSize);  // kend <= kLastPage: no wrap
     if (img.kend - img.kstart > kMaxImageSpan) return Err{Error::ImageTooLarge};
 
     // Xen parameters against the image.
@@ -157,12 +163,22 @@ base::Result<Image, Error> parse(const uint8_t* data, size_t size) {
     }
     if (xp.has_init_p2m && xp.init_p2m >= img.kstart && xp.init_p2m < img.kend)
         return Err{Error::InitP2mInsideImage};
+    if (f.failed()) return Err{Error::ReadFailed};
     return img;
 }
 
-base::Status<Error> load(const Image& image, const uint8_t* data, size_t size, WriteFn write,
-                         void* ctx) {
-    const View f{data, data ? size : 0};
+}  // namespace
+
+base::Result<Image, Error> parse(const Source& src) {
+    Reader f(src);
+    auto r = parse_with(f);
+    // Whatever went wrong after a failed read (bytes read as 0) is that read's fault.
+    if (!r.ok() && f.failed()) return Err{Error::ReadFailed};
+    return r;
+}
+
+base::Status<Error> load(const Image& image, const Source& src, WriteFn write, void* ctx) {
+    Reader f(src);
     if (image.nsegments == 0) return Err{Error::NoLoadableSegment};
     if (image.nsegments > kMaxSegments) return Err{Error::TooManySegments};
     // Re-check everything load relies on before writing anything.
@@ -172,21 +188,32 @@ base::Status<Error> load(const Image& image, const uint8_t* data, size_t size, W
         if (!f.has(s.offset, s.filesz)) return Err{Error::SegmentOutOfFile};
         if (base::add_overflows(s.vaddr, s.memsz)) return Err{Error::AddressOverflow};
     }
+    constexpr uint64_t kPiece = 512;
+    uint8_t piece[kPiece];
     for (unsigned i = 0; i < image.nsegments; ++i) {
         const Segment& s = image.segments[i];
         const uint64_t end = s.vaddr + s.memsz;
         const uint64_t file_end = s.vaddr + s.filesz;
         uint64_t va = s.vaddr;
         // One chunk per call, each ending at the next page boundary, the
-        // end of the file bytes, or the end of the segment; loop count is
-        // at most memsz / 4K + 2.
+        // end of the file bytes, or the end of the segment (and, for a
+        // source read in pieces, after at most kPiece file bytes); loop
+        // count is at most memsz / 512 + 2.
         while (va < end) {
             const uint64_t page_end = base::align_down(va, base::kPageSize) + base::kPageSize;
             uint64_t stop = end;
             if (page_end != 0 && page_end < stop) stop = page_end;  // page_end 0: top page
             if (va < file_end) {
                 if (file_end < stop) stop = file_end;
-                write(ctx, va, f.p + s.offset + (va - s.vaddr), stop - va);
+                const uint64_t off = s.offset + (va - s.vaddr);
+                if (src.data) {
+                    write(ctx, va, src.data + off, stop - va);
+                } else {
+                    if (stop - va > kPiece) stop = va + kPiece;
+                    if (!src.read || !src.read(src.ctx, off, piece, static_cast<size_t>(stop - va)))
+                        return Err{Error::ReadFailed};
+                    write(ctx, va, piece, stop - va);
+                }
             } else {
                 write(ctx, va, nullptr, stop - va);
             }

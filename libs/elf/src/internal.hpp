@@ -9,33 +9,77 @@
 
 namespace elf::detail {
 
-// A bounded little-endian view of untrusted bytes. Readers never touch
-// memory outside [p, p+n): an out-of-range read yields 0, but callers check
-// lengths first, so that fallback only guards against mistakes.
-struct View {
-    const uint8_t* p = nullptr;
-    size_t n = 0;
+// Bounded little-endian reads of an untrusted image through its Source.
+// Readers never touch bytes outside [0, size): an out-of-range read yields 0
+// (callers check lengths first, so that fallback only guards against
+// mistakes), and so does a read the source fails, which is remembered
+// (failed()) and turned into Error::ReadFailed by the parser. An image in
+// memory is read in place; any other source through a small cache, so that
+// the parser's many small reads cost one source read per block.
+class Reader {
+public:
+    explicit Reader(const Source& s) : s_(s) {}
 
-    // [off, off+len) lies within the view.
-    constexpr bool has(uint64_t off, uint64_t len) const {
-        return off <= n && len <= n - off;
+    uint64_t size() const { return s_.size; }
+    bool failed() const { return failed_; }
+
+    // [off, off+len) lies within the image.
+    bool has(uint64_t off, uint64_t len) const { return off <= s_.size && len <= s_.size - off; }
+
+    uint8_t u8(uint64_t off) {
+        if (!has(off, 1)) return 0;
+        if (s_.data) return s_.data[off];
+        for (unsigned k = 0; k < 2; ++k) {
+            Block& b = blocks_[k];
+            if (off >= b.base && off - b.base < b.valid) {
+                last_ = k;
+                return b.bytes[off - b.base];
+            }
+        }
+        if (!fill(off)) return 0;
+        const Block& b = blocks_[last_];
+        return b.bytes[off - b.base];
     }
-    // The sub-view [off, off+len), if it lies within this one.
-    constexpr bool sub(uint64_t off, uint64_t len, View& out) const {
-        if (!has(off, len)) return false;
-        out = View{p + off, static_cast<size_t>(len)};
-        return true;
-    }
-    uint8_t u8(uint64_t off) const { return has(off, 1) ? p[off] : 0; }
-    uint64_t le(uint64_t off, unsigned bytes) const {
+    uint64_t le(uint64_t off, unsigned bytes) {
         if (!has(off, bytes)) return 0;
-        uint64_t v = 0;
-        for (unsigned i = bytes; i-- > 0;) v = (v << 8) | p[off + i];
+        uint64_t v = 0;  // in increasing address order: one refill at most at a block edge
+        for (unsigned i = 0; i < bytes; ++i) v |= uint64_t{u8(off + i)} << (8 * i);
         return v;
     }
-    uint16_t u16(uint64_t off) const { return static_cast<uint16_t>(le(off, 2)); }
-    uint32_t u32(uint64_t off) const { return static_cast<uint32_t>(le(off, 4)); }
-    uint64_t u64(uint64_t off) const { return le(off, 8); }
+    uint16_t u16(uint64_t off) { return static_cast<uint16_t>(le(off, 2)); }
+    uint32_t u32(uint64_t off) { return static_cast<uint32_t>(le(off, 4)); }
+    uint64_t u64(uint64_t off) { return le(off, 8); }
+
+private:
+    static constexpr size_t kBlock = 512;
+    struct Block {
+        uint64_t base = 0;
+        size_t valid = 0;
+        uint8_t bytes[kBlock];
+    };
+
+    // Two blocks, the one not used last refilled: a string read twice
+    // across a block edge costs no more reads.
+    bool fill(uint64_t off) {
+        const unsigned k = last_ ^ 1u;
+        Block& b = blocks_[k];
+        const uint64_t base = off - off % kBlock;
+        const uint64_t n = s_.size - base < kBlock ? s_.size - base : kBlock;
+        b.valid = 0;
+        if (failed_ || !s_.read || !s_.read(s_.ctx, base, b.bytes, static_cast<size_t>(n))) {
+            failed_ = true;
+            return false;
+        }
+        b.base = base;
+        b.valid = static_cast<size_t>(n);
+        last_ = k;
+        return true;
+    }
+
+    const Source& s_;
+    Block blocks_[2];
+    unsigned last_ = 0;
+    bool failed_ = false;
 };
 
 // ELF64 layout constants.
@@ -60,8 +104,9 @@ struct RawXenNotes {
     unsigned total_notes; // all notes seen, for kMaxNotes
 };
 
-// Walks the notes in `container` (a PT_NOTE segment's or SHT_NOTE section's
-// bytes), recording "Xen" notes into `raw`.
-base::Status<Error> scan_notes(View container, RawXenNotes& raw);
+// Walks the notes in the image's bytes [off, off+len) (a PT_NOTE segment or
+// an SHT_NOTE section, already checked to lie within the image), recording
+// "Xen" notes into `raw`.
+base::Status<Error> scan_notes(Reader& r, uint64_t off, uint64_t len, RawXenNotes& raw);
 
 }  // namespace elf::detail

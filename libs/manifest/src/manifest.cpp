@@ -348,6 +348,7 @@ bool cb_domain_full(pb_istream_t* stream, const pb_field_t*, void** arg) {
     if (role < 0 || role > int32_t(Role::guest)) return fail(c, "%s has unknown role %d", w.s, int(role));
     d.role = Role(role);
     d.module = m.module;
+    d.ramdisk_module = m.ramdisk_module;
     if (m.memory_kib == 0) return fail(c, "%s has no memory_kib (not compiled by 'moat compile'?)", w.s);
     if (m.memory_kib % (kPage / 1024) != 0)
         return fail(c, "%s: memory_kib %llu is not a whole number of 4K pages", w.s,
@@ -473,25 +474,45 @@ bool check_memory(Ctx& c) {
     return true;
 }
 
-// Module 0 is the builder's image; the others' images are modules 2, 3, ...
-// in the order the domains first use them (moat compile, docs/system.md).
+// Module 0 is the builder's image; the others' images and ramdisks are
+// modules 2, 3, ... in the order the domains first use them, a domain's image
+// before its ramdisk (moat compile, docs/system.md). A module holds an image
+// or a ramdisk, never both; the builder has no ramdisk.
 bool check_modules(Ctx& c) {
     const System& s = *c.out;
+    enum : uint8_t { kNone, kImage, kRamdisk };
+    // What each module met so far holds (each domain adds at most two).
+    uint8_t holds[kFirstImageModule + 2 * kMaxDomains] = {};
     uint32_t next = kFirstImageModule;
+    auto take = [&](const Domain& d, uint32_t m, uint8_t what, const char* field) {
+        if (m == next) {
+            holds[next++] = what;
+            return true;
+        }
+        if (m < kFirstImageModule || m > next) {
+            if (next == kFirstImageModule) return fail(c, "domain \"%s\": %s %u, expected %u", d.name, field, m, next);
+            return fail(c, "domain \"%s\": %s %u, expected %u or an earlier one from %u", d.name, field, m, next,
+                        kFirstImageModule);
+        }
+        if (holds[m] != what)
+            return fail(c, "domain \"%s\": %s %u holds an earlier domain's %s", d.name, field, m,
+                        holds[m] == kImage ? "image" : "ramdisk");
+        return true;
+    };
     for (unsigned i = 0; i < s.n_domains; ++i) {
         const Domain& d = s.domains[i];
         if (d.role == Role::builder) {
             if (d.module != 0) return fail(c, "domain \"%s\": the builder's module is %u, not 0", d.name, d.module);
+            if (d.ramdisk_module != 0)
+                return fail(c, "domain \"%s\": the builder has no ramdisk (ramdisk_module %u)", d.name,
+                            d.ramdisk_module);
             continue;
         }
-        if (d.module == next) {
-            ++next;
-        } else if (d.module < kFirstImageModule || d.module > next) {
-            if (next == kFirstImageModule)
-                return fail(c, "domain \"%s\": module %u, expected %u", d.name, d.module, next);
-            return fail(c, "domain \"%s\": module %u, expected %u or an earlier one from %u", d.name, d.module, next,
-                        kFirstImageModule);
-        }
+        if (!take(d, d.module, kImage, "module")) return false;
+        if (d.ramdisk_module == 0) continue;
+        if (d.ramdisk_module == d.module)
+            return fail(c, "domain \"%s\": ramdisk_module %u is its image's module", d.name, d.ramdisk_module);
+        if (!take(d, d.ramdisk_module, kRamdisk, "ramdisk_module")) return false;
     }
     return true;
 }

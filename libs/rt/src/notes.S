@@ -31,6 +31,10 @@
     XEN_NOTE_STR  5, xen-3.0                    /* XEN_VERSION */
     XEN_NOTE_STR  8, generic                    /* LOADER */
     XEN_NOTE_QUAD 3, 0x400000                   /* VIRT_BASE */
+    /* Xen places segments at p_paddr + VIRT_BASE - PADDR_OFFSET, with
+     * PADDR_OFFSET 0 when absent; the linker writes p_paddr = p_vaddr, so
+     * this puts every segment at its p_vaddr. */
+    XEN_NOTE_QUAD 4, 0x400000                   /* PADDR_OFFSET */
 #ifdef MOAT_TEST_BAD_ENTRY
     XEN_NOTE_QUAD 1, 0x10                       /* ENTRY outside the image */
 #else

@@ -33,7 +33,6 @@ constexpr uint64_t kBackendWaitNs = 10'000'000'000;   // guest time
 
 manifest::System g_sys;
 alignas(4096) uint8_t g_manifest[256 * 1024];
-alignas(4096) uint8_t g_image[4 * 1024 * 1024];
 
 struct State {
     bool live = false;        // built and not yet destroyed
@@ -57,24 +56,11 @@ uint16_t find_self() {
 
 // Reads boot module `index` into buf; its size, or a negative errno.
 long read_module(uint32_t index, uint8_t* buf, size_t cap, char* name, size_t name_len) {
-    abi::MoatDomctl op{};
-    op.cmd = uint32_t(abi::DomctlCmd::module_info);
-    op.u.module.index = index;
-    long r = domctl(op);
-    if (r) return r;
-    uint64_t size = op.u.module.size;
-    if (name) base::snformat(name, name_len, "%s", op.u.module.name);
-    if (size > cap) return abi::neg(abi::Errno::e2big);
-    for (uint64_t off = 0; off < size; off += abi::kModuleReadMax) {
-        abi::MoatDomctl rd{};
-        rd.cmd = uint32_t(abi::DomctlCmd::module_read);
-        rd.u.module.index = index;
-        rd.u.module.offset = off;
-        rd.u.module.len = size - off < abi::kModuleReadMax ? size - off : abi::kModuleReadMax;
-        rd.u.module.buf = rt::ptr(buf + off);
-        if ((r = domctl(rd)) != 0) return r;
-    }
-    return long(size);
+    long size = module_size(index, name, name_len);
+    if (size < 0) return size;
+    if (uint64_t(size) > cap) return abi::neg(abi::Errno::e2big);
+    long r = module_read(index, 0, buf, uint64_t(size));
+    return r ? r : size;
 }
 
 uint16_t domid_of(int i) {
@@ -292,14 +278,14 @@ void destroy(int i) {
 bool build(int i, long store_port_for_master) {
     const manifest::Domain& m = g_sys.domains[i];
     char name[32], err[160];
-    long size = read_module(m.module, g_image, sizeof g_image, name, sizeof name);
+    long size = module_size(m.module, name, sizeof name);
     if (size < 0) {
         rt::printf("%s: cannot read its image (boot module %u): %ld\n", m.name, m.module, size);
         return false;
     }
     PvSpec s = spec_of(i);
-    s.image = g_image;
-    s.image_size = size_t(size);
+    s.image_module = m.module;
+    s.ramdisk_module = m.ramdisk_module;
     s.console_backend = backend_of(i, manifest::ConnKind::console);
     s.store_backend = backend_of(i, manifest::ConnKind::xenstore);
     if (m.role == manifest::Role::xenstore) {
@@ -355,6 +341,7 @@ bool start(int i) {
                        st.boot_tsc};
         if (!store_introduce(sd)) return false;
         wait_for_backends(i);
+        (void)store_stamp_start(st.dom.id);
     }
     long r = domctl_simple(uint32_t(abi::DomctlCmd::unpause), st.dom.id);
     if (r != 0) {

@@ -1,5 +1,6 @@
 #include "pv.hpp"
 
+#include <abi/errno.hpp>
 #include <abi/event_channel.hpp>
 #include <abi/grant_table.hpp>
 #include <abi/hypercall.hpp>
@@ -9,8 +10,9 @@
 #include <abi/start_info.hpp>
 #include <abi/x86_64.hpp>
 #include <base/format.hpp>
-#include <core/pv_layout.hpp>
 #include <elf/elf.hpp>
+#include <pvboot/layout.hpp>
+#include <rt/console.hpp>
 #include <rt/events.hpp>
 #include <rt/hypercall.hpp>
 #include <rt/mm.hpp>
@@ -20,13 +22,12 @@ namespace builder {
 namespace {
 
 // The machine frames of the domain being built, by pfn.
-constexpr uint64_t kMaxPages = 64 * 1024;   // 256 MiB
 uint64_t g_mfn[kMaxPages];
 
 // The foreign window: pages of our image whose L1 entries are pointed at the
 // new domain's frames while we write them, then given back our own frames
 // (its frames must not stay mapped by us: a frame we map writable could never
-// become one of its page tables).
+// become one of its page tables). 64 pages: 256 KiB of the domain at a time.
 constexpr unsigned kWindow = 64;
 alignas(4096) uint8_t g_window[kWindow][4096];
 uint64_t g_window_l1e[kWindow];   // machine addresses of their L1 entries
@@ -58,28 +59,70 @@ bool window_unmap(unsigned n) {
     return rt::mmu_update(u, n) == 0 && rt::mmuext(abi::MmuextCmd::tlb_flush_local) == 0;
 }
 
-// Runs fn(page pointer, pfn) over pfns [first, first+count) of `dom`, kWindow at a time.
+// Runs fn(window, first pfn, pages) over pfns [first, first+count) of `dom`,
+// kWindow pages at a time (consecutive pfns at consecutive window pages);
+// fn returns false to stop.
 template <typename F>
-bool each_page(uint16_t dom, uint64_t first, uint64_t count, F&& fn) {
+bool each_run(uint16_t dom, uint64_t first, uint64_t count, F&& fn) {
     for (uint64_t done = 0; done < count;) {
         unsigned n = count - done < kWindow ? unsigned(count - done) : kWindow;
         if (!window_map(dom, &g_mfn[first + done], n)) return false;
-        for (unsigned i = 0; i < n; ++i) fn(g_window[i], first + done + i);
-        if (!window_unmap(n)) return false;
+        bool ok = fn(&g_window[0][0], first + done, n);
+        if (!window_unmap(n) || !ok) return false;
         done += n;
     }
     return true;
 }
 
-// Page tables are composed here, then copied into the domain's frames.
-constexpr unsigned kMaxPt = 64;
-uint64_t g_pt[kMaxPt][512];
+// Runs fn(page, pfn) over pfns [first, first+count) of `dom`.
+template <typename F>
+bool each_page(uint16_t dom, uint64_t first, uint64_t count, F&& fn) {
+    return each_run(dom, first, count, [&](uint8_t* w, uint64_t pfn, unsigned n) {
+        for (unsigned i = 0; i < n; ++i) fn(w + i * 4096ull, pfn + i);
+        return true;
+    });
+}
+
+// The kernel image as an elf::Source: parse() reads its headers and notes
+// through this, a block at a time; the segments are streamed separately.
+struct ModuleSource {
+    uint32_t index;
+    static bool read(void* ctx, uint64_t off, void* dst, size_t len) {
+        return module_read(static_cast<ModuleSource*>(ctx)->index, off, dst, len) == 0;
+    }
+};
 
 void fail(char* err, size_t len, const char* fmt, const char* what, long rc) {
     base::snformat(err, len, fmt, what, rc);
 }
 
 }  // namespace
+
+long module_size(uint32_t index, char* name, size_t name_len) {
+    abi::MoatDomctl op{};
+    op.cmd = uint32_t(abi::DomctlCmd::module_info);
+    op.u.module.index = index;
+    long r = domctl(op);
+    if (r) return r;
+    if (name) base::snformat(name, name_len, "%s", op.u.module.name);
+    return long(op.u.module.size);
+}
+
+long module_read(uint32_t index, uint64_t off, void* buf, uint64_t len) {
+    auto* p = static_cast<uint8_t*>(buf);
+    for (uint64_t done = 0; done < len;) {
+        abi::MoatDomctl rd{};
+        rd.cmd = uint32_t(abi::DomctlCmd::module_read);
+        rd.u.module.index = index;
+        rd.u.module.offset = off + done;
+        rd.u.module.len = len - done < abi::kModuleReadMax ? len - done : abi::kModuleReadMax;
+        rd.u.module.buf = rt::ptr(p + done);
+        long r = domctl(rd);
+        if (r != 0) return r;
+        done += rd.u.module.len;
+    }
+    return 0;
+}
 
 long domctl(abi::MoatDomctl& op) {
     op.version = abi::kMoatDomctlVersion;
@@ -140,28 +183,50 @@ bool pv_build(const PvSpec& s, PvDomain& d, char* err, size_t err_len) {
         base::snformat(err, err_len, "cannot find our own page-table entries for the foreign window");
         return false;
     }
-    auto img = elf::parse(s.image, s.image_size);
+    if (s.nr_pages > kMaxPages) {
+        base::snformat(err, err_len, "%lu pages of memory, the builder handles at most %lu", s.nr_pages, kMaxPages);
+        return false;
+    }
+
+    // The image: its headers and notes, read from its boot module.
+    long image_size = module_size(s.image_module, nullptr, 0);
+    if (image_size < 0) {
+        base::snformat(err, err_len, "cannot read its image (boot module %u): %ld", s.image_module, image_size);
+        return false;
+    }
+    ModuleSource ms{s.image_module};
+    const elf::Source src{uint64_t(image_size), nullptr, &ModuleSource::read, &ms};
+    auto img = elf::parse(src);
     if (!img) {
         base::snformat(err, err_len, "image: %s", elf::describe(img.error()));
         return false;
     }
     const elf::Image& image = *img;
-    if (image.xen.required_features) {
-        base::snformat(err, err_len, "image requires Xen features Moat does not offer (%#x)", image.xen.required_features);
+    if (uint32_t refused = image.xen.required_features & pvboot::kRefusedRequiredFeatures) {
+        base::snformat(err, err_len, "image requires Xen features Moat does not offer (%#x)", refused);
         return false;
     }
-    auto lay = core::compute_pv_layout(image.xen.virt_base, image.kstart, image.kend, s.nr_pages);
+    uint64_t ramdisk_bytes = 0;
+    if (s.ramdisk_module) {
+        long r = module_size(s.ramdisk_module, nullptr, 0);
+        if (r < 0) {
+            base::snformat(err, err_len, "cannot read its ramdisk (boot module %u): %ld", s.ramdisk_module, r);
+            return false;
+        }
+        ramdisk_bytes = uint64_t(r);
+    }
+
+    // Where everything goes, as Xen's toolstack lays a domU out.
+    auto lay = pvboot::compute(pvboot::kernel_of(image), pvboot::Options{s.nr_pages, ramdisk_bytes, true});
     if (!lay) {
-        base::snformat(err, err_len, "layout: %s", core::describe(lay.error()));
+        base::snformat(err, err_len, "layout: %s", pvboot::describe(lay.error()));
         return false;
     }
-    const core::PvLayout& l = *lay;
-    // The console and store pages are the last two frames, outside the
-    // bootstrap region.
-    if (l.mapped_pages + 2 > s.nr_pages || l.nr_pt_frames > kMaxPt) {
-        base::snformat(err, err_len, "%lu pages of memory is too little for this image (its start-of-day region alone takes %lu)",
-                       s.nr_pages, l.mapped_pages);
-        return false;
+    const pvboot::Layout& l = *lay;
+    {
+        char pieces[200], addresses[200];
+        pvboot::describe(l, pieces, sizeof pieces, addresses, sizeof addresses);
+        rt::printf("%s: %s\n%s: entry %#lx, %s\n", s.name, pieces, s.name, image.xen.entry, addresses);
     }
 
     // Memory: every pfn, the kernel tells us the frames.
@@ -179,29 +244,53 @@ bool pv_build(const PvSpec& s, PvDomain& d, char* err, size_t err_len) {
             return false;
         }
     }
-    d.console_mfn = s.console_backend != kNoDomain ? g_mfn[s.nr_pages - 2] : 0;
-    d.store_mfn = s.store_backend != kNoDomain ? g_mfn[s.nr_pages - 1] : 0;
+    // The rings: pages of the layout (inside the bootstrap mapping, after
+    // start_info, as Xen's builder puts them), named only for a back-end.
+    d.console_mfn = s.console_backend != kNoDomain ? g_mfn[l.console_pfn] : 0;
+    d.store_mfn = s.store_backend != kNoDomain ? g_mfn[l.xenstore_pfn] : 0;
 
-    // The image.
-    const uint64_t first_pfn = 0, region = l.mapped_pages;
-    auto loaded = elf::load(image, s.image, s.image_size, [&](uint64_t va, const uint8_t* src, uint64_t n) {
-        while (n) {
-            uint64_t pfn = l.pfn(va), off = va & 4095, chunk = 4096 - off < n ? 4096 - off : n;
-            each_page(dom, pfn, 1, [&](uint8_t* p, uint64_t) {
-                if (src) __builtin_memcpy(p + off, src, chunk);
-                else __builtin_memset(p + off, 0, chunk);
-            });
-            va += chunk;
-            n -= chunk;
-            if (src) src += chunk;
+    // The kernel, streamed from its module into its frames: each window of
+    // pages gets the segments' file bytes read straight into it and the rest
+    // of their memory zeroed (fresh frames are zero already; this is cheap
+    // insurance). Nothing of the image is ever buffered here.
+    bool read_ok = true;
+    bool ok = each_run(dom, l.kernel.pfn, l.kernel.pages, [&](uint8_t* w, uint64_t pfn, unsigned n) {
+        const uint64_t lo = l.va(pfn), hi = lo + n * 4096ull;
+        for (unsigned i = 0; i < image.nsegments; ++i) {
+            const elf::Segment& g = image.segments[i];
+            const uint64_t a = g.vaddr > lo ? g.vaddr : lo;
+            const uint64_t mem_end = g.vaddr + g.memsz < hi ? g.vaddr + g.memsz : hi;
+            if (a >= mem_end) continue;
+            const uint64_t file_end = g.vaddr + g.filesz < mem_end ? g.vaddr + g.filesz : mem_end;
+            if (a < file_end && module_read(s.image_module, g.offset + (a - g.vaddr), w + (a - lo), file_end - a) != 0) {
+                read_ok = false;
+                return false;
+            }
+            const uint64_t z = a > file_end ? a : file_end;
+            if (z < mem_end) __builtin_memset(w + (z - lo), 0, mem_end - z);
         }
+        return true;
     });
-    if (!loaded) {
-        base::snformat(err, err_len, "image: %s", elf::describe(loaded.error()));
+    if (!ok) {
+        if (read_ok) base::snformat(err, err_len, "writing its image through foreign mappings failed");
+        else base::snformat(err, err_len, "reading its image (boot module %u) failed", s.image_module);
         return false;
     }
-    (void)first_pfn;
-    (void)region;
+
+    // The ramdisk, the same way, from the start of its pages.
+    if (l.ramdisk.pages) {
+        ok = each_run(dom, l.ramdisk.pfn, l.ramdisk.pages, [&](uint8_t* w, uint64_t pfn, unsigned n) {
+            const uint64_t off = (pfn - l.ramdisk.pfn) * 4096;
+            const uint64_t len = ramdisk_bytes - off < n * 4096ull ? ramdisk_bytes - off : n * 4096ull;
+            read_ok = module_read(s.ramdisk_module, off, w, len) == 0;
+            return read_ok;
+        });
+        if (!ok) {
+            if (read_ok) base::snformat(err, err_len, "writing its ramdisk through foreign mappings failed");
+            else base::snformat(err, err_len, "reading its ramdisk (boot module %u) failed", s.ramdisk_module);
+            return false;
+        }
+    }
 
     // Event channels for its rings: unbound ports of its own, for the back-ends.
     auto port_for = [&](uint16_t backend, uint32_t* port) {
@@ -237,13 +326,14 @@ bool pv_build(const PvSpec& s, PvDomain& d, char* err, size_t err_len) {
     if (domctl(info) != 0) return fail(err, err_len, "%s: %ld", "getinfo", -1), false;
     uint64_t shared_info_mfn = info.u.info.shared_info_mfn;
 
-    // P2M list, start_info, hypercall page.
-    bool ok = each_page(dom, l.pfn(l.p2m_va), l.p2m_pages, [&](uint8_t* p, uint64_t pfn) {
-        uint64_t first = (pfn - l.pfn(l.p2m_va)) * 512;
+    // The P2M list: nr_pages MFNs, the rest of its last page zero (as Xen's).
+    ok = each_page(dom, l.p2m.pfn, l.p2m_list_pages, [&](uint8_t* p, uint64_t pfn) {
+        uint64_t first = (pfn - l.p2m.pfn) * 512;
         auto* e = reinterpret_cast<uint64_t*>(p);
-        for (unsigned k = 0; k < 512; ++k) e[k] = first + k < s.nr_pages ? g_mfn[first + k] : ~0ull;
+        for (unsigned k = 0; k < 512; ++k) e[k] = first + k < s.nr_pages ? g_mfn[first + k] : 0;
     });
-    ok = ok && each_page(dom, l.pfn(l.start_info_va), 1, [&](uint8_t* p, uint64_t) {
+    // start_info, as Xen's start_info_x86_64.
+    ok = ok && each_page(dom, l.start_info_pfn, 1, [&](uint8_t* p, uint64_t) {
         auto* si = reinterpret_cast<abi::StartInfo*>(p);
         __builtin_memset(p, 0, 4096);
         __builtin_memcpy(si->magic, abi::kStartInfoMagic, sizeof abi::kStartInfoMagic);
@@ -252,17 +342,26 @@ bool pv_build(const PvSpec& s, PvDomain& d, char* err, size_t err_len) {
         si->pt_base = l.pt_va;
         si->nr_pt_frames = l.nr_pt_frames;
         si->mfn_list = l.p2m_va;
+        si->first_p2m_pfn = l.first_p2m_pfn;
+        si->nr_p2m_frames = l.nr_p2m_frames;
+        si->flags = l.flags;
         si->store_mfn = d.store_mfn;
         si->store_evtchn = d.store_port;
         si->console.domU.mfn = d.console_mfn;
         si->console.domU.evtchn = d.console_port;
+        si->mod_start = l.mod_start;
+        si->mod_len = l.mod_len;
         base::snformat(reinterpret_cast<char*>(si->cmd_line), sizeof si->cmd_line, "%s", s.cmdline ? s.cmdline : "");
     });
+    // The ring pages start zeroed (fresh frames; said again, as Xen clears them).
+    ok = ok && each_page(dom, l.xenstore_pfn, 1, [](uint8_t* p, uint64_t) { __builtin_memset(p, 0, 4096); });
+    ok = ok && each_page(dom, l.console_pfn, 1, [](uint8_t* p, uint64_t) { __builtin_memset(p, 0, 4096); });
+    // The hypercall page, only for an image that asks for one.
     if (image.xen.has_hypercall_page) {
         ok = ok && each_page(dom, l.pfn(image.xen.hypercall_page), 1,
                              [&](uint8_t* p, uint64_t) { abi::write_hypercall_page(p); });
     }
-    // shared_info.arch.max_pfn, as Xen's builder sets it.
+    // shared_info.arch.max_pfn: the size of its P2M.
     ok = ok && window_map(dom, &shared_info_mfn, 1);
     if (ok) {
         reinterpret_cast<abi::SharedInfo*>(g_window[0])->arch.max_pfn = s.nr_pages;
@@ -270,32 +369,17 @@ bool pv_build(const PvSpec& s, PvDomain& d, char* err, size_t err_len) {
     }
     if (!ok) return fail(err, err_len, "%s: %ld", "writing its memory through foreign mappings failed", -1), false;
 
-    // Bootstrap page tables for [v_start, v_end): everything writable but the
-    // tables themselves (read-only), as the kernel's builder lays them out.
-    uint64_t pt_first = l.pfn(l.pt_va), next = 1;
-    __builtin_memset(g_pt, 0, sizeof(g_pt[0]) * l.nr_pt_frames);
-    constexpr uint64_t kTable = rt::kPteP | rt::kPteRw | rt::kPteU | rt::kPteA;
-    for (uint64_t va = l.v_start; va < l.v_end; va += 4096) {
-        unsigned t = 0;
-        for (unsigned level = 4; level > 1; --level) {
-            uint64_t& e = g_pt[t][(va >> (12 + 9 * (level - 1))) & 511];
-            if (!(e & rt::kPteP)) {
-                if (next >= l.nr_pt_frames) return fail(err, err_len, "%s (%ld)", "page-table layout overflow", long(next)), false;
-                e = (g_mfn[pt_first + next++] << 12) | kTable;
-            }
-            uint64_t mfn = (e & rt::kPteAddr) >> 12;
-            t = 0;
-            while (g_mfn[pt_first + t] != mfn) ++t;
-        }
-        uint64_t pfn = l.pfn(va);
-        uint64_t flags = rt::kPteP | rt::kPteU | rt::kPteA;
-        if (!l.is_page_table_pfn(pfn)) flags |= rt::kPteRw | rt::kPteD;
-        g_pt[t][(va >> 12) & 511] = (g_mfn[pfn] << 12) | flags;
+    // The bootstrap page tables (and, with INIT_P2M, the P2M's), entry for
+    // entry as Xen's setup_pgtables_pv writes them.
+    auto mfn_of = [](uint64_t pfn) { return g_mfn[pfn]; };
+    const pvboot::Segment runs[2] = {l.pgtables, l.p2m_tables()};
+    for (const pvboot::Segment& run : runs) {
+        bool filled = true;
+        ok = each_page(dom, run.pfn, run.pages, [&](uint8_t* p, uint64_t pfn) {
+            filled &= pvboot::fill_page_table(l, pfn, reinterpret_cast<uint64_t*>(p), mfn_of);
+        });
+        if (!ok || !filled) return fail(err, err_len, "%s: %ld", "writing its page tables failed", -1), false;
     }
-    ok = each_page(dom, pt_first, l.nr_pt_frames, [&](uint8_t* p, uint64_t pfn) {
-        __builtin_memcpy(p, g_pt[pfn - pt_first], 4096);
-    });
-    if (!ok) return fail(err, err_len, "%s: %ld", "writing its page tables failed", -1), false;
 
     // The M2P entries of its frames.
     for (uint64_t pfn = 0; pfn < s.nr_pages; pfn += 256) {
@@ -309,17 +393,26 @@ bool pv_build(const PvSpec& s, PvDomain& d, char* err, size_t err_len) {
     // Pinning its L4 validates the whole tree against its own frames.
     abi::MmuextOp pin{};
     pin.cmd = uint32_t(abi::MmuextCmd::pin_l4_table);
-    pin.arg1.mfn = g_mfn[pt_first];
+    pin.arg1.mfn = g_mfn[l.l4_pfn()];
     long r = rt::hypercall(abi::Hypercall::mmuext_op, rt::ptr(&pin), 1, 0, dom);
     if (r != 0) return fail(err, err_len, "%s (%ld)", "its bootstrap page tables did not validate", r), false;
 
+    // Its first context, as Xen's vcpu_x86_64.
     static abi::VcpuGuestContext ctx;
     ctx = abi::VcpuGuestContext{};
     ctx.user_regs.rip = image.xen.entry;
     ctx.user_regs.rsp = l.stack_va + 4096;
     ctx.user_regs.rsi = l.start_info_va;
     ctx.user_regs.rflags = 0x200;
-    ctx.ctrlreg[3] = g_mfn[pt_first] << 12;
+    ctx.user_regs.cs = abi::kFlatKernelCs64;
+    ctx.user_regs.ss = abi::kFlatKernelSs64;
+    ctx.user_regs.ds = ctx.user_regs.es = ctx.user_regs.fs = ctx.user_regs.gs = abi::kFlatKernelDs64;
+    ctx.debugreg[6] = 0xffff0ff0;
+    ctx.debugreg[7] = 0x400;
+    ctx.flags = abi::kVgcfInKernel | abi::kVgcfOnline;
+    ctx.ctrlreg[3] = g_mfn[l.l4_pfn()] << 12;
+    ctx.kernel_ss = ctx.user_regs.ss;
+    ctx.kernel_sp = ctx.user_regs.rsp;
     abi::MoatDomctl op{};
     op.cmd = uint32_t(abi::DomctlCmd::setvcpucontext);
     op.domain = dom;

@@ -1,12 +1,15 @@
 #pragma once
 // Building a Xen x86-64 PV domain from ring 3, as Xen's domain builder
 // (libxenguest) does: the domain is created paused with domctl; its memory is
-// populated with memory_op on its behalf; the image, P2M list, start_info,
-// hypercall page and bootstrap page tables are written through foreign
-// mappings (mmu_update naming the domain, allowed by our Domain capability
-// with build); its L4 is pinned on its behalf, which validates every entry;
-// and its vCPU gets its first context. Nothing here is trusted by the kernel:
-// every step goes through the same checks as any domain's own updates.
+// populated with memory_op on its behalf; it is laid out as Xen lays it out
+// (libs/pvboot); the image and ramdisk are streamed from their boot modules
+// (domctl module_read) straight into its frames, and the P2M list,
+// start_info, hypercall page and bootstrap page tables written, through
+// foreign mappings (mmu_update naming the domain, allowed by our Domain
+// capability with build); its L4 is pinned on its behalf, which validates
+// every entry; and its vCPU gets its first context. Nothing here is trusted
+// by the kernel: every step goes through the same checks as any domain's
+// own updates.
 
 #include <cstddef>
 #include <cstdint>
@@ -17,10 +20,13 @@ namespace builder {
 
 inline constexpr uint16_t kNoDomain = 0xFFFF;
 
+// The largest domain the builder builds: its frame list is static (2 MiB).
+inline constexpr uint64_t kMaxPages = 256 * 1024;   // 1 GiB
+
 struct PvSpec {
     const char* name;
-    const uint8_t* image;
-    size_t image_size;
+    uint32_t image_module;     // boot module holding its kernel (an ELF image)
+    uint32_t ramdisk_module;   // boot module holding its ramdisk; 0: none
     const char* cmdline;
     uint64_t nr_pages;       // all of its memory, the two ring pages included
     uint32_t weight, cpu_cap;
@@ -39,10 +45,16 @@ struct PvDomain {
 // Creates the domain (paused, nothing in it yet). False with a reason in err.
 bool pv_create(const PvSpec& s, PvDomain& out, char* err, size_t err_len);
 
-// Fills a created domain: memory, image, rings, grants 0 and 1, ports,
-// start_info, page tables, vCPU context. It stays paused. False with a
-// reason in err; the caller destroys the domain.
+// Fills a created domain: memory, image, ramdisk, rings, grants 0 and 1,
+// ports, start_info, page tables, vCPU context. It stays paused. Prints the
+// layout it chose (two lines, "<name>: kernel ..."). False with a reason in
+// err; the caller destroys the domain.
 bool pv_build(const PvSpec& s, PvDomain& d, char* err, size_t err_len);
+
+// A boot module's size and file name (module_info); negative errno on failure.
+long module_size(uint32_t index, char* name, size_t name_len);
+// Reads module bytes [off, off+len) into buf (any length: 64 KiB per call).
+long module_read(uint32_t index, uint64_t off, void* buf, uint64_t len);
 
 // domctl helpers.
 long domctl(abi::MoatDomctl& op);   // sets the version

@@ -5,6 +5,7 @@
 #include <rt/events.hpp>
 #include <rt/gnttab.hpp>
 #include <rt/mm.hpp>
+#include <rt/time.hpp>
 #include <rt/xenbus.hpp>
 
 namespace builder {
@@ -86,6 +87,14 @@ bool store_introduce(const StoreDomain& d, bool introduce) {
     auto r = rt::xs_introduce(d.id, d.store_mfn, d.store_port);
     if (!r) return report("introduce", home, r.error());
     return true;
+}
+
+bool store_stamp_start(uint16_t id) {
+    char path[48], value[24];
+    base::snformat(path, sizeof path, "/local/domain/%u/moat/start-tsc", id);
+    base::snformat(value, sizeof value, "%lu", rt::rdtsc());
+    auto w = rt::xs_write(path, value);
+    return w ? true : report("write", path, w.error());
 }
 
 bool store_device(uint16_t fe, uint16_t be, const char* type, unsigned devid, const StoreNode* fe_extra, size_t n_fe,

@@ -31,6 +31,10 @@ struct StoreDomain {
 // With introduce false only the nodes are written (the store domain itself,
 // whose console the console domain finds there).
 bool store_introduce(const StoreDomain& d, bool introduce = true);
+// moat/start-tsc in its home: the TSC now, as the builder lets it run, for
+// figures measured from its first instruction (linux_boot_insns: under
+// -icount the TSC counts instructions). A failure is printed, false returned.
+bool store_stamp_start(uint16_t id);
 // The nodes of a RING connection (as Xen's toolstack writes a device's):
 // /local/domain/<fe>/device/ring/<devid> (backend, backend-id, state) and
 // /local/domain/<be>/backend/ring/<fe>/<devid> (frontend, frontend-id,

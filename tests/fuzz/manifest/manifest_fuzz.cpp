@@ -96,6 +96,7 @@ void check_system(const manifest::System& s) {
     unsigned builders = 0, consoles = 0, stores = 0;
     uint64_t memory = 0;
     uint32_t next_module = 2;
+    uint8_t holds[2 + 2 * manifest::kMaxDomains] = {};   // 1 image, 2 ramdisk
     for (unsigned i = 0; i < s.n_domains; ++i) {
         const manifest::Domain& d = s.domains[i];
         CHECK(name_ok(d.name));
@@ -108,10 +109,17 @@ void check_system(const manifest::System& s) {
         CHECK(d.memory_kib != 0 && d.memory_kib % 4 == 0);
         memory += d.memory_kib;
         if (d.role == manifest::Role::builder) {
-            CHECK(d.module == 0);
+            CHECK(d.module == 0 && d.ramdisk_module == 0);
         } else {
+            // Images and ramdisks share the numbering; a module is one or the other.
             CHECK(d.module >= 2 && d.module <= next_module);
-            if (d.module == next_module) ++next_module;
+            if (d.module == next_module) holds[next_module++] = 1;
+            CHECK(holds[d.module] == 1);
+            if (d.ramdisk_module != 0) {
+                CHECK(d.ramdisk_module >= 2 && d.ramdisk_module <= next_module && d.ramdisk_module != d.module);
+                if (d.ramdisk_module == next_module) holds[next_module++] = 2;
+                CHECK(holds[d.ramdisk_module] == 2);
+            }
         }
         CHECK(d.vcpus == 1);
         CHECK(d.weight >= 1 && d.weight <= 65535);

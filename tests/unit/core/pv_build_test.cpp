@@ -15,6 +15,7 @@
 #include <core/pte.hpp>
 #include <core/pv_build.hpp>
 #include <core/m2p.hpp>
+#include <pvboot/layout.hpp>
 
 #include "test_domain.hpp"
 
@@ -303,10 +304,24 @@ TEST_F(PvBuildRefusal, BadElf) {
 }
 
 TEST_F(PvBuildRefusal, RequiredFeature) {
+    // As Xen's toolstack: a PV kernel may not require auto_translated_physmap.
     auto b = guest_builder();
-    b.notes.push_back(elftest::note_str(elf::xen_note::kFeatures, "!writable_page_tables"));
+    b.notes.push_back(elftest::note_str(elf::xen_note::kFeatures, "!auto_translated_physmap|!writable_page_tables"));
     auto e = refused(b.build(), kPages, BuildStage::features);
-    EXPECT_EQ(e.features, 1u << elf::xen_feat::kWritablePageTables);
+    EXPECT_EQ(e.features, 1u << elf::xen_feat::kAutoTranslatedPhysmap);
+}
+
+TEST(PvBuildFeatures, WritablePageTablesRequiredAsLinuxDoes) {
+    // Linux's FEATURES note, without its NUL: built, as Xen builds it.
+    fake::reset();
+    auto b = guest_builder();
+    const std::string f = "!writable_page_tables|pae_pgdir_above_4gb";
+    b.notes.push_back(elftest::Note{elf::xen_note::kFeatures, std::vector<uint8_t>(f.begin(), f.end())});
+    auto img = b.build();
+    auto r = core::build_pv_domain({"linuxish", img.data(), img.size(), "", kPages});
+    ASSERT_TRUE(r.ok()) << int(r.error().stage);
+    core::domain_shutdown(**r, abi::ShutdownReason::poweroff);
+    reap();
 }
 
 TEST_F(PvBuildRefusal, TooLittleMemoryForTheLayout) {
@@ -353,3 +368,131 @@ TEST_F(PvBuildRefusal, NoDomainSlot) {
 }
 
 }  // namespace
+
+// ---- an upper-half image shaped like Linux --------------------------------
+
+namespace {
+
+// VIRT_BASE 0xffffffff80000000, PADDR_OFFSET 0; text at p_paddr 0, a
+// per-CPU segment with p_vaddr 0 at p_paddr 0x2000, data after it;
+// INIT_P2M 0x8000000000; Linux's FEATURES (no NUL); no hypercall page.
+constexpr uint64_t kUpper = 0xffffffff80000000;
+std::vector<uint8_t> upper_image() {
+    namespace xn = elf::xen_note;
+    elftest::Builder b;
+    b.entry = 0x1000000;
+    b.segs.push_back(elftest::Seg{kUpper, elftest::pattern(0x2000, 7), 0, elftest::PF_R | elftest::PF_X, 4096, true, 0});
+    b.segs.push_back(elftest::Seg{0, elftest::pattern(0x1000, 8), 0, elftest::PF_R | elftest::PF_W, 4096, true, 0x2000});
+    b.segs.push_back(
+        elftest::Seg{kUpper + 0x3000, elftest::pattern(0x800, 9), 0x2000, elftest::PF_R | elftest::PF_W, 4096, true, 0x3000});
+    const std::string f = "!writable_page_tables|pae_pgdir_above_4gb";
+    b.notes = {elftest::note_str(xn::kGuestOs, "linux"), elftest::note_str(xn::kXenVersion, "xen-3.0"),
+               elftest::note_str(xn::kLoader, "generic"), elftest::note_u64(xn::kVirtBase, kUpper),
+               elftest::note_u64(xn::kPaddrOffset, 0), elftest::note_u64(xn::kEntry, kUpper + 0x100),
+               elftest::note_u64(xn::kInitP2m, 0x8000000000),
+               elftest::Note{xn::kFeatures, std::vector<uint8_t>(f.begin(), f.end())},
+               elftest::note_u32(xn::kModStartPfn, 1)};
+    return b.build();
+}
+
+}  // namespace
+
+TEST(PvBuildUpperHalf, LinuxShapedImageWithInitP2m) {
+    fake::reset();
+    const uint64_t free_at_start = core::frame_allocator().free_frames();
+    auto img = upper_image();
+    constexpr uint64_t kN = 2048;
+    auto r = core::build_pv_domain({"upper", img.data(), img.size(), "console=hvc0", kN});
+    ASSERT_TRUE(r.ok()) << int(r.error().stage);
+    core::Domain* d = *r;
+    core::Vcpu* v = &d->vcpu[0];
+    platform::load_page_table(v->guest_table);
+    fake::calls().current = v;
+
+    // Xen's layout (pvboot): kernel pfns 0-4, start_info 5, 5 tables (L4,
+    // L3, L2 and two L1s for [0xffffffff80000000, +4 MiB)), the stack, the
+    // region to 4 MiB; then the P2M list (4 pages) and its own L3, L2, L1
+    // for INIT_P2M.
+    auto lay = pvboot::compute(pvboot::Kernel{kUpper, kUpper, kUpper + 0x5000, true, 0x8000000000, true},
+                               pvboot::Options{kN, 0, false});
+    ASSERT_TRUE(lay.ok());
+    const pvboot::Layout& l = *lay;
+    EXPECT_EQ(v->regs.rip, kUpper + 0x100);
+    EXPECT_EQ(v->regs.rsi, l.start_info_va);
+    EXPECT_EQ(v->regs.rsp, l.stack_va + 4096);
+    EXPECT_EQ(l.v_end, kUpper + 0x400000);
+    EXPECT_EQ(l.start_info_pfn, 5u);
+    EXPECT_EQ(l.nr_pt_frames, 5u);
+    EXPECT_EQ(l.p2m.pfn, 1024u);
+    EXPECT_EQ(l.p2m.pages, 4u + 3);
+
+    auto si = read_guest<abi::StartInfo>(v->regs.rsi);
+    EXPECT_EQ(si.nr_pages, kN);
+    EXPECT_EQ(si.mfn_list, 0x8000000000u);
+    EXPECT_EQ(si.first_p2m_pfn, 1024u);
+    EXPECT_EQ(si.nr_p2m_frames, 7u);
+    EXPECT_EQ(si.pt_base, l.pt_va);
+    EXPECT_EQ(si.nr_pt_frames, l.nr_pt_frames);
+    EXPECT_EQ(si.flags, 0u);
+    EXPECT_EQ(si.mod_start, 0u);
+
+    // The image where Xen puts it: the per-CPU segment at VIRT_BASE + 0x2000.
+    auto text = elftest::pattern(0x2000, 7);
+    EXPECT_EQ(read_guest_bytes(kUpper, 0x2000), text);
+    EXPECT_EQ(read_guest_bytes(kUpper + 0x2000, 0x1000), elftest::pattern(0x1000, 8));
+    EXPECT_EQ(read_guest_bytes(kUpper + 0x3800, 0x1800), std::vector<uint8_t>(0x1800, 0));
+    // The P2M list, read at INIT_P2M through the guest's own tables.
+    std::vector<uint64_t> p2m(kN);
+    ASSERT_TRUE(platform::copy_from_guest(p2m.data(), 0x8000000000, kN * 8));
+    std::set<uint64_t> seen;
+    for (uint64_t pfn = 0; pfn < kN; ++pfn) {
+        EXPECT_EQ(core::m2p_get(p2m[pfn]), pfn) << pfn;
+        EXPECT_TRUE(seen.insert(p2m[pfn]).second);
+    }
+    uint64_t pa;
+    bool w;
+    ASSERT_TRUE(fake::translate(v->guest_table, 0x8000000000, &pa, &w));
+    EXPECT_TRUE(w);
+    EXPECT_EQ(pa >> 12, p2m[1024]);
+    EXPECT_FALSE(fake::translate(v->guest_table, 0x8000000000 + 4 * 4096, &pa, &w));
+    // Its three tables are typed and validated, and mapped nowhere.
+    core::FrameTable& ft = core::frame_table();
+    EXPECT_EQ(ft[p2m[1024 + 4]].type, core::PageType::l3);
+    EXPECT_EQ(ft[p2m[1024 + 5]].type, core::PageType::l2);
+    EXPECT_EQ(ft[p2m[1024 + 6]].type, core::PageType::l1);
+    // The region's tables read-only, in Xen's order: L4, L3, L2, L1s.
+    EXPECT_EQ(ft[p2m[l.pgtables.pfn]].type, core::PageType::l4);
+    EXPECT_EQ(ft[p2m[l.pgtables.pfn + 1]].type, core::PageType::l3);
+    EXPECT_EQ(ft[p2m[l.pgtables.pfn + 2]].type, core::PageType::l2);
+    EXPECT_EQ(ft[p2m[l.pgtables.pfn + 3]].type, core::PageType::l1);
+    ASSERT_TRUE(fake::translate(v->guest_table, l.pt_va, &pa, &w));
+    EXPECT_FALSE(w);
+    EXPECT_EQ(check_frame_accounting(v->guest_table, d->id), 0);
+
+    core::domain_shutdown(*d, abi::ShutdownReason::poweroff);
+    reap();
+    EXPECT_EQ(core::frame_allocator().free_frames(), free_at_start);
+}
+
+TEST(PvBuildUpperHalf, HypervisorRangeRefused) {
+    // The same image with VIRT_BASE (and so its region) in the hypervisor's
+    // L4 slots: refused by the layout, nothing allocated.
+    fake::reset();
+    const uint64_t free_at_start = core::frame_allocator().free_frames();
+    namespace xn = elf::xen_note;
+    elftest::Builder b;
+    const uint64_t hv = 0xffff800000000000;
+    b.entry = hv + 0x100;
+    b.segs.push_back(elftest::Seg{hv, elftest::pattern(0x2000, 7), 0, elftest::PF_R | elftest::PF_X});
+    b.notes = {elftest::note_str(xn::kGuestOs, "evil"), elftest::note_u64(xn::kVirtBase, hv),
+               elftest::note_u64(xn::kEntry, hv + 0x100)};
+    auto img = b.build();
+    auto r = core::build_pv_domain({"evil", img.data(), img.size(), "", 2048});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().stage, BuildStage::layout);
+    EXPECT_EQ(r.error().layout, core::LayoutError::hypervisor_range);
+    EXPECT_EQ(core::frame_allocator().free_frames(), free_at_start);
+    char why[200];
+    core::describe(r.error(), why, sizeof why);
+    EXPECT_NE(std::string(why).find("hypervisor"), std::string::npos) << why;
+}

@@ -66,7 +66,7 @@ struct Seg {
     uint64_t memsz = 0;          // 0: bytes.size()
     uint32_t flags = PF_R | PF_X;
     uint64_t align = 4096;
-    bool has_paddr = false;      // p_paddr = vaddr unless set
+    bool has_paddr = false;      // unless set, the p_paddr Xen places at vaddr (see Builder::default_paddr)
     uint64_t paddr = 0;
     uint32_t type = PT_LOAD;
 };
@@ -82,6 +82,7 @@ struct Builder {
     std::vector<Note> notes;
     std::vector<uint8_t> raw_notes;  // appended verbatim after the serialized notes
     bool notes_in_section = false;
+    unsigned extra_sections = 0;     // SHT_PROGBITS sections after those (Linux has ~40)
     uint64_t entry = 0;
 
     // Filled in by build().
@@ -91,6 +92,23 @@ struct Builder {
     size_t shoff = 0;
 
     static size_t phdr_at(size_t i) { return 64 + 56 * i; }
+
+    // The value of the last numeric note of `type` (0 if none).
+    uint64_t note_value(uint32_t type) const {
+        uint64_t v = 0;
+        for (const auto& n : notes) {
+            if (n.type != type || n.name != "Xen") continue;
+            v = 0;
+            for (size_t i = n.desc.size(); i-- > 0 && i < 8;) v = (v << 8) | n.desc[i];
+        }
+        return v;
+    }
+    // Xen places a segment at p_paddr + VIRT_BASE - PADDR_OFFSET (both 0
+    // when absent): the p_paddr that puts it at its vaddr, as a linker
+    // script for a Xen guest writes it.
+    uint64_t default_paddr(uint64_t vaddr) const {
+        return vaddr - note_value(3 /* VIRT_BASE */) + note_value(4 /* PADDR_OFFSET */);
+    }
 
     std::vector<uint8_t> build() {
         std::vector<uint8_t> blob = serialize_notes(notes);
@@ -132,7 +150,7 @@ struct Builder {
             put32(b, p + 4, s.flags);
             put64(b, p + 8, seg_off[i]);
             put64(b, p + 16, s.vaddr);
-            put64(b, p + 24, s.has_paddr ? s.paddr : s.vaddr);
+            put64(b, p + 24, s.has_paddr ? s.paddr : default_paddr(s.vaddr));
             put64(b, p + 32, s.bytes.size());
             put64(b, p + 40, s.memsz ? s.memsz : s.bytes.size());
             put64(b, p + 48, s.align);
@@ -147,15 +165,25 @@ struct Builder {
             put64(b, p + 40, notes_size);
             put64(b, p + 48, 4);
         }
-        if (notes_in_section) {
+        if (notes_in_section || extra_sections) {
+            const size_t nsec = 1 + (notes_in_section ? 1 : 0) + extra_sections;
             shoff = (b.size() + 7) & ~size_t{7};
-            b.resize(shoff + 2 * 64, 0);  // null section + the note section
-            put32(b, shoff + 64 + 4, 7);  // SHT_NOTE
-            put64(b, shoff + 64 + 24, notes_off);
-            put64(b, shoff + 64 + 32, notes_size);
+            b.resize(shoff + nsec * 64, 0);  // null section, the note section, the others
+            size_t at = shoff + 64;
+            if (notes_in_section) {
+                put32(b, at + 4, 7);  // SHT_NOTE
+                put64(b, at + 24, notes_off);
+                put64(b, at + 32, notes_size);
+                at += 64;
+            }
+            for (unsigned k = 0; k < extra_sections; ++k, at += 64) {
+                put32(b, at + 4, 1);  // SHT_PROGBITS, over the first segment's bytes
+                put64(b, at + 24, seg_off.empty() ? 0 : seg_off[0]);
+                put64(b, at + 32, segs.empty() ? 0 : segs[0].bytes.size());
+            }
             put64(b, 40, shoff);
             put16(b, 58, 64);
-            put16(b, 60, 2);
+            put16(b, 60, nsec);
         }
         return b;
     }

@@ -37,8 +37,9 @@ struct BuildError {
 // Fills `buf` with a one-line explanation of `e`.
 void describe(const BuildError& e, char* buf, size_t cap);
 
-// XENFEAT bits a guest may require of Moat.
-constexpr uint32_t kSupportedFeatures = 0;
+// XENFEAT bits a guest may not require (its FEATURES note): what Xen's
+// toolstack refuses, auto_translated_physmap (pvboot).
+constexpr uint32_t kRefusedFeatures = pvboot::kRefusedRequiredFeatures;
 
 // The largest domain the builder handles (its P2M bookkeeping is static).
 constexpr uint64_t kMaxDomainPages = 1ull << 20;   // 4 GiB

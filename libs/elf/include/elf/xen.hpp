@@ -47,7 +47,7 @@ struct XenParams {
     uint64_t virt_base;       // VIRT_BASE, default 0
     uint64_t entry;           // ENTRY, default e_entry
     uint64_t hypercall_page;  // HYPERCALL_PAGE (virtual address), 0 if none
-    uint64_t paddr_offset;    // PADDR_OFFSET; virt_base if absent (segments then go at p_vaddr)
+    uint64_t paddr_offset;    // PADDR_OFFSET; 0 if absent (Xen's default for images with notes)
     uint64_t init_p2m;        // INIT_P2M, 0 if none
     bool has_hypercall_page;
     bool has_paddr_offset;
@@ -67,7 +67,8 @@ struct XenParams {
 };
 
 // Parses a FEATURES string (not necessarily NUL-terminated; stops at `len`
-// or the first NUL) into the two bitmaps, OR-ing bits in. Unknown names are
+// or the first NUL: Linux writes its note without one, and Xen reads it to
+// the note's size) into the two bitmaps, OR-ing bits in. Unknown names are
 // ignored unless required, when it returns false. Empty items are ignored.
 bool parse_xen_features(const char* s, size_t len, uint32_t* supported, uint32_t* required);
 

@@ -41,6 +41,7 @@ struct Domain {
     char name[kNameLen + 1];
     Role role;
     uint32_t module;         // boot module holding its image (0 is the builder's)
+    uint32_t ramdisk_module; // boot module holding its ramdisk (start_info mod_start/mod_len); 0 = none
     uint64_t memory_kib;
     uint32_t vcpus;          // defaults applied: 1
     uint32_t weight;         // defaults applied: 256
