@@ -1,9 +1,12 @@
 // A hostile front-end (role=hostile): it speaks blkif wrongly in every way
-// it can, and checks that blkback answers each wrong request with an error
-// and keeps serving it, disconnects it for a garbage ring index (and lets
-// it connect again), survives a flood, and, last, survives it vanishing
-// with requests outstanding (the domain powers off with its ring full).
-// A well-behaved guest on the same blkback is checked by its own test.
+// it can, direct and indirect requests alike, and checks that blkback
+// answers each wrong request with an error and keeps serving it, survives
+// a flood (of the largest indirect requests too), disconnects it for a
+// garbage ring index (and lets it connect again), refuses rings it did not
+// offer and serves the ones it did (multipage.cpp), and, last, survives it
+// vanishing with requests outstanding (the domain powers off with its ring
+// full). A well-behaved guest on the same blkback is checked by its own
+// test.
 
 #include "common.hpp"
 
@@ -66,7 +69,6 @@ void bad_requests() {
     r.seg[0].gref = 0xFFFFFFF0u;
     expect(r, kErr, "blk.hostile.write_from_huge_ref_refused");
     expect(request(abi::kBlkifOpReserved1, 1), kNotSupp, "blk.hostile.reserved_op_refused");
-    expect(request(abi::kBlkifOpIndirect, 1), kNotSupp, "blk.hostile.indirect_op_refused");
     expect(request(200, 1), kNotSupp, "blk.hostile.unknown_op_refused");
     abi::BlkifDiscard dc{};
     dc.operation = abi::kBlkifOpDiscard;
@@ -78,6 +80,125 @@ void bad_requests() {
     check(st == kErr || st == kNotSupp, "blk.hostile.huge_discard_refused", "status %d", st);
     // After all that, a good request is served.
     expect(request(abi::kBlkifOpRead, 11, 0), abi::kBlkifRspOkay, "blk.hostile.served_after_bad_requests");
+}
+
+void expect_indirect(const abi::BlkifRequest& r, int want, const char* name) {
+    int st = indirect_round_trip(r, rt::now_ns() + kWaitNs);
+    check(st == want, name, "status %d, wanted %d", st, want);
+}
+
+// Indirect requests (blkback offers them), wrong in every way: each gets
+// ERROR, answered with its indirect_op as the operation; good ones around
+// them are served.
+void indirect_requests() {
+    rt::Blkfront& d = disk();
+    uint64_t sectors = d.info().sectors;
+    unsigned max = backend_number("feature-max-indirect-segments", 0);
+    check(max >= 32 && max <= abi::kBlkifSegmentsPerIndirectPage, "blk.hostile.indirect_offered",
+          "feature-max-indirect-segments %u", max);
+    if (max < 32 || max > abi::kBlkifSegmentsPerIndirectPage) return;
+    constexpr int kErr = abi::kBlkifRspError;
+    uint64_t deadline = rt::now_ns() + kWaitNs;
+    abi::BlkifSegment segs[abi::kBlkifSegmentsPerIndirectPage];
+    lay_segments(32, 2, segs);
+    auto good = [&](uint8_t op) { return indirect_request(op, 0, segs, 32, 32); };
+    expect_indirect(good(abi::kBlkifOpRead), 0, "blk.hostile.indirect_read_served");
+    expect_indirect(good(abi::kBlkifOpWrite), 0, "blk.hostile.indirect_write_served");
+    // Only READ and WRITE may be indirect (as Xen's back-end: ERROR).
+    expect_indirect(good(abi::kBlkifOpFlushDiskcache), kErr, "blk.hostile.indirect_op_refused");
+    expect_indirect(good(abi::kBlkifOpDiscard), kErr, "blk.hostile.indirect_discard_refused");
+    expect_indirect(good(abi::kBlkifOpIndirect), kErr, "blk.hostile.indirect_nested_refused");
+    expect_indirect(good(200), kErr, "blk.hostile.indirect_unknown_op_refused");
+    expect_indirect(indirect_request(abi::kBlkifOpRead, 0, segs, 32, 0), kErr,
+                    "blk.hostile.indirect_zero_segments_refused");
+    expect_indirect(indirect_request(abi::kBlkifOpRead, 0, segs, 32, uint16_t(max + 1)), kErr,
+                    "blk.hostile.indirect_more_segments_than_offered_refused");
+    expect_indirect(indirect_request(abi::kBlkifOpWrite, 0, segs, 32, 65535), kErr,
+                    "blk.hostile.indirect_65535_segments_refused");
+    abi::BlkifSegment bad[abi::kBlkifSegmentsPerIndirectPage];
+    auto with = [&](unsigned at, abi::BlkifSegment seg, uint8_t op = abi::kBlkifOpRead) {
+        __builtin_memcpy(bad, segs, sizeof bad);
+        bad[at] = seg;
+        return indirect_request(op, 0, bad, 32, 32);
+    };
+    expect_indirect(with(20, {d.data_ref(0), 5, 3}), kErr, "blk.hostile.indirect_first_after_last_refused");
+    expect_indirect(with(31, {d.data_ref(0), 0, 8}), kErr, "blk.hostile.indirect_last_sect_beyond_page_refused");
+    expect_indirect(with(0, {d.data_ref(0), 200, 200}, abi::kBlkifOpWrite), kErr,
+                    "blk.hostile.indirect_sector_200_of_a_page_refused");
+    expect_indirect(with(31, {kNeverGranted, 0, 1}), kErr, "blk.hostile.indirect_ungranted_segment_refused");
+    expect_indirect(with(5, {0xFFFFFFF0u, 0, 1}, abi::kBlkifOpWrite), kErr,
+                    "blk.hostile.indirect_huge_segment_ref_refused");
+    expect_indirect(indirect_request(abi::kBlkifOpRead, sectors - 32, segs, 32, 32), kErr,
+                    "blk.hostile.indirect_across_disk_end_refused");
+    expect_indirect(indirect_request(abi::kBlkifOpRead, sectors, segs, 1, 1), kErr,
+                    "blk.hostile.indirect_beyond_disk_refused");
+    expect_indirect(indirect_request(abi::kBlkifOpWrite, ~0ull - 3, segs, 32, 32), kErr,
+                    "blk.hostile.indirect_wrapping_sector_refused");
+    // The list itself in a page never granted, or beyond the table.
+    abi::BlkifRequest r = good(abi::kBlkifOpRead);
+    abi::BlkifRequestIndirect ir;
+    __builtin_memcpy(&ir, &r, sizeof ir);
+    ir.indirect_grefs[0] = kNeverGranted;
+    __builtin_memcpy(&r, &ir, sizeof r);
+    expect_indirect(r, kErr, "blk.hostile.indirect_ungranted_list_refused");
+    ir.indirect_grefs[0] = 0xFFFFFFF0u;
+    __builtin_memcpy(&r, &ir, sizeof r);
+    expect_indirect(r, kErr, "blk.hostile.indirect_huge_list_ref_refused");
+    // The list rewritten with garbage right after the push: blkback reads
+    // it once, whenever it does, and answers from what it read.
+    r = good(abi::kBlkifOpRead);
+    bool pushed = d.push(r);
+    auto* list = reinterpret_cast<abi::BlkifSegment*>(d.data_page(kListPage));
+    for (unsigned i = 0; i < 32; ++i) list[i] = abi::BlkifSegment{kNeverGranted + i, 9, 1};
+    abi::BlkifResponse rsp{};
+    int st = pushed ? d.wait_response(&rsp, deadline) : rt::Blkfront::kInvalid;
+    check((st == 0 || st == kErr) && rsp.id == r.id && rsp.operation == abi::kBlkifOpRead,
+          "blk.hostile.indirect_list_rewritten_answered", "status %d", st);
+    expect_indirect(good(abi::kBlkifOpRead), 0, "blk.hostile.served_after_bad_indirect_requests");
+}
+
+// A ring full of the largest indirect requests blkback takes (bad ones
+// between them), pushed at once, round after round: far more bounce pages
+// than one front-end may hold, so most wait for others to finish; every
+// one is answered, and right.
+void indirect_flood() {
+    rt::Blkfront& d = disk();
+    unsigned max = backend_number("feature-max-indirect-segments", 0);
+    if (max < 32) return;
+    unsigned rounds = arg("indirect-flood-rounds", 10), answered = 0, right = 0, sent = 0;
+    abi::BlkifSegment segs[abi::kBlkifSegmentsPerIndirectPage];
+    lay_segments(32, 2, segs);
+    // Every request names the same list, written once.
+    abi::BlkifRequest good = indirect_request(abi::kBlkifOpRead, 0, segs, 32, 32);
+    for (unsigned round = 0; round < rounds; ++round) {
+        uint64_t first = g_id;
+        unsigned n = 0;
+        for (; n < d.ring().size(); ++n) {
+            abi::BlkifRequest r = good;
+            abi::BlkifRequestIndirect ir;
+            __builtin_memcpy(&ir, &r, sizeof ir);
+            ir.id = g_id++;
+            ir.sector_number = (n * 64) % (d.info().sectors - 64);
+            ir.indirect_op = n % 2 ? abi::kBlkifOpRead : abi::kBlkifOpWrite;
+            if (n % 5 == 4) ir.nr_segments = uint16_t(max + 1);  // refused
+            __builtin_memcpy(&r, &ir, sizeof r);
+            if (!d.ring().push_request(r)) break;
+        }
+        if (d.ring().push_requests_and_check_notify()) rt::notify(d.port());
+        sent += n;
+        for (unsigned k = 0; k < n; ++k) {
+            abi::BlkifResponse rsp;
+            int st = d.wait_response(&rsp, rt::now_ns() + kWaitNs);
+            if (st == rt::Blkfront::kTimedOut || st == rt::Blkfront::kBroken) break;
+            ++answered;
+            uint64_t i = rsp.id - first;
+            bool refused = i % 5 == 4;
+            uint8_t op = i % 2 ? abi::kBlkifOpRead : abi::kBlkifOpWrite;
+            right += i < n && rsp.operation == op && (refused ? rsp.status == abi::kBlkifRspError : rsp.status == 0);
+        }
+    }
+    check(answered == sent && right == sent, "blk.hostile.indirect_flood_answered", "%u sent, %u answered, %u right",
+          sent, answered, right);
 }
 
 // Rounds of a full ring (good and bad requests mixed), pushed at once.
@@ -160,8 +281,11 @@ void hostile_test() {
     if (!up) return;
     d.set_timeout(kWaitNs);
     bad_requests();
+    indirect_requests();
     flood();
+    indirect_flood();
     garbage_index();
+    if (d.connected()) multipage_test();
     if (d.connected()) vanish();
 }
 

@@ -63,6 +63,52 @@ int read_back(uint32_t seed, uint64_t* bad, uint64_t* first_bad, uint64_t* sum) 
     return 0;
 }
 
+// Whether the n sectors from `first` in the data pages (laid out as one
+// buffer) are the pattern of `seed`.
+bool data_pages_hold(uint32_t seed, uint64_t first, unsigned n) {
+    const uint8_t* data = disk().data_page(0);
+    for (unsigned i = 0; i < n; ++i)
+        if (!blk::pattern_matches(seed, first + i, data + size_t(i) * blk::kSectorBytes)) return false;
+    return true;
+}
+
+// Indirect requests (the back-end offers them): the pattern read in pieces
+// of 1, 2, 4 and 8 sectors at every page offset, 10 to 32 segments; a write
+// of the same pattern through them (the disk stays as it was) read back
+// the ordinary way; and a read across the end refused.
+void indirect_checks(uint32_t seed) {
+    rt::Blkfront& d = disk();
+    uint64_t sectors = d.info().sectors;
+    unsigned max = backend_number("feature-max-indirect-segments", 0);
+    check(max >= 32, name("indirect_offered"), "feature-max-indirect-segments %u", max);
+    if (max < 32 || sectors < 512) return;
+    uint64_t deadline = rt::now_ns() + kConnectNs;
+    struct Shape {
+        unsigned segments, per;
+        uint64_t sector;
+    };
+    const Shape shapes[] = {{32, 2, 0}, {32, 2, sectors - 64}, {20, 4, 8}, {13, 1, 301}, {10, 8, 100}, {32, 1, 77}};
+    unsigned right = 0;
+    for (const Shape& sh : shapes) {
+        __builtin_memset(d.data_page(0), 0, size_t(kListPage) * 4096);
+        int st = indirect_io(abi::kBlkifOpRead, sh.sector, sh.segments, sh.per, deadline);
+        bool ok = st == 0 && data_pages_hold(seed, sh.sector, sh.segments * sh.per);
+        if (!ok) rt::printf("indirect read of %u x %u sectors at %lu: status %d\n", sh.segments, sh.per, sh.sector, st);
+        right += ok;
+    }
+    check(right == sizeof shapes / sizeof shapes[0], name("indirect_reads"), "%u of %u right", right,
+          unsigned(sizeof shapes / sizeof shapes[0]));
+    constexpr uint64_t kAt = 200;
+    for (unsigned i = 0; i < 64; ++i) blk::pattern_sector(seed, kAt + i, d.data_page(0) + i * blk::kSectorBytes);
+    int w = indirect_io(abi::kBlkifOpWrite, kAt, 32, 2, deadline);
+    int rd = d.read(kAt, 64, g_buf);
+    bool same = true;
+    for (unsigned i = 0; i < 64 && rd == 0; ++i) same &= blk::pattern_matches(seed, kAt + i, g_buf + i * blk::kSectorBytes);
+    check(w == 0 && rd == 0 && same, name("indirect_write"), "write %d read %d, %s", w, rd, same ? "same" : "different");
+    int st = indirect_io(abi::kBlkifOpRead, sectors - 32, 32, 2, deadline);
+    check(st == abi::kBlkifRspError, name("indirect_across_end_refused"), "status %d", st);
+}
+
 void read_write() {
     rt::Blkfront& d = disk();
     uint64_t sectors = d.info().sectors;
@@ -84,6 +130,7 @@ void read_write() {
         good_rounds += ok;
     }
     check(good_rounds == rounds, name("pattern_written_and_read_back"), "%u of %u rounds right", good_rounds, rounds);
+    indirect_checks(seed);
     check(d.info().flush && d.flush() == 0, name("flush"));
     check(d.info().barrier && d.barrier() == 0, name("barrier"));
     // Discard the first page's sectors, then put the pattern back.

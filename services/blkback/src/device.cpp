@@ -27,7 +27,7 @@ struct alignas(32) SlotHead {
 };
 SlotHead g_heads[kSlots];
 alignas(64) uint8_t g_status[kSlots][64];
-alignas(4096) uint8_t g_bounce[kSlots][kPagesPerSlot][4096];
+alignas(4096) uint8_t g_bounce[kBouncePages][4096];
 // Which slot a chain (by its head descriptor) belongs to.
 uint8_t g_slot_of_head[rt::virtio::kMaxQueueSize];
 
@@ -60,8 +60,8 @@ bool device_open(uint32_t bdf) {
         return fail("features");
     uint64_t f = g_dev.features();
     if (!g_dev.setup_queue(0, g_queue, &g_queue_pages)) return fail("queue 0");
-    // Every slot's longest chain at once (header, 11 pages, status).
-    if (g_queue.size() < kSlots * (2 + kPagesPerSlot)) return fail("queue smaller than 16 chains of 13 descriptors");
+    // Every slot's chain and every bounce page in flight at once.
+    if (g_queue.size() < kQueueDescriptors) return fail("queue smaller than 256 descriptors");
     long port = g_dev.irq_port();
     if (port <= 0) return fail("interrupt");
     g_port = uint32_t(port);
@@ -77,9 +77,10 @@ bool device_open(uint32_t bdf) {
         // One segment per request is all we send.
         if (g_info.max_discard_sectors == 0 || config<uint32_t>(vblk::kCfgMaxDiscardSeg) == 0) g_info.discard = false;
     }
-    // Segments of 8 sectors at most and 11 of them: a device that takes
-    // fewer per request than that is not one we drive.
-    if ((f & vblk::kFSegMax) && config<uint32_t>(vblk::kCfgSegMax) < kPagesPerSlot) return fail("seg_max below 11");
+    // Segments of 8 sectors at most and up to kMaxSegments of them: a
+    // device that takes fewer per request than that is not one we drive.
+    if ((f & vblk::kFSegMax) && config<uint32_t>(vblk::kCfgSegMax) < blk::kMaxSegments)
+        return fail("seg_max below blkback's segments per request");
     g_dev.start();
     rt::printf("virtio-blk %02x:%02x.%x: %lu sectors%s%s%s, queue of %u\n", bdf >> 8, (bdf >> 3) & 31,
                bdf & 7, g_info.capacity, g_info.read_only ? ", read-only" : "", g_info.flush ? ", flush" : "",
@@ -91,16 +92,17 @@ const DeviceInfo& device() { return g_info; }
 uint32_t device_port() { return g_port; }
 void device_interrupt() { (void)g_dev.read_isr(); }
 void device_ack() { g_dev.ack_irq(); }
-uint8_t* bounce(unsigned slot, unsigned page) { return g_bounce[slot][page]; }
+uint8_t* bounce(unsigned page) { return g_bounce[page % kBouncePages]; }
 
-bool device_submit_rw(unsigned slot, bool write, uint64_t sector, const blk::Checked& c) {
+bool device_submit_rw(unsigned slot, bool write, uint64_t sector, const blk::Checked& c, const uint16_t* pages) {
+    if (c.nr_segments > blk::kMaxSegments) return false;
     g_heads[slot].hdr = vblk::Header{write ? vblk::kTOut : vblk::kTIn, 0, sector};
     g_status[slot][0] = 0xFF;
-    rt::virtio::Buf bufs[2 + kPagesPerSlot];
+    rt::virtio::Buf bufs[2 + blk::kMaxSegments];
     unsigned n = 0;
     bufs[n++] = {&g_heads[slot].hdr, sizeof(vblk::Header), false};
     for (unsigned i = 0; i < c.nr_segments; ++i)
-        bufs[n++] = {g_bounce[slot][i] + c.first[i] * blk::kSectorBytes, uint32_t(c.count[i] * blk::kSectorBytes),
+        bufs[n++] = {bounce(pages[i]) + c.first[i] * blk::kSectorBytes, uint32_t(c.count[i] * blk::kSectorBytes),
                      !write};
     bufs[n++] = {g_status[slot], 1, true};
     return submit(slot, bufs, n);

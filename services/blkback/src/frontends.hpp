@@ -1,8 +1,8 @@
 #pragma once
-// blkback's front-ends: the xenbus side (one entry per backend/vbd/<fe>/<devid>
-// the builder wrote, its state machine) and the ring side (requests taken,
-// checked by libs/blk, carried out on the device through bounce pages and
-// grant copy, answered).
+// blkback's front-ends: the xenbus side (frontends.cpp: one entry per
+// backend/vbd/<fe>/<devid> the builder wrote, its state machine) and the
+// ring side (io.cpp: requests taken, checked by libs/blk, carried out on
+// the device through bounce pages and grant copy, answered).
 
 #include <cstdint>
 

@@ -18,13 +18,12 @@
 
 #include "device.hpp"
 #include "frontends.hpp"
+#include "ring_map.hpp"
 
 #include <rt/blkfront.hpp>
 #include <rt/caps.hpp>
 #include <rt/console.hpp>
 #include <rt/events.hpp>
-#include <rt/gnttab.hpp>
-#include <rt/mm.hpp>
 #include <rt/rt.hpp>
 #include <rt/time.hpp>
 #include <rt/traps.hpp>
@@ -36,22 +35,16 @@ namespace {
 
 using namespace blkback;
 
-// Front-ends' ring pages are mapped here. When a front-end's domain is
-// destroyed the hypervisor takes the mapping away under our feet; a touch
-// of the page then faults, and the handler below puts our own frame back
-// at that address: the access is repeated on a page of ours, what it reads
-// is garbage that the ring code refuses, and XenStore soon says the domain
-// is gone.
-alignas(4096) uint8_t g_ring_window[kMaxFrontends][4096];
-rt::ForeignSlot g_ring_slots[kMaxFrontends];
 unsigned g_window_faults;
 
+// Front-ends' ring pages are mapped into a window of ours (ring_map.hpp).
+// When a front-end's domain is destroyed the hypervisor takes the mapping
+// away under our feet; a touch of the page then faults, and this puts our
+// own frame back at that address: the access is repeated on a page of
+// ours, what it reads is garbage that the ring code refuses, and XenStore
+// soon says the domain is gone.
 bool on_page_fault(rt::TrapFrame&) {
-    uint64_t va = rt::vcpu_info().arch.cr2 & ~0xFFFull;
-    uint64_t base = rt::ptr(g_ring_window[0]);
-    if (va < base || va >= base + sizeof g_ring_window) return false;
-    uint64_t pte = (rt::maddr_of(reinterpret_cast<void*>(va)) & rt::kPteAddr) | rt::kPteP | rt::kPteRw | rt::kPteA | rt::kPteD;
-    if (rt::update_va_mapping(va, pte) != 0) return false;
+    if (!ring_window_fault(rt::vcpu_info().arch.cr2)) return false;
     ++g_window_faults;
     return true;
 }
@@ -72,13 +65,14 @@ void bench_direct() {
     c.nr_sectors = 8;
     c.first[0] = 0;
     c.count[0] = 8;
+    const uint16_t page = 0;
     uint32_t port = device_port();
     unsigned ok = 0, total = kWarmup + batches * kBatch;
     uint64_t t0 = 0, best = ~0ull, sum = 0;
     for (unsigned i = 0; i < total; ++i) {
         if (i >= kWarmup && (i - kWarmup) % kBatch == 0) t0 = rt::now_ns();
         uint64_t sector = (uint64_t(i) * 7919 % pages) * 8;
-        if (!device_submit_rw(0, false, sector, c)) break;
+        if (!device_submit_rw(0, false, sector, c, &page)) break;
         device_kick();
         unsigned slot;
         uint8_t status = 0xFF;
@@ -106,7 +100,6 @@ void bench_direct() {
 
 void rt::main() {
     rt::events_init();
-    rt::set_foreign_window(g_ring_window, g_ring_slots, kMaxFrontends);
     rt::set_trap_handler(14, on_page_fault);
     if (!rt::xs_init()) {
         rt::printf("no XenStore\n");

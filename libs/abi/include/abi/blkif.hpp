@@ -33,10 +33,14 @@ inline constexpr uint8_t kBlkifOpFlushDiskcache = 3;
 inline constexpr uint8_t kBlkifOpReserved1 = 4;
 // Sectors the front-end no longer needs (feature-discard); a BlkifDiscard.
 inline constexpr uint8_t kBlkifOpDiscard = 5;
-// Segments listed in granted pages (feature-max-indirect-segments): not offered here.
+// A read or write whose segments are listed in granted pages, not in the
+// request (feature-max-indirect-segments); a BlkifRequestIndirect. Its
+// response carries the indirect_op (READ or WRITE), not this.
 inline constexpr uint8_t kBlkifOpIndirect = 6;
 
 inline constexpr unsigned kBlkifMaxSegmentsPerRequest = 11;
+// An indirect request names at most this many pages of segments.
+inline constexpr unsigned kBlkifMaxIndirectPagesPerRequest = 8;
 inline constexpr unsigned kBlkifSectorSize = 512;
 inline constexpr unsigned kBlkifSectorsPerPage = 4096 / kBlkifSectorSize;
 
@@ -81,6 +85,34 @@ static_assert(offsetof(BlkifDiscard, id) == 8);
 static_assert(offsetof(BlkifDiscard, sector_number) == 16);
 static_assert(offsetof(BlkifDiscard, nr_sectors) == 24);
 
+// The same slot read as an indirect request (operation kBlkifOpIndirect):
+// nr_segments segments (BlkifSegment, 512 to a page) fill the first
+// ceil(nr_segments / 512) pages of indirect_grefs, in order.
+struct BlkifRequestIndirect {
+    uint8_t operation;    // kBlkifOpIndirect
+    uint8_t indirect_op;  // kBlkifOpRead or kBlkifOpWrite
+    uint16_t nr_segments;
+    uint32_t pad1;
+    uint64_t id;
+    BlkifSector sector_number;
+    BlkifVdev handle;
+    uint16_t pad2;
+    GrantRef indirect_grefs[kBlkifMaxIndirectPagesPerRequest];
+    uint32_t pad3;
+    uint8_t pad[112 - 64];
+};
+static_assert(sizeof(BlkifRequestIndirect) == sizeof(BlkifRequest));
+static_assert(offsetof(BlkifRequestIndirect, indirect_op) == 1);
+static_assert(offsetof(BlkifRequestIndirect, nr_segments) == 2);
+static_assert(offsetof(BlkifRequestIndirect, id) == 8);
+static_assert(offsetof(BlkifRequestIndirect, sector_number) == 16);
+static_assert(offsetof(BlkifRequestIndirect, handle) == 24);
+static_assert(offsetof(BlkifRequestIndirect, indirect_grefs) == 28);
+
+// Segments in one indirect page.
+inline constexpr unsigned kBlkifSegmentsPerIndirectPage = 4096 / sizeof(BlkifSegment);
+static_assert(kBlkifSegmentsPerIndirectPage == 512);
+
 struct BlkifResponse {
     uint64_t id;        // the request's
     uint8_t operation;  // the request's
@@ -100,7 +132,11 @@ inline constexpr uint32_t kVdiskCdrom = 1;
 inline constexpr uint32_t kVdiskRemovable = 2;
 inline constexpr uint32_t kVdiskReadonly = 4;
 
-// One page of blkif ring: 32 entries.
+// One page of blkif ring: 32 entries; a ring of 2^order pages
+// (max-ring-page-order, ring-page-order, ring-ref0..N-1): 32 << order, the
+// 64-byte header being in the first page only.
 static_assert(sring_entries(4096, sizeof(BlkifRequest)) == 32);
+static_assert(sring_entries(4096 << 2, sizeof(BlkifRequest)) == 128);
+static_assert(sring_entries(4096 << 4, sizeof(BlkifRequest)) == 512);
 
 }  // namespace abi
