@@ -36,6 +36,7 @@ struct Backend {
 Backend g_backends[kMax];
 Sink g_sink;
 int g_focus = -1;                  // the backend typed input goes to
+char g_want_focus[abi::kConsoleNameMax + 1];   // focus=NAME: it takes the focus once served
 bool g_said_no_focus;
 uint64_t g_said[0x8000 / 64];      // domains whose failure to connect was said
 
@@ -131,7 +132,12 @@ void disconnect(Backend& b) {
 
 }  // namespace
 
-void init(Sink sink) { g_sink = sink; }
+void init(Sink sink, const char* focus, size_t focus_len) {
+    g_sink = sink;
+    if (!focus || focus_len >= sizeof g_want_focus) return;
+    __builtin_memcpy(g_want_focus, focus, focus_len);
+    g_want_focus[focus_len] = '\0';
+}
 
 bool serving(uint16_t dom) {
     for (auto& b : g_backends)
@@ -175,7 +181,7 @@ bool connect(uint16_t dom, uint32_t remote_port, const char* name) {
     load(*b, &b->ring->out_cons, &b->out_cons);
     load(*b, &b->ring->in_prod, &b->in_prod);
     rt::notify(b->port);   // it may be waiting for room already
-    if (g_focus < 0) {
+    if (g_focus < 0 || (g_want_focus[0] && __builtin_strcmp(b->name, g_want_focus) == 0)) {
         g_focus = int(b - g_backends);
         say_focus();
     }

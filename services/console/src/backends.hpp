@@ -14,7 +14,9 @@ inline constexpr unsigned kMax = 128;  // domains served at once
 
 // Where whole lines go ("<name>: <text>\n").
 using Sink = void (*)(const char* s, size_t n);
-void init(Sink sink);
+// `focus`: the name of the domain the keyboard goes to once it is served
+// (the command line's focus=NAME; nullptr or empty: the first served).
+void init(Sink sink, const char* focus = nullptr, size_t focus_len = 0);
 
 bool serving(uint16_t dom);
 

@@ -4,7 +4,8 @@
 // it). See docs/system.md, "Console domain".
 //
 // Command line: `exit-after-ms=N` stops the domain after N ms (system tests
-// of the kernel taking the UART back).
+// of the kernel taking the UART back); `focus=NAME` gives the keyboard to
+// the domain called NAME once it is served (else the first one served has it).
 
 #include "backends.hpp"
 
@@ -145,7 +146,10 @@ void rt::main() {
                    !com1 ? "no IoPorts capability for all of 0x3f8-0x3ff"
                    : first == -1 ? "no DebugConsole capability" : "another domain drives it");
     }
-    console::backends::init(sink);
+    const char* focus = nullptr;
+    size_t focus_len = 0;
+    (void)rt::cmdline_value("focus", &focus, &focus_len);
+    console::backends::init(sink, focus, focus_len);
     bool store = console::store::init(), store_up = false;
     if (!store) rt::printf("no XenStore: serving the kernel log only\n");
     long self = -1;
