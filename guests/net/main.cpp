@@ -22,6 +22,11 @@
 //   bench-recv=N         counts those frames; prints
 //                        BENCH net_guest_to_guest_pps (per second of guest
 //                        time, the fastest window of 1,000 frames)
+//   udp-rtt=N udp-to=B udp-port=P   N UDP round trips (64-byte datagrams
+//                        carrying a sequence number) to B's echo on port P,
+//                        one at a time; prints BENCH <bench-name> <median
+//                        TSC ticks> (guest instructions under -icount
+//                        shift=0), then sends "moat-udp-done" to end the echo
 //   linger               keeps answering for 2 s before leaving
 
 #include <rt/check.hpp>
@@ -118,6 +123,69 @@ void bench_send(uint64_t n, uint32_t to) {
     rt::printf("bench: %lu frames sent in %lu ns\n", sent, t);
 }
 
+// The UDP round-trip client: one datagram out, the matching echo back.
+struct UdpRtt {
+    uint32_t peer;
+    uint16_t port;
+    uint32_t want_seq;
+    bool got;
+};
+UdpRtt g_rtt;
+constexpr uint16_t kRttPort = 40007;
+constexpr size_t kRttLen = 64;
+constexpr unsigned kMaxRtt = 1000;
+uint64_t g_rtt_ticks[kMaxRtt];
+
+void rtt_reply(const net::Ipv4& ip, const net::Udp& udp, void*) {
+    if (ip.src != g_rtt.peer || udp.sport != g_rtt.port || udp.len != kRttLen) return;
+    uint32_t seq;
+    __builtin_memcpy(&seq, udp.data, sizeof seq);
+    if (seq == g_rtt.want_seq) g_rtt.got = true;
+}
+
+void udp_rtt(unsigned n, uint32_t peer, uint16_t port) {
+    if (n > kMaxRtt) n = kMaxRtt;
+    net::Mac mac;
+    // The peer (a Linux guest, say) may still be booting: patiently.
+    bool ok = g_ip.resolve(peer, mac, rt::now_ns() + 300 * kSecond, kSecond);
+    check(ok, "net.rtt_peer_resolved");
+    if (!ok) return;
+    g_rtt = UdpRtt{peer, port, 0, false};
+    g_ip.set_udp_hook(kRttPort, rtt_reply, nullptr);
+    uint8_t data[kRttLen] = {};
+    unsigned done = 0, lost = 0;
+    // Until its echo server answers (it may bind after its address is up).
+    for (uint32_t seq = 1; done < n && lost < 300; ++seq) {
+        __builtin_memcpy(data, &seq, sizeof seq);
+        g_rtt.want_seq = seq;
+        g_rtt.got = false;
+        uint64_t t0 = rt::rdtsc();
+        if (!g_ip.send_udp(peer, mac, kRttPort, port, data, sizeof data) || !g_nf.flush(rt::now_ns() + kSecond)) break;
+        uint64_t deadline = rt::now_ns() + kSecond;
+        while (!g_rtt.got && rt::now_ns() < deadline) (void)g_ip.poll(deadline);
+        uint64_t t = rt::rdtsc() - t0;
+        if (g_rtt.got) g_rtt_ticks[done++] = t;
+        else ++lost;
+    }
+    g_ip.set_udp_hook(0, nullptr, nullptr);
+    check(done == n, "net.udp_rtt", "%u of %u round trips, %u lost", done, n, lost);
+    (void)g_ip.send_udp(peer, mac, kRttPort, port, "moat-udp-done", 13);
+    if (done == 0) return;
+    // The median: insertion sort of at most kMaxRtt values.
+    for (unsigned i = 1; i < done; ++i)
+        for (unsigned j = i; j > 0 && g_rtt_ticks[j - 1] > g_rtt_ticks[j]; --j) {
+            uint64_t x = g_rtt_ticks[j];
+            g_rtt_ticks[j] = g_rtt_ticks[j - 1];
+            g_rtt_ticks[j - 1] = x;
+        }
+    const char* name = "udp_rtt_insns";
+    size_t name_len = __builtin_strlen(name);
+    (void)rt::cmdline_value("bench-name", &name, &name_len);
+    rt::printf("udp rtt: %u round trips, min %lu, median %lu, max %lu ticks\n", done, g_rtt_ticks[0],
+               g_rtt_ticks[done / 2], g_rtt_ticks[done - 1]);
+    if (done == n) rt::printf("BENCH %.*s %lu\n", int(name_len), name, g_rtt_ticks[done / 2]);
+}
+
 }  // namespace
 
 void rt::main() {
@@ -208,6 +276,12 @@ void rt::main() {
     uint64_t bsend = rt::cmdline_number("bench-send", 0);
     uint32_t bto = 0;
     if (bsend && rt::cmdline_ipv4("bench-to", bto)) bench_send(bsend, bto);
+
+    uint64_t rtt_n = rt::cmdline_number("udp-rtt", 0);
+    uint32_t rtt_to = 0;
+    uint64_t rtt_port = rt::cmdline_number("udp-port", 7);
+    if (rtt_n && rt::cmdline_ipv4("udp-to", rtt_to) && rtt_port && rtt_port < 65536)
+        udp_rtt(unsigned(rtt_n), rtt_to, uint16_t(rtt_port));
 
     // What we sent is copied out before we go.
     check(g_nf.flush(rt::now_ns() + 10 * kSecond), "net.flushed");

@@ -82,6 +82,10 @@ void Ipv4Stack::handle_ipv4(uint8_t* frame, const net::EthFrame& eth, const net:
         return;
     }
     net::Udp udp;
+    if (ip.proto == net::kIpProtoUdp && udp_hook_ && net::parse_udp(ip, udp) && udp.dport == udp_hook_port_) {
+        udp_hook_(ip, udp, udp_ctx_);
+        return;
+    }
     if (ip.proto == net::kIpProtoUdp && udp_echo_port_ && net::parse_udp(ip, udp) && udp.dport == udp_echo_port_) {
         bool marker = udp_marker_ && udp.len == __builtin_strlen(udp_marker_) &&
                       __builtin_memcmp(udp.data, udp_marker_, udp.len) == 0;

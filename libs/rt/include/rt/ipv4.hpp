@@ -36,6 +36,15 @@ public:
         udp_echo_port_ = port;
         udp_marker_ = marker;
     }
+    // Called with every UDP datagram to us on `port` that is not the echo
+    // port (checksum and lengths checked; views into the frame, valid
+    // during the call). nullptr: off.
+    using UdpHook = void (*)(const net::Ipv4& ip, const net::Udp& udp, void* ctx);
+    void set_udp_hook(uint16_t port, UdpHook hook, void* ctx) {
+        udp_hook_port_ = port;
+        udp_hook_ = hook;
+        udp_ctx_ = ctx;
+    }
     // Called with every received frame the stack does not handle itself.
     void set_raw_hook(void (*hook)(const uint8_t* frame, size_t len, void* ctx), void* ctx) {
         raw_hook_ = hook;
@@ -86,6 +95,9 @@ private:
     uint32_t want_from_ = 0;
     bool got_reply_ = false;
     void (*raw_hook_)(const uint8_t*, size_t, void*) = nullptr;
+    UdpHook udp_hook_ = nullptr;
+    void* udp_ctx_ = nullptr;
+    uint16_t udp_hook_port_ = 0;
     void* raw_ctx_ = nullptr;
     Stats stats_{};
     uint8_t frame_[net::kMaxFrameLen + 2] = {};
