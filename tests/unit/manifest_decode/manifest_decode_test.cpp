@@ -162,6 +162,7 @@ TEST(ManifestDecode, DemoRoundTrip) {
         EXPECT_EQ(s.find(names[i]), int(i));
         EXPECT_EQ(d.role, roles[i]);
         EXPECT_EQ(d.module, modules[i]);
+        EXPECT_EQ(d.ramdisk_module, 0u);
         EXPECT_EQ(d.memory_kib, kib[i]);
         EXPECT_EQ(d.vcpus, 1u);
     }
@@ -246,6 +247,8 @@ TEST(ManifestDecode, GoodRoundTrip) {
     ASSERT_EQ(s.n_domains, 6u);
     ASSERT_EQ(s.n_connections, 5u);
     for (unsigned i = 0; i < 6; ++i) EXPECT_EQ(s.domains[i].module, i == 0 ? 0u : 2u) << i;  // one image
+    // guest-1's ramdisk is the next module after the one image.
+    for (unsigned i = 0; i < 6; ++i) EXPECT_EQ(s.domains[i].ramdisk_module, i == 4 ? 3u : 0u) << i;
 
     const manifest::Domain& net = s.domains[3];
     EXPECT_STREQ(net.name, "net");
@@ -570,6 +573,24 @@ const Case kCases[] = {
     // Modules.
     {"builder_module", [](S* s) { dom(s, "builder")->set_module(1); },
      "domain \"builder\": the builder's module is 1, not 0"},
+    // Ramdisks: numbered with the images, the builder has none, a module
+    // holds an image or a ramdisk.
+    {"builder_ramdisk", [](S* s) { dom(s, "builder")->set_ramdisk_module(2); },
+     "domain \"builder\": the builder has no ramdisk (ramdisk_module 2)"},
+    {"ramdisk_gap", [](S* s) { dom(s, "g")->set_ramdisk_module(5); },
+     "domain \"g\": ramdisk_module 5, expected 4 or an earlier one from 2"},
+    {"ramdisk_1", [](S* s) { dom(s, "g")->set_ramdisk_module(1); },
+     "domain \"g\": ramdisk_module 1, expected 4 or an earlier one from 2"},
+    {"ramdisk_own_image", [](S* s) { dom(s, "g")->set_ramdisk_module(3); },
+     "domain \"g\": ramdisk_module 3 is its image's module"},
+    {"ramdisk_an_image", [](S* s) { dom(s, "g")->set_ramdisk_module(2); },
+     "domain \"g\": ramdisk_module 2 holds an earlier domain's image"},
+    {"image_a_ramdisk",
+     [](S* s) {
+         dom(s, "g")->set_ramdisk_module(4);
+         dom(s, "h")->set_module(4);
+     },
+     "domain \"h\": module 4 holds an earlier domain's ramdisk"},
     {"no_module", [](S* s) { dom(s, "console")->set_module(0); }, "domain \"console\": module 0, expected 2"},
     {"module_1", [](S* s) { dom(s, "h")->set_module(1); },
      "domain \"h\": module 1, expected 4 or an earlier one from 2"},
@@ -815,6 +836,34 @@ TEST(ManifestDecode, ModulesSharedAndInOrder) {
     add_domain(&t, "c", Domain::GUEST, 3);
     r = decode(frame(t));
     EXPECT_TRUE(r.ok) << r.err;
+}
+
+// Ramdisks are boot modules numbered with the images (a domain's image
+// first); domains may share one; the field is a plain uint32 on the wire.
+TEST(ManifestDecode, Ramdisks) {
+    moat::System s = base_system();
+    dom(&s, "g")->set_ramdisk_module(4);
+    dom(&s, "h")->set_ramdisk_module(4);   // shared
+    add_domain(&s, "i", Domain::GUEST, 5)->set_ramdisk_module(6);
+    add_domain(&s, "j", Domain::GUEST, 3)->set_ramdisk_module(6);
+    Result r = decode(frame(s));
+    ASSERT_TRUE(r.ok) << r.err;
+    const manifest::System& d = decoded();
+    const uint32_t want[] = {0, 0, 0, 4, 4, 6, 6};
+    for (unsigned i = 0; i < 7; ++i) EXPECT_EQ(d.domains[i].ramdisk_module, want[i]) << i;
+    EXPECT_EQ(d.domains[5].module, 5u);
+
+    // Every domain with an image and a ramdisk of its own: the most modules
+    // a manifest can have (2 + 2 x 127).
+    moat::System t;
+    add_domain(&t, "builder", Domain::BUILDER, 0);
+    for (unsigned i = 1; i < manifest::kMaxDomains; ++i)
+        add_domain(&t, "d" + std::to_string(i), Domain::GUEST, 2 * i, 4)->set_ramdisk_module(2 * i + 1);
+    r = decode(frame(t));
+    ASSERT_TRUE(r.ok) << r.err;
+    EXPECT_EQ(decoded().domains[manifest::kMaxDomains - 1].ramdisk_module, 2 * manifest::kMaxDomains - 1);
+    dom(&t, "d127")->set_ramdisk_module(2 * manifest::kMaxDomains);
+    EXPECT_EQ(decode_error(t), "domain \"d127\": ramdisk_module 256, expected 255 or an earlier one from 2");
 }
 
 // Encodings libprotobuf does not write but a decoder must take: fields in any

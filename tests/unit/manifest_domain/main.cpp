@@ -64,6 +64,8 @@ void rt::main() {
         check(s.find("builder") == 0 && s.find("guest.2") == 5 && s.find("nobody") == -1, "find");
         check(s.domains[0].role == manifest::Role::builder && s.domains[0].module == 0 && s.domains[5].module == 2,
               "roles_modules");
+        check(s.domains[4].ramdisk_module == 3 && s.domains[5].ramdisk_module == 0 && s.domains[0].ramdisk_module == 0,
+              "ramdisk");
         const manifest::Domain& g1 = s.domains[4];
         check(same(g1.cmdline, "console=hvc0") && g1.n_grants == 1 && g1.grants[0].peer == 5 &&
                   g1.grants[0].rights == (manifest::kGrantMapRo | manifest::kGrantCopy),
