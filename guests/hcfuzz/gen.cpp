@@ -821,11 +821,33 @@ void gen_evtchn(Call& c, uint32_t* cmd_out, void** struct_out, unsigned* size_ou
         c.a[1] = ptr_in(b, &hostile, 8);
         if (!is_self_id(b->dom)) post(kMustFail, "event_channel_op.status_of_another_domain");
         else if (b->port >= 4096) post(kMustFail, "event_channel_op.status_of_no_port");
+    } else if (r < 91) {
+        // An IPI port: only for a vCPU that exists (ours is 0).
+        cmd = E::bind_ipi;
+        auto* b = alloc<abi::EvtchnBindIpi>();
+        b->vcpu = uint32_t(R.pct(60) ? 0 : R.pick((const uint64_t[]){1, 2, 31, 0x80000000, 0xFFFFFFFF}));
+        s = b;
+        size = sizeof *b;
+        c.a[1] = ptr_in(b, &hostile, 8);
+        if (b->vcpu != 0) post(kMustFail, "event_channel_op.bind_ipi_other_vcpu_accepted");
+        else if (!hostile) post(kTrackPort, "", va(&b->port), uint64_t(PortKind::ipi));
+    } else if (r < 93) {
+        // Moving a port: only to a vCPU that exists, never an IPI or the
+        // per-vCPU timer VIRQ, never a port that is not one.
+        cmd = E::bind_vcpu;
+        auto* b = alloc<abi::EvtchnBindVcpu>();
+        b->port = uint32_t(pick_port());
+        b->vcpu = uint32_t(R.pct(60) ? 0 : R.pick((const uint64_t[]){1, 7, 0x80000000, 0xFFFFFFFF}));
+        s = b;
+        size = sizeof *b;
+        c.a[1] = ptr_in(b, &hostile, 8);
+        if (b->vcpu != 0 || b->port == 0 || b->port >= 4096 || b->port == g_ids.timer_port ||
+            (!g_b.in_mc && port_kind(b->port) == PortKind::ipi))
+            post(kMustFail, "event_channel_op.bind_vcpu_accepted");
     } else if (r < 96) {
         // The ones Moat does not implement (yet): arguments that cannot hurt
         // us should they start working.
-        const E rest[] = {E::bind_ipi, E::bind_vcpu, E::reset, E::init_control, E::expand_array, E::set_priority,
-                          E::reset_cont};
+        const E rest[] = {E::reset, E::init_control, E::expand_array, E::set_priority, E::reset_cont};
         cmd = R.pick(rest);
         auto* raw = alloc<uint64_t>(4);
         for (unsigned i = 0; i < 4; ++i) raw[i] = R.next();
@@ -837,11 +859,6 @@ void gen_evtchn(Call& c, uint32_t* cmd_out, void** struct_out, unsigned* size_ou
             post(kMustFail, "event_channel_op.reset_of_another_domain");
         }
         if (cmd == E::init_control || cmd == E::expand_array) raw[0] = frame_bad();   // never a frame of ours
-        if (cmd == E::bind_vcpu) {
-            auto* bv = reinterpret_cast<abi::EvtchnBindVcpu*>(raw);
-            bv->port = uint32_t(pick_port());
-            bv->vcpu = uint32_t(R.pct(50) ? 0 : R.next());
-        }
         s = raw;
         size = 32;
         c.a[1] = ptr_in(raw, &hostile, 8);
@@ -892,8 +909,11 @@ void gen_map(abi::GnttabMapGrantRef& op) {
     op.flags = f;
     pte_form = f & abi::kGntmapContainsPte;
     bool write = !(f & abi::kGntmapReadonly);
-    bool possible = grant_valid_possible(op.dom, op.ref) && (f & abi::kGntmapHostMap) &&
-                    !(f & abi::kGntmapDeviceMap) && !(write && op.ref >= kPeerRefFirst + 4);
+    // A host mapping (a PTE at host_addr), a device mapping (only references
+    // and dev_bus_addr, as Xen PV without an IOMMU), or both; neither is
+    // nothing to map.
+    bool host = f & abi::kGntmapHostMap, device = f & abi::kGntmapDeviceMap;
+    bool possible = grant_valid_possible(op.dom, op.ref) && (host || device) && !(write && op.ref >= kPeerRefFirst + 4);
     bool bad_addr = false;
     unsigned k = unsigned(R.below(100));
     if (pte_form) {
@@ -934,6 +954,7 @@ void gen_map(abi::GnttabMapGrantRef& op) {
             op.host_addr = va_scratch();
         }
     }
+    if (!host) bad_addr = false;   // a device mapping alone looks at no address
     op.status = kStatusSentinel;
     op.handle = 0xA5A5A5A5;
     op.dev_bus_addr = R.pct(90) ? 0 : R.next();
@@ -952,6 +973,11 @@ void gen_unmap(abi::GnttabUnmapGrantRef& op) {
         op.handle = g_maps.handle[i];
         unsigned k = unsigned(R.below(100));
         op.host_addr = k < 70 ? g_maps.host_addr[i] : k < 80 ? 0 : R.pct(50) ? va_scratch() : va_hyp();
+        // The device part is named by its dev_bus_addr (a wrong one is refused).
+        op.dev_bus_addr = g_maps.dev[i] && R.pct(80) ? g_maps.dev[i] : R.pct(90) ? 0 : R.next();
+        op.status = kStatusSentinel;
+        post(kUntrackMap, "", va(&op));
+        return;
     } else {
         const uint32_t h[] = {0, 1, 2, 255, 256, 65535, 0x100000, 0xFFFFFFFF};
         op.handle = R.pct(60) ? R.pick(h) : uint32_t(R.below(300));
@@ -1311,18 +1337,32 @@ void gen_vcpu_op(Call& c) {
     switch (V(k)) {
     case V::initialise: c.a[2] = R.pct(50) ? ptr_hostile_in() : va(g_area.ro); break;
     case V::register_vcpu_info: {
+        // Never a combination that works (our vcpu_info stays in shared
+        // info): a frame that is not ours, one of our page tables, or an
+        // ordinary frame of ours at an offset that crosses the page end or is
+        // misaligned, or with the reserved word set.
         auto* r = alloc<abi::VcpuRegisterVcpuInfo>();
-        r->mfn = frame_bad();   // never a frame of ours: our vcpu_info stays in shared info
+        unsigned k = unsigned(R.below(4));
+        r->mfn = k == 0 ? frame_bad() : k == 1 ? frame_live_pt() : frame_live_rw();
         r->offset = uint32_t(R.below(4096));
+        if (k >= 2) {
+            const uint32_t bad[] = {4096 - 64 + 8, 4096 - 8, 4096, 0xFFFFFFFF, 4, 63, 4033};
+            if (k == 2) r->offset = R.pick(bad);
+            else r->rsvd = uint32_t(R.range(1, 0xFFFFFFFF));
+        }
         c.a[2] = ptr_in(r, &hostile, 10);
-        post(kMustFail, "vcpu_op.register_vcpu_info_foreign_frame");
+        post(kMustFail, "vcpu_op.register_vcpu_info_accepted");
         break;
     }
     case V::register_runstate_memory_area:
     case V::register_vcpu_time_memory_area: {
         auto* r = alloc<abi::VcpuRegisterArea>();
         bool h;
-        r->addr = ptr_out(&h);   // junk: whatever it writes there, whenever
+        // Junk (whatever it writes there, whenever), or where it must never
+        // write (the read-only page, our page tables, the M2P, the
+        // hypervisor, guards): the after-call check of the read-only page and
+        // the invariants (our running tables) would see it.
+        r->addr = R.pct(60) ? ptr_out(&h) : ptr_hostile_out();
         c.a[2] = ptr_in(r, &hostile, 10);
         break;
     }
@@ -1391,8 +1431,18 @@ void gen_physdev_op(Call& c) {
             c.a[1] = ptr_in(pc, &hostile, 10);
         }
         if (g_caps.only_grant_event) post(kMustFail, "physdev_op.pci_without_capability");
+    } else if (r < 62) {
+        // Our virtual IOPL (what the emulated port I/O and cli/sti of
+        // emul.cpp go by): 0..3, nothing else.
+        c.a[0] = abi::kPhysdevSetIopl;
+        auto* io = alloc<abi::PhysdevSetIopl>();
+        io->iopl = uint32_t(R.pick((const uint64_t[]){0, 1, 2, 3, 0, 1, 4, 7, 0x80000000, 0xFFFFFFFF}));
+        c.a[1] = ptr_in(io, &hostile, 10);
+        if (io->iopl > 3) post(kMustFail, "physdev_op.set_iopl_out_of_range_accepted");
+        else if (!hostile) post(kSetIopl, "", 0, io->iopl);
     } else {
         c.a[0] = R.pct(80) ? R.below(32) : R.next();
+        if (uint32_t(c.a[0]) == abi::kPhysdevSetIopl) c.a[0] = 0;   // (above, where it is tracked)
         auto* raw = alloc<uint64_t>(8);
         bool h;
         for (unsigned i = 0; i < 8; ++i) raw[i] = R.pct(30) ? ptr_out(&h) : rand_u64();
@@ -1579,6 +1629,91 @@ void gen_multicall(Call& c) {
     }
     g_b.dirty |= kDirtyAll;
     g_b.mc_entries += count < n ? count : n;
+}
+
+// set_gdt(frames, entries): a frame that is not ours, one of our running
+// page tables or a frame mapped writable can never become a descriptor page;
+// nor can a GDT reach the hypervisor's entries (7168 and up). Spare frames
+// may (then they stay descriptor pages until the next set_gdt): not judged.
+void gen_set_gdt(Call& c) {
+    uint64_t entries = R.pick((const uint64_t[]){0, 1, 16, 512, 513, 1024, 7167, 7168, 7169, 8192, 1ull << 32, ~0ull});
+    uint64_t n = entries <= 7168 ? (entries + 511) / 512 : 14;
+    auto* frames = alloc<uint64_t>(14);
+    bool must = entries > 7168;
+    for (unsigned i = 0; i < 14; ++i) {
+        unsigned r = unsigned(R.below(100));
+        bool judged = i < n;
+        if (r < 35) {
+            frames[i] = frame_bad();
+            must |= judged;
+        } else if (r < 50) {
+            frames[i] = frame_live_pt();
+            must |= judged;
+        } else if (r < 65) {
+            frames[i] = frame_live_rw();
+            must |= judged;
+        } else {
+            // A spare (clean) frame: whatever it holds is checked as
+            // descriptors; never the read-only page, whose 0xFF words would.
+            frames[i] = g_fr.n_spare ? g_fr.spare[R.below(g_fr.n_spare)] : frame_bad();
+            must |= judged && !g_fr.n_spare;
+        }
+    }
+    bool h = false;
+    c.a[0] = ptr_in(frames, &h, 10);
+    c.a[1] = entries;
+    if (must || (h && n > 0)) post(kMustFail, "set_gdt.accepted");
+}
+
+// update_descriptor(machine address, descriptor): a TSS, an LDT, an
+// interrupt or trap gate, a call gate to the hypervisor's selectors or with
+// reserved bits are refused wherever they go; so is anything aimed at a
+// frame that is not ours, at one of our running page tables, or at a
+// misaligned address. What may be written into a frame of ours is a
+// descriptor with bit 0 clear (never a present page-table entry: our clean
+// frames stay clean).
+void gen_update_descriptor(Call& c) {
+    constexpr uint64_t kP = 1ull << 47, kS = 1ull << 44;
+    auto sys = [](unsigned type, unsigned dpl) { return 0x0000000000000067ull | kP | uint64_t(dpl) << 45 | uint64_t(type) << 40; };
+    auto gate = [](uint16_t sel, unsigned dpl) { return (uint64_t(sel) << 16) | kP | uint64_t(dpl) << 45 | 0xCull << 40; };
+    bool bad_desc = false;
+    uint64_t d;
+    unsigned r = unsigned(R.below(100));
+    if (r < 25) {
+        const unsigned types[] = {1, 2, 3, 4, 5, 6, 7, 9, 0xB, 0xE, 0xF};
+        d = sys(R.pick(types), unsigned(R.below(4)));
+        bad_desc = true;
+    } else if (r < 35) {
+        const uint16_t hyp[] = {0xe008, 0xe010, 0xe018, 0xe040, 0xe048, 0xfff8};
+        d = gate(R.pick(hyp), unsigned(R.below(4)));
+        bad_desc = true;
+    } else if (r < 40) {
+        d = gate(0x0b, 3) | (uint64_t(R.range(1, 255)) << 32);   // reserved bits of a 64-bit call gate
+        bad_desc = true;
+    } else if (r < 70) {
+        d = (R.next() | kS) & ~1ull;   // code or data: made DPL 3
+    } else {
+        d = R.next() & ~kP & ~1ull;    // not present: kept as it is
+    }
+    unsigned t = unsigned(R.below(100));
+    uint64_t ma;
+    bool bad_frame = false;
+    if (t < 35) {
+        ma = (frame_bad() << 12) | (R.below(512) * 8);
+        bad_frame = true;
+    } else if (t < 50) {
+        ma = (frame_live_pt() << 12) | (R.below(512) * 8);
+        bad_frame = true;
+    } else if (t < 55) {
+        ma = (frame_write_target() << 12) | R.range(1, 4095);
+        bad_frame = (ma & 7) != 0;
+    } else {
+        ma = (frame_write_target() << 12) | (R.below(512) * 8);
+    }
+    c.a[0] = ma;
+    c.a[1] = d;
+    if (bad_desc || bad_frame) post(kMustFail, bad_desc ? "update_descriptor.bad_descriptor_accepted"
+                                                        : "update_descriptor.bad_frame_accepted");
 }
 
 void gen_nmi_op(Call& c) {
@@ -1811,14 +1946,7 @@ void generate(unsigned nr, Call& c) {
     switch (H(nr)) {
     case H::set_trap_table: gen_set_trap_table(c); return;
     case H::mmu_update: gen_mmu_update(c); return;
-    case H::set_gdt: {
-        auto* frames = alloc<uint64_t>(4);
-        for (unsigned i = 0; i < 4; ++i) frames[i] = R.pct(60) ? frame_bad() : frame_clean();
-        bool h;
-        c.a[0] = ptr_in(frames, &h, 15);
-        c.a[1] = R.pick((const uint64_t[]){0, 1, 16, 512, 7167, 7168, 8192, ~0ull});
-        return;
-    }
+    case H::set_gdt: gen_set_gdt(c); return;
     case H::stack_switch:
         g_b.dirty |= kDirtyStack;
         c.a[0] = R.pct(70) ? abi::kFlatKernelSs : R.next();
@@ -1847,11 +1975,7 @@ void generate(unsigned nr, Call& c) {
         return;
     }
     case H::set_debugreg: gen_set_debugreg(c); return;
-    case H::update_descriptor:
-        c.a[0] = R.pct(50) ? (frame_bad() << 12) | (R.below(512) * 8)
-                           : (frame_write_target() << 12) | (R.below(512) * 8);
-        c.a[1] = R.next();
-        return;
+    case H::update_descriptor: gen_update_descriptor(c); return;
     case H::memory_op: gen_memory_op(c); return;
     case H::multicall: gen_multicall(c); return;
     case H::update_va_mapping:

@@ -167,7 +167,7 @@ struct Caps {
 extern Caps g_caps;
 
 // Ports and grant mappings made by fuzzed calls, for later close/unmap.
-enum class PortKind : uint8_t { none, unbound, interdomain, virq };
+enum class PortKind : uint8_t { none, unbound, interdomain, virq, ipi };
 struct PortTrack {
     uint32_t port[256];
     PortKind kind[256];
@@ -183,6 +183,8 @@ struct MapTrack {
     uint32_t handle[64];
     uint64_t host_addr[64];
     bool by_pte[64];
+    bool host[64];         // the host part (a PTE) is still there
+    uint64_t dev[64];      // the device part's dev_bus_addr, or 0
     unsigned n = 0;
 };
 extern MapTrack g_maps;
@@ -205,6 +207,7 @@ enum PostKind : uint8_t {
     kCapDerive,      // result 0: slot a now holds slot b's capability with rights & mask (addr: mask)
     kVirqSend,       // send on a port we hold as a VIRQ: must be refused (Xen returns -EINVAL)
     kCountCopy,      // statistics: a grant copy whose status (at addr) is 0
+    kSetIopl,        // result 0: our virtual IOPL is now a
 };
 struct Post {
     PostKind kind;
@@ -276,6 +279,16 @@ uint64_t ptr_out(bool* hostile);
 uint64_t ptr_in(void* built, bool* hostile, unsigned hostile_pct = 10);
 uint64_t rand_count(uint64_t built);
 uint64_t rand_u64();                 // small, boundary, addresses, random
+
+// The privileged instructions a PV kernel executes and the hypervisor
+// emulates (emul.cpp): one, chosen and judged like a call; how many ran and
+// faulted. The handlers they need (install_emulation_traps) go in with the
+// runtime's others after every call.
+void emulated_instruction();
+void install_emulation_traps();
+extern uint64_t g_emulated, g_emulated_faults;
+// The virtual IOPL we set last (physdev_op set_iopl), 0 at start.
+extern uint32_t g_iopl;
 
 // Generators (gen.cpp): fill `c` for hypercall `nr`.
 void generate(unsigned nr, Call& c);

@@ -6,11 +6,12 @@
 // ports, capabilities, reservation, a canary) every `check` calls.
 //
 // Command line: seed=N calls=N [check=N] [progress=N] [trace=N [trace_hv]]
-// [only=NR] [peer_ring=K] [victim_ring=K] (manifest connection indices of
-// the RING to the other fuzzer and to the victim). trace=N prints every call
+// [only=NR] [emulate=PCT] [peer_ring=K] [victim_ring=K] (manifest connection
+// indices of the RING to the other fuzzer and to the victim). trace=N prints every call
 // from the N-th on (and each multicall entry), with trace_hv also into the
 // hypervisor's log; only=NR makes every top-level call hypercall NR (64:
-// out-of-range numbers).
+// out-of-range numbers); emulate=PCT makes that percentage of the calls
+// privileged instructions instead (emul.cpp; 3 by default, 0 with only=).
 // At the end: a summary (calls per hypercall, results per class), then
 // "PASS hcfuzz.calls_made", "PASS hcfuzz.invariants_held",
 // "PASS hcfuzz.refusals_held" (or FAIL lines), "hcfuzz: done, N failed".
@@ -71,6 +72,7 @@ uint64_t g_low_unmapped;   // set if anything is mapped below VIRT_BASE (then lo
 
 // Configuration.
 uint64_t g_seed, g_calls, g_check_every, g_progress, g_trace_from;
+unsigned g_emulate_pct;
 
 // Statistics.
 constexpr unsigned kNrSlots = 65;   // 0..63, 64: out of range
@@ -450,21 +452,33 @@ void run_posts(long rc) {
             auto* op = reinterpret_cast<const abi::GnttabMapGrantRef*>(p.addr);
             g_ok_maps += op->status == 0;
             if (op->status == 0 && g_maps.n < 64) {
-                g_maps.handle[g_maps.n] = op->handle;
-                g_maps.host_addr[g_maps.n] = op->host_addr;
-                g_maps.by_pte[g_maps.n++] = op->flags & abi::kGntmapContainsPte;
+                unsigned k = g_maps.n++;
+                g_maps.handle[k] = op->handle;
+                g_maps.host_addr[k] = op->host_addr;
+                g_maps.by_pte[k] = op->flags & abi::kGntmapContainsPte;
+                g_maps.host[k] = op->flags & abi::kGntmapHostMap;
+                g_maps.dev[k] = (op->flags & abi::kGntmapDeviceMap) ? op->dev_bus_addr : 0;
             }
             break;
         }
         case kUntrackMap: {
+            // What an unmap that succeeded took away (as the hypervisor does):
+            // the host part if it named it (host_addr) or if that is all there
+            // is; the device part if it named it (dev_bus_addr). The mapping
+            // is gone with both.
             auto* op = reinterpret_cast<const abi::GnttabUnmapGrantRef*>(p.addr);
             if (op->status == 0)
                 for (unsigned k = 0; k < g_maps.n; ++k)
                     if (g_maps.handle[k] == op->handle) {
+                        if (g_maps.host[k] && (op->host_addr || !g_maps.dev[k])) g_maps.host[k] = false;
+                        if (g_maps.dev[k] && op->dev_bus_addr) g_maps.dev[k] = 0;
+                        if (g_maps.host[k] || g_maps.dev[k]) break;
                         --g_maps.n;
                         g_maps.handle[k] = g_maps.handle[g_maps.n];
                         g_maps.host_addr[k] = g_maps.host_addr[g_maps.n];
                         g_maps.by_pte[k] = g_maps.by_pte[g_maps.n];
+                        g_maps.host[k] = g_maps.host[g_maps.n];
+                        g_maps.dev[k] = g_maps.dev[g_maps.n];
                         break;
                     }
             break;
@@ -501,6 +515,9 @@ void run_posts(long rc) {
         case kCountCopy:
             g_ok_copies += *reinterpret_cast<const volatile int16_t*>(p.addr) == 0;
             break;
+        case kSetIopl:
+            if (r == 0) g_iopl = uint32_t(p.a);
+            break;
         case kVirqSend:
             if (r == 0) fail(p.what, "send on port %lu (a VIRQ of ours) returned 0; Xen refuses it (-EINVAL)", p.a);
             break;
@@ -517,6 +534,7 @@ void install_traps() {
     // #NM: fpu_taskswitch leaves TS set; the hypervisor clears it when it
     // delivers #NM, so returning is enough.
     rt::set_trap_handler(7, [](rt::TrapFrame&) { return true; });
+    install_emulation_traps();
 }
 
 void repair(uint32_t dirty) {
@@ -1129,6 +1147,19 @@ void one_call() {
     zero_args();
 }
 
+// A privileged instruction instead of a hypercall (emul.cpp), judged there.
+void one_emulated() {
+    reset_builder();
+    if (g_call_index >= g_trace_from) trace_out("hcfuzz #%lu an emulated instruction", g_call_index);
+    uint64_t t0 = rt::now_ns();
+    emulated_instruction();
+    uint64_t took = rt::now_ns() - t0;
+    if (took > g_slowest) g_slowest = took;
+    repair(g_b.dirty);
+    g_history[g_call_index % kHistory] = Call{~0ull, {}};
+    g_history_rc[g_call_index % kHistory] = 0;
+}
+
 // Lines of at most ~200 characters (the console splits longer ones).
 struct LineOut {
     char buf[220];
@@ -1158,6 +1189,8 @@ void print_summary(uint64_t made, uint64_t ms) {
     rt::printf("hcfuzz: summary: accepted: %lu grant maps, %lu grant copies, %lu ports, %lu frames gained, "
                "%lu given back, %lu capabilities derived\n",
                g_ok_maps, g_ok_copies, g_ok_ports, g_fr.gained, g_fr.given_back, g_ok_caps);
+    rt::printf("hcfuzz: summary: %lu privileged instructions for the hypervisor to emulate, %lu of them faulted\n",
+               g_emulated, g_emulated_faults);
     LineOut by_nr("calls by hypercall (incl. multicall entries):");
     for (unsigned s = 0; s < kNrSlots; ++s) {
         uint64_t total = g_count_top[s] + g_count_mc[s];
@@ -1194,6 +1227,9 @@ void rt::main() {
     g_only = unsigned(rt::cmdline_number("only", 65));
     g_trace_hv = rt::has_arg("trace_hv");
     if (g_only > 64) g_only = 65;
+    // Privileged instructions instead of calls: 3 % by default, none with only=NR unless asked.
+    g_emulate_pct = unsigned(rt::cmdline_number("emulate", g_only == 65 ? 3 : 0));
+    if (g_emulate_pct > 100) g_emulate_pct = 100;
     if (!g_check_every) g_check_every = 2048;
     if (!g_progress) g_progress = ~0ull;
     g_rng.seed(g_seed);
@@ -1212,7 +1248,9 @@ void rt::main() {
     rt::printf("hcfuzz: fuzzing from %lu ms (system time)\n", start / 1'000'000);
     uint64_t made = 0;
     for (g_call_index = 0; g_call_index < g_calls && !g_broken; ++g_call_index) {
-        one_call();
+        // A few percent of the calls are privileged instructions (emulate=N).
+        if (g_emulate_pct && g_rng.pct(g_emulate_pct)) one_emulated();
+        else one_call();
         ++made;
         if ((g_call_index + 1) % g_check_every == 0) check_invariants();
         if ((g_call_index + 1) % g_progress == 0)

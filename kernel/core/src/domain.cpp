@@ -1,7 +1,9 @@
+#include <core/descriptors.hpp>
 #include <core/domain.hpp>
 #include <core/evtchn.hpp>
 #include <core/gnttab.hpp>
 #include <core/irq.hpp>
+#include <core/vcpu.hpp>
 #include <core/log.hpp>
 #include <core/m2p.hpp>
 #include <core/memory.hpp>
@@ -85,6 +87,7 @@ namespace {
 void stop_vcpus(Domain& d) {
     for (auto& v : d.vcpu) {
         v.state = VcpuState::down;
+        runstate_change(v, abi::RunstateState::offline, platform::now_ns());
         sched_remove(v);
     }
     Vcpu* cur = platform::current_vcpu();
@@ -185,6 +188,11 @@ bool domain_teardown(Domain& d, Budget& b) {
             next(TeardownStep::tables);
             break;
         case TeardownStep::tables:
+            if (d.teardown_cursor == 0)
+                for (auto& v : d.vcpu) {   // its vcpu_info and GDT frames
+                    vcpu_release(v);
+                    gdt_release(v);
+                }
             if (!relinquish_tables(d, d.teardown_cursor, b)) return false;
             // Nothing of it may still translate anywhere once its frames go.
             tlb_flush_all();

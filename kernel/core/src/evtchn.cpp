@@ -1,19 +1,16 @@
 #include <core/domain.hpp>
 #include <core/evtchn.hpp>
+#include <core/evtchn_fifo.hpp>
 #include <core/irq.hpp>
 #include <core/platform.hpp>
 #include <core/sched.hpp>
 
 namespace core {
 
-void evtchn_set_pending(Domain& d, uint32_t port) {
-    abi::SharedInfo* si = d.shared_info;
-    if (!si || port >= kMaxEvtchnPorts) return;
-    uint64_t word = port / 64, bit = 1ull << (port % 64);
-    // The guest writes these words too: every change is one atomic operation.
-    if (__atomic_fetch_or(&si->evtchn_pending[word], bit, __ATOMIC_SEQ_CST) & bit) return;
-    Vcpu& v = d.vcpu[0];
-    // A vCPU polling this port wakes whether or not the port is masked.
+namespace {
+
+// A vCPU polling `port` wakes whether or not the port is masked.
+void wake_pollers(Vcpu& v, uint32_t port) {
     for (unsigned i = 0; i < v.npoll; ++i)
         if (v.poll_ports[i] == port) {
             v.npoll = 0;
@@ -21,10 +18,44 @@ void evtchn_set_pending(Domain& d, uint32_t port) {
             vcpu_wake(v);
             break;
         }
+}
+
+}  // namespace
+
+void evtchn_set_pending(Domain& d, uint32_t port) {
+    if (port >= kMaxEvtchnPorts) return;
+    if (d.fifo.active) {
+        if (evtchn_fifo_set_pending(d, port)) wake_pollers(d.vcpu[0], port);
+        return;
+    }
+    abi::SharedInfo* si = d.shared_info;
+    if (!si) return;
+    uint64_t word = port / 64, bit = 1ull << (port % 64);
+    // The guest writes these words too: every change is one atomic operation.
+    if (__atomic_fetch_or(&si->evtchn_pending[word], bit, __ATOMIC_SEQ_CST) & bit) return;
+    Vcpu& v = d.vcpu[0];
+    wake_pollers(v, port);
     if (__atomic_load_n(&si->evtchn_mask[word], __ATOMIC_SEQ_CST) & bit) return;
     if (__atomic_fetch_or(&v.info->evtchn_pending_sel, 1ull << word, __ATOMIC_SEQ_CST) & (1ull << word)) return;
     __atomic_store_n(&v.info->evtchn_upcall_pending, 1, __ATOMIC_SEQ_CST);
     vcpu_wake(v);
+}
+
+bool evtchn_is_pending(const Domain& d, uint32_t port) {
+    if (port >= kMaxEvtchnPorts) return false;
+    if (d.fifo.active) return evtchn_fifo_is_pending(d, port);
+    const abi::SharedInfo* si = d.shared_info;
+    return si && (__atomic_load_n(&si->evtchn_pending[port / 64], __ATOMIC_SEQ_CST) >> (port % 64)) & 1;
+}
+
+bool virq_is_per_vcpu(uint32_t virq) {
+    switch (static_cast<abi::Virq>(virq)) {
+    case abi::Virq::timer: case abi::Virq::debug: case abi::Virq::xenoprof: case abi::Virq::xenpmu:
+        return true;
+    default:
+        // The arch ones are per vCPU on x86 but for VIRQ_MCA (arch 0).
+        return virq > uint32_t(abi::Virq::arch_0) && virq < abi::kNrVirqs;
+    }
 }
 
 void send_virq(Vcpu& v, uint32_t virq) {
@@ -55,6 +86,9 @@ void evtchn_destroy(Domain& d) {
     }
     for (auto& v : d.vcpu)
         for (auto& p : v.virq_port) p = 0;
+    // The FIFO control blocks and event-array pages: their references go
+    // back before its frames do (domain_teardown frees only unreferenced ones).
+    evtchn_fifo_destroy(d);
 }
 
 }  // namespace core

@@ -146,6 +146,7 @@ long set_context(Vcpu& caller, Domain& x, uint64_t ctx) {
     }
     Regs& g = v.regs;
     g = Regs{};
+    for (auto& s : v.data_sel) s = 0;   // a new context starts with null data selectors
     g.rax = ur.rax; g.rbx = ur.rbx; g.rcx = ur.rcx; g.rdx = ur.rdx; g.rsi = ur.rsi; g.rdi = ur.rdi;
     g.rbp = ur.rbp; g.r8 = ur.r8; g.r9 = ur.r9; g.r10 = ur.r10; g.r11 = ur.r11; g.r12 = ur.r12;
     g.r13 = ur.r13; g.r14 = ur.r14; g.r15 = ur.r15;

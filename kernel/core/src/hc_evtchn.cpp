@@ -1,10 +1,12 @@
-// event_channel_op: Xen's 2-level event channels. Binding a port to another
-// domain needs an Event capability naming it (core/caps.hpp); everything else
-// acts on the caller's own ports.
+// event_channel_op: Xen's event channels, 2-level and FIFO (the FIFO set-up
+// and delivery are core/evtchn_fifo.hpp's). Binding a port to another domain
+// needs an Event capability naming it (core/caps.hpp); everything else acts
+// on the caller's own ports.
 
 #include <core/caps.hpp>
 #include <core/domain.hpp>
 #include <core/evtchn.hpp>
+#include <core/evtchn_fifo.hpp>
 #include <core/guest_access.hpp>
 #include <core/hypercall.hpp>
 #include <core/irq.hpp>
@@ -22,15 +24,41 @@ constexpr long err(abi::Errno e) { return abi::neg(e); }
 
 bool is_self(const Domain& d, uint16_t id) { return id == abi::kDomidSelf || id == d.id; }
 
-// The lowest free port; port 0 is never used (Xen reserves it).
+// The lowest free port; port 0 is never used (Xen reserves it). In FIFO
+// mode it starts at the default priority.
 long alloc_port(Domain& d) {
     for (uint32_t p = 1; p < kMaxEvtchnPorts; ++p)
-        if (d.evtchn[p].state == ChannelState::free) return p;
+        if (d.evtchn[p].state == ChannelState::free) {
+            evtchn_fifo_port_init(d, p);
+            return p;
+        }
     return err(abi::Errno::enospc);
 }
 
 void clear_port_bits(Domain& d, uint32_t p) {
+    if (d.fifo.active) {
+        evtchn_fifo_port_close(d, p);
+        return;
+    }
     __atomic_and_fetch(&d.shared_info->evtchn_pending[p / 64], ~(1ull << (p % 64)), __ATOMIC_SEQ_CST);
+}
+
+// The FIFO set-up calls change state in one indivisible step: when the
+// invocation's budget cannot pay for the most one costs, it continues first.
+int64_t fifo_init_control(Vcpu& v, Regs& r, uint64_t arg) {
+    abi::EvtchnInitControl a;
+    if (!get_guest(a, arg)) return err(abi::Errno::efault);
+    if (v.work.left < kFifoInitCost) return hypercall_continue(r);
+    long rc = evtchn_fifo_init_control(v, a);
+    if (rc) return rc;
+    return put_guest(arg, a) ? 0 : err(abi::Errno::efault);   // link_bits, as Xen: on success only
+}
+
+int64_t fifo_expand_array(Vcpu& v, Regs& r, uint64_t arg) {
+    abi::EvtchnExpandArray a;
+    if (!get_guest(a, arg)) return err(abi::Errno::efault);
+    if (v.work.left < kFifoExpandCost) return hypercall_continue(r);
+    return evtchn_fifo_expand_array(v, a.array_gfn);
 }
 
 long do_close(Domain& d, uint32_t port) {
@@ -103,12 +131,11 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
     case abi::EvtchnOp::bind_virq: {
         abi::EvtchnBindVirq b;
         if (!get_guest(b, arg)) return err(abi::Errno::efault);
-        // The timer, and the two global ones Moat raises: VIRQ_DOM_EXC (a
-        // domain this one controls stopped) and VIRQ_CON_RING (the kernel's
-        // log ring has data).
-        if ((b.virq != uint32_t(abi::Virq::timer) && b.virq != uint32_t(abi::Virq::dom_exc) &&
-             b.virq != uint32_t(abi::Virq::con_ring)) || b.vcpu != 0)
-            return err(abi::Errno::einval);
+        // Any virtual IRQ (Xen's rules: a global one on vCPU 0 only); the
+        // hypervisor raises the timer, VIRQ_DOM_EXC and VIRQ_CON_RING.
+        if (b.virq >= abi::kNrVirqs) return err(abi::Errno::einval);
+        if (!virq_is_per_vcpu(b.virq) && b.vcpu != 0) return err(abi::Errno::einval);
+        if (b.vcpu != v.id) return err(abi::Errno::enoent);   // one vCPU per domain
         if (v.virq_port[b.virq]) return err(abi::Errno::eexist);
         long p = alloc_port(d);
         if (p < 0) return p;
@@ -117,6 +144,33 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
         d.evtchn[p] = Channel{ChannelState::virq, static_cast<uint8_t>(b.virq), d.id, 0};
         v.virq_port[b.virq] = static_cast<uint32_t>(p);
         return 0;
+    }
+    case abi::EvtchnOp::bind_ipi: {
+        // A port the domain signals itself with (another of its vCPUs, when
+        // it has several): EVTCHNOP_send on it marks it pending here.
+        abi::EvtchnBindIpi b;
+        if (!get_guest(b, arg)) return err(abi::Errno::efault);
+        if (b.vcpu != v.id) return err(abi::Errno::enoent);
+        long p = alloc_port(d);
+        if (p < 0) return p;
+        b.port = static_cast<uint32_t>(p);
+        if (!put_guest(arg, b)) return err(abi::Errno::efault);
+        d.evtchn[p] = Channel{ChannelState::ipi, 0, d.id, 0};
+        return 0;
+    }
+    case abi::EvtchnOp::bind_vcpu: {
+        // Which vCPU a port notifies: with one vCPU only vCPU 0, and only for
+        // the kinds Xen lets move (not a per-vCPU VIRQ, not an IPI).
+        abi::EvtchnBindVcpu b;
+        if (!get_guest(b, arg)) return err(abi::Errno::efault);
+        if (b.port == 0 || b.port >= kMaxEvtchnPorts) return err(abi::Errno::einval);
+        if (b.vcpu != v.id) return err(abi::Errno::enoent);
+        const Channel& c = d.evtchn[b.port];
+        switch (c.state) {
+        case ChannelState::unbound: case ChannelState::interdomain: case ChannelState::pirq: return 0;
+        case ChannelState::virq: return virq_is_per_vcpu(c.virq) ? err(abi::Errno::einval) : 0;
+        default: return err(abi::Errno::einval);
+        }
     }
     case abi::EvtchnOp::bind_pirq: {
         // A physical interrupt line, with an Irq capability naming it.
@@ -152,6 +206,9 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
             if (peer && peer->state == DomainState::running) evtchn_set_pending(*peer, c.remote_port);
             return 0;
         }
+        case ChannelState::ipi:
+            evtchn_set_pending(d, s.port);
+            return 0;
         case ChannelState::virq:    // only the hypervisor raises a VIRQ (Xen: -EINVAL)
         case ChannelState::pirq:    // only the device raises its line
             return err(abi::Errno::einval);
@@ -166,13 +223,17 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
         abi::EvtchnUnmask u;
         if (!get_guest(u, arg)) return err(abi::Errno::efault);
         if (u.port >= kMaxEvtchnPorts) return err(abi::Errno::einval);
-        uint64_t word = u.port / 64, bit = 1ull << (u.port % 64);
-        abi::SharedInfo* si = d.shared_info;
-        __atomic_and_fetch(&si->evtchn_mask[word], ~bit, __ATOMIC_SEQ_CST);
-        // A port that became pending while masked is delivered now.
-        if ((__atomic_load_n(&si->evtchn_pending[word], __ATOMIC_SEQ_CST) & bit) &&
-            !(__atomic_fetch_or(&v.info->evtchn_pending_sel, 1ull << word, __ATOMIC_SEQ_CST) & (1ull << word)))
-            __atomic_store_n(&v.info->evtchn_upcall_pending, 1, __ATOMIC_SEQ_CST);
+        if (d.fifo.active) {
+            evtchn_fifo_unmask(d, u.port);   // MASKED cleared; linked if pending
+        } else {
+            uint64_t word = u.port / 64, bit = 1ull << (u.port % 64);
+            abi::SharedInfo* si = d.shared_info;
+            __atomic_and_fetch(&si->evtchn_mask[word], ~bit, __ATOMIC_SEQ_CST);
+            // A port that became pending while masked is delivered now.
+            if ((__atomic_load_n(&si->evtchn_pending[word], __ATOMIC_SEQ_CST) & bit) &&
+                !(__atomic_fetch_or(&v.info->evtchn_pending_sel, 1ull << word, __ATOMIC_SEQ_CST) & (1ull << word)))
+                __atomic_store_n(&v.info->evtchn_upcall_pending, 1, __ATOMIC_SEQ_CST);
+        }
         // The acknowledgement of an interrupt line bound to this port.
         if (d.evtchn[u.port].state == ChannelState::pirq) irq_port_unmasked(d, u.port);
         return 0;
@@ -203,8 +264,20 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
             st.status = uint32_t(abi::EvtchnStat::pirq);
             st.u.pirq = c.remote_port;   // the line
             break;
+        case ChannelState::ipi:
+            st.status = uint32_t(abi::EvtchnStat::ipi);
+            break;
         }
         return put_guest(arg, st) ? 0 : err(abi::Errno::efault);
+    }
+    case abi::EvtchnOp::init_control:
+        return fifo_init_control(v, r, arg);
+    case abi::EvtchnOp::expand_array:
+        return fifo_expand_array(v, r, arg);
+    case abi::EvtchnOp::set_priority: {
+        abi::EvtchnSetPriority sp;
+        if (!get_guest(sp, arg)) return err(abi::Errno::efault);
+        return evtchn_fifo_set_priority(d, sp.port, sp.priority);
     }
     default:
         return err(abi::Errno::enosys);

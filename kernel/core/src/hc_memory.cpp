@@ -115,6 +115,21 @@ int64_t hc_memory_op(Vcpu& v, Regs& r) {
         ml.nr_extents = k;
         return put_guest(r.rsi, ml) ? 0 : err(abi::Errno::efault);
     }
+    case abi::MemoryOp::memory_map: {
+        // Its pseudo-physical map: RAM from 0 for as much as it may own, as
+        // Xen's toolstack sets it for a PV guest.
+        abi::XenMemoryMap mm;
+        if (!get_guest(mm, r.rsi)) return err(abi::Errno::efault);
+        if (mm.nr_entries < 1) return err(abi::Errno::einval);
+        struct [[gnu::packed]] E820 {
+            uint64_t addr, size;
+            uint32_t type;
+        } ram{0, d.max_pages << 12, 1};
+        static_assert(sizeof(E820) == abi::kE820EntrySize);
+        if (!put_guest(mm.buffer, ram)) return err(abi::Errno::efault);
+        mm.nr_entries = 1;
+        return put_guest(r.rsi, mm) ? 0 : err(abi::Errno::efault);
+    }
     case abi::MemoryOp::machphys_mapping: {
         abi::XenMachphysMapping mm{abi::kRoMptVirtStart, abi::kRoMptVirtStart + m2p_entries() * sizeof(uint64_t),
                                    m2p_entries() - 1};

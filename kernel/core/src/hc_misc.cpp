@@ -1,6 +1,7 @@
 // console_io, sched_op and xen_version.
 
 #include <core/domain.hpp>
+#include <core/evtchn.hpp>
 #include <core/guest_access.hpp>
 #include <core/hypercall.hpp>
 #include <core/log.hpp>
@@ -8,6 +9,7 @@
 #include <core/sched.hpp>
 
 #include <abi/errno.hpp>
+#include <abi/elfnote.hpp>
 #include <abi/hypercall.hpp>
 #include <abi/x86_64.hpp>
 
@@ -20,6 +22,17 @@ constexpr int64_t err(abi::Errno e) { return abi::neg(e); }
 constexpr uint32_t kVersionMajor = 4, kVersionMinor = 21;
 constexpr char kExtraversion[] = "-moat";
 constexpr char kCapabilities[] = "xen-3.0-x86_64";
+// XENVER_get_features, submap 0: what Moat offers for real, as Xen reports
+// it to a 64-bit PV guest. Not writable_page_tables: that one says page
+// tables need no write protection (translated guests); a PV guest's are
+// read-only, its direct writes to its L1 tables emulated (core/ptwr.hpp).
+// pae_pgdir_above_4gb once it enabled vm_assist pae_extended_cr3, as in Xen.
+constexpr uint32_t kFeatures = abi::xen_feature_bit(abi::XenFeature::mmu_pt_update_preserve_ad) |
+                               abi::xen_feature_bit(abi::XenFeature::gnttab_map_avail_bits);
+uint32_t features_of(const Domain& d) {
+    bool pae_ext = (d.vm_assist >> unsigned(abi::VmAssistType::pae_extended_cr3)) & 1;
+    return kFeatures | (pae_ext ? abi::xen_feature_bit(abi::XenFeature::pae_pgdir_above_4gb) : 0);
+}
 
 // Bytes of console output copied per hypercall before it continues.
 constexpr uint64_t kConsoleChunk = 4096;
@@ -111,9 +124,7 @@ int64_t hc_sched_op(Vcpu& v, Regs& r) {
         if (!platform::copy_from_guest(ports, p.ports, p.nr_ports * sizeof(uint32_t))) return err(abi::Errno::efault);
         for (unsigned i = 0; i < p.nr_ports; ++i) {
             if (ports[i] >= kMaxEvtchnPorts) return err(abi::Errno::einval);
-            if (__atomic_load_n(&v.domain->shared_info->evtchn_pending[ports[i] / 64], __ATOMIC_SEQ_CST) &
-                (1ull << (ports[i] % 64)))
-                return 0;   // already pending
+            if (evtchn_is_pending(*v.domain, ports[i])) return 0;   // already pending (2-level or FIFO)
         }
         if (p.timeout && p.timeout <= platform::now_ns()) return 0;
         for (unsigned i = 0; i < p.nr_ports; ++i) v.poll_ports[i] = ports[i];
@@ -135,6 +146,23 @@ int64_t hc_sched_op(Vcpu& v, Regs& r) {
     }
 }
 
+int64_t hc_vm_assist(Vcpu& v, Regs& r) {
+    auto cmd = static_cast<abi::VmAssistCmd>(r.rdi);
+    uint64_t type = r.rsi;
+    // The 64-bit PV assists Xen knows; the 4 GiB segment ones are 32-bit only.
+    constexpr uint64_t kValid = (1ull << unsigned(abi::VmAssistType::writable_pagetables)) |
+                                (1ull << unsigned(abi::VmAssistType::pae_extended_cr3)) |
+                                (1ull << unsigned(abi::VmAssistType::architectural_iopl)) |
+                                (1ull << unsigned(abi::VmAssistType::runstate_update_flag)) |
+                                (1ull << unsigned(abi::VmAssistType::m2p_strict));
+    if (type >= 64 || !((kValid >> type) & 1)) return err(abi::Errno::einval);
+    switch (cmd) {
+    case abi::VmAssistCmd::enable: v.domain->vm_assist |= 1ull << type; return 0;
+    case abi::VmAssistCmd::disable: v.domain->vm_assist &= ~(1ull << type); return 0;
+    }
+    return err(abi::Errno::enosys);
+}
+
 int64_t hc_xen_version(Vcpu& v, Regs& r) {
     uint64_t arg = r.rsi;
     switch (static_cast<abi::XenVersion>(r.rdi)) {
@@ -154,11 +182,34 @@ int64_t hc_xen_version(Vcpu& v, Regs& r) {
     case abi::XenVersion::get_features: {
         abi::XenFeatureInfo fi;
         if (!get_guest(fi, arg)) return err(abi::Errno::efault);
-        fi.submap = 0;   // no optional features yet
+        fi.submap = fi.submap_idx == 0 ? features_of(*v.domain) : 0;
         return put_guest(arg, fi) ? 0 : err(abi::Errno::efault);
     }
     case abi::XenVersion::pagesize:
         return 4096;
+    case abi::XenVersion::compile_info: {
+        abi::XenCompileInfo ci{};
+        __builtin_memcpy(ci.compiler, "clang", 6);
+        __builtin_memcpy(ci.compile_by, "moat", 5);
+        __builtin_memcpy(ci.compile_domain, "moat", 5);
+        return put_guest(arg, ci) ? 0 : err(abi::Errno::efault);
+    }
+    case abi::XenVersion::changeset: {
+        char cs[abi::kXenChangesetLen] = "moat";
+        return put_guest(arg, cs) ? 0 : err(abi::Errno::efault);
+    }
+    case abi::XenVersion::platform_parameters: {
+        // Where the hypervisor's part of the address space starts.
+        abi::XenPlatformParameters pp{abi::kHypervisorVirtStart};
+        return put_guest(arg, pp) ? 0 : err(abi::Errno::efault);
+    }
+    case abi::XenVersion::guest_handle: {
+        uint8_t handle[abi::kXenDomainHandleLen] = {};   // no toolstack handle
+        return put_guest(arg, handle) ? 0 : err(abi::Errno::efault);
+    }
+    case abi::XenVersion::commandline:
+    case abi::XenVersion::build_id:
+        return err(abi::Errno::eperm);   // the hypervisor's own: none of a guest's business (as Xen)
     default:
         return err(abi::Errno::enosys);
     }

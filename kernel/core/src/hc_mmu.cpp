@@ -4,6 +4,7 @@
 // itself with the remaining requests, exactly as Xen's continuations do.
 
 #include <core/caps.hpp>
+#include <core/descriptors.hpp>
 #include <core/guest_access.hpp>
 #include <core/hypercall.hpp>
 #include <core/m2p.hpp>
@@ -99,8 +100,8 @@ long do_mmuext_op(MmCtx& c, MmCtx& fc, const abi::MmuextOp& op) {
         platform::invlpg_local(op.arg1.linear_addr);
         return 0;
     case C::set_ldt:
-        // Descriptor-table frames are not supported yet; an empty LDT is.
-        return op.arg2.nr_ents == 0 ? 0 : err(abi::Errno::enosys);
+        // The caller's own LDT only (core/descriptors.hpp), as Xen.
+        return foreign ? err(abi::Errno::eperm) : set_ldt(c, op.arg1.linear_addr, op.arg2.nr_ents);
     case C::clear_page: {
         if (!c.budget.spend(cost::kPage)) return kRestart;   // nothing done yet: the retry does it
         long r = get_page_and_type(fc, op.arg1.mfn, PageType::writable);

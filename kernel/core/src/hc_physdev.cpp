@@ -36,6 +36,15 @@ int64_t hc_physdev_op(Vcpu& v, Regs& r) {
     Domain& d = *v.domain;
     uint64_t arg = r.rsi;
     switch (uint32_t(r.rdi)) {
+    case abi::kPhysdevSetIopl: {
+        // The vCPU's virtual IOPL (core/emulate.hpp: port I/O and cli/sti of
+        // its kernel): its own business, as in Xen.
+        abi::PhysdevSetIopl io;
+        if (!get_guest(io, arg)) return err(abi::Errno::efault);
+        if (io.iopl > 3) return err(abi::Errno::einval);
+        v.iopl = uint8_t(io.iopl);
+        return 0;
+    }
     case abi::kPhysdevPciInfo: {
         abi::MoatPciInfo in;
         if (!get_guest(in, arg)) return err(abi::Errno::efault);

@@ -1,3 +1,5 @@
+#include <core/debugreg.hpp>
+#include <core/descriptors.hpp>
 #include <core/hypercall.hpp>
 #include <core/log.hpp>
 #include <core/platform.hpp>
@@ -16,11 +18,17 @@ struct Table {
     constexpr Table() {
         using H = abi::Hypercall;
         h[unsigned(H::set_trap_table)] = hc_set_trap_table;
+        h[unsigned(H::set_gdt)] = hc_set_gdt;
+        h[unsigned(H::update_descriptor)] = hc_update_descriptor;
         h[unsigned(H::stack_switch)] = hc_stack_switch;
         h[unsigned(H::set_callbacks)] = hc_set_callbacks;
         h[unsigned(H::fpu_taskswitch)] = hc_fpu_taskswitch;
+        h[unsigned(H::set_debugreg)] = hc_set_debugreg;
+        h[unsigned(H::get_debugreg)] = hc_get_debugreg;
         h[unsigned(H::update_va_mapping)] = hc_update_va_mapping;
         h[unsigned(H::xen_version)] = hc_xen_version;
+        h[unsigned(H::vm_assist)] = hc_vm_assist;
+        h[unsigned(H::vcpu_op)] = hc_vcpu_op;
         h[unsigned(H::console_io)] = hc_console_io;
         h[unsigned(H::iret)] = hc_iret;
         h[unsigned(H::set_segment_base)] = hc_set_segment_base;

@@ -2,6 +2,7 @@
 // See core/mm.hpp and docs/memory-model.md.
 
 #include <core/caps.hpp>
+#include <core/descriptors.hpp>
 #include <core/log.hpp>
 #include <core/memory.hpp>
 #include <core/gnttab.hpp>
@@ -226,6 +227,13 @@ long get_page_type(MmCtx& c, Mfn m, PageType t) {
         if (is_page_table(t) && !(f.flags & kFrameValidated)) f.flags |= kFramePartial;
     } else if (f.type != t) {
         return err(abi::Errno::einval);
+    }
+    if (t == PageType::seg_desc && !(f.flags & kFrameValidated)) {
+        // A page of descriptors (core/descriptors.hpp): every one checked
+        // (and fixed up) once, before the first type reference.
+        c.budget.charge(32);
+        if (!validate_descriptor_page(m)) return err(abi::Errno::einval);
+        f.flags |= kFrameValidated;
     }
     if (f.flags & kFramePartial) {
         long r = validate(c, m, type_level(t));

@@ -2,6 +2,7 @@
 #include <core/platform.hpp>
 #include <core/sched.hpp>
 #include <core/timer.hpp>
+#include <core/vcpu.hpp>
 
 #include <cstddef>
 
@@ -40,6 +41,13 @@ bool sched_tick() {
 
 void sched_add(Vcpu& v) { g_credit.add(v.se); }
 
+void vcpu_switched(Vcpu* prev, Vcpu& next) {
+    uint64_t now = platform::now_ns();
+    if (prev && prev->state == VcpuState::runnable) runstate_change(*prev, abi::RunstateState::runnable, now);
+    runstate_change(next, abi::RunstateState::running, now);
+    runstate_publish(next);   // its address space is the loaded one now
+}
+
 void sched_remove(Vcpu& v) {
     g_credit.remove(v.se);
     if (g_running == &v.se) g_running = nullptr;
@@ -54,6 +62,7 @@ uint64_t sched_runtime_ns(const Vcpu& v) { return v.se.runtime_ns; }
 
 void vcpu_start(Vcpu& v) {
     v.state = VcpuState::runnable;
+    runstate_change(v, abi::RunstateState::runnable, platform::now_ns());
     if (schedulable(v)) g_credit.wake(v.se, platform::now_ns());
     platform::request_reschedule();
 }
@@ -62,6 +71,7 @@ void vcpu_block(Vcpu& v) {
     if (v.state != VcpuState::runnable) return;
     bool was = schedulable(v);
     v.state = VcpuState::blocked;
+    runstate_change(v, abi::RunstateState::blocked, platform::now_ns());
     if (was) g_credit.block(v.se, platform::now_ns());
     platform::request_reschedule();
 }
@@ -69,6 +79,7 @@ void vcpu_block(Vcpu& v) {
 void vcpu_wake(Vcpu& v) {
     if (v.state != VcpuState::blocked) return;
     v.state = VcpuState::runnable;
+    runstate_change(v, abi::RunstateState::runnable, platform::now_ns());
     if (schedulable(v)) g_credit.wake(v.se, platform::now_ns());
     platform::request_reschedule();   // a woken vCPU should run soon
 }

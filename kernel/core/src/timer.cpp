@@ -58,6 +58,11 @@ void expire_timers(uint64_t now) {
                 v.timer_deadline = 0;
                 send_virq(v, uint32_t(abi::Virq::timer));
             }
+            if (v.periodic_period && v.periodic_next <= now) {
+                // Missed periods are not made up for: one event, the next period from now.
+                v.periodic_next = now + v.periodic_period;
+                send_virq(v, uint32_t(abi::Virq::timer));
+            }
             if (v.poll_deadline && v.poll_deadline <= now) {   // a poll timed out
                 v.poll_deadline = 0;
                 v.npoll = 0;
@@ -72,18 +77,22 @@ bool timers_armed() {
         Domain* d = domain_at(i);
         if (d->state != DomainState::running) continue;
         for (auto& v : d->vcpu)
-            if ((v.timer_deadline || v.poll_deadline) && v.state != VcpuState::down) return true;
+            if ((v.timer_deadline || v.poll_deadline || v.periodic_period) && v.state != VcpuState::down)
+                return true;
     }
     return false;
 }
 
-int64_t hc_set_timer_op(Vcpu& v, Regs& r) {
-    uint64_t deadline = r.rdi;
+void set_oneshot_timer(Vcpu& v, uint64_t deadline) {
     v.timer_deadline = deadline;
     if (deadline && deadline <= platform::now_ns()) {   // already due: fire now
         v.timer_deadline = 0;
         send_virq(v, uint32_t(abi::Virq::timer));
     }
+}
+
+int64_t hc_set_timer_op(Vcpu& v, Regs& r) {
+    set_oneshot_timer(v, r.rdi);
     return 0;
 }
 

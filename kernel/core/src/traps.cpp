@@ -1,7 +1,11 @@
+#include <core/debugreg.hpp>
+#include <core/emulate.hpp>
 #include <core/log.hpp>
+#include <core/ptwr.hpp>
 #include <core/platform.hpp>
 #include <core/traps.hpp>
 
+#include <abi/hypercall.hpp>
 #include <abi/x86_64.hpp>
 
 namespace core {
@@ -47,7 +51,11 @@ void toggle_guest_mode(Vcpu& v) {
     platform::load_page_table(v.kernel_mode ? v.guest_table : v.guest_table_user);
 }
 
-bool bounce(Vcpu& v, Regs& r, uint64_t handler, bool has_error, uint64_t error_code, bool mask_events) {
+namespace {
+// The frame Xen builds on the guest kernel's stack; with `segs` (a failsafe
+// bounce) the four data selectors go after rcx and r11.
+bool bounce_frame(Vcpu& v, Regs& r, uint64_t handler, bool has_error, uint64_t error_code, bool mask_events,
+                  const uint16_t* segs) {
     uint64_t frame_cs = r.cs;
     uint64_t sp;
     if (v.kernel_mode) {
@@ -62,10 +70,12 @@ bool bounce(Vcpu& v, Regs& r, uint64_t handler, bool has_error, uint64_t error_c
     uint8_t saved_mask = v.info->evtchn_upcall_mask;
     if (mask_events) v.info->evtchn_upcall_mask = 1;
 
-    uint64_t frame[8];
+    uint64_t frame[12];
     unsigned n = 0;
     frame[n++] = r.rcx;
     frame[n++] = r.r11;
+    if (segs)
+        for (unsigned i = 0; i < 4; ++i) frame[n++] = segs[i];
     if (has_error) frame[n++] = error_code;
     frame[n++] = r.rip;
     frame[n++] = frame_cs | (uint64_t(saved_mask) << abi::kBounceCsUpcallMaskShift);
@@ -90,10 +100,72 @@ bool bounce(Vcpu& v, Regs& r, uint64_t handler, bool has_error, uint64_t error_c
     r.r11 = r.rflags;
     return true;
 }
+}  // namespace
+
+bool bounce(Vcpu& v, Regs& r, uint64_t handler, bool has_error, uint64_t error_code, bool mask_events) {
+    return bounce_frame(v, r, handler, has_error, error_code, mask_events, nullptr);
+}
+
+bool bounce_failsafe(Vcpu& v, Regs& r) {
+    uint16_t segs[4];
+    platform::read_data_selectors(segs);
+    return bounce_frame(v, r, v.failsafe_callback, false, 0, v.failsafe_masks_events, segs);
+}
+
+void segments_refused(Vcpu& v, Regs& r, const uint16_t wanted[4]) {
+    if (!v.failsafe_callback) {
+        log_for(*v.domain, "domain %u: data selectors ds %#x es %#x fs %#x gs %#x no longer load: the ones refused "
+                "are null now (no failsafe callback)", v.domain->id, wanted[0], wanted[1], wanted[2], wanted[3]);
+        return;
+    }
+    (void)bounce_frame(v, r, v.failsafe_callback, false, 0, v.failsafe_masks_events, wanted);
+}
+
+void guest_noncanonical_rip(Vcpu& v, Regs& r) { (void)deliver(v, r, vec::kGeneralProtection, true, 0); }
+
+void guest_frame_refused(Vcpu& v, Regs& r) {
+    if (!v.failsafe_callback) {
+        domain_crash(*v.domain, "the CPU refused to return to rip %#lx cs %#lx rsp %#lx ss %#lx, and no failsafe "
+                     "callback", r.rip, r.cs, r.rsp, r.ss);
+        return;
+    }
+    (void)bounce_failsafe(v, r);
+}
+
+namespace {
+
+constexpr uint64_t kDr6Bs = 1u << 14;   // DR6.BS: a single-step trap
+
+// A #DB of the guest's with `dr6` merged into its DR6, unless the vCPU is
+// gone (the hypercall shut its domain down).
+void debug_trap(Vcpu& v, Regs& r, uint64_t dr6) {
+    if (v.state == VcpuState::down || v.domain->state != DomainState::running) return;
+    debugreg_guest_trap(v, dr6);
+    (void)deliver(v, r, vec::kDebug, false, 0);
+}
+
+}  // namespace
+
+void deliver_held_debug_trap(Vcpu& v, Regs& r, uint64_t held_dr6) {
+    if (held_dr6) debug_trap(v, r, held_dr6);
+}
+
+void hypercall_debug_trap(Vcpu& v, Regs& r, uint64_t nr, uint64_t entry_rip, uint64_t entry_rflags,
+                          uint64_t held_dr6) {
+    uint64_t dr6 = held_dr6;
+    // Completed: rip is still the instruction after the `syscall` (a
+    // continuation moves it back onto it, iret and a failsafe bounce away).
+    bool completed = r.rip == entry_rip && nr != static_cast<uint64_t>(abi::Hypercall::iret);
+    if ((entry_rflags & flags::kTf) && completed) dr6 |= kDr6Default | kDr6Bs;
+    if (dr6) debug_trap(v, r, dr6);
+}
 
 void guest_exception(Vcpu& v, Regs& r, unsigned vector, uint64_t error_code, uint64_t cr2) {
     switch (vector) {
     case vec::kPageFault:
+        // A guest kernel's write to its own L1 through a read-only mapping
+        // (present + write): writable page tables (core/ptwr.hpp).
+        if (v.kernel_mode && (error_code & 3) == 3 && ptwr_emulate(v, r, cr2)) return;
         v.info->arch.cr2 = cr2;
         // The guest kernel runs in ring 3, so the CPU always reports a user
         // access: report what the guest would see natively.
@@ -112,7 +184,15 @@ void guest_exception(Vcpu& v, Regs& r, unsigned vector, uint64_t error_code, uin
         }
         return;
 
+    case vec::kInvalidOp:
+        // Xen's forced-emulation prefix before cpuid.
+        if (emulate_forced_cpuid(v, r)) return;
+        deliver(v, r, vector, false, 0);
+        return;
+
     case vec::kGeneralProtection:
+        // A privileged instruction of the guest kernel (core/emulate.hpp).
+        if (error_code == 0 && emulate_privileged(v, r)) return;
         // `int $n` through a gate the guest may not use directly: bits 1 (IDT)
         // set, 0 (external) clear, n in bits 3+. Deliver it as a software
         // interrupt if the guest's own trap table lets this mode raise it.
@@ -137,7 +217,11 @@ void guest_exception(Vcpu& v, Regs& r, unsigned vector, uint64_t error_code, uin
 
 void guest_user_syscall(Vcpu& v, Regs& r) {
     if (!v.syscall_callback) {
-        domain_crash(*v.domain, "syscall from guest user mode with no syscall callback registered");
+        // As Xen (since 4.14): #UD at the `syscall`, so that a user process
+        // cannot take its kernel down; only a kernel without a #UD handler is
+        // crashed.
+        r.rip -= 2;
+        (void)deliver(v, r, vec::kInvalidOp, false, 0);
         return;
     }
     // Xen's frame for a syscall bounce carries no error code and enters the

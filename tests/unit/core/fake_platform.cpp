@@ -126,8 +126,8 @@ void reset(uint64_t frames, uint64_t reserved) {
         core::Budget unlimited = core::Budget::unlimited();
         if (d->cspace) (void)core::caps::destroy_domain(*d, unlimited);
         core::sched_remove(d->vcpu[0]);
-        d->state = core::DomainState::free;
     }
+    core::domains_reset_for_tests();
     // Frames never handed to the allocator are the hypervisor's, as at boot.
     for (uint64_t m = 0; m < reserved && m < frames; ++m) g_info[m].owner = core::kOwnerXen;
     g_direct_map = false;
@@ -199,8 +199,13 @@ void leave_guest_address_space() {
 }
 
 void set_fs_base(uint64_t v) { fake::g_calls.fs_base.push_back(v); }
+uint64_t read_fs_base() { return fake::g_calls.fs_base.empty() ? 0 : fake::g_calls.fs_base.back(); }
 void set_active_gs_base(uint64_t v) { fake::g_calls.active_gs_base.push_back(v); }
 void load_guest_gs_selector(uint16_t sel) { fake::g_calls.gs_selector.push_back(sel); }
+void read_data_selectors(uint16_t out[4]) {
+    out[0] = out[1] = out[2] = 0;
+    out[3] = fake::g_calls.gs_selector.empty() ? 0 : fake::g_calls.gs_selector.back();
+}
 void set_fpu_trap(bool on) { fake::g_calls.fpu_trap.push_back(on); }
 
 uint64_t now_ns() { return fake::g_calls.now_ns += 1000; }
@@ -212,6 +217,15 @@ uint64_t tsc_khz() { return 1'000'000; }
 void request_reschedule() { ++fake::g_calls.reschedule; }
 
 core::Vcpu* current_vcpu() { return fake::g_calls.current; }
+void set_upcall_info(const void*) {}
+void load_guest_gdt(const core::Vcpu& v) { fake::g_calls.gdt_loads.push_back(v.gdt_ents); }
+void update_guest_gdt(unsigned index, uint64_t desc) { fake::g_calls.gdt_updates.emplace_back(index, desc); }
+void load_guest_ldt(const core::Vcpu& v) { fake::g_calls.ldt_loads.push_back(v.ldt_ents); }
+void update_guest_ldt(unsigned index, uint64_t desc) { fake::g_calls.ldt_updates.emplace_back(index, desc); }
+// As the arch code: the vCPU's DR7 when it enables a breakpoint, else 0.
+void load_debug_registers(const core::Vcpu& v) {
+    fake::g_calls.debugreg_loads.push_back((v.dr[7] & 0xFF) ? v.dr[7] : 0);
+}
 
 void panic(const char* fmt, ...) {
     va_list ap;
@@ -222,6 +236,29 @@ void panic(const char* fmt, ...) {
     va_end(ap);
     std::abort();
 }
+
+// A fixed, plausible host: an Intel-like CPU with SSE2, NX, long mode, XSAVE
+// and AVX (which the guest policy must hide), and the hypervisor bit clear.
+void cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]) {
+    (void)subleaf;
+    out[0] = out[1] = out[2] = out[3] = 0;
+    switch (leaf) {
+    case 0: out[0] = 0xD; out[1] = 0x756e6547; out[3] = 0x49656e69; out[2] = 0x6c65746e; break;   // GenuineIntel
+    case 1:
+        out[0] = 0x000906EA;
+        out[1] = 0x00100800;
+        out[2] = 0x1FFAFBFF;    // SSE3 .. AVX, XSAVE, OSXSAVE, x2APIC, VMX, ...
+        out[3] = 0xBFEBFBFF;    // FPU .. PBE, APIC, MTRR, PGE, PSE, ...
+        break;
+    case 7: out[1] = 0x029C6FBF; out[3] = 0x9C000400; break;   // FSGSBASE, AVX2, SMEP, SMAP, ...
+    case 0x80000000: out[0] = 0x80000008; break;
+    case 0x80000001: out[2] = 0x121; out[3] = 0x2C100800; break;   // LAHF, ABM; SYSCALL, NX, 1G pages, RDTSCP, LM
+    case 0x80000008: out[0] = 0x3027; break;
+    default: break;
+    }
+}
+
+uint64_t host_cr4() { return 0x3606E0; }   // PAE, MCE, PGE, OSFXSR, OSXMMEXCPT, FSGSBASE, OSXSAVE, SMEP, SMAP
 
 bool boot_module(unsigned, BootModule*) { return false; }
 uint32_t pci_read(uint32_t, uint16_t, uint8_t) { return 0xFFFFFFFF; }

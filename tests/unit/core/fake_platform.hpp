@@ -32,6 +32,11 @@ struct Calls {
     uint64_t now_ns = 0;
     core::Vcpu* current = nullptr;       // what current_vcpu() returns
     std::vector<std::pair<unsigned, bool>> irq_masked;   // every irq_set_masked(line, masked)
+    std::vector<unsigned> gdt_loads;                     // every load_guest_gdt: its entries
+    std::vector<std::pair<unsigned, uint64_t>> gdt_updates;   // every update_guest_gdt
+    std::vector<unsigned> ldt_loads;                     // every load_guest_ldt: its entries
+    std::vector<std::pair<unsigned, uint64_t>> ldt_updates;   // every update_guest_ldt
+    std::vector<uint64_t> debugreg_loads;                // every load_debug_registers: the DR7 the CPU gets
 };
 
 Calls& calls();

@@ -136,6 +136,11 @@ inline int check_frame_accounting(core::Mfn l4, core::DomId dom) {
     } walk{ft, wmaps, romaps, links, level_of, bad, dom};
     walk.run(l4, 4);
 
+    // The hypervisor's writable references on its grant table and status frames.
+    if (core::Domain* od = core::domain_at(dom)) {
+        for (unsigned k = 0; k < od->nr_grant_frames && k < core::kMaxGrantFrames; ++k) ++wmaps[od->grant_frames[k]];
+        for (unsigned k = 0; k < od->nr_status_frames && k < core::kMaxStatusFrames; ++k) ++wmaps[od->status_frames[k]];
+    }
     for (core::Mfn m = 0; m < ft.nframes(); ++m) {
         const core::FrameInfo& f = ft[m];
         uint64_t maps = wmaps[m] + romaps[m] + links[m];
@@ -191,9 +196,14 @@ inline int check_frame_accounting(core::Mfn l4, core::DomId dom) {
 //  - each vCPU's guest_table and guest_table_user (when not 0): one general
 //    and one `l4` type reference.
 //  - each grant mapping (a used maptrack entry of a running or stopped
-//    domain): a general reference on the granted frame, plus a `writable`
-//    type reference for a writable one; its PTE (kGrantPte) is counted there,
-//    not as an L1 entry.
+//    domain): for each part it holds (host, device), a general reference on
+//    the granted frame, plus a `writable` type reference for a writable one;
+//    its PTE (kGrantPte) is counted there, not as an L1 entry;
+//  - each frame of a live domain's grant table and v2 status frames: the
+//    hypervisor's own general and `writable` type reference.
+//  - each FIFO event-channel control block and event-array page a running
+//    or stopped domain registered (core/evtchn_fifo.hpp): a general and a
+//    `writable` type reference.
 // Nothing else may hold references (in particular not a frame on a cleanup
 // list beyond its own prefix). Returns "" when everything holds, otherwise a
 // description of (up to `max_reports`) violations. No gtest macros: the fuzzer
@@ -237,6 +247,7 @@ inline std::string mm_invariant_violations(unsigned max_reports = 16) {
         unsigned level = level_of(f.type);
         bool validated = f.flags & core::kFrameValidated, partial = f.flags & core::kFramePartial;
         if (!validated && !partial) continue;
+        if (f.type == core::PageType::seg_desc && validated && !partial) continue;   // a checked descriptor page
         if (level == 0) {
             bad("frame %lu: flags %#x on a frame of type %d", t, f.flags, int(f.type));
             continue;
@@ -313,16 +324,76 @@ inline std::string mm_invariant_violations(unsigned max_reports = 16) {
             if (!live_owner(ft[mt.frame].owner) || ft[mt.frame].owner != mt.granter)
                 bad("d%u: maptrack entry %u maps frame %lu owned by %u, granter %u", d->id, k, mt.frame,
                     ft[mt.frame].owner, mt.granter);
-            ++cnt[mt.frame];
+            if (!mt.host && !mt.device) bad("d%u: maptrack entry %u used with neither a host nor a device part", d->id, k);
+            unsigned parts = unsigned(mt.host) + unsigned(mt.device);
+            cnt[mt.frame] += parts;
             if (mt.writable) {
-                ++tcnt[mt.frame];
-                ++wmaps[mt.frame];
+                tcnt[mt.frame] += parts;
+                wmaps[mt.frame] += parts;
                 if (ft[mt.frame].type != core::PageType::writable)
                     bad("d%u: maptrack entry %u maps frame %lu writable, type %d", d->id, k, mt.frame,
                         int(ft[mt.frame].type));
             }
         }
+        // FIFO event channels: each control block and event-array page holds
+        // a writable reference on a frame of the domain's.
+        {
+            const core::EvtchnFifo& f = d->fifo;
+            std::vector<core::Mfn> fifo_frames;
+            for (const auto& c : f.control)
+                if (c.mfn) fifo_frames.push_back(c.mfn);
+            if (f.array_pages > core::kFifoMaxArrayPages)
+                bad("d%u: %u FIFO event-array pages, at most %u", d->id, f.array_pages, core::kFifoMaxArrayPages);
+            for (unsigned i = 0; i < core::kFifoMaxArrayPages; ++i) {
+                if (i < f.array_pages) fifo_frames.push_back(f.array_mfn[i]);
+                else if (f.array_mfn[i]) bad("d%u: FIFO array slot %u holds %lu beyond array_pages", d->id, i, f.array_mfn[i]);
+            }
+            if (!f.active && !fifo_frames.empty()) bad("d%u: FIFO frames held while FIFO is off", d->id);
+            for (core::Mfn m : fifo_frames) {
+                if (!ft.valid(m)) {
+                    bad("d%u: FIFO frame %lu beyond RAM", d->id, m);
+                    continue;
+                }
+                ++cnt[m];
+                ++tcnt[m];
+                ++wmaps[m];
+                if (ft[m].type != core::PageType::writable || ft[m].owner != d->id)
+                    bad("d%u: FIFO frame %lu has type %d owner %u", d->id, m, int(ft[m].type), ft[m].owner);
+            }
+        }
+        // Its grant table's frames and v2 status frames: the hypervisor writes
+        // them, and holds a writable reference on each.
+        if (d->grant_version != 1 && d->grant_version != 2) bad("d%u: grant table version %u", d->id, d->grant_version);
+        if (d->nr_status_frames != (d->grant_version == 2 ? core::gnttab_status_frames_for(d->nr_grant_frames) : 0u))
+            bad("d%u: %u status frames for %u grant frames in v%u", d->id, d->nr_status_frames, d->nr_grant_frames,
+                d->grant_version);
+        auto table_frame = [&](core::Mfn m, const char* what) {
+            if (!ft.valid(m) || ft[m].owner != d->id || ft[m].type != core::PageType::writable) {
+                bad("d%u: %s frame %lu not its own writable frame", d->id, what, m);
+                return;
+            }
+            ++cnt[m];
+            ++tcnt[m];
+            ++wmaps[m];
+        };
+        for (unsigned k = 0; k < d->nr_grant_frames && k < core::kMaxGrantFrames; ++k) table_frame(d->grant_frames[k], "grant");
+        for (unsigned k = 0; k < d->nr_status_frames && k < core::kMaxStatusFrames; ++k)
+            table_frame(d->status_frames[k], "status");
         for (auto& v : d->vcpu) {
+            // vcpu_info moved into a frame of its own: a writable reference.
+            if (v.info_mfn) {
+                ++cnt[v.info_mfn];
+                ++tcnt[v.info_mfn];
+                ++wmaps[v.info_mfn];
+            }
+            // Its GDT frames: a seg_desc reference each.
+            for (unsigned g = 0; g < (v.gdt_ents + 511) / 512; ++g) {
+                core::Mfn m = v.gdt_frames[g];
+                ++cnt[m];
+                ++tcnt[m];
+                if (ft[m].type != core::PageType::seg_desc || ft[m].owner != d->id)
+                    bad("d%u: GDT frame %lu has type %d owner %u", d->id, m, int(ft[m].type), ft[m].owner);
+            }
             for (core::Mfn b : {v.guest_table, v.guest_table_user}) {
                 if (!b) continue;
                 if (!ft.valid(b)) {

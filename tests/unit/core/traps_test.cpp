@@ -3,7 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+
+#include <abi/hypercall.hpp>
 #include <abi/x86_64.hpp>
+#include <core/debugreg.hpp>
 #include <core/traps.hpp>
 
 #include "test_domain.hpp"
@@ -16,6 +20,16 @@ constexpr uint64_t kPfHandler = 0x400200;
 constexpr uint64_t kGpHandler = 0x400300;
 constexpr uint64_t kSoftHandler = 0x400400;
 constexpr uint64_t kUdHandler = 0x400500;
+constexpr uint64_t kDbHandler = 0x400800;
+constexpr uint64_t kFailsafe = 0x400900;
+constexpr uint64_t kDr6Bs = 1u << 14;
+constexpr uint64_t kDr6B0 = 1u << 0;
+constexpr uint64_t kXenVersion = uint64_t(abi::Hypercall::xen_version);
+constexpr uint64_t kIret = uint64_t(abi::Hypercall::iret);
+
+// Xen's failsafe frame: {rcx, r11, ds, es, fs, gs, rip, cs, rflags, rsp, ss}.
+using FailsafeFrame = std::array<uint64_t, 11>;
+constexpr unsigned kFailsafeDs = 2, kFailsafeRip = 6;
 
 class Traps : public DomainTest {
 protected:
@@ -126,6 +140,28 @@ TEST_F(Traps, FromUserModeUsesKernelStack) {
     EXPECT_EQ(f.rsp, before.rsp);
 }
 
+// A user process's `syscall` with no syscall callback registered is its own
+// #UD (at the instruction), not the death of its domain (Xen since 4.14).
+TEST_F(Traps, UserSyscallWithoutCallbackIsUd) {
+    v->guest_table_user = v->guest_table;
+    v->kernel_sp = l.stack_va + 4096;
+    v->kernel_mode = false;
+    v->traps[6] = core::TrapHandler{kUdHandler, 0, false};
+    r.rip = r.rcx = 0x400802;   // just past a `syscall`
+    core::guest_user_syscall(*v, r);
+    ASSERT_FALSE(crashed()) << fake::log();
+    EXPECT_TRUE(v->kernel_mode);
+    EXPECT_EQ(r.rip, kUdHandler);
+    auto f = read_guest<abi::BounceFrame>(r.rsp);
+    EXPECT_EQ(f.rip, 0x400800u) << "the fault is at the syscall itself";
+    // Without a #UD handler either, the domain is crashed.
+    v->kernel_mode = false;
+    v->traps[6] = core::TrapHandler{};
+    r.rip = r.rcx = 0x400802;
+    core::guest_user_syscall(*v, r);
+    EXPECT_TRUE(crashed());
+}
+
 TEST_F(Traps, NoHandlerCrashesDomain) {
     uint64_t free_before = core::frame_allocator().free_frames();
     core::guest_exception(*v, r, 14, 0x4, 0x1234);
@@ -209,6 +245,161 @@ TEST_F(Traps, EventsDeliveredOnlyWhenPendingAndUnmasked) {
     auto f = read_guest<abi::BounceFrame>(frame_at(before.rsp, 7));
     EXPECT_EQ(f.rip, before.rip);
     EXPECT_EQ(f.cs >> 32, 0u);
+}
+
+// ---- #DB after a hypercall (core/traps.hpp hypercall_debug_trap) ----
+
+// A hypercall made with TF set completes, then the guest gets the
+// single-step trap of its `syscall`: a #DB at the instruction after it, with
+// DR6.BS, on a frame still carrying TF (its handler returns into the step).
+TEST_F(Traps, SingleStepTrapAfterHypercall) {
+    v->traps[1] = core::TrapHandler{kDbHandler, 0, false};
+    r.rip = r.rcx = 0x400802;
+    const core::Regs before = r;
+    core::hypercall_debug_trap(*v, r, kXenVersion, before.rip, before.rflags, 0);
+    ASSERT_FALSE(crashed()) << fake::log();
+    EXPECT_EQ(r.rip, kDbHandler);
+    EXPECT_FALSE(r.rflags & core::flags::kTf) << "the handler runs without TF";
+    auto f = read_guest<abi::BounceFrame>(frame_at(before.rsp, 7));
+    EXPECT_EQ(f.rip, before.rip) << "reported after the syscall";
+    EXPECT_TRUE(f.rflags & core::flags::kTf) << "the interrupted frame still single-steps";
+    EXPECT_EQ(v->dr[6], core::kDr6Default | kDr6Bs);
+}
+
+TEST_F(Traps, NoSingleStepTrapWithoutTf) {
+    v->traps[1] = core::TrapHandler{kDbHandler, 0, false};
+    r.rflags &= ~core::flags::kTf;
+    const core::Regs before = r;
+    core::hypercall_debug_trap(*v, r, kXenVersion, before.rip, before.rflags, 0);
+    EXPECT_EQ(r.rip, before.rip);
+    EXPECT_EQ(r.rsp, before.rsp);
+    EXPECT_EQ(v->dr[6], core::kDr6Default);
+}
+
+// The guest's rflags at the `syscall` decide, not the frame's now.
+TEST_F(Traps, SingleStepFollowsEntryFlags) {
+    v->traps[1] = core::TrapHandler{kDbHandler, 0, false};
+    uint64_t entry_rip = r.rip, entry_flags = r.rflags;
+    r.rflags &= ~core::flags::kTf;
+    core::hypercall_debug_trap(*v, r, kXenVersion, entry_rip, entry_flags, 0);
+    EXPECT_EQ(r.rip, kDbHandler);
+}
+
+TEST_F(Traps, NoSingleStepTrapForIret) {
+    v->traps[1] = core::TrapHandler{kDbHandler, 0, false};
+    const core::Regs before = r;
+    core::hypercall_debug_trap(*v, r, kIret, before.rip, before.rflags, 0);
+    EXPECT_EQ(r.rip, before.rip);
+    EXPECT_EQ(v->dr[6], core::kDr6Default);
+}
+
+// Continued: rip is back on the `syscall`; the trap waits for completion.
+TEST_F(Traps, NoSingleStepTrapWhileContinued) {
+    v->traps[1] = core::TrapHandler{kDbHandler, 0, false};
+    uint64_t entry_rip = r.rip;
+    r.rip = r.rcx = entry_rip - 2;
+    core::hypercall_debug_trap(*v, r, kXenVersion, entry_rip, r.rflags, 0);
+    EXPECT_EQ(r.rip, entry_rip - 2);
+    EXPECT_EQ(v->dr[6], core::kDr6Default);
+}
+
+// A data breakpoint of a `mov %ss` held back onto the syscall entry: the
+// guest's, merged with the single step into one #DB; delivered even when the
+// hypercall is continued (nothing would raise it again).
+TEST_F(Traps, HeldDebugTrapMergedAndNeverDropped) {
+    v->traps[1] = core::TrapHandler{kDbHandler, 0, false};
+    const core::Regs before = r;
+    core::hypercall_debug_trap(*v, r, kXenVersion, before.rip, before.rflags, core::kDr6Default | kDr6B0);
+    EXPECT_EQ(r.rip, kDbHandler);
+    EXPECT_EQ(v->dr[6], core::kDr6Default | kDr6B0 | kDr6Bs);
+
+    fake::reset();
+    SetUp();
+    v->traps[1] = core::TrapHandler{kDbHandler, 0, false};
+    uint64_t entry_rip = r.rip;
+    r.rip = entry_rip - 2;
+    core::hypercall_debug_trap(*v, r, kXenVersion, entry_rip, r.rflags, core::kDr6Default | kDr6B0);
+    EXPECT_EQ(r.rip, kDbHandler);
+    EXPECT_EQ(v->dr[6], core::kDr6Default | kDr6B0);
+    auto f = read_guest<abi::BounceFrame>(r.rsp);
+    EXPECT_EQ(f.rip, entry_rip - 2) << "the hypercall resumes after the handler";
+}
+
+// Held behind an exception's entry (int3): on top of that bounce.
+TEST_F(Traps, HeldDebugTrapOnTopOfException) {
+    v->traps[1] = core::TrapHandler{kDbHandler, 0, false};
+    v->traps[3] = core::TrapHandler{kSoftHandler, 3, false};
+    core::guest_exception(*v, r, 3, 0, 0);
+    core::deliver_held_debug_trap(*v, r, core::kDr6Default | kDr6B0);
+    ASSERT_FALSE(crashed()) << fake::log();
+    EXPECT_EQ(r.rip, kDbHandler);
+    auto f = read_guest<abi::BounceFrame>(r.rsp);
+    EXPECT_EQ(f.rip, kSoftHandler) << "at the first instruction of the #BP handler";
+    core::Regs untouched = r;
+    core::deliver_held_debug_trap(*v, r, 0);
+    EXPECT_EQ(r.rip, untouched.rip) << "0: nothing held";
+}
+
+TEST_F(Traps, NoDebugTrapForAVcpuGone) {
+    v->traps[1] = core::TrapHandler{kDbHandler, 0, false};
+    core::domain_crash(*d, "test");
+    const core::Regs before = r;
+    core::hypercall_debug_trap(*v, r, kXenVersion, before.rip, before.rflags, 0);
+    EXPECT_EQ(r.rip, before.rip);
+}
+
+// ---- the exit path (core/traps.hpp) ----
+
+TEST_F(Traps, NoncanonicalRipIsGpAtThatRip) {
+    v->traps[13] = core::TrapHandler{kGpHandler, 0, false};
+    r.rip = 0x0000800000000000ull;
+    const core::Regs before = r;
+    core::guest_noncanonical_rip(*v, r);
+    ASSERT_FALSE(crashed()) << fake::log();
+    EXPECT_EQ(r.rip, kGpHandler);
+    auto f = read_guest<abi::BounceFrameErrorCode>(frame_at(before.rsp, 8));
+    EXPECT_EQ(f.error_code, 0u);
+    EXPECT_EQ(f.rip, before.rip);
+}
+
+TEST_F(Traps, RefusedFrameGoesToFailsafeOrCrashes) {
+    v->failsafe_callback = kFailsafe;
+    r.ss = 0x13;
+    const core::Regs before = r;
+    core::guest_frame_refused(*v, r);
+    ASSERT_FALSE(crashed()) << fake::log();
+    EXPECT_EQ(r.rip, kFailsafe);
+    auto f = read_guest<FailsafeFrame>(r.rsp);
+    EXPECT_EQ(f[kFailsafeRip], before.rip);
+    EXPECT_EQ(f[10], 0x13u);
+
+    fake::reset();
+    SetUp();
+    core::guest_frame_refused(*v, r);
+    EXPECT_TRUE(crashed());
+}
+
+// Selectors that no longer load on the way back onto the CPU: the failsafe
+// frame carries the ones the vCPU had (they differ from its null ones now).
+TEST_F(Traps, RefusedSelectorsGoToFailsafeWithTheWantedOnes) {
+    v->failsafe_callback = kFailsafe;
+    const uint16_t wanted[4] = {0x13, 0x1b, 0x23, 0x2b};
+    const core::Regs before = r;
+    core::segments_refused(*v, r, wanted);
+    ASSERT_FALSE(crashed()) << fake::log();
+    EXPECT_EQ(r.rip, kFailsafe);
+    auto f = read_guest<FailsafeFrame>(frame_at(before.rsp, 11));
+    for (unsigned i = 0; i < 4; ++i) EXPECT_EQ(f[kFailsafeDs + i], wanted[i]) << i;
+    EXPECT_EQ(f[kFailsafeRip], before.rip);
+
+    // Without a failsafe callback: the null selectors stay, nothing else.
+    fake::reset();
+    SetUp();
+    const core::Regs again = r;
+    core::segments_refused(*v, r, wanted);
+    EXPECT_FALSE(crashed());
+    EXPECT_EQ(r.rip, again.rip);
+    EXPECT_EQ(r.rsp, again.rsp);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@ extern "C" {
 void syscall_entry();
 void syscall32_entry();
 void nmi_entry();
+void debug_entry();
 void double_fault_entry();
 void machine_check_entry();
 extern const uint8_t idt_stubs[];   // 256 entry stubs, 16 bytes apart
@@ -35,10 +36,11 @@ static_assert(sizeof(IdtGate) == 16);
 Cpu g_cpus[kMaxCpus];
 alignas(4096) uint64_t g_gdt[kMaxCpus][kGdtEntries];
 alignas(16) uint8_t g_stacks[kMaxCpus][kStackSize];
-alignas(16) uint8_t g_ist_stacks[kMaxCpus][3][kIstStackSize];
+constexpr unsigned kIstNmi = 1, kIstDoubleFault = 2, kIstMachineCheck = 3, kIstDebug = 4;
+constexpr unsigned kIstStacks = 4;
+alignas(16) uint8_t g_ist_stacks[kMaxCpus][kIstStacks][kIstStackSize];
 IdtGate g_idt[256];
 
-constexpr unsigned kIstNmi = 1, kIstDoubleFault = 2, kIstMachineCheck = 3;
 
 void set_gate(unsigned vector, uint64_t handler, unsigned dpl, unsigned ist) {
     IdtGate& g = g_idt[vector];
@@ -61,6 +63,10 @@ void build_idt() {
     set_gate(3, stub(3), 3, 0);
     set_gate(4, stub(4), 3, 0);
     set_gate(2, reinterpret_cast<uint64_t>(nmi_entry), 0, kIstNmi);
+    // #DB on a stack of its own (Xen's XSA-260): a guest's `mov %ss` can
+    // make it arrive on the first instruction of syscall_entry, in ring 0
+    // but still on the guest's stack and with the guest's GS base.
+    set_gate(1, reinterpret_cast<uint64_t>(debug_entry), 0, kIstDebug);
     set_gate(8, reinterpret_cast<uint64_t>(double_fault_entry), 0, kIstDoubleFault);
     set_gate(18, reinterpret_cast<uint64_t>(machine_check_entry), 0, kIstMachineCheck);
 }
@@ -78,9 +84,13 @@ void build_gdt(unsigned id) {
     r[8] = (limit & 0xFFFF) | ((tss & 0xFFFFFF) << 16) | (0x89ull << 40) | (((limit >> 16) & 0xF) << 48) |
            (((tss >> 24) & 0xFF) << 56);                 // 0xe040 TSS
     r[9] = tss >> 32;
+    // r[10], r[11]: 0xe050, the LDT of the vCPU on this CPU, written when it
+    // is loaded (platform.cpp: load_guest_ldt).
 }
 
 }  // namespace
+
+uint64_t* gdt_of(unsigned id) { return g_gdt[id]; }
 
 void cpu_init(unsigned id) {
     Cpu& c = g_cpus[id];
@@ -94,8 +104,8 @@ void cpu_init(unsigned id) {
     for (auto& b : c.tss_block.iomap) b = 0xFF;
     c.tss_block.iomap_end = 0xFF;
     c.io_domain = nullptr;
-    const unsigned ists[] = {kIstNmi, kIstDoubleFault, kIstMachineCheck};
-    for (unsigned i = 0; i < 3; ++i) {
+    const unsigned ists[kIstStacks] = {kIstNmi, kIstDoubleFault, kIstMachineCheck, kIstDebug};
+    for (unsigned i = 0; i < kIstStacks; ++i) {
         // The top quadword of an IST stack names its CPU (see entry.S).
         uint8_t* top = g_ist_stacks[id][i] + kIstStackSize;
         reinterpret_cast<Cpu**>(top)[-1] = &c;
@@ -137,6 +147,11 @@ void cpu_init(unsigned id) {
     wrmsr(msr::kCstar, reinterpret_cast<uint64_t>(syscall32_entry));
     wrmsr(msr::kSfmask, rflags::kIf | rflags::kTf | rflags::kDf | rflags::kAc | rflags::kNt);
     wrmsr(msr::kEfer, rdmsr(msr::kEfer) | 1);   // SCE
+    // No SYSENTER entry: with SYSENTER_CS 0 a guest's `sysenter` raises #GP(0)
+    // (on AMD #UD), which the core handles (core/callbacks.hpp), whatever the
+    // firmware left in these MSRs.
+    constexpr uint32_t kSysenterCs = 0x174;
+    wrmsr(kSysenterCs, 0);
 
     write_cr0((read_cr0() | cr0::kWp) & ~cr0::kTs);
     uint64_t cr4v = read_cr4() | cr4::kPae | cr4::kOsfxsr | cr4::kOsxmmexcpt;

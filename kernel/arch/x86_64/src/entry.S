@@ -7,12 +7,19 @@
  * path, return_to_guest, which lets the scheduler put whichever vCPU should
  * run next into that frame and leaves through `sysretq` when the frame allows
  * it (rcx == rip and r11 == rflags, as a syscall leaves them, flat selectors,
- * canonical rip) and through `iretq` otherwise.
+ * canonical rip, neither TF nor RF) and through `iretq` otherwise; a rip that
+ * is not canonical never reaches either (the guest gets a #GP instead), and a
+ * fault of the exit `iretq` itself comes back as the guest's.
  *
  * %gs: while a guest runs, GS_BASE is the guest's and KERNEL_GS_BASE holds
  * our arch::Cpu; `swapgs` on every entry from and exit to ring 3 flips them.
- * NMI, #DF and #MC use IST stacks and can arrive anywhere (even between
- * `swapgs` and `sysretq`), so they load GS_BASE explicitly instead.
+ * NMI, #DF, #MC and #DB use IST stacks and can arrive anywhere (even between
+ * `swapgs` and `sysretq`, or, for a #DB a guest's `mov %ss` held back, on the
+ * first instruction of syscall_entry or an IDT stub), so in ring 0 they load
+ * GS_BASE explicitly instead.
+ *
+ * The data segment registers hold the running vCPU's selectors throughout:
+ * nothing here loads them (switch_to in entry_c.cpp swaps them per vCPU).
  */
 #include <arch/asm_offsets.h>
 
@@ -107,6 +114,7 @@ intr_common:
     clac
 1:  SAVE_GPRS
     cld
+.Lintr_frame_saved:
     mov     %rsp, %rdi
     call    arch_trap
     testb   $3, REGS_CS(%rsp)
@@ -139,6 +147,11 @@ return_to_guest:
     mov     REGS_RFLAGS(%rsp), %r11
     cmp     REGS_R11(%rsp), %r11
     jne     .Lvia_iret
+    /* A single-stepping guest (TF) or one resuming past a breakpoint (RF)
+     * leaves through iretq: sysretq drops RF and, with TF, traps again at
+     * once on the same instruction, for ever. */
+    testl   $0x10100, REGS_RFLAGS(%rsp)
+    jnz     .Lvia_iret
     cmpq    $SEL_GUEST_CS64, REGS_CS(%rsp)
     jne     .Lvia_iret
     cmpq    $SEL_GUEST_DS, REGS_SS(%rsp)
@@ -157,10 +170,47 @@ return_to_guest:
     sysretq
 
 .Lvia_iret:
+    /* iretq to a non-canonical rip faults in ring 0, after the swapgs:
+     * instead the guest gets the #GP(0) its fetch there raises, and the exit
+     * starts over with the frame that leaves (its #GP handler's, or another
+     * vCPU's if that crashed its domain). */
+    mov     REGS_RIP(%rsp), %rcx
+    mov     %rcx, %rax
+    shl     $16, %rax
+    sar     $16, %rax
+    cmp     %rax, %rcx
+    jne     .Lnoncanonical_exit
     RESTORE_GPRS
     add     $16, %rsp
     swapgs
+.Lexit_iretq:
     iretq
+
+.Lnoncanonical_exit:
+    mov     %rsp, %rdi
+    call    arch_exit_noncanonical
+    jmp     return_to_guest
+
+/* The exit iretq faulted (a frame the CPU refuses despite the checks of the
+ * iret hypercall and the exit path). The fault came in ring 0 on this stack,
+ * with the guest's GS base, and the exception table brought us here, with
+ * the guest's registers and %rsp back at the hardware frame of core::Regs:
+ * rebuild the rest of it, as the #GP it most likely was, and let C++ hand it
+ * to the guest (core/traps.hpp guest_frame_refused). */
+.Lexit_iretq_fault:
+    swapgs
+    push    $0                          /* error code */
+    push    $VECTOR_GENERAL_PROTECTION
+    SAVE_GPRS
+    cld
+    mov     %rsp, %rdi
+    call    arch_exit_refused
+    jmp     return_to_guest
+
+    .section .extable, "a"
+    .balign 8
+    .quad   .Lexit_iretq, .Lexit_iretq_fault
+    .text
 
 /* First entry into a guest on this CPU: the frame is already filled in. */
     .globl enter_first_guest
@@ -168,9 +218,10 @@ enter_first_guest:
     mov     %rdi, %rsp
     jmp     return_to_guest
 
-/* IST entries (NMI, #DF, #MC). The IST stack's top quadword holds this CPU's
- * arch::Cpu pointer; load it into GS_BASE for the handler, put back what was
- * there on the way out. These never schedule. */
+/* IST entries (NMI, #DF, #MC, and #DB from ring 0). The IST stack's top
+ * quadword holds this CPU's arch::Cpu pointer; load it into GS_BASE for the
+ * handler, put back what was there on the way out. These never schedule.
+ * IST_HANDLE is the body, once the error code and vector are pushed. */
 .macro IST_ENTRY name, vector, has_error
     .globl \name
     .balign 16
@@ -179,6 +230,10 @@ enter_first_guest:
     push    $0
     .endif
     push    $\vector
+    IST_HANDLE
+.endm
+
+.macro IST_HANDLE
     SAVE_GPRS
     cld
     mov     $0xC0000101, %ecx           /* GS_BASE */
@@ -205,6 +260,36 @@ enter_first_guest:
 IST_ENTRY nmi_entry, 2, 0
 IST_ENTRY double_fault_entry, 8, 1
 IST_ENTRY machine_check_entry, 18, 0
+
+/* #DB (vector 1), on its IST stack. From ring 0 it is the hypervisor's or a
+ * guest's #DB held back onto an entry point (entry_c.cpp
+ * debug_in_hypervisor): handled there, as the other IST vectors. From a
+ * guest it is an exception like any other, whose frame must end up at the
+ * top of the regular stack, where the exit path and the scheduler expect
+ * every guest's: it moves there (the IST stack is free again for a #DB
+ * the handling may raise, from a breakpoint on a buffer it copies) and goes
+ * on as intr_common. */
+    .globl debug_entry
+    .balign 16
+debug_entry:
+    push    $0                          /* error code */
+    push    $1                          /* vector: #DB */
+    testb   $3, 24(%rsp)                /* CS */
+    jnz     1f
+    IST_HANDLE
+1:  swapgs
+    testb   $1, arch_smap_enabled(%rip) /* as intr_common */
+    jz      2f
+    clac
+2:  SAVE_GPRS
+    cld
+    mov     %rsp, %rsi
+    mov     %gs:CPU_STACK_TOP, %rdi
+    sub     $REGS_SIZE, %rdi
+    mov     %rdi, %rsp
+    mov     $REGS_SIZE / 8, %ecx
+    rep movsq
+    jmp     .Lintr_frame_saved
 
 /* One stub per IDT vector, each exactly 16 bytes apart from idt_stubs, so the
  * IDT is filled with idt_stubs + 16 * vector. Vectors with a hardware error

@@ -7,6 +7,9 @@
 #include <arch/percpu.hpp>
 #include <arch/serial.hpp>
 
+#include <core/debugreg.hpp>
+#include <core/descriptors.hpp>
+#include <core/domain.hpp>
 #include <core/mm.hpp>
 #include <core/platform.hpp>
 
@@ -27,6 +30,31 @@ bool guest_range_ok(uint64_t va, size_t n) {
 }
 
 uint64_t* idle_l4() { return reinterpret_cast<uint64_t*>(DIRECTMAP_VIRT + boot_pml4_pa); }
+
+// The running vCPU's LDT as the CPU uses it (core/descriptors.hpp): a copy
+// per CPU in hypervisor memory, named by the LDT descriptor in reserved
+// entries 10-11 of that CPU's GDT (selector 0xe050, Xen's LDT_ENTRY; see
+// cpu.cpp), whose limit is exactly the vCPU's entries, so a selector past
+// them faults. Entries past the limit may hold an earlier vCPU's: the CPU
+// never reads them.
+constexpr unsigned kLdtGdtEntry = arch::kFirstReservedGdtEntry + 10;
+constexpr uint16_t kLdtSelector = kLdtGdtEntry * 8;
+static_assert(kLdtSelector == 0xe050);
+alignas(4096) uint64_t g_ldt[arch::kMaxCpus][core::kLdtMaxEntries];
+unsigned g_ldt_ents[arch::kMaxCpus];   // entries of the LDT loaded on that CPU, 0: none (LDTR null)
+
+// The DR7 each CPU has now: 0 unless the vCPU on it enables a breakpoint.
+uint64_t g_dr7[arch::kMaxCpus];
+
+void write_dr(unsigned i, uint64_t v) {
+    switch (i) {
+    case 0: asm volatile("mov %0, %%dr0" : : "r"(v)); break;
+    case 1: asm volatile("mov %0, %%dr1" : : "r"(v)); break;
+    case 2: asm volatile("mov %0, %%dr2" : : "r"(v)); break;
+    case 3: asm volatile("mov %0, %%dr3" : : "r"(v)); break;
+    default: asm volatile("mov %0, %%dr7" : : "r"(v)); break;
+    }
+}
 
 }  // namespace
 
@@ -67,8 +95,14 @@ void leave_guest_address_space() {
 }
 
 void set_fs_base(uint64_t v) { arch::wrmsr(arch::msr::kFsBase, v); }
+uint64_t read_fs_base() { return arch::rdmsr(arch::msr::kFsBase); }
 // In the hypervisor the guest's GS base waits in KERNEL_GS_BASE for swapgs.
 void set_active_gs_base(uint64_t v) { arch::wrmsr(arch::msr::kKernelGsBase, v); }
+
+void read_data_selectors(uint16_t out[4]) {
+    asm volatile("mov %%ds, %0; mov %%es, %1; mov %%fs, %2; mov %%gs, %3"
+                 : "=m"(out[0]), "=m"(out[1]), "=m"(out[2]), "=m"(out[3]));
+}
 
 void load_guest_gs_selector(uint16_t sel) {
     // Loading %gs rewrites GS_BASE, which holds this CPU's block: put it back.
@@ -87,7 +121,63 @@ uint64_t tsc() { return arch::rdtsc(); }
 uint64_t tsc_khz() { return arch::apic_tsc_khz(); }
 
 core::Vcpu* current_vcpu() { return arch::this_cpu().current; }
+void set_upcall_info(const void* info) { arch::this_cpu().upcall_info = info; }
+
+void load_guest_gdt(const core::Vcpu& v) {
+    arch::Cpu& c = arch::this_cpu();
+    uint64_t* g = arch::gdt_of(c.id);
+    unsigned n = v.gdt_ents;
+    for (unsigned i = 0; i < n; ++i) g[i] = core::frame_va<uint64_t>(v.gdt_frames[i / 512])[i % 512];
+    for (unsigned i = n; i < c.gdt_guest_ents; ++i) g[i] = 0;
+    c.gdt_guest_ents = n;
+}
+
+void update_guest_gdt(unsigned index, uint64_t desc) {
+    arch::Cpu& c = arch::this_cpu();
+    if (index < c.gdt_guest_ents) arch::gdt_of(c.id)[index] = desc;
+}
 void request_reschedule() { arch::this_cpu().need_resched = true; }
+
+void load_guest_ldt(const core::Vcpu& v) {
+    unsigned id = arch::this_cpu().id;
+    unsigned n = v.ldt_ents;
+    if (n == 0 && g_ldt_ents[id] == 0) return;   // none before, none now
+    g_ldt_ents[id] = n;
+    if (n == 0) {
+        asm volatile("lldt %w0" : : "r"(uint16_t(0)) : "memory");
+        return;
+    }
+    uint64_t* l = g_ldt[id];
+    for (unsigned i = 0; i < n; ++i) l[i] = core::frame_va<uint64_t>(v.ldt_frames[i / 512])[i % 512];
+    // A 16-byte system descriptor: present, DPL 0, type 2 (LDT).
+    uint64_t base = reinterpret_cast<uint64_t>(l), limit = uint64_t(n) * 8 - 1;
+    uint64_t* g = arch::gdt_of(id) + kLdtGdtEntry;
+    g[0] = (limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | (0x82ull << 40) | (((limit >> 16) & 0xF) << 48) |
+           (((base >> 24) & 0xFF) << 56);
+    g[1] = base >> 32;
+    asm volatile("lldt %w0" : : "r"(kLdtSelector) : "memory");
+}
+
+void update_guest_ldt(unsigned index, uint64_t desc) {
+    unsigned id = arch::this_cpu().id;
+    if (index < g_ldt_ents[id]) g_ldt[id][index] = desc;
+}
+
+void load_debug_registers(const core::Vcpu& v) {
+    unsigned id = arch::this_cpu().id;
+    uint64_t dr7 = core::debugreg_active(v) ? v.dr[7] : 0;
+    if (dr7) {
+        for (unsigned i = 0; i < 4; ++i) {
+            // set_debugreg let only guest addresses in; never arm another.
+            if (!core::is_guest_address(v.dr[i])) dr7 &= ~(3ull << (2 * i));
+            write_dr(i, v.dr[i]);
+        }
+    } else if (g_dr7[id] == 0) {
+        return;   // nothing armed before, nothing now
+    }
+    write_dr(7, dr7);
+    g_dr7[id] = dr7;
+}
 
 uint32_t pci_read(uint32_t bdf, uint16_t offset, uint8_t size) {
     arch::outl(0xCF8, 0x80000000u | (bdf << 8) | (offset & 0xFC));
@@ -104,6 +194,16 @@ void pci_write(uint32_t bdf, uint16_t offset, uint8_t size, uint32_t value) {
     else if (size == 2) arch::outw(port, uint16_t(value));
     else arch::outl(0xCFC, value);
 }
+
+void cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]) {
+    auto r = arch::cpuid(leaf, subleaf);
+    out[0] = r.eax;
+    out[1] = r.ebx;
+    out[2] = r.ecx;
+    out[3] = r.edx;
+}
+
+uint64_t host_cr4() { return arch::read_cr4(); }
 
 void irq_set_level_triggered(unsigned line) { arch::ioapic_set_level(line); }
 

@@ -8,11 +8,13 @@
 #include <abi/shared_info.hpp>
 #include <abi/event_channel.hpp>
 #include <abi/hypercall.hpp>
+#include <abi/memory.hpp>
 #include <cap/cspace.hpp>
 #include <core/budget.hpp>
 #include <core/caps.hpp>
 #include <core/credit.hpp>
 #include <core/evtchn.hpp>
+#include <core/evtchn_fifo.hpp>
 #include <core/frame_table.hpp>
 #include <core/gnttab.hpp>
 #include <core/regs.hpp>
@@ -78,15 +80,47 @@ struct Vcpu {
     bool kernel_mode = true;
     uint64_t kernel_ss = 0, kernel_sp = 0;             // stack_switch
     uint64_t event_callback = 0, failsafe_callback = 0, syscall_callback = 0;
-    bool syscall_masks_events = false;
+    bool syscall_masks_events = false, failsafe_masks_events = false;
     TrapHandler traps[256] = {};
 
     uint64_t fs_base = 0, gs_base_kernel = 0, gs_base_user = 0;
+    // Its data segment selectors (ds, es, fs, gs, the order of Xen's failsafe
+    // frame) while it is off the CPU: the CPU's own while it runs, saved and
+    // loaded again on every context switch (null for a new vCPU).
+    uint16_t data_sel[4] = {};
     bool fpu_ts = false;                              // virtual CR0.TS
+    // The guest's own view of what it controls (core/emulate.hpp): its
+    // virtual IOPL (physdev_op set_iopl; its kernel has CPL 1 for I/O and
+    // cli/sti, as under Xen), the CR4 bits it may set, its debug registers.
+    uint8_t iopl = 0;
+    uint64_t cr4_guest = 0;
+    uint64_t dr[8] = {0, 0, 0, 0, 0, 0, 0xFFFF0FF0, 0x400};
     alignas(16) uint8_t fpu_state[512] = {};          // FXSAVE image
 
     Mfn guest_table = 0;        // kernel-mode L4
     Mfn guest_table_user = 0;   // user-mode L4, 0 if none
+
+    // Its GDT (set_gdt, core/descriptors.hpp): frames of type seg_desc, each
+    // holding a general and a type reference, and how many descriptors.
+    Mfn gdt_frames[14] = {};
+    unsigned gdt_ents = 0;
+
+    // ---- The LDT and the callbacks beyond the trap table (issue 11) ----
+    // Its LDT (MMUEXT_SET_LDT, core/descriptors.hpp): `ldt_ents` (<= 8192)
+    // descriptors at guest address `ldt_base` (page aligned), whose pages are
+    // ldt_frames[0, (ldt_ents + 511) / 512): frames of the domain's own, each
+    // holding a general and a seg_desc type reference taken when the LDT was
+    // set and dropped when it changes or the domain goes (so none of them can
+    // be mapped writable meanwhile). No LDT: ldt_ents 0, ldt_base 0, no frames.
+    uint64_t ldt_base = 0;
+    unsigned ldt_ents = 0;
+    Mfn ldt_frames[16] = {};
+    // callback_op: where 32-bit user code's syscall and sysenter enter the
+    // guest kernel (0: none registered; otherwise a guest address), and
+    // whether entering masks events. The NMI callback lives in traps[2], as
+    // in Xen.
+    uint64_t syscall32_callback = 0, sysenter_callback = 0;
+    bool syscall32_masks_events = false, sysenter_masks_events = false;
 
     abi::VcpuInfo* info = nullptr;   // this vCPU's slot in the shared info page
 
@@ -98,7 +132,18 @@ struct Vcpu {
 
     SchedEntity se;                           // the scheduler's view (core/sched.hpp)
     uint32_t virq_port[abi::kNrVirqs] = {};   // bind_virq: port per virtual IRQ, 0 = none
-    uint64_t timer_deadline = 0;             // set_timer_op: system time (ns), 0 = none
+    uint64_t timer_deadline = 0;             // set_timer_op / single-shot: system time (ns), 0 = none
+    uint64_t periodic_period = 0;            // VCPUOP_set_periodic_timer (ns), 0 = none
+    uint64_t periodic_next = 0;              // when it fires next
+
+    // VCPUOP_register_vcpu_info: `info` points into this frame of the
+    // domain's (holding a writable type reference), 0 = in shared info.
+    Mfn info_mfn = 0;
+    // Its runstate (core/vcpu.hpp), and where the guest wants a copy of it
+    // (VCPUOP_register_runstate_memory_area: a guest virtual address, 0 = none),
+    // written whenever the vCPU is put on a CPU.
+    abi::VcpuRunstateInfo runstate{};
+    uint64_t runstate_va = 0;
 
     // sched_op poll: blocked until one of these ports is pending (masked or
     // not) or the deadline passes.
@@ -127,6 +172,11 @@ struct Domain {
     bool held_after_shutdown = false;
 
     Channel evtchn[kMaxEvtchnPorts];
+    // Xen's FIFO event-channel ABI, once it registered a control block: the
+    // frames it holds references on (control blocks, event-array pages),
+    // queue tails and per-port priorities. Invariants and locking rule:
+    // core/evtchn_fifo.hpp (EvtchnFifo); evtchn_destroy gives it all back.
+    EvtchnFifo fifo;
 
     // Its capabilities (core/caps.hpp): the CSpace lives in cspace_storage.
     cap::Slot cslots[caps::kMaxSlots];
@@ -145,6 +195,24 @@ struct Domain {
     Maptrack maptrack[kMaxMaptrack];          // grants of others it has mapped
     unsigned maptrack_limit = 0;              // no entry at or above this one was ever used
     unsigned grants_mapped = 0;               // used maptrack entries anywhere naming it as granter
+
+    // Grant table versions (core/gnttab.hpp, GNTTABOP_set_version). Invariants:
+    //  - grant_version is 1 or 2;
+    //  - every frame of grant_frames[0, nr_grant_frames) and of
+    //    status_frames[0, nr_status_frames) is its own and holds one general
+    //    and one `writable` type reference of the hypervisor's, dropped only
+    //    when the frame leaves the table (v2 -> v1, or taking it apart);
+    //  - nr_status_frames is 0 in v1 and gnttab_status_frames_for(nr_grant_frames) in v2;
+    //  - grants_busy counts the used maptrack entries anywhere naming it as
+    //    granter for a reference >= abi::kGrantNrReservedEntries (set_version
+    //    refuses to switch while it is not 0).
+    uint8_t grant_version = 1;
+    Mfn status_frames[kMaxStatusFrames] = {};
+    unsigned nr_status_frames = 0;
+    unsigned grants_busy = 0;
+
+    // vm_assist: which of Xen's opt-in behaviours it enabled (bit = VmAssistType).
+    uint64_t vm_assist = 0;
 
     // Console output is collected into lines and logged with the domain's prefix.
     char console_line[160] = {};

@@ -40,6 +40,8 @@ int64_t hypercall_continue(Regs& r);
 int64_t hc_console_io(Vcpu& v, Regs& r);
 int64_t hc_sched_op(Vcpu& v, Regs& r);
 int64_t hc_xen_version(Vcpu& v, Regs& r);
+int64_t hc_vm_assist(Vcpu& v, Regs& r);
+int64_t hc_vcpu_op(Vcpu& v, Regs& r);
 int64_t hc_set_trap_table(Vcpu& v, Regs& r);
 int64_t hc_set_callbacks(Vcpu& v, Regs& r);
 int64_t hc_callback_op(Vcpu& v, Regs& r);

@@ -42,9 +42,29 @@ void leave_guest_address_space();
 
 // Guest segment bases of the running vCPU.
 void set_fs_base(uint64_t v);
+uint64_t read_fs_base();               // the running vCPU's, as the CPU has it now
 void set_active_gs_base(uint64_t v);   // the GS base the guest runs with now
+// The data selectors the running vCPU has now: ds, es, fs, gs.
+void read_data_selectors(uint16_t out[4]);
 // Loads the guest's %gs selector (flat or null only), keeping the hypervisor's GS.
 void load_guest_gs_selector(uint16_t sel);
+
+// The running vCPU's GDT (core/descriptors.hpp): its descriptors copied into
+// this CPU's GDT below the hypervisor's entries (and the rest of the guest
+// part cleared), or one of them changed.
+void load_guest_gdt(const core::Vcpu& v);
+void update_guest_gdt(unsigned index, uint64_t desc);
+
+// The running vCPU's LDT (core/descriptors.hpp): its descriptors copied into
+// this CPU's LDT, whose limit is exactly its entries, and loaded (lldt); no
+// LDT at all when it has none. update_guest_ldt: one of them changed.
+void load_guest_ldt(const core::Vcpu& v);
+void update_guest_ldt(unsigned index, uint64_t desc);
+
+// The running vCPU's breakpoints (core/debugreg.hpp): DR0-3 and DR7 from the
+// vCPU when its DR7 enables any, else this CPU's DR7 cleared. Called on every
+// context switch and whenever the running vCPU's change.
+void load_debug_registers(const core::Vcpu& v);
 
 // CR0.TS for the running vCPU (its virtual TS flag, see fpu_taskswitch).
 void set_fpu_trap(bool on);
@@ -60,6 +80,9 @@ void request_reschedule();
 
 // The calling CPU's "current vCPU".
 core::Vcpu* current_vcpu();
+// The running vCPU's vcpu_info moved (VCPUOP_register_vcpu_info): the exit
+// path's cached pointer follows.
+void set_upcall_info(const void* info);
 
 // PCI configuration space of bus 0 (bdf: device << 3 | function): `size`
 // (1, 2, 4) bytes at `offset`, aligned. All ones where nothing answers.
@@ -70,6 +93,12 @@ void pci_write(uint32_t bdf, uint16_t offset, uint8_t size, uint32_t value);
 void irq_set_masked(unsigned line, bool masked);
 // A line PCI functions share: level triggered.
 void irq_set_level_triggered(unsigned line);
+
+// The host CPU's CPUID leaf/subleaf (eax, ebx, ecx, edx), for the policy
+// guests see (core/cpuid.cpp).
+void cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+// The host's CR4 (which guest-visible bits are set: PAE, MCE, OSFXSR, ...).
+uint64_t host_cr4();
 
 // Boot module `index` (an image or the manifest the boot loader loaded):
 // false if there is none. `cmdline` is its module string.

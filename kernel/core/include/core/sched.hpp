@@ -18,6 +18,9 @@ Vcpu* sched_pick(Vcpu* current, bool resched);
 bool sched_tick();
 
 void sched_add(Vcpu& v);                      // a new vCPU (not yet runnable)
+// The arch code switched this CPU from `prev` (may be null) to `next` and
+// loaded next's address space: runstates, and next's runstate area.
+void vcpu_switched(Vcpu* prev, Vcpu& next);
 void sched_remove(Vcpu& v);                   // its domain is going away
 void sched_set_params(Vcpu& v, uint32_t weight, uint32_t cap_pct);
 uint64_t sched_runtime_ns(const Vcpu& v);     // CPU time it has had

@@ -18,7 +18,12 @@ void publish_time(Vcpu& v);
 // for every context switch.
 void refresh_time(Vcpu& v);
 
-// Fires every expired vCPU timer. Called on each timer tick.
+// Arms the vCPU's one-shot timer for system time `deadline` (0: none); one
+// already due fires at once (set_timer_op, VCPUOP_set_singleshot_timer).
+void set_oneshot_timer(Vcpu& v, uint64_t deadline);
+
+// Fires every expired vCPU timer, one-shot and periodic (VIRQ_TIMER).
+// Called on each timer tick.
 void expire_timers(uint64_t now_ns);
 
 // Is any vCPU waiting on a timer? (Then an idle CPU has something to wait for.)

@@ -158,7 +158,8 @@ struct EvtchnReset {
 };
 static_assert(sizeof(EvtchnReset) == 2);
 
-// FIFO ABI setup: register a vCPU's control block.
+// FIFO ABI setup: register a vCPU's control block (control_gfn, offset:
+// 8-byte aligned, the block inside the page). link_bits is written back.
 struct EvtchnInitControl {
   uint64_t control_gfn;
   uint32_t offset;
@@ -171,6 +172,7 @@ static_assert(offsetof(EvtchnInitControl, offset) == 8);
 static_assert(offsetof(EvtchnInitControl, vcpu) == 12);
 static_assert(offsetof(EvtchnInitControl, link_bits) == 16);
 
+// FIFO ABI: add one page of event words (kEvtchnFifoWordsPerPage ports).
 struct EvtchnExpandArray {
   uint64_t array_gfn;
 };
@@ -181,6 +183,35 @@ struct EvtchnSetPriority {
   uint32_t priority;
 };
 static_assert(sizeof(EvtchnSetPriority) == 8);
+
+// The FIFO ABI. Every port has a 32-bit event word, in pages the guest adds
+// with expand_array; each vCPU has a control block (init_control) with one
+// queue per priority: a READY bit and the port at the queue's HEAD. A queued
+// port is LINKED and its LINK field names the next port of the queue (0:
+// none). BUSY is set by the hypervisor on a tail word while it links a new
+// port to it: the guest must not clear MASKED then.
+inline constexpr uint32_t kEvtchnFifoPriorityMax = 0;       // highest
+inline constexpr uint32_t kEvtchnFifoPriorityDefault = 7;
+inline constexpr uint32_t kEvtchnFifoPriorityMin = 15;      // lowest
+inline constexpr uint32_t kEvtchnFifoMaxQueues = kEvtchnFifoPriorityMin + 1;
+
+using EventWord = uint32_t;
+inline constexpr unsigned kEvtchnFifoPending = 31;   // bit numbers in an EventWord
+inline constexpr unsigned kEvtchnFifoMasked = 30;
+inline constexpr unsigned kEvtchnFifoLinked = 29;
+inline constexpr unsigned kEvtchnFifoBusy = 28;
+inline constexpr uint32_t kEvtchnFifoLinkBits = 17;
+inline constexpr uint32_t kEvtchnFifoLinkMask = (1u << kEvtchnFifoLinkBits) - 1;
+inline constexpr uint32_t kEvtchnFifoNrChannels = 1u << kEvtchnFifoLinkBits;
+inline constexpr uint32_t kEvtchnFifoWordsPerPage = 4096 / sizeof(EventWord);
+
+struct EvtchnFifoControlBlock {
+  uint32_t ready;                        // bit per priority: its queue is not empty
+  uint32_t _rsvd;
+  uint32_t head[kEvtchnFifoMaxQueues];   // per priority: first port, 0 = none
+};
+static_assert(sizeof(EvtchnFifoControlBlock) == 72);
+static_assert(offsetof(EvtchnFifoControlBlock, head) == 8);
 
 // Argument of the old event_channel_op_compat hypercall (16): the command
 // followed by the op structure in place.

@@ -1,6 +1,6 @@
 #pragma once
-// Grant tables, version 1: how one domain lets another map or copy its
-// pages. grant_table_op(cmd, ops, count).
+// Grant tables, versions 1 and 2: how one domain lets another map or copy
+// its pages. grant_table_op(cmd, ops, count).
 
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +21,55 @@ static_assert(offsetof(GrantEntryV1, domid) == 2);
 static_assert(offsetof(GrantEntryV1, frame) == 4);
 
 inline constexpr std::size_t kGrantEntriesV1PerPage = kPageSize / sizeof(GrantEntryV1);
+
+// Xen reserves the first references for the toolstack (0: console, 1:
+// xenstore); set_version keeps them (GNTTAB_NR_RESERVED_ENTRIES).
+inline constexpr GrantRef kGrantNrReservedEntries = 8;
+
+// ---- Version 2 (set_version(2)) ----
+// The first half of every v2 entry: the same two fields as v1 begins with.
+struct GrantEntryHeader {
+  uint16_t flags;  // kGtf*; GTF_reading/GTF_writing live in the status frames
+  DomId domid;     // domain being granted access
+};
+static_assert(sizeof(GrantEntryHeader) == 4);
+
+// One slot of a v2 table; which member applies is chosen by hdr.flags.
+union GrantEntryV2 {
+  GrantEntryHeader hdr;
+  struct FullPage {  // permit_access without GTF_sub_page, accept_transfer
+    GrantEntryHeader hdr;
+    uint32_t pad0;
+    uint64_t frame;
+  } full_page;
+  struct SubPage {   // permit_access with GTF_sub_page: [page_off, page_off + length)
+    GrantEntryHeader hdr;
+    uint16_t page_off;
+    uint16_t length;
+    uint64_t frame;
+  } sub_page;
+  struct Transitive {  // GTF_transitive: grant `gref` of `trans_domid`, passed on
+    GrantEntryHeader hdr;
+    DomId trans_domid;
+    uint16_t pad0;
+    GrantRef gref;
+  } transitive;
+  uint32_t spacer[4];
+};
+static_assert(sizeof(GrantEntryV2) == 16);
+static_assert(offsetof(GrantEntryV2, full_page.frame) == 8);
+static_assert(offsetof(GrantEntryV2, sub_page.page_off) == 4);
+static_assert(offsetof(GrantEntryV2, sub_page.length) == 6);
+static_assert(offsetof(GrantEntryV2, sub_page.frame) == 8);
+static_assert(offsetof(GrantEntryV2, transitive.trans_domid) == 4);
+static_assert(offsetof(GrantEntryV2, transitive.gref) == 8);
+
+// A v2 entry's GTF_reading/GTF_writing, one word per reference in the
+// status frames (grant_status_t).
+using GrantStatus = uint16_t;
+
+inline constexpr std::size_t kGrantEntriesV2PerPage = kPageSize / sizeof(GrantEntryV2);
+inline constexpr std::size_t kGrantStatusPerPage = kPageSize / sizeof(GrantStatus);
 
 // GrantEntryV1::flags: entry type.
 inline constexpr uint16_t kGtfInvalid = 0;
@@ -184,9 +233,21 @@ static_assert(offsetof(GnttabQuerySize, max_nr_frames) == 8);
 static_assert(offsetof(GnttabQuerySize, status) == 12);
 
 struct GnttabSetVersion {
-  uint32_t version;  // in/out
+  uint32_t version;  // in: 1 or 2; out: the version in effect
 };
 static_assert(sizeof(GnttabSetVersion) == 4);
+
+// The caller's v2 status frames (PV guests then map them).
+struct GnttabGetStatusFrames {
+  uint32_t nr_frames;
+  DomId dom;
+  int16_t status;          // out
+  GuestHandle frame_list;  // out: uint64_t array
+};
+static_assert(sizeof(GnttabGetStatusFrames) == 16);
+static_assert(offsetof(GnttabGetStatusFrames, dom) == 4);
+static_assert(offsetof(GnttabGetStatusFrames, status) == 6);
+static_assert(offsetof(GnttabGetStatusFrames, frame_list) == 8);
 
 struct GnttabGetVersion {
   DomId dom;

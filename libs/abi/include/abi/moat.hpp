@@ -172,12 +172,20 @@ static_assert(offsetof(MoatDomctl, domain) == 8);
 static_assert(offsetof(MoatDomctl, u) == 16);
 
 // ---------------------------------------------------------------------------
-// physdev_op (Xen's number 33) with Moat's own sub-ops for PCI functions a
-// domain holds a PciDevice capability for (object: bus << 8 | device << 3 |
-// function). Config space is mediated: reads of the function's 256 bytes,
-// writes only to the command register and to the device-specific area
-// (0x40 and up) - never to the BARs, so a driver domain cannot move its
-// device over memory it does not own.
+// physdev_op (Xen's number 33). Xen's own sub-ops that a PV kernel uses on
+// itself:
+inline constexpr uint32_t kPhysdevSetIopl = 6;              // PhysdevSetIopl*: its virtual IOPL
+
+struct PhysdevSetIopl {
+  uint32_t iopl;   // 0..3
+};
+static_assert(sizeof(PhysdevSetIopl) == 4);
+
+// Moat's own sub-ops for PCI functions a domain holds a PciDevice capability
+// for (object: bus << 8 | device << 3 | function). Config space is mediated:
+// reads of the function's 256 bytes, writes only to the command register and
+// to the device-specific area (0x40 and up) - never to the BARs, so a driver
+// domain cannot move its device over memory it does not own.
 inline constexpr uint32_t kPhysdevPciInfo = 0x4d500001;     // MoatPciInfo*
 inline constexpr uint32_t kPhysdevPciConfigRead = 0x4d500002;  // MoatPciConfig*
 inline constexpr uint32_t kPhysdevPciConfigWrite = 0x4d500003; // MoatPciConfig*

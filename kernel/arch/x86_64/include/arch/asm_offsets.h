@@ -28,6 +28,9 @@
 #define SEL_GUEST_CS64 0xe033
 #define SEL_TSS        0xe040
 
+/* Exception vectors the entry code names itself. */
+#define VECTOR_GENERAL_PROTECTION 13
+
 /* Pseudo-vectors for entries that are not IDT vectors. */
 #define VECTOR_SYSCALL   0x100
 #define VECTOR_SYSCALL32 0x101

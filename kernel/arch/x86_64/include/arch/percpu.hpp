@@ -59,6 +59,11 @@ struct Cpu {
     const void* io_domain;
     uint64_t io_gen;
     bool io_open;          // some port is allowed in the loaded bitmap
+    unsigned gdt_guest_ents;   // descriptors of a guest's GDT in this CPU's GDT now
+    // A #DB of the guest's that the CPU raised at an entry point, before
+    // `swapgs` (its DR6; 0: none), for that entry's C half to deliver
+    // (entry_c.cpp debug_in_hypervisor, core/traps.hpp).
+    uint64_t held_dr6;
     alignas(16) TssBlock tss_block;
 };
 static_assert(offsetof(Cpu, self) == CPU_SELF);
@@ -75,6 +80,9 @@ inline Cpu& this_cpu() {
 
 // Brings up the calling CPU: GDT, TSS, IDT, %gs, syscall MSRs, CR0/CR4.
 void cpu_init(unsigned id);
+
+// CPU `id`'s GDT: the guest part is entries [0, kFirstReservedGdtEntry).
+uint64_t* gdt_of(unsigned id);
 
 // The frame guests enter and leave through, at the top of this CPU's stack.
 struct Regs;
