@@ -394,6 +394,19 @@ inline std::string mm_invariant_violations(unsigned max_reports = 16) {
                 if (ft[m].type != core::PageType::seg_desc || ft[m].owner != d->id)
                     bad("d%u: GDT frame %lu has type %d owner %u", d->id, m, int(ft[m].type), ft[m].owner);
             }
+            // Its LDT frames (MMUEXT_SET_LDT): likewise a seg_desc reference each.
+            if (v.ldt_ents > 8192) bad("d%u: LDT of %u entries", d->id, v.ldt_ents);
+            for (unsigned g = 0; g < (v.ldt_ents + 511) / 512 && g < 16; ++g) {
+                core::Mfn m = v.ldt_frames[g];
+                if (!ft.valid(m)) {
+                    bad("d%u: LDT frame %lu beyond RAM", d->id, m);
+                    continue;
+                }
+                ++cnt[m];
+                ++tcnt[m];
+                if (ft[m].type != core::PageType::seg_desc || ft[m].owner != d->id)
+                    bad("d%u: LDT frame %lu has type %d owner %u", d->id, m, int(ft[m].type), ft[m].owner);
+            }
             for (core::Mfn b : {v.guest_table, v.guest_table_user}) {
                 if (!b) continue;
                 if (!ft.valid(b)) {

@@ -91,7 +91,7 @@ void debug_in_hypervisor(core::Regs& r) {
 // The #DB held for the guest by debug_in_hypervisor, if any, taken.
 uint64_t take_held_dr6(Cpu& c) {
     uint64_t dr6 = c.held_dr6;
-    c.held_dr6 = 0;
+    if (dr6) [[unlikely]] c.held_dr6 = 0;
     return dr6;
 }
 
@@ -284,7 +284,9 @@ extern "C" void arch_syscall(core::Regs* r) {
     core::hypercall(*v, *r);
     uint64_t dt = rdtsc() - t0;
     if (dt > core::g_longest_hypercall_ticks) core::hypercall_record(dt, nr, v->domain->id);
-    core::hypercall_debug_trap(*v, *r, nr, rip, rflags, held_dr6);
+    // (Almost never: a guest single-stepping, or a #DB held on the entry.)
+    if ((rflags & core::flags::kTf) | held_dr6) [[unlikely]]
+        core::hypercall_debug_trap(*v, *r, nr, rip, rflags, held_dr6);
 }
 
 extern "C" void arch_exit_to_guest(core::Regs* frame) {
