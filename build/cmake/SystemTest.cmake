@@ -11,6 +11,7 @@
 #                  [UDP_ECHO n UDP_ECHO_AFTER line]   host UDP client through the NIC's forward
 #                  [FRESH_DISKS byte]   recreate the manifest's disk images, filled with byte
 #                  [DISK_NAME name]   what @DISK_NAME@ in the manifest stands for (default: NAME)
+#                  [BEFORE_RUN command arg ...]   host command before QEMU starts; must exit 0
 #                  [AFTER_EXIT command arg ...]   host command after QEMU ends; must exit 0
 #                  [ICOUNT] [MAX_HYPERCALL_US n])   guest time counts instructions; then no
 #                       hypercall invocation may run longer than n us (default 1000) without
@@ -48,7 +49,7 @@ endif()
 # parsed options (${prefix}_NAME, ${prefix}_TIMEOUT, ${prefix}_LABELS).
 function(_moat_systest_parse prefix function_name)
   cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;MAX_HYPERCALL_US;TIMEOUT;KERNEL_ARGS;MANIFEST;MANIFEST_DAMAGE;INPUT;INPUT_AFTER;UDP_ECHO;UDP_ECHO_AFTER;FRESH_DISKS;DISK_NAME"
-    "MODULES;DOMAINS;QEMU_ARGS;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS;AFTER_EXIT" ${ARGN})
+    "MODULES;DOMAINS;QEMU_ARGS;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS;BEFORE_RUN;AFTER_EXIT" ${ARGN})
   if(A_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${function_name}: unknown arguments: ${A_UNPARSED_ARGUMENTS}")
   endif()
@@ -144,6 +145,10 @@ function(_moat_systest_parse prefix function_name)
   endif()
   if(DEFINED A_FRESH_DISKS)
     list(APPEND args --fresh-disks ${A_FRESH_DISKS})
+  endif()
+  if(A_BEFORE_RUN)
+    list(JOIN A_BEFORE_RUN " " before_run)
+    list(APPEND args --before-run "${before_run}")
   endif()
   if(A_AFTER_EXIT)
     list(JOIN A_AFTER_EXIT " " after_exit)

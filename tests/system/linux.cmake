@@ -20,14 +20,14 @@ find_program(MOAT_E2FSCK e2fsck PATHS /sbin /usr/sbin REQUIRED)
 set(LINUX_DISKS ${CMAKE_BINARY_DIR}/tests/system/manifests)   # @DISK_NAME@.img
 set(LINUX_DISK_CHECK sh ${CMAKE_CURRENT_SOURCE_DIR}/linux_disk_check.sh ${MOAT_DEBUGFS} ${MOAT_E2FSCK})
 
-# A fresh ext4 filesystem on a test's disk before it runs (FRESH_DISKS only
-# fills an image with a byte): a setup test of its own, as a fixture.
-function(moat_linux_fresh_disk test)
-  add_test(NAME ${test}_mkfs
-    COMMAND ${MOAT_MKFS_EXT4} -q -F -L moat-linux ${LINUX_DISKS}/${test}.img 64M)
-  set_tests_properties(${test}_mkfs PROPERTIES LABELS system TIMEOUT 60 FIXTURES_SETUP ${test}_disk)
-  set_tests_properties(${test} PROPERTIES FIXTURES_REQUIRED ${test}_disk)
+# A fresh ext4 filesystem on a test's disk, made by the test itself before
+# QEMU starts (FRESH_DISKS only fills an image with a byte), so every run --
+# `ctest --repeat` included -- starts from an empty filesystem.
+function(moat_linux_fresh_disk_cmd out test)
+  set(${out} ${MOAT_MKFS_EXT4} -q -F -L moat-linux ${LINUX_DISKS}/${test}.img 64M PARENT_SCOPE)
 endfunction()
+moat_linux_fresh_disk_cmd(LINUX_MKFS_BLK system_linux_blk)
+moat_linux_fresh_disk_cmd(LINUX_MKFS_RESTART system_linux_restart)
 
 # Booted to the initramfs: a Xen PV guest whose clock ticks, with a clean
 # kernel log, powered off cleanly.
@@ -75,6 +75,7 @@ moat_system_test(NAME system_linux_blk
   MANIFEST manifests/linux_blk.textproto
   DOMAINS ${SERVICE_DOMAINS} blkback
   TIMEOUT 600
+  BEFORE_RUN ${LINUX_MKFS_BLK}
   AFTER_EXIT ${LINUX_DISK_CHECK} ${LINUX_DISKS}/system_linux_blk.img
              "'moat-linux-blk.txt=written by Linux on Moat through xen-blkfront and blkback'"
   EXPECT_PASS linux.xvda_present linux.xvda_mounted linux.file_written linux.file_read_back linux.xvda_unmounted
@@ -82,7 +83,6 @@ moat_system_test(NAME system_linux_blk
   FORBID_LINE "FAIL " "crashed" "timeout closing device"
   EXPECT_EXIT clean
   LABELS system)
-moat_linux_fresh_disk(system_linux_blk)
 
 # reboot: the builder restarts the domain (policy ALWAYS, once), which counts
 # its second boot on its disk and powers off.
@@ -90,6 +90,7 @@ moat_system_test(NAME system_linux_restart
   MANIFEST manifests/linux_restart.textproto
   DOMAINS ${SERVICE_DOMAINS} blkback
   TIMEOUT 900
+  BEFORE_RUN ${LINUX_MKFS_RESTART}
   AFTER_EXIT ${LINUX_DISK_CHECK} ${LINUX_DISKS}/system_linux_restart.img moat-boots=2
   EXPECT_PASS linux.boot_counted linux.first_boot linux.restarted
   EXPECT_LINE "builder: restarting linux (restart 1 of 1)" "linux: moat-linux: rebooting"
@@ -97,7 +98,6 @@ moat_system_test(NAME system_linux_restart
   FORBID_LINE "FAIL " "crashed" "timeout closing device"
   EXPECT_EXIT clean
   LABELS system)
-moat_linux_fresh_disk(system_linux_restart)
 
 # panic: reported as crashed, restarted once (policy ON_CRASH), crashed
 # again and left down; the system ends cleanly all the same.

@@ -45,6 +45,8 @@ void print_help(FILE* out) {
       "                                         sends N datagrams to the manifest's first UDP forward (on a\n"
       "                                         free host port) and wants each back byte for byte\n"
       "       --fresh-disks BYTE                recreate the manifest's disk images, every byte BYTE\n"
+      "       --before-run CMD                  run CMD (sh -c) before QEMU starts (a fresh filesystem, say);\n"
+      "                                         the test fails at once unless it exits 0\n"
       "       --after-exit CMD                  run CMD (sh -c) after QEMU ends; the test fails unless it\n"
       "                                         exits 0 (its output goes to the log)\n"
       "\n"
@@ -142,6 +144,7 @@ int main(int argc, char** argv) {
   int udp_count = 0;                 // host UDP echo client: datagrams, and the line that starts it
   std::string udp_after;
   int fresh_fill = -1;               // --fresh-disks
+  std::string before_run;            // --before-run
   std::string after_exit;            // --after-exit
   bool memory_given = false;
   unsigned long damage_at = 0;
@@ -278,6 +281,9 @@ int main(int argc, char** argv) {
       long b = std::strtol(v, &end, 0);
       if (end == v || *end != '\0' || b < 0 || b > 255) return usage_error("--fresh-disks needs a byte (0-255)");
       fresh_fill = int(b);
+    } else if (arg == "--before-run") {
+      if (!value() || *v == '\0') return usage_error("--before-run needs a command");
+      before_run = v;
     } else if (arg == "--after-exit") {
       if (!value() || *v == '\0') return usage_error("--after-exit needs a command");
       after_exit = v;
@@ -351,6 +357,26 @@ int main(int argc, char** argv) {
   if (!output.open_log(log_path)) {
     std::fprintf(stderr, "moat-systest: cannot write log %s: %s\n", log_path.c_str(), std::strerror(errno));
     return kExitFail;
+  }
+
+  // What the run needs made afresh on the host (every run, so repeated runs
+  // never start from an earlier one's leftovers).
+  if (!before_run.empty()) {
+    output.out("moat-systest: before run: " + before_run + "\n");
+    std::string cmd = before_run + " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    int rc = -1;
+    if (p) {
+      char line[4096];
+      while (std::fgets(line, sizeof line, p)) output.out(std::string("  ") + line);
+      int st = ::pclose(p);
+      rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    }
+    if (rc != 0) {
+      output.out("moat-systest: FAIL " + name + ": before-run command failed (status " + std::to_string(rc) +
+                 "): " + before_run + "\n");
+      return kExitFail;
+    }
   }
 
   moat::systest::Checker checker(expect);
