@@ -62,8 +62,9 @@ uint64_t sched_runtime_ns(const Vcpu& v) { return v.se.runtime_ns; }
 
 void vcpu_start(Vcpu& v) {
     v.state = VcpuState::runnable;
-    runstate_change(v, abi::RunstateState::runnable, platform::now_ns());
-    if (schedulable(v)) g_credit.wake(v.se, platform::now_ns());
+    uint64_t now = platform::now_ns();
+    runstate_change(v, abi::RunstateState::runnable, now);
+    if (schedulable(v)) g_credit.wake(v.se, now);
     platform::request_reschedule();
 }
 
@@ -71,16 +72,18 @@ void vcpu_block(Vcpu& v) {
     if (v.state != VcpuState::runnable) return;
     bool was = schedulable(v);
     v.state = VcpuState::blocked;
-    runstate_change(v, abi::RunstateState::blocked, platform::now_ns());
-    if (was) g_credit.block(v.se, platform::now_ns());
+    uint64_t now = platform::now_ns();
+    runstate_change(v, abi::RunstateState::blocked, now);
+    if (was) g_credit.block(v.se, now);
     platform::request_reschedule();
 }
 
 void vcpu_wake(Vcpu& v) {
     if (v.state != VcpuState::blocked) return;
     v.state = VcpuState::runnable;
-    runstate_change(v, abi::RunstateState::runnable, platform::now_ns());
-    if (schedulable(v)) g_credit.wake(v.se, platform::now_ns());
+    uint64_t now = platform::now_ns();
+    runstate_change(v, abi::RunstateState::runnable, now);
+    if (schedulable(v)) g_credit.wake(v.se, now);
     platform::request_reschedule();   // a woken vCPU should run soon
 }
 
