@@ -52,7 +52,13 @@ int64_t register_vcpu_info(Vcpu& v, uint64_t arg) {
 int64_t register_runstate(Vcpu& v, uint64_t arg) {
     abi::VcpuRegisterArea a;
     if (!get_guest(a, arg)) return err(abi::Errno::efault);
-    // Any address (0: none); a copy that faults later is simply not made.
+    // 0: none. Otherwise the whole area must be guest address space (Xen's
+    // guest_handle_okay: -EFAULT for the hypervisor's range or a
+    // non-canonical one); whether it is mapped and writable is judged at
+    // each copy, which is simply not made when the guest could not write it.
+    if (a.addr && (!is_guest_address(a.addr) || !is_guest_address(a.addr + sizeof(abi::VcpuRunstateInfo) - 1) ||
+                   a.addr + sizeof(abi::VcpuRunstateInfo) < a.addr))
+        return err(abi::Errno::efault);
     v.runstate_va = a.addr;
     runstate_publish(v);
     return 0;

@@ -171,11 +171,24 @@ TEST_F(PvAbi, RunstateIsWrittenWhereTheGuestAsks) {
     auto rs = get<abi::VcpuRunstateInfo>(d, kScratch + 512);
     EXPECT_EQ(rs.state, int32_t(abi::RunstateState::running));
     EXPECT_GT(rs.state_entry_time, 0u);
-    // An address it cannot write (the hypervisor's): taken, and simply not written.
-    a.addr = 0xFFFF830000000000ull;
+    // The hypervisor's range, a non-canonical address, an area running from
+    // the top of the lower half into the hole: -EFAULT (Xen's
+    // guest_handle_okay), the area registered before kept.
+    for (uint64_t bad : {0xFFFF830000000000ull, 0xFFFF87FFFFFFFFF0ull, 0x0000800000000000ull,
+                         0x00007FFFFFFFFFF0ull, ~0ull}) {
+        a.addr = bad;
+        EXPECT_EQ(vcpu_op(abi::VcpuOp::register_runstate_memory_area, a), -int64_t(abi::Errno::efault)) << bad;
+        EXPECT_EQ(v->runstate_va, kScratch + 512);
+    }
+    // A guest address it cannot write (unmapped): taken, and simply not written.
+    a.addr = 0x0000700000000000ull;
     EXPECT_EQ(vcpu_op(abi::VcpuOp::register_runstate_memory_area, a), 0);
     core::vcpu_switched(nullptr, *v);
     EXPECT_FALSE(core::domain_at(d->id)->state != core::DomainState::running);
+    // 0: none.
+    a.addr = 0;
+    EXPECT_EQ(vcpu_op(abi::VcpuOp::register_runstate_memory_area, a), 0);
+    EXPECT_EQ(v->runstate_va, 0u);
 }
 
 // ---- event channels: IPIs and VIRQs ---------------------------------------------
