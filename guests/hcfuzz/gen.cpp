@@ -1048,6 +1048,22 @@ void gen_copy(abi::GnttabCopy& op) {
     else post(kCountCopy, "", va(&op.status));
 }
 
+// A batch of n grant operations of type T, each made by gen(op); only the
+// first b.judged() are claimed (posted checks of the rest are dropped: the
+// hypervisor may stop before them), and an unreadable array must fail.
+template <typename T, typename Gen>
+void gen_grant_batch(Call& c, uint64_t n, Gen gen) {
+    auto b = make_batch<T>(n);
+    for (uint64_t i = 0; i < n; ++i) {
+        unsigned before = g_b.n_posts;
+        gen(b.p[i]);
+        if (i >= b.judged()) g_b.n_posts = before;   // not claimed: nobody judges it
+    }
+    c.a[1] = b.ptr;
+    c.a[2] = b.count;
+    if (b.hostile && b.count) post(kMustFail, "grant_table_op.bad_pointer_accepted");
+}
+
 void gen_grant_table_op(Call& c) {
     using G = abi::GnttabOp;
     unsigned r = unsigned(R.below(100));
@@ -1075,30 +1091,8 @@ void gen_grant_table_op(Call& c) {
     }
     c.a[0] = uint64_t(cmd) | (R.pct(3) ? R.next() << 32 : 0);
     switch (cmd) {
-    case G::map_grant_ref: {
-        auto b = make_batch<abi::GnttabMapGrantRef>(n);
-        for (uint64_t i = 0; i < n; ++i) {
-            unsigned before = g_b.n_posts;
-            gen_map(b.p[i]);
-            if (i >= b.judged()) g_b.n_posts = before;   // not claimed: nobody judges it
-        }
-        c.a[1] = b.ptr;
-        c.a[2] = b.count;
-        if (b.hostile && b.count) post(kMustFail, "grant_table_op.bad_pointer_accepted");
-        break;
-    }
-    case G::unmap_grant_ref: {
-        auto b = make_batch<abi::GnttabUnmapGrantRef>(n);
-        for (uint64_t i = 0; i < n; ++i) {
-            unsigned before = g_b.n_posts;
-            gen_unmap(b.p[i]);
-            if (i >= b.judged()) g_b.n_posts = before;
-        }
-        c.a[1] = b.ptr;
-        c.a[2] = b.count;
-        if (b.hostile && b.count) post(kMustFail, "grant_table_op.bad_pointer_accepted");
-        break;
-    }
+    case G::map_grant_ref: gen_grant_batch<abi::GnttabMapGrantRef>(c, n, gen_map); break;
+    case G::unmap_grant_ref: gen_grant_batch<abi::GnttabUnmapGrantRef>(c, n, gen_unmap); break;
     case G::setup_table: {
         if (n > 4) n = 4;
         auto b = make_batch<abi::GnttabSetupTable>(n);
@@ -1118,18 +1112,7 @@ void gen_grant_table_op(Call& c) {
         if (b.hostile && b.count) post(kMustFail, "grant_table_op.bad_pointer_accepted");
         break;
     }
-    case G::copy: {
-        auto b = make_batch<abi::GnttabCopy>(n);
-        for (uint64_t i = 0; i < n; ++i) {
-            unsigned before = g_b.n_posts;
-            gen_copy(b.p[i]);
-            if (i >= b.judged()) g_b.n_posts = before;
-        }
-        c.a[1] = b.ptr;
-        c.a[2] = b.count;
-        if (b.hostile && b.count) post(kMustFail, "grant_table_op.bad_pointer_accepted");
-        break;
-    }
+    case G::copy: gen_grant_batch<abi::GnttabCopy>(c, n, gen_copy); break;
     case G::query_size: {
         auto b = make_batch<abi::GnttabQuerySize>(n);
         for (uint64_t i = 0; i < n; ++i) {

@@ -131,6 +131,18 @@ class Output {
   FILE* log_ = nullptr;
 };
 
+// Runs `command` with sh -c, its output (stdout and stderr) indented into
+// `output`; its exit status (-1 if it could not run or did not exit).
+int run_host_command(const std::string& command, Output& output) {
+  std::string cmd = command + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return -1;
+  char line[4096];
+  while (std::fgets(line, sizeof line, p)) output.out(std::string("  ") + line);
+  int st = ::pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -363,15 +375,7 @@ int main(int argc, char** argv) {
   // never start from an earlier one's leftovers).
   if (!before_run.empty()) {
     output.out("moat-systest: before run: " + before_run + "\n");
-    std::string cmd = before_run + " 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    int rc = -1;
-    if (p) {
-      char line[4096];
-      while (std::fgets(line, sizeof line, p)) output.out(std::string("  ") + line);
-      int st = ::pclose(p);
-      rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    }
+    int rc = run_host_command(before_run, output);
     if (rc != 0) {
       output.out("moat-systest: FAIL " + name + ": before-run command failed (status " + std::to_string(rc) +
                  "): " + before_run + "\n");
@@ -403,15 +407,7 @@ int main(int argc, char** argv) {
     }
     if (!after_exit.empty() && run_end.started) {
       output.out("moat-systest: after exit: " + after_exit + "\n");
-      std::string cmd = after_exit + " 2>&1";
-      FILE* p = ::popen(cmd.c_str(), "r");
-      int rc = -1;
-      if (p) {
-        char line[4096];
-        while (std::fgets(line, sizeof line, p)) output.out(std::string("  ") + line);
-        int st = ::pclose(p);
-        rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-      }
+      int rc = run_host_command(after_exit, output);
       if (rc != 0) {
         verdict.ok = false;
         verdict.reasons.push_back("after-exit command failed (status " + std::to_string(rc) + "): " + after_exit);

@@ -14,17 +14,6 @@ namespace core {
 
 namespace {
 
-// Up to kMaxInsnLen bytes at `rip`, stopping at the first page that cannot be
-// read. How many.
-size_t fetch(uint64_t rip, uint8_t* buf) {
-    size_t first = 4096 - (rip & 4095);
-    if (first > x86::kMaxInsnLen) first = x86::kMaxInsnLen;
-    if (!platform::copy_from_guest(buf, rip, first)) return 0;
-    if (first == x86::kMaxInsnLen) return first;
-    size_t rest = x86::kMaxInsnLen - first;
-    return platform::copy_from_guest(buf + first, rip + first, rest) ? x86::kMaxInsnLen : first;
-}
-
 constexpr uint64_t kCr0Fixed = 0x80050033;   // PG | AM | WP | NE | ET | MP | PE
 constexpr uint64_t kCr0Ts = 1u << 3;
 
@@ -69,7 +58,7 @@ bool get_debugreg(const Vcpu& v, unsigned reg, uint64_t* value) { return debugre
 
 bool emulate_privileged(Vcpu& v, Regs& r) {
     uint8_t bytes[x86::kMaxInsnLen];
-    size_t n = fetch(r.rip, bytes);
+    size_t n = fetch_guest_insn(r.rip, bytes);
     // `sysenter`: the CPU refuses it (SYSENTER_CS is 0); Xen's sysenter
     // callback, if the guest registered one (core/callbacks.hpp).
     if (n >= 2 && bytes[0] == 0x0F && bytes[1] == 0x34) return guest_sysenter(v, r);
@@ -177,7 +166,7 @@ bool emulate_privileged(Vcpu& v, Regs& r) {
 bool emulate_forced_cpuid(Vcpu& v, Regs& r) {
     // ud2a; .ascii "xen"; then the instruction to emulate.
     uint8_t bytes[x86::kMaxInsnLen];
-    size_t n = fetch(r.rip, bytes);
+    size_t n = fetch_guest_insn(r.rip, bytes);
     if (n < 7 || bytes[0] != 0x0F || bytes[1] != 0x0B || bytes[2] != 'x' || bytes[3] != 'e' || bytes[4] != 'n')
         return false;
     if (bytes[5] != 0x0F || bytes[6] != 0xA2) return false;   // only cpuid is emulated this way
@@ -189,6 +178,15 @@ bool emulate_forced_cpuid(Vcpu& v, Regs& r) {
     r.rdx = out[3];
     r.rip += 7;
     return true;
+}
+
+size_t fetch_guest_insn(uint64_t rip, uint8_t* buf) {
+    size_t first = 4096 - (rip & 4095);
+    if (first > x86::kMaxInsnLen) first = x86::kMaxInsnLen;
+    if (!platform::copy_from_guest(buf, rip, first)) return 0;
+    if (first == x86::kMaxInsnLen) return first;
+    size_t rest = x86::kMaxInsnLen - first;
+    return platform::copy_from_guest(buf + first, rip + first, rest) ? x86::kMaxInsnLen : first;
 }
 
 }  // namespace core

@@ -2,6 +2,7 @@
 // of its own L1 entries, emulated through the same validation as mmu_update.
 
 #include <core/mm.hpp>
+#include <core/emulate.hpp>
 #include <core/platform.hpp>
 #include <core/pte.hpp>
 #include <core/ptwr.hpp>
@@ -10,14 +11,6 @@
 namespace core {
 
 namespace {
-
-size_t fetch(uint64_t rip, uint8_t* buf) {
-    size_t first = 4096 - (rip & 4095);
-    if (first > x86::kMaxInsnLen) first = x86::kMaxInsnLen;
-    if (!platform::copy_from_guest(buf, rip, first)) return 0;
-    if (first == x86::kMaxInsnLen) return first;
-    return platform::copy_from_guest(buf + first, rip + first, x86::kMaxInsnLen - first) ? x86::kMaxInsnLen : first;
-}
 
 // RFLAGS bits a logical, arithmetic or bit-test operation sets.
 constexpr uint64_t kCf = 1, kPf = 1u << 2, kAf = 1u << 4, kZf = 1u << 6, kSf = 1u << 7, kOf = 1u << 11;
@@ -102,7 +95,7 @@ bool ptwr_emulate(Vcpu& v, Regs& r, uint64_t addr) {
     // (XACQUIRE/XRELEASE): no string instruction is decoded, so no rep form
     // is either. 67 (32-bit addressing) is not decoded.
     uint8_t bytes[x86::kMaxInsnLen];
-    size_t n = fetch(r.rip, bytes);
+    size_t n = fetch_guest_insn(r.rip, bytes);
     x86::Insn in;
     if (n == 0 || !x86::decode(bytes, n, &in) || !in.memory) return false;
     // The rip the instruction leaves must be one the CPU can return to; the

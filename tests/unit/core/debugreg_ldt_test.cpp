@@ -360,22 +360,7 @@ TEST_F(Ldt, ItsSelectorsInIretAndSegmentLoads) {
     v->guest_table_user = v->guest_table;
     ++core::frame_table()[v->guest_table].count;
     ++core::frame_table()[v->guest_table].type_count;
-    auto iret = [&](uint64_t cs, uint64_t ss) {
-        abi::IretContext c{};
-        c.rip = 0x401000;
-        c.cs = cs;
-        c.rflags = 0x202;
-        c.rsp = kScratch + 0x1800;
-        c.ss = ss;
-        put(d, kScratch + 0x1000, c);
-        core::Regs r = v->regs;
-        r.rax = uint64_t(Hypercall::iret);
-        r.rsp = kScratch + 0x1000;
-        r.rip = r.rcx = kSyscall;
-        as(d);
-        core::hypercall(*v, r);
-        return r;
-    };
+    auto iret = [&](uint64_t cs, uint64_t ss) { return iret_to(d, 0x401000, cs, ss); };
     core::Regs r = iret(0x0F, 0x07);
     EXPECT_EQ(r.cs, 0x0Fu);
     EXPECT_EQ(r.ss, 0x07u);

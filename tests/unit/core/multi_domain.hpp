@@ -105,6 +105,26 @@ protected:
         return t;
     }
 
+    // The iret hypercall as `d`, from a frame (rip, cs, rflags 0x202, a stack
+    // in the scratch page, ss) it put in its scratch page; the registers it
+    // leaves the vCPU with.
+    core::Regs iret_to(core::Domain* d, uint64_t rip, uint64_t cs, uint64_t ss) {
+        abi::IretContext c{};
+        c.rip = rip;
+        c.cs = cs;
+        c.rflags = 0x202;
+        c.rsp = kScratch + 0x1800;
+        c.ss = ss;
+        put(d, kScratch + 0x1000, c);
+        core::Regs r = d->vcpu[0].regs;
+        r.rax = uint64_t(abi::Hypercall::iret);
+        r.rsp = kScratch + 0x1000;
+        r.rip = r.rcx = kSyscall;
+        as(d);
+        core::hypercall(d->vcpu[0], r);
+        return r;
+    }
+
     // The L1 entry mapping `va` in d's tables (0 if some level is missing).
     uint64_t l1e(core::Domain* d, uint64_t va) {
         namespace pte = core::pte;

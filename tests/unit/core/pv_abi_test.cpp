@@ -341,22 +341,7 @@ TEST_F(Gdt, IretWithItsSelectorsAndTheFailsafeCallback) {
     core::Mfn ut = v->guest_table;
     ++core::frame_table()[ut].count;
     ++core::frame_table()[ut].type_count;
-    auto iret = [&](uint64_t cs, uint64_t ss, uint64_t rip) {
-        abi::IretContext c{};
-        c.rip = rip;
-        c.cs = cs;
-        c.rflags = 0x202;
-        c.rsp = kScratch + 0x1800;
-        c.ss = ss;
-        put(d, kScratch + 0x1000, c);
-        core::Regs r = v->regs;
-        r.rax = uint64_t(Hypercall::iret);
-        r.rsp = kScratch + 0x1000;
-        r.rip = r.rcx = kSyscall;
-        as(d);
-        core::hypercall(*v, r);
-        return r;
-    };
+    auto iret = [&](uint64_t cs, uint64_t ss, uint64_t rip) { return iret_to(d, rip, cs, ss); };
     core::Regs r = iret(0x33, 0x2b, 0x401000);
     EXPECT_EQ(r.cs, 0x33u);
     EXPECT_EQ(r.ss, 0x2bu);

@@ -19,6 +19,7 @@
 // delivered as it happened. Every byte fetched is guest memory: decoded by
 // core/x86_insn with every length checked.
 
+#include <cstddef>
 #include <cstdint>
 
 #include <core/domain.hpp>
@@ -45,6 +46,11 @@ void guest_cpuid(const Domain& d, uint32_t leaf, uint32_t subleaf, uint32_t out[
 // CR0 and CR4 as the guest reads them.
 uint64_t guest_cr0(const Vcpu& v);
 uint64_t guest_cr4(const Vcpu& v);
+
+// Copies up to x86::kMaxInsnLen bytes of guest code at `rip` into `buf`
+// through the guest's own mappings, stopping at the first page that cannot be
+// read; how many were read (0: none). For the emulator and ptwr.
+size_t fetch_guest_insn(uint64_t rip, uint8_t* buf);
 
 // Whether the vCPU's virtual IOPL lets it use port I/O and cli/sti now.
 bool iopl_ok(const Vcpu& v);
