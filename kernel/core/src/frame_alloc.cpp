@@ -23,16 +23,19 @@ unsigned max_block_order(uint64_t first, uint64_t room) {
 
 }  // namespace
 
-void FrameAllocator::init(FrameLink* links, uint64_t nframes) {
+void FrameAllocator::init(FrameLink* links, uint64_t nframes, uint64_t low_end) {
     if (links == nullptr) nframes = 0;
     if (nframes > kMaxFrames) nframes = kMaxFrames;
     links_ = links;
     nframes_ = nframes;
-    free_frames_ = 0;
+    low_end_ = low_end;
     total_frames_ = 0;
-    for (unsigned k = 0; k <= kMaxOrder; ++k) {
-        free_[k] = kNone;
-        nfree_[k] = 0;
+    for (unsigned z = 0; z < kZones; ++z) {
+        free_frames_[z] = 0;
+        for (unsigned k = 0; k <= kMaxOrder; ++k) {
+            free_[z][k] = kNone;
+            nfree_[z][k] = 0;
+        }
     }
     for (uint64_t f = 0; f < nframes; ++f)
         links_[f] = FrameLink{kNone, kNone, 0, reserved, 0};
@@ -40,31 +43,34 @@ void FrameAllocator::init(FrameLink* links, uint64_t nframes) {
 
 void FrameAllocator::push(uint32_t frame, unsigned order) {
     FrameLink& l = links_[frame];
+    Zone z = zone_of(frame);
     l.state = free_head;
     l.order = static_cast<uint8_t>(order);
     l.prev = kNone;
-    l.next = free_[order];
+    l.next = free_[z][order];
     if (l.next != kNone) links_[l.next].prev = frame;
-    free_[order] = frame;
-    ++nfree_[order];
+    free_[z][order] = frame;
+    ++nfree_[z][order];
 }
 
 // Remove a free head from its list. The caller gives the frame a new state.
 void FrameAllocator::unlink(uint32_t frame, unsigned order) {
     FrameLink& l = links_[frame];
-    if (l.prev != kNone) links_[l.prev].next = l.next; else free_[order] = l.next;
+    Zone z = zone_of(frame);
+    if (l.prev != kNone) links_[l.prev].next = l.next; else free_[z][order] = l.next;
     if (l.next != kNone) links_[l.next].prev = l.prev;
     l.next = l.prev = kNone;
-    --nfree_[order];
+    --nfree_[z][order];
 }
 
 void FrameAllocator::insert_free(uint64_t frame, unsigned order) {
     // Merge upward while the buddy is a free block of the same order. The
     // buddy is aligned to 2^order, so if its head is a free_head of that
-    // order the whole buddy lies in [0, nframes) and is free.
+    // order the whole buddy lies in [0, nframes) and is free. Buddies in
+    // different zones never merge: the block would straddle low_end.
     while (order < kMaxOrder) {
         uint64_t buddy = frame ^ block_size(order);
-        if (buddy >= nframes_) break;
+        if (buddy >= nframes_ || zone_of(buddy) != zone_of(frame)) break;
         const FrameLink& b = links_[buddy];
         if (b.state != free_head || b.order != order) break;
         unlink(static_cast<uint32_t>(buddy), order);
@@ -117,12 +123,13 @@ base::Result<uint64_t, AllocError> FrameAllocator::add_free(uint64_t first, uint
     }
     total_frames_ += added;
 
-    // Carve the range into maximal aligned blocks and free each one; the
-    // merging in insert_free joins them with each other and with blocks
-    // from earlier ranges.
+    // Carve the range into maximal aligned blocks, none across low_end, and
+    // free each one; the merging in insert_free joins them with each other
+    // and with blocks from earlier ranges.
     for (uint64_t f = first; f < end;) {
-        unsigned k = max_block_order(f, end - f);
-        free_frames_ += block_size(k);
+        uint64_t stop = f < low_end_ && low_end_ < end ? low_end_ : end;
+        unsigned k = max_block_order(f, stop - f);
+        free_frames_[zone_of(f)] += block_size(k);
         insert_free(f, k);
         f += block_size(k);
     }
@@ -130,12 +137,20 @@ base::Result<uint64_t, AllocError> FrameAllocator::add_free(uint64_t first, uint
 }
 
 base::Result<uint64_t, AllocError> FrameAllocator::alloc(unsigned order) {
+    auto r = alloc_from(high, order);
+    if (r || r.error() != AllocError::out_of_memory) return r;
+    return alloc_from(low, order);
+}
+
+base::Result<uint64_t, AllocError> FrameAllocator::alloc_low(unsigned order) { return alloc_from(low, order); }
+
+base::Result<uint64_t, AllocError> FrameAllocator::alloc_from(Zone z, unsigned order) {
     if (order > kMaxOrder) return base::Err{AllocError::bad_order};
     unsigned k = order;
-    while (k <= kMaxOrder && nfree_[k] == 0) ++k;
+    while (k <= kMaxOrder && nfree_[z][k] == 0) ++k;
     if (k > kMaxOrder) return base::Err{AllocError::out_of_memory};
 
-    uint32_t head = free_[k];
+    uint32_t head = free_[z][k];
     unlink(head, k);
     // Split down to the requested order; the upper halves go back free.
     // Their buddy (the lower half, which we keep) is not free, so no merge.
@@ -145,7 +160,7 @@ base::Result<uint64_t, AllocError> FrameAllocator::alloc(unsigned order) {
     }
     links_[head].state = alloc_head;
     links_[head].order = static_cast<uint8_t>(order);
-    free_frames_ -= block_size(order);
+    free_frames_[z] -= block_size(order);
     return uint64_t{head};
 }
 
@@ -170,7 +185,7 @@ base::Status<AllocError> FrameAllocator::free(uint64_t first, unsigned order) {
         return base::Err{AllocError::not_allocated};
     }
     links_[first].state = tail;
-    free_frames_ += block_size(order);
+    free_frames_[zone_of(first)] += block_size(order);
     insert_free(first, order);
     return {};
 }
@@ -212,56 +227,66 @@ base::Status<AllocError> FrameAllocator::claim(uint64_t first, uint64_t count) {
             }
         }
         for (uint64_t g = h; g < h + block_size(k); ++g) links_[g].state = claimed;
-        free_frames_ -= block_size(k);
+        free_frames_[zone_of(h)] -= block_size(k);
         f = h + block_size(k);
     }
     return {};
 }
 
 uint64_t FrameAllocator::free_blocks(unsigned order) const {
-    return order <= kMaxOrder ? nfree_[order] : 0;
+    return free_blocks(order, low) + free_blocks(order, high);
+}
+
+uint64_t FrameAllocator::free_blocks(unsigned order, Zone z) const {
+    return order <= kMaxOrder && z < kZones ? nfree_[z][order] : 0;
 }
 
 bool FrameAllocator::check_invariants() const {
     if (links_ == nullptr) {
-        if (nframes_ != 0 || free_frames_ != 0 || total_frames_ != 0) return false;
-        for (unsigned k = 0; k <= kMaxOrder; ++k)
-            if (nfree_[k] != 0) return false;
+        if (nframes_ != 0 || free_frames() != 0 || total_frames_ != 0) return false;
+        for (unsigned z = 0; z < kZones; ++z)
+            for (unsigned k = 0; k <= kMaxOrder; ++k)
+                if (nfree_[z][k] != 0) return false;
         return true;
     }
 
-    // Lists: each node is an aligned, in-range free head of that order with
-    // consistent back links, and not fully mergeable with its buddy. The walk
-    // is bounded so a cycle is reported rather than looped on.
-    uint64_t listed_frames = 0;
+    // Lists: each node is an aligned, in-range free head of that order and
+    // of the list's zone, with consistent back links, and not fully
+    // mergeable with its buddy. The walk is bounded so a cycle is reported
+    // rather than looped on.
+    uint64_t listed_frames[kZones] = {};
     uint64_t listed_blocks = 0;
-    for (unsigned k = 0; k <= kMaxOrder; ++k) {
-        uint64_t n = 0;
-        uint32_t prev = kNone;
-        for (uint32_t f = free_[k]; f != kNone; f = links_[f].next) {
-            if (f >= nframes_ || n >= nframes_) return false;
-            const FrameLink& l = links_[f];
-            if (l.state != free_head || l.order != k || l.prev != prev) return false;
-            if (f & (block_size(k) - 1)) return false;
-            if (uint64_t{f} + block_size(k) > nframes_) return false;
-            if (k < kMaxOrder) {
-                uint64_t buddy = f ^ block_size(k);
-                if (buddy < nframes_ && links_[buddy].state == free_head && links_[buddy].order == k)
-                    return false;
+    for (unsigned z = 0; z < kZones; ++z)
+        for (unsigned k = 0; k <= kMaxOrder; ++k) {
+            uint64_t n = 0;
+            uint32_t prev = kNone;
+            for (uint32_t f = free_[z][k]; f != kNone; f = links_[f].next) {
+                if (f >= nframes_ || n >= nframes_) return false;
+                const FrameLink& l = links_[f];
+                if (l.state != free_head || l.order != k || l.prev != prev) return false;
+                if (f & (block_size(k) - 1)) return false;
+                if (uint64_t{f} + block_size(k) > nframes_) return false;
+                if (zone_of(f) != z) return false;
+                if (k < kMaxOrder) {
+                    uint64_t buddy = f ^ block_size(k);
+                    if (buddy < nframes_ && zone_of(buddy) == z && links_[buddy].state == free_head &&
+                        links_[buddy].order == k)
+                        return false;
+                }
+                prev = f;
+                ++n;
             }
-            prev = f;
-            ++n;
+            if (n != nfree_[z][k]) return false;
+            listed_blocks += n;
+            listed_frames[z] += n * block_size(k);
         }
-        if (n != nfree_[k]) return false;
-        listed_blocks += n;
-        listed_frames += n * block_size(k);
-    }
 
     // Frames: the array partitions into reserved frames, claimed frames and
-    // blocks (a head followed by 2^order - 1 tails). A tail anywhere else is
-    // an orphan. Counting free heads here and matching the number of list
-    // nodes above shows every free head is on exactly one list.
-    uint64_t free_frames = 0, free_heads = 0, managed = 0;
+    // blocks (a head followed by 2^order - 1 tails), none across low_end. A
+    // tail anywhere else is an orphan. Counting free heads here and matching
+    // the number of list nodes above shows every free head is on exactly one
+    // list.
+    uint64_t free_frames[kZones] = {}, free_heads = 0, managed = 0;
     for (uint64_t f = 0; f < nframes_;) {
         const FrameLink& l = links_[f];
         switch (l.state) {
@@ -277,10 +302,11 @@ bool FrameAllocator::check_invariants() const {
             if (l.order > kMaxOrder) return false;
             uint64_t size = block_size(l.order);
             if ((f & (size - 1)) || f + size > nframes_) return false;
+            if (zone_of(f) != zone_of(f + size - 1)) return false;
             for (uint64_t g = f + 1; g < f + size; ++g)
                 if (links_[g].state != tail) return false;
             if (l.state == free_head) {
-                free_frames += size;
+                free_frames[zone_of(f)] += size;
                 ++free_heads;
             }
             managed += size;
@@ -291,8 +317,9 @@ bool FrameAllocator::check_invariants() const {
             return false;
         }
     }
-    return free_heads == listed_blocks && free_frames == listed_frames &&
-           free_frames == free_frames_ && managed == total_frames_;
+    for (unsigned z = 0; z < kZones; ++z)
+        if (free_frames[z] != listed_frames[z] || free_frames[z] != free_frames_[z]) return false;
+    return free_heads == listed_blocks && managed == total_frames_;
 }
 
 }  // namespace core

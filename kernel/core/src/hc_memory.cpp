@@ -71,7 +71,9 @@ int64_t reservation(Vcpu& v, Regs& r, abi::MemoryOp op, uint64_t start) {
         uint64_t gpfn = 0;
         if (op == abi::MemoryOp::populate_physmap && !get_guest(gpfn, slot)) break;
         if (d.tot_pages >= d.max_pages) break;
-        auto m = alloc_domain_frame(d.id);
+        // A limit on the frame's address (a 32-bit device's buffers) is
+        // honoured; none is the common case.
+        auto m = alloc_domain_frame(d.id, res.mem_flags & abi::kXenMemfAddressBitsMask);
         if (!m) break;
         if (!put_guest(slot, *m)) {
             free_domain_frame(*m);

@@ -28,10 +28,17 @@ void release_held_frame(Mfn mfn) {
 
 FrameAllocator& frame_allocator() { return g_allocator; }
 
-base::Result<Mfn, AllocError> alloc_domain_frame(DomId owner) {
-    auto r = g_allocator.alloc(0);
+base::Result<Mfn, AllocError> alloc_domain_frame(DomId owner, unsigned address_bits) {
+    // Frames [0, limit) are below 2^address_bits.
+    uint64_t limit = address_bits == 0 || address_bits >= 64 ? ~0ull : (1ull << address_bits) >> 12;
+    bool low = limit < frame_table().nframes();
+    auto r = low ? g_allocator.alloc_low(0) : g_allocator.alloc(0);
     if (!r) return base::Err{r.error()};
     Mfn mfn = *r;
+    if (mfn >= limit) {   // a limit under 4 GiB the low zone's frame misses
+        if (!g_allocator.free(mfn, 0)) log("frame %#lx: not returned to the allocator (bookkeeping error)", mfn);
+        return base::Err{AllocError::out_of_memory};
+    }
     // Never hand a guest another guest's (or the hypervisor's) old data.
     // Frames domains gave back were zeroed then (as Xen scrubs on free), so
     // building a domain does not pay for it; the rest are zeroed now.

@@ -1,5 +1,6 @@
-// Fuzz the frame allocator: input bytes drive add_free/alloc/free/claim on a
-// small frame space, checked against a per-frame reference model. Every
+// Fuzz the frame allocator: input bytes drive add_free/alloc/alloc_low/free/
+// claim on a small frame space split into a low and a high zone at an
+// input-chosen frame, checked against a per-frame reference model. Every
 // result, error code and counter is predicted from the model; any mismatch or
 // broken invariant traps.
 
@@ -41,6 +42,19 @@ bool all_free(uint64_t f, uint64_t len) {
     for (uint64_t g = f; g < f + len; ++g)
         if (model[g] != M_FREE) return false;
     return true;
+}
+
+// A free aligned run of `size` frames lies wholly in zone [lo, hi)?
+bool free_run_in(uint64_t lo, uint64_t hi, uint64_t size) {
+    for (uint64_t f = (lo + size - 1) & ~(size - 1); f + size <= hi; f += size)
+        if (all_free(f, size)) return true;
+    return false;
+}
+
+uint64_t count_free(uint64_t lo, uint64_t hi) {
+    uint64_t c = 0;
+    for (uint64_t f = lo; f < hi; ++f) c += model[f] == M_FREE;
+    return c;
 }
 
 void set_model(uint64_t f, uint64_t len, uint8_t state) {
@@ -90,8 +104,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // input in four up to the full 4096 frames (order-12 blocks).
     uint64_t space = in.byte() % 4 == 0 ? kFrames : 512;
     uint64_t n = 1 + in.u16() % space;
+    // The zone boundary: the machine's (beyond the space: all frames low),
+    // or anywhere in the space, aligned or not.
+    uint64_t low_end = in.byte() % 4 == 0 ? FrameAllocator::kLowZoneFrames : in.u16() % (n + 1);
     FrameAllocator fa;
-    fa.init(links, n);
+    fa.init(links, n, low_end);
+    uint64_t low_top = low_end < n ? low_end : n;
     for (uint64_t f = 0; f < n + 64 && f < kFrames; ++f) {
         model[f] = M_RES;
         head_order[f] = 0;
@@ -103,7 +121,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // ops of an input and every 32nd op after that (and at the end), to keep
     // long inputs fast; the counters are checked after every op.
     for (unsigned step = 0; !in.empty(); ++step) {
-        switch (in.byte() % 6) {
+        unsigned op = in.byte() % 7;
+        switch (op) {
         case 0: {  // add_free, possibly overlapping, possibly past the end
             uint64_t first = in.u16() % (n + 64);
             uint64_t count = in.u16() % 1100;
@@ -130,24 +149,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             break;
         }
         case 1:
-        case 2: {  // alloc; orders past the frame space and past kMaxOrder too
+        case 2:
+        case 6: {  // alloc (6: alloc_low); orders past the frame space and past kMaxOrder too
+            bool low_only = op == 6;
             uint8_t b = in.byte();
             unsigned order = b < 240 ? b % 10 : b % 21;
-            auto r = fa.alloc(order);
+            auto r = low_only ? fa.alloc_low(order) : fa.alloc(order);
             if (order > kMax) {
                 CHECK(!r.ok() && r.error() == AllocError::bad_order);
                 break;
             }
             uint64_t size = uint64_t{1} << order;
+            bool high_had = !low_only && free_run_in(low_top, n, size);
+            bool low_had = free_run_in(0, low_top, size);
             if (!r.ok()) {
                 CHECK(r.error() == AllocError::out_of_memory);
-                // Fully coalesced buddies fail only if no aligned run is free.
-                for (uint64_t f = 0; f + size <= n; f += size) CHECK(!all_free(f, size));
+                // Fully coalesced buddies of a zone fail only if no aligned
+                // run of it is free (a run across the boundary is no block).
+                CHECK(!high_had && !low_had);
                 break;
             }
             uint64_t f = r.value();
             CHECK((f & (size - 1)) == 0 && f + size <= n);
             CHECK(all_free(f, size));
+            // Never across the boundary; low frames only when asked for or
+            // when the high zone has no such block.
+            CHECK(f + size <= low_top || f >= low_top);
+            if (f < low_top) CHECK(!high_had);
+            else CHECK(!low_only);
             set_model(f, size, M_ALLOC);
             head_order[f] = static_cast<uint8_t>(order + 1);
             live[nlive++] = {f, order};
@@ -189,9 +218,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         CHECK(fa.free_frames() == nfree);
         CHECK(fa.total_frames() == managed);
-        if (step < 16 || step % 32 == 0) CHECK(fa.check_invariants());
+        if (step < 16 || step % 32 == 0)
+            CHECK(fa.check_invariants() && fa.free_frames(FrameAllocator::low) == count_free(0, low_top));
     }
-    CHECK(fa.check_invariants());
+    CHECK(fa.check_invariants() && fa.free_frames(FrameAllocator::low) == count_free(0, low_top));
 
     // The allocator's free set is exactly the model's: drain it frame by
     // frame (each frame must be free in the model, and the count must match),
@@ -219,7 +249,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (size_t i = 0; i < nlive; ++i) CHECK(fa.free(live[i].first, live[i].order).ok());
     nlive = 0;
     FrameAllocator fresh;
-    fresh.init(fresh_links, n);
+    fresh.init(fresh_links, n, low_end);
     for (uint64_t f = 0; f < n;) {
         if (model[f] == M_RES) { ++f; continue; }
         uint64_t e = f;
@@ -236,7 +266,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         f = e;
     }
     CHECK(fa.free_frames() == managed && fa.total_frames() == managed);
-    for (unsigned k = 0; k <= kMax; ++k) CHECK(fa.free_blocks(k) == fresh.free_blocks(k));
+    for (unsigned k = 0; k <= kMax; ++k)
+        CHECK(fa.free_blocks(k, FrameAllocator::low) == fresh.free_blocks(k, FrameAllocator::low) &&
+              fa.free_blocks(k, FrameAllocator::high) == fresh.free_blocks(k, FrameAllocator::high));
+    CHECK(fa.free_frames(FrameAllocator::low) == fresh.free_frames(FrameAllocator::low));
     CHECK(fa.check_invariants() && fresh.check_invariants());
     return 0;
 }

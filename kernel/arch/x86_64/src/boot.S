@@ -5,7 +5,8 @@
  * We build just enough page tables to run the kernel at its link address:
  *   - identity map of the first 4 GiB (only until kmain has taken what it
  *     needs from low memory; kmain removes it),
- *   - the direct map of the same 4 GiB at DIRECTMAP_VIRT (L4 slot 262),
+ *   - the direct map of the same 4 GiB at DIRECTMAP_VIRT (L4 slot 262;
+ *     memory_init extends it over RAM above 4 GiB, in this same PDPT),
  *   - the kernel image at KERNEL_VIRT (L4 slot 261) → physical 0.
  * All with 2 MiB pages, none user-accessible.
  */

@@ -1,5 +1,6 @@
 #include <arch/boot_info.hpp>
 #include <arch/layout.h>
+#include <arch/ram_map.hpp>
 
 #include <base/format.hpp>
 #include <core/log.hpp>
@@ -34,19 +35,30 @@ void parse_multiboot(uint32_t mbi, BootInfo& out) {
     uint32_t flags = read<uint32_t>(mbi);
     copy_string((flags & (1u << 2)) ? read<uint32_t>(mbi + 16) : 0, out.cmdline, sizeof out.cmdline);
 
+    // The firmware's memory map, every entry (64-bit base and length), so
+    // that reserved entries can be taken out of overlapping RAM ones.
+    static MapEntry map[kMaxMapEntries];
+    unsigned nmap = 0, skipped = 0;
     if (flags & (1u << 6)) {   // memory map
         uint32_t len = read<uint32_t>(mbi + 44), addr = read<uint32_t>(mbi + 48);
         for (uint64_t p = addr; p < uint64_t(addr) + len;) {
             uint32_t size = read<uint32_t>(p);
-            uint64_t base = read<uint64_t>(p + 4), length = read<uint64_t>(p + 12);
-            uint32_t type = read<uint32_t>(p + 20);
-            if (type == 1 && length && out.nram < kMaxMemRegions) out.ram[out.nram++] = MemRegion{base, length};
-            p += size + 4;
+            MapEntry e{read<uint64_t>(p + 4), read<uint64_t>(p + 12), read<uint32_t>(p + 20)};
+            if (e.length && nmap < kMaxMapEntries) map[nmap++] = e;
+            else if (e.length) ++skipped;
+            p += uint64_t(size) + 4;
         }
     } else if (flags & 1) {    // only mem_lower/mem_upper
-        out.ram[out.nram++] = MemRegion{0, uint64_t(read<uint32_t>(mbi + 4)) * 1024};
-        out.ram[out.nram++] = MemRegion{0x100000, uint64_t(read<uint32_t>(mbi + 8)) * 1024};
+        map[nmap++] = MapEntry{0, uint64_t(read<uint32_t>(mbi + 4)) * 1024, kMapRam};
+        map[nmap++] = MapEntry{0x100000, uint64_t(read<uint32_t>(mbi + 8)) * 1024, kMapRam};
     }
+    if (skipped) core::log("boot: memory map has %u entries more than the %u read", skipped, kMaxMapEntries);
+    unsigned nram = usable_ram(map, nmap, out.ram, kMaxMemRegions);
+    if (nram > kMaxMemRegions) {
+        core::log("boot: RAM in %u pieces, only the lowest %u are used", nram, kMaxMemRegions);
+        nram = kMaxMemRegions;
+    }
+    out.nram = nram;
 
     if (flags & (1u << 3)) {   // modules
         uint32_t count = read<uint32_t>(mbi + 20), addr = read<uint32_t>(mbi + 24);

@@ -26,7 +26,9 @@
 //   * every other frame of a block (free or allocated) has state tail;
 //   * claimed frames have state claimed, reserved frames state reserved;
 //   * free blocks are fully coalesced: the buddy of a free block of order
-//     k < kMaxOrder is never also a free block of order k.
+//     k < kMaxOrder is never also a free block of order k of the same zone;
+//   * every block (free or allocated) lies wholly in one zone, and a free
+//     block is on a list of that zone.
 // Because only true heads carry a head state, "is frame f free?" is answered
 // in O(kMaxOrder) by looking for a free head of order k at align_down(f, 2^k)
 // for each k, without touching every frame of a block on alloc or free.
@@ -34,6 +36,17 @@
 // Frame numbers are uint64_t in the API; internally they are 32-bit, so
 // nframes is capped at kMaxFrames (2^32 - 2, i.e. 16 TiB of RAM). Frames at
 // or beyond the cap are treated like frames beyond the end of the array.
+//
+// Zones. Frames below `low_end` (init's third argument; 4 GiB on the
+// machine) form the low zone, the rest the high zone; each zone has its own
+// free lists and no block ever straddles the boundary (add_free carves at it
+// and buddies of different zones never merge). alloc() takes from the high
+// zone first and falls back to the low one; alloc_low() takes only low
+// frames. So frames a 32-bit device (or a guest asking for memory below
+// 4 GiB for one) can reach stay free for as long as anything else is, as in
+// Xen's heap, which serves domains from the highest zone and keeps a pool
+// of DMA-able low memory. On a machine with no RAM above 4 GiB the high zone
+// is empty and alloc() behaves exactly as one zone would.
 
 #include <cstddef>
 #include <cstdint>
@@ -71,16 +84,22 @@ class FrameAllocator {
 public:
     static constexpr unsigned kMaxOrder = 18;  // 2^18 frames = 1 GiB
     static constexpr uint64_t kMaxFrames = (uint64_t{1} << 32) - 2;
+    // The machine's zone boundary: 4 GiB, what a 32-bit DMA address reaches.
+    static constexpr uint64_t kLowZoneFrames = uint64_t{1} << 20;
 
     enum State : uint8_t { reserved = 0, free_head, alloc_head, tail, claimed };
+    enum Zone : uint8_t { low = 0, high = 1 };
+    static constexpr unsigned kZones = 2;
 
     constexpr FrameAllocator() = default;
     FrameAllocator(const FrameAllocator&) = delete;
     FrameAllocator& operator=(const FrameAllocator&) = delete;
 
     // Take over links[0, nframes): every frame starts reserved. nframes is
-    // clamped to kMaxFrames (see nframes()). O(nframes).
-    void init(FrameLink* links, uint64_t nframes);
+    // clamped to kMaxFrames (see nframes()). Frames below low_end are the
+    // low zone (any value: 0 makes every frame high, nframes or more every
+    // frame low). O(nframes).
+    void init(FrameLink* links, uint64_t nframes, uint64_t low_end = kLowZoneFrames);
 
     // Hand frames [first, first+count) of usable RAM to the allocator. Ranges
     // may come in any order and need not be aligned; buddies are coalesced.
@@ -93,8 +112,12 @@ public:
     [[nodiscard]] base::Result<uint64_t, AllocError> add_free(uint64_t first, uint64_t count);
 
     // 2^order contiguous frames aligned to 2^order; returns the first frame
-    // number. O(kMaxOrder).
+    // number. From the high zone if it has such a block, else from the low
+    // one. O(kMaxOrder).
     [[nodiscard]] base::Result<uint64_t, AllocError> alloc(unsigned order);
+    // The same, from the low zone only (frames below low_end): for callers
+    // that need frames a 32-bit address reaches. O(kMaxOrder).
+    [[nodiscard]] base::Result<uint64_t, AllocError> alloc_low(unsigned order);
 
     // Return a block from alloc(). Rejects (with no change of state) a bad
     // order, a frame out of range, a misaligned first, a double free, a frame
@@ -113,13 +136,19 @@ public:
     // Is frame f currently free? O(kMaxOrder).
     [[nodiscard]] bool is_free(uint64_t frame) const;
 
-    [[nodiscard]] uint64_t free_frames() const { return free_frames_; }
+    [[nodiscard]] uint64_t free_frames() const { return free_frames_[low] + free_frames_[high]; }
+    [[nodiscard]] uint64_t free_frames(Zone z) const { return free_frames_[z]; }
+    // The first frame of the high zone, as given to init().
+    [[nodiscard]] uint64_t low_end() const { return low_end_; }
+    [[nodiscard]] Zone zone_of(uint64_t frame) const { return frame < low_end_ ? low : high; }
     // Frames ever added and still managed: free + allocated + claimed.
     [[nodiscard]] uint64_t total_frames() const { return total_frames_; }
     // Effective size of the frame space after clamping to kMaxFrames.
     [[nodiscard]] uint64_t nframes() const { return nframes_; }
-    // Number of free blocks of the given order (0 if order > kMaxOrder).
+    // Number of free blocks of the given order (0 if order > kMaxOrder), in
+    // both zones or in one.
     [[nodiscard]] uint64_t free_blocks(unsigned order) const;
+    [[nodiscard]] uint64_t free_blocks(unsigned order, Zone z) const;
 
     // Full consistency check, O(nframes); for tests and debug builds. See the
     // invariants at the top of this file; also that the counters add up.
@@ -128,8 +157,10 @@ public:
 private:
     static constexpr uint32_t kNone = 0xffffffffu;  // "no frame" in links
 
+    // The free lists of frame's zone.
     void push(uint32_t frame, unsigned order);
     void unlink(uint32_t frame, unsigned order);
+    base::Result<uint64_t, AllocError> alloc_from(Zone z, unsigned order);
     // Insert block [frame, frame + 2^order) as free, merging with free
     // buddies. Its frames must already carry tail/head states of a block.
     void insert_free(uint64_t frame, unsigned order);
@@ -138,10 +169,11 @@ private:
 
     FrameLink* links_ = nullptr;
     uint64_t nframes_ = 0;
-    uint64_t free_frames_ = 0;
+    uint64_t low_end_ = kLowZoneFrames;
+    uint64_t free_frames_[kZones] = {};
     uint64_t total_frames_ = 0;
-    uint32_t free_[kMaxOrder + 1] = {};      // list heads; kNone when empty
-    uint64_t nfree_[kMaxOrder + 1] = {};     // blocks on each list
+    uint32_t free_[kZones][kMaxOrder + 1] = {};   // list heads; kNone when empty
+    uint64_t nfree_[kZones][kMaxOrder + 1] = {};  // blocks on each list
 };
 
 }  // namespace core

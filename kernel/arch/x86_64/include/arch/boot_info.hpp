@@ -4,14 +4,12 @@
 
 #include <cstdint>
 
+#include <arch/ram_map.hpp>
+
 namespace arch {
 
 constexpr unsigned kMaxMemRegions = 64;
 constexpr unsigned kMaxModules = 32;
-
-struct MemRegion {
-    uint64_t base, length;
-};
 
 struct Module {
     uint64_t start, end;   // physical
@@ -19,6 +17,7 @@ struct Module {
 };
 
 struct BootInfo {
+    // Usable RAM, as usable_ram() leaves it: whole frames, sorted, disjoint.
     MemRegion ram[kMaxMemRegions];
     unsigned nram;
     Module modules[kMaxModules];
