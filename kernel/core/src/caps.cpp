@@ -21,30 +21,56 @@ void changed() {
 }
 
 const uint8_t* io_bitmap_recompute(Domain& d) {
-    {
-        d.io_gen = g_generation;
+    d.io_gen = g_generation;
+    // The bitmap exists only while it holds an IoPorts capability: most
+    // domains never have one, and it is 8 KiB.
+    if (!holds_type(d, cap::Type::io_ports, cap::right::use)) {
+        domain_mem_free(d, d.io_bitmap, kIoBitmapBytes);
+        d.io_bitmap = nullptr;
         d.io_open = false;
-        __builtin_memset(d.io_bitmap, 0xFF, sizeof d.io_bitmap);
-        if (d.cspace)
-            for (uint32_t i = 0; i < d.cspace->size(); ++i) {
-                const cap::Capability& c = d.cspace->slot(i)->cap();
-                if (c.type != cap::Type::io_ports || !c.allows(cap::right::use)) continue;
-                for (uint64_t p = c.object; p < c.object + c.object2 && p < 65536; ++p)
-                    d.io_bitmap[p / 8] &= static_cast<uint8_t>(~(1u << (p % 8)));
-                d.io_open = true;
-            }
+        return nullptr;
     }
-    return d.io_open ? d.io_bitmap : nullptr;
+    if (!d.io_bitmap) d.io_bitmap = static_cast<uint8_t*>(domain_mem_alloc(d, kIoBitmapBytes));
+    // Out of memory: no port for now (io_gen left stale, so the next exit
+    // to it tries again).
+    if (!d.io_bitmap) {
+        d.io_gen = 0;
+        d.io_open = false;
+        return nullptr;
+    }
+    __builtin_memset(d.io_bitmap, 0xFF, kIoBitmapBytes);
+    // IoPorts capabilities are filed by type: this walks those it holds.
+    const cap::CSpace& cs = *d.cspace;
+    for (const cap::Slot* s = cs.first_candidate(cap::Type::io_ports, 0); s; s = cs.next_candidate(s)) {
+        const cap::Capability& c = s->cap();
+        if (c.type != cap::Type::io_ports || !c.allows(cap::right::use)) continue;
+        for (uint64_t p = c.object; p < c.object + c.object2 && p < 65536; ++p)
+            d.io_bitmap[p / 8] &= static_cast<uint8_t>(~(1u << (p % 8)));
+    }
+    d.io_open = true;
+    return d.io_bitmap;
 }
 
 cap::Registry& registry() { return g_registry; }
 
+namespace {
+// Its CSpace and slots gone (unregistered, or never registered).
+void drop_cspace(Domain& d) {
+    uint32_t n = d.cspace->size();
+    d.cspace->~CSpace();
+    d.cspace = nullptr;
+    domain_mem_free(d, d.cslots, n * sizeof(cap::Slot));
+    d.cslots = nullptr;
+}
+}  // namespace
+
 bool init_domain(Domain& d, uint32_t nslots) {
     if (nslots == 0 || nslots > kMaxSlots) return false;
+    d.cslots = static_cast<cap::Slot*>(domain_mem_alloc(d, nslots * sizeof(cap::Slot)));
+    if (!d.cslots) return false;
     d.cspace = new (d.cspace_storage) cap::CSpace(d.cslots, nslots, d.id);
     if (!g_registry.add(*d.cspace)) {
-        d.cspace->~CSpace();
-        d.cspace = nullptr;
+        drop_cspace(d);
         return false;
     }
     return true;
@@ -61,19 +87,26 @@ bool destroy_domain(Domain& d, Budget& budget) {
     auto r = cap::destroy_domain_caps(g_registry, d.id, b);
     budget.charge((before - b.remaining) / 4);
     if (r && *r == cap::Progress::restart) return false;
-    if (!g_registry.remove(*d.cspace)) log("domain %u: its CSpace could not be unregistered", d.id);
+    if (!g_registry.remove(*d.cspace)) {
+        // Still linked from the registry: its slots must stay (a bookkeeping
+        // error, said plainly; the memory is lost rather than reused).
+        log("domain %u: its CSpace could not be unregistered", d.id);
+        changed();
+        return true;
+    }
     changed();
-    d.cspace->~CSpace();
-    d.cspace = nullptr;
+    drop_cspace(d);
     return true;
 }
 
 bool allows(const Domain& d, cap::Type t, uint64_t object, uint32_t rights) {
-    // cap::find, without its Result: this is on every grant and event path.
+    // On every grant and event path: one bucket of the CSpace's index, not
+    // every slot (the builder holds three capabilities per domain it made).
+    // (cap::find, inline.)
     const cap::CSpace* cs = d.cspace;
     if (!cs) return false;
-    for (uint32_t i = 0, n = cs->size(); i < n; ++i) {
-        const cap::Capability& c = cs->slot(i)->cap();
+    for (const cap::Slot* s = cs->first_candidate(t, object); s; s = cs->next_candidate(s)) {
+        const cap::Capability& c = s->cap();
         if (c.type == t && c.object == object && c.allows(rights)) return true;
     }
     return false;
@@ -82,22 +115,25 @@ bool allows(const Domain& d, cap::Type t, uint64_t object, uint32_t rights) {
 bool covers(const Domain& d, cap::Type t, uint64_t first, uint64_t len, uint32_t rights) {
     const cap::CSpace* cs = d.cspace;
     if (!cs || first + len < first) return false;
-    for (uint32_t i = 0, n = cs->size(); i < n; ++i) {
-        const cap::Capability& c = cs->slot(i)->cap();
-        if (c.type == t && c.allows(rights) && c.object <= first && first + len <= c.object + c.object2 &&
-            c.object + c.object2 >= c.object)
-            return true;
+    auto hit = [&](const cap::Capability& c) {
+        return c.type == t && c.allows(rights) && c.object <= first && first + len <= c.object + c.object2 &&
+               c.object + c.object2 >= c.object;
+    };
+    // Range types are filed by type alone: the capabilities of type t it holds.
+    if (cap::is_range(t)) {
+        for (const cap::Slot* s = cs->first_candidate(t, first); s; s = cs->next_candidate(s))
+            if (hit(s->cap())) return true;
+        return false;
     }
+    // Another type has no range to cover (object2 is not a length); kept as
+    // it was, a scan, for the odd caller that asks.
+    for (uint32_t i = 0, n = cs->size(); i < n; ++i)
+        if (hit(cs->slot(i)->cap())) return true;
     return false;
 }
 
 bool holds_type(const Domain& d, cap::Type t, uint32_t rights) {
-    if (!d.cspace) return false;
-    for (uint32_t i = 0; i < d.cspace->size(); ++i) {
-        const cap::Capability& c = d.cspace->slot(i)->cap();
-        if (c.type == t && c.allows(rights)) return true;
-    }
-    return false;
+    return d.cspace && d.cspace->holds(t, rights);
 }
 
 Domain* acting_on(Domain& caller, uint64_t domid, uint32_t right) {
@@ -109,13 +145,10 @@ Domain* acting_on(Domain& caller, uint64_t domid, uint32_t right) {
 
 long give_root(Domain& d, const cap::Capability& c) {
     if (!d.cspace) return -1;
-    for (uint32_t i = 0; i < d.cspace->size(); ++i)
-        if (d.cspace->slot(i)->empty()) {
-            if (!cap::create_root(*d.cspace, i, c)) return -1;
-            changed();
-            return long(i);
-        }
-    return -1;
+    auto i = cap::find_empty(*d.cspace);   // the lowest, from the index
+    if (!i || !cap::create_root(*d.cspace, *i, c)) return -1;
+    changed();
+    return long(*i);
 }
 
 long to_errno(cap::Error e) {

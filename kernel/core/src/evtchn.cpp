@@ -64,10 +64,12 @@ void send_virq(Vcpu& v, uint32_t virq) {
 }
 
 void evtchn_unlink_peer(Domain& d, uint32_t port) {
-    const Channel& c = d.evtchn[port];
-    Domain* peer = domain_at(c.remote_dom);
-    if (!peer || peer->state == DomainState::free || c.remote_port == 0 || c.remote_port >= kMaxEvtchnPorts) return;
-    Channel& pc = peer->evtchn[c.remote_port];
+    const Channel* c = port_channel(d, port);
+    if (!c) return;
+    Domain* peer = domain_at(c->remote_dom);
+    Channel* pcp = peer && c->remote_port != 0 ? port_channel(*peer, c->remote_port) : nullptr;
+    if (!pcp) return;
+    Channel& pc = *pcp;
     // Only the peer's end of this very channel: a port of its that has been
     // closed and reused since (possible while this domain was stopped) is
     // someone else's channel now.
@@ -78,17 +80,27 @@ void evtchn_unlink_peer(Domain& d, uint32_t port) {
 }
 
 void evtchn_destroy(Domain& d) {
+    // Only the buckets it allocated: ports it never used cost nothing here.
     for (uint32_t p = 0; p < kMaxEvtchnPorts; ++p) {
-        Channel& c = d.evtchn[p];
-        if (c.state == ChannelState::interdomain) evtchn_unlink_peer(d, p);
-        if (c.state == ChannelState::pirq) irq_unbind_port(d, p);
-        c = Channel{};
+        Channel* c = port_channel(d, p);
+        if (!c) {
+            p += kEvtchnBucketPorts - 1;   // the whole bucket is absent
+            continue;
+        }
+        if (c->state == ChannelState::interdomain) evtchn_unlink_peer(d, p);
+        if (c->state == ChannelState::pirq) irq_unbind_port(d, p);
+        *c = Channel{};
     }
     for (auto& v : d.vcpu)
         for (auto& p : v.virq_port) p = 0;
     // The FIFO control blocks and event-array pages: their references go
     // back before its frames do (domain_teardown frees only unreferenced ones).
     evtchn_fifo_destroy(d);
+    // Nothing can reach its ports any more: the buckets go back.
+    for (auto*& b : d.evtchn_bucket) {
+        domain_mem_free(d, b, kEvtchnBucketPorts * sizeof(Channel));
+        b = nullptr;
+    }
 }
 
 }  // namespace core

@@ -10,7 +10,7 @@
 namespace core {
 
 static_assert(sizeof(Domain::vcpu) / sizeof(Vcpu) == kFifoVcpus, "a control block slot per vCPU");
-static_assert(kFifoVcpus * abi::kEvtchnFifoMaxQueues <= 256, "EvtchnFifo::last_queue is a byte");
+static_assert(kFifoVcpus * abi::kEvtchnFifoMaxQueues <= 256, "Channel::last_queue is a byte");
 static_assert(kMaxEvtchnPorts <= abi::kEvtchnFifoNrChannels, "every port fits a LINK field");
 
 namespace {
@@ -100,13 +100,16 @@ void link_port(Domain& d, unsigned vcpu, uint32_t port, abi::EventWord* w) {
     // so the event is only pending (Xen drops it the same way).
     if (!cb) return;
     if (test_bits(w, kMasked) || test_and_set_bits(w, kLinked)) return;
-    uint32_t prio = f.priority[port] % kQueues;
+    // Its channel keeps its priority and last queue (a port raised without
+    // one, which no caller does, is taken at the default).
+    Channel* ch = port_channel(d, port);
+    uint32_t prio = (ch ? ch->priority : abi::kEvtchnFifoPriorityDefault) % kQueues;
     // If it was the tail of the queue it was last on, that queue is empty now
     // (the guest unlinked it): nothing may be linked behind it there any more.
-    uint32_t old = f.last_queue[port] % (kFifoVcpus * kQueues);
+    uint32_t old = (ch ? ch->last_queue : abi::kEvtchnFifoPriorityDefault) % (kFifoVcpus * kQueues);
     uint32_t& old_tail = f.control[old / kQueues].tail[old % kQueues];
     if (old_tail == port) old_tail = 0;
-    f.last_queue[port] = static_cast<uint8_t>(vcpu * kQueues + prio);
+    if (ch) ch->last_queue = static_cast<uint8_t>(vcpu * kQueues + prio);
 
     uint32_t& tail = f.control[vcpu].tail[prio];
     bool linked = false;
@@ -129,12 +132,15 @@ bool take_frame(Vcpu& v, uint64_t gfn) {
     return get_page_and_type(c, gfn, PageType::writable) == 0;
 }
 
-void set_saved(EvtchnFifo& f, uint32_t port, bool on) {
-    uint64_t bit = 1ull << (port % 64);
-    if (on) f.saved_pending[port / 64] |= bit;
-    else f.saved_pending[port / 64] &= ~bit;
+// A port raised while no page held its word (Channel::fifo_saved). Only a
+// bound port is raised, and a bound port has its channel.
+void set_saved(Domain& d, uint32_t port, bool on) {
+    if (Channel* c = port_channel(d, port)) c->fifo_saved = on;
 }
-bool saved(const EvtchnFifo& f, uint32_t port) { return (f.saved_pending[port / 64] >> (port % 64)) & 1; }
+bool saved(const Domain& d, uint32_t port) {
+    const Channel* c = port_channel(d, port);
+    return c && c->fifo_saved;
+}
 
 // The first control block: from now on the domain's ports are FIFO ports,
 // each at the default priority; a port pending in the 2-level bitmap stays
@@ -144,10 +150,15 @@ void switch_to_fifo(Domain& d) {
     f.active = true;
     const abi::SharedInfo* si = d.shared_info;
     for (uint32_t p = 0; p < kMaxEvtchnPorts; ++p) {
-        f.priority[p] = abi::kEvtchnFifoPriorityDefault;
-        f.last_queue[p] = abi::kEvtchnFifoPriorityDefault;
-        if (p == 0 || d.evtchn[p].state == ChannelState::free || !si) continue;
-        if (__atomic_load_n(&si->evtchn_pending[p / 64], __ATOMIC_SEQ_CST) & (1ull << (p % 64))) set_saved(f, p, true);
+        Channel* c = port_channel(d, p);
+        if (!c) {   // a bucket never allocated: its ports start at the default when it is
+            p += kEvtchnBucketPorts - 1;
+            continue;
+        }
+        c->priority = abi::kEvtchnFifoPriorityDefault;
+        c->last_queue = abi::kEvtchnFifoPriorityDefault;
+        if (p == 0 || c->state == ChannelState::free || !si) continue;
+        if (__atomic_load_n(&si->evtchn_pending[p / 64], __ATOMIC_SEQ_CST) & (1ull << (p % 64))) set_saved(d, p, true);
     }
 }
 
@@ -189,8 +200,8 @@ long evtchn_fifo_expand_array(Vcpu& v, uint64_t gfn) {
     // add_page_to_event_array); their pollers woke when they were raised.
     v.work.charge(kMaxEvtchnPorts / 16);
     for (uint32_t p = first; p < nr_words(f); ++p) {
-        if (!saved(f, p)) continue;
-        set_saved(f, p, false);
+        if (!saved(d, p)) continue;
+        set_saved(d, p, false);
         (void)evtchn_fifo_set_pending(d, p);
         v.work.charge(2);
     }
@@ -202,7 +213,10 @@ long evtchn_fifo_set_priority(Domain& d, uint32_t port, uint32_t priority) {
     if (!d.fifo.active) return err(abi::Errno::enosys);   // the 2-level ABI has no priorities
     if (priority > abi::kEvtchnFifoPriorityMin) return err(abi::Errno::einval);
     // Only the next linking uses it: a port on a queue stays where it is.
-    d.fifo.priority[port] = static_cast<uint8_t>(priority);
+    // (A port never allocated has no channel: it is refused as unbound.)
+    Channel* c = port_channel(d, port);
+    if (!c) return err(abi::Errno::einval);
+    c->priority = static_cast<uint8_t>(priority);
     return 0;
 }
 
@@ -211,8 +225,8 @@ bool evtchn_fifo_set_pending(Domain& d, uint32_t port) {
     abi::EventWord* w = word_of(f, port);
     if (!w) {
         // No page holds its word yet: raised when one does.
-        bool was = saved(f, port);
-        set_saved(f, port, true);
+        bool was = saved(d, port);
+        set_saved(d, port, true);
         return !was;
     }
     bool was_pending = test_and_set_bits(w, kPending);
@@ -229,14 +243,15 @@ void evtchn_fifo_unmask(Domain& d, uint32_t port) {
 
 void evtchn_fifo_port_init(Domain& d, uint32_t port) {
     EvtchnFifo& f = d.fifo;
-    if (!f.active || port >= kMaxEvtchnPorts) return;
-    f.priority[port] = abi::kEvtchnFifoPriorityDefault;
+    Channel* c = port_channel(d, port);
+    if (!f.active || !c) return;
+    c->priority = abi::kEvtchnFifoPriorityDefault;
 }
 
 void evtchn_fifo_port_close(Domain& d, uint32_t port) {
     EvtchnFifo& f = d.fifo;
     if (!f.active || port >= kMaxEvtchnPorts) return;
-    set_saved(f, port, false);
+    set_saved(d, port, false);
     // Not pending any more; a linked word stays on its queue (the guest skips
     // it when it finds it not pending, as under Xen).
     if (abi::EventWord* w = word_of(f, port)) clear_bits(w, kPending);
@@ -245,7 +260,7 @@ void evtchn_fifo_port_close(Domain& d, uint32_t port) {
 bool evtchn_fifo_is_pending(const Domain& d, uint32_t port) {
     if (port >= kMaxEvtchnPorts) return false;
     const abi::EventWord* w = word_of(d.fifo, port);
-    return w ? test_bits(w, kPending) : saved(d.fifo, port);
+    return w ? test_bits(w, kPending) : saved(d, port);
 }
 
 void evtchn_fifo_destroy(Domain& d) {
@@ -263,8 +278,6 @@ void evtchn_fifo_destroy(Domain& d) {
         f.array_mfn[i] = 0;
     }
     f.array_pages = 0;
-    for (uint32_t p = 0; p < kMaxEvtchnPorts; ++p) f.priority[p] = f.last_queue[p] = 0;
-    for (auto& s : f.saved_pending) s = 0;
     f.active = false;
 }
 

@@ -70,9 +70,7 @@ long create(Vcpu& v, abi::MoatDomctl& op) {
     if (c.cspace_slots == 0 || c.cspace_slots > caps::kMaxSlots || c.weight > 65535 || c.cap_pct > 100)
         return err(abi::Errno::einval);
     // The caller must have room for the three capabilities it gets back.
-    unsigned free_slots = 0;
-    for (uint32_t i = 0; i < d.cspace->size(); ++i) free_slots += d.cspace->slot(i)->empty();
-    if (free_slots < 3) return err(abi::Errno::enospc);
+    if (d.cspace->free_count() < 3) return err(abi::Errno::enospc);
 
     char name[kDomainNameLen];
     base::snformat(name, sizeof name, "d%u-child", d.id);
@@ -92,6 +90,7 @@ long create(Vcpu& v, abi::MoatDomctl& op) {
         base::snformat(x->name, sizeof x->name, "dom%u", x->id);
     x->held_after_shutdown = true;
     x->shared_info_mfn = *si;
+    domain_count_shared_info(*x);
     x->shared_info = frame_va<abi::SharedInfo>(*si);
     for (auto& vi : x->shared_info->vcpu_info) vi.evtchn_upcall_mask = 1;
     x->max_pages = c.max_pages;
@@ -187,7 +186,7 @@ int64_t hc_domctl(Vcpu& v, Regs& r) {
         // What memory is left is the business of whoever may turn it into domains.
         if (!caps::holds_type(d, cap::Type::untyped, cap::right::use)) return err(abi::Errno::eperm);
         op.u.physinfo = abi::DomctlPhysinfo{frame_allocator().total_frames(), frame_allocator().free_frames(),
-                                            held_frames(), domains_in_use(), 0};
+                                            held_frames(), domains_in_use(), 0, domain_bytes()};
         return put_guest(r.rdi, op) ? 0 : err(abi::Errno::efault);
     }
 

@@ -25,15 +25,38 @@ constexpr long err(abi::Errno e) { return abi::neg(e); }
 bool is_self(const Domain& d, uint16_t id) { return id == abi::kDomidSelf || id == d.id; }
 
 // The lowest free port; port 0 is never used (Xen reserves it). In FIFO
-// mode it starts at the default priority.
+// mode it starts at the default priority. Buckets are allocated in order
+// and kept until the domain goes, so the allocated ones are a prefix: a new
+// bucket is taken only when every port of those is in use.
 long alloc_port(Domain& d) {
-    for (uint32_t p = 1; p < kMaxEvtchnPorts; ++p)
-        if (d.evtchn[p].state == ChannelState::free) {
-            evtchn_fifo_port_init(d, p);
-            return p;
+    for (unsigned b = 0; b < kEvtchnBuckets; ++b) {
+        Channel*& bucket = d.evtchn_bucket[b];
+        if (!bucket) {
+            bucket = static_cast<Channel*>(domain_mem_alloc(d, kEvtchnBucketPorts * sizeof(Channel)));
+            if (!bucket) return err(abi::Errno::enomem);
+            for (unsigned i = 0; i < kEvtchnBucketPorts; ++i) {
+                bucket[i] = Channel{};
+                bucket[i].priority = bucket[i].last_queue = abi::kEvtchnFifoPriorityDefault;
+            }
         }
+        for (unsigned i = b == 0 ? 1 : 0; i < kEvtchnBucketPorts; ++i)
+            if (bucket[i].state == ChannelState::free) {
+                uint32_t p = b * kEvtchnBucketPorts + i;
+                evtchn_fifo_port_init(d, p);
+                return p;
+            }
+    }
     return err(abi::Errno::enospc);
 }
+
+// What a port is bound to; its FIFO priority and last queue stay.
+void set_binding(Channel& c, ChannelState s, uint8_t virq, uint16_t remote_dom, uint32_t remote_port) {
+    c.state = s;
+    c.virq = virq;
+    c.remote_dom = remote_dom;
+    c.remote_port = remote_port;
+}
+void unbind(Channel& c) { set_binding(c, ChannelState::free, 0, 0, 0); }
 
 void clear_port_bits(Domain& d, uint32_t p) {
     if (d.fifo.active) {
@@ -62,8 +85,9 @@ int64_t fifo_expand_array(Vcpu& v, Regs& r, uint64_t arg) {
 }
 
 long do_close(Domain& d, uint32_t port) {
-    if (port == 0 || port >= kMaxEvtchnPorts || d.evtchn[port].state == ChannelState::free) return err(abi::Errno::einval);
-    Channel& c = d.evtchn[port];
+    Channel* cp = port == 0 ? nullptr : port_channel(d, port);
+    if (!cp || cp->state == ChannelState::free) return err(abi::Errno::einval);
+    Channel& c = *cp;
     if (c.state == ChannelState::interdomain) {
         evtchn_unlink_peer(d, port);   // the peer's end becomes unbound, whatever state the peer is in
     } else if (c.state == ChannelState::virq) {
@@ -71,7 +95,7 @@ long do_close(Domain& d, uint32_t port) {
     } else if (c.state == ChannelState::pirq) {
         irq_unbind_port(d, port);
     }
-    c = Channel{};
+    unbind(c);
     clear_port_bits(d, port);
     return 0;
 }
@@ -95,10 +119,11 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
         }
         long p = alloc_port(*owner);
         if (p < 0) return p;
-        owner->evtchn[p] = Channel{ChannelState::unbound, 0, a.remote_dom == abi::kDomidSelf ? d.id : a.remote_dom, 0};
+        Channel& oc = *port_channel(*owner, uint32_t(p));
+        set_binding(oc, ChannelState::unbound, 0, a.remote_dom == abi::kDomidSelf ? d.id : a.remote_dom, 0);
         a.port = static_cast<uint32_t>(p);
         if (!put_guest(arg, a)) {
-            owner->evtchn[p] = Channel{};
+            unbind(oc);
             return err(abi::Errno::efault);
         }
         return 0;
@@ -114,16 +139,16 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
         }
         Domain* peer = domain_at(rd);
         if (!peer || peer->state != DomainState::running) return err(abi::Errno::esrch);
-        if (b.remote_port == 0 || b.remote_port >= kMaxEvtchnPorts) return err(abi::Errno::einval);
-        Channel& pc = peer->evtchn[b.remote_port];
-        if (pc.state != ChannelState::unbound || pc.remote_dom != d.id) return err(abi::Errno::einval);
+        Channel* pcp = b.remote_port == 0 ? nullptr : port_channel(*peer, b.remote_port);
+        if (!pcp || pcp->state != ChannelState::unbound || pcp->remote_dom != d.id) return err(abi::Errno::einval);
+        Channel& pc = *pcp;
         long p = alloc_port(d);
         if (p < 0) return p;
         b.local_port = static_cast<uint32_t>(p);
         if (!put_guest(arg, b)) return err(abi::Errno::efault);
         // Invoke.
-        d.evtchn[p] = Channel{ChannelState::interdomain, 0, rd, b.remote_port};
-        pc = Channel{ChannelState::interdomain, 0, d.id, static_cast<uint32_t>(p)};
+        set_binding(*port_channel(d, uint32_t(p)), ChannelState::interdomain, 0, rd, b.remote_port);
+        set_binding(pc, ChannelState::interdomain, 0, d.id, static_cast<uint32_t>(p));
         // Xen marks the new local port pending so nothing sent before the bind is lost.
         evtchn_set_pending(d, static_cast<uint32_t>(p));
         return 0;
@@ -141,7 +166,7 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
         if (p < 0) return p;
         b.port = static_cast<uint32_t>(p);
         if (!put_guest(arg, b)) return err(abi::Errno::efault);
-        d.evtchn[p] = Channel{ChannelState::virq, static_cast<uint8_t>(b.virq), d.id, 0};
+        set_binding(*port_channel(d, uint32_t(p)), ChannelState::virq, static_cast<uint8_t>(b.virq), d.id, 0);
         v.virq_port[b.virq] = static_cast<uint32_t>(p);
         return 0;
     }
@@ -155,7 +180,7 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
         if (p < 0) return p;
         b.port = static_cast<uint32_t>(p);
         if (!put_guest(arg, b)) return err(abi::Errno::efault);
-        d.evtchn[p] = Channel{ChannelState::ipi, 0, d.id, 0};
+        set_binding(*port_channel(d, uint32_t(p)), ChannelState::ipi, 0, d.id, 0);
         return 0;
     }
     case abi::EvtchnOp::bind_vcpu: {
@@ -165,7 +190,9 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
         if (!get_guest(b, arg)) return err(abi::Errno::efault);
         if (b.port == 0 || b.port >= kMaxEvtchnPorts) return err(abi::Errno::einval);
         if (b.vcpu != v.id) return err(abi::Errno::enoent);
-        const Channel& c = d.evtchn[b.port];
+        const Channel* cp = port_channel(d, b.port);
+        if (!cp) return err(abi::Errno::einval);
+        const Channel& c = *cp;
         switch (c.state) {
         case ChannelState::unbound: case ChannelState::interdomain: case ChannelState::pirq: return 0;
         case ChannelState::virq: return virq_is_per_vcpu(c.virq) ? err(abi::Errno::einval) : 0;
@@ -185,9 +212,10 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
         if (p < 0) return p;
         b.port = static_cast<uint32_t>(p);
         if (!put_guest(arg, b)) return err(abi::Errno::efault);
-        d.evtchn[p] = Channel{ChannelState::pirq, 0, d.id, b.pirq};
+        Channel& pc = *port_channel(d, uint32_t(p));
+        set_binding(pc, ChannelState::pirq, 0, d.id, b.pirq);
         long rc = irq_bind(d, b.pirq, uint32_t(p));
-        if (rc) d.evtchn[p] = Channel{};
+        if (rc) unbind(pc);
         return rc;
     }
     case abi::EvtchnOp::close: {
@@ -198,8 +226,9 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
     case abi::EvtchnOp::send: {
         abi::EvtchnSend s;
         if (!get_guest(s, arg)) return err(abi::Errno::efault);
-        if (s.port == 0 || s.port >= kMaxEvtchnPorts) return err(abi::Errno::einval);
-        const Channel& c = d.evtchn[s.port];
+        const Channel* cp = s.port == 0 ? nullptr : port_channel(d, s.port);
+        if (!cp) return err(abi::Errno::einval);
+        const Channel& c = *cp;
         switch (c.state) {
         case ChannelState::interdomain: {
             Domain* peer = domain_at(c.remote_dom);
@@ -235,7 +264,7 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
                 __atomic_store_n(&v.info->evtchn_upcall_pending, 1, __ATOMIC_SEQ_CST);
         }
         // The acknowledgement of an interrupt line bound to this port.
-        if (d.evtchn[u.port].state == ChannelState::pirq) irq_port_unmasked(d, u.port);
+        if (port_state(d, u.port) == ChannelState::pirq) irq_port_unmasked(d, u.port);
         return 0;
     }
     case abi::EvtchnOp::status: {
@@ -243,7 +272,9 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
         if (!get_guest(st, arg)) return err(abi::Errno::efault);
         if (!is_self(d, st.dom)) return err(abi::Errno::eperm);
         if (st.port >= kMaxEvtchnPorts) return err(abi::Errno::einval);
-        const Channel& c = d.evtchn[st.port];
+        const Channel free_channel{};
+        const Channel* cp = port_channel(d, st.port);
+        const Channel& c = cp ? *cp : free_channel;
         st.vcpu = 0;
         switch (c.state) {
         case ChannelState::free: st.status = uint32_t(abi::EvtchnStat::closed); break;

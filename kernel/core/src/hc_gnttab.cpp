@@ -173,7 +173,12 @@ void set_in_use(Domain& g, uint32_t ref, bool write) {
 void update_in_use(Domain& mapper, Domain& g, uint32_t ref) {
     bool reading = false, writing = false;
     for (unsigned i = 0; i < mapper.maptrack_limit; ++i) {
-        const Maptrack& m = mapper.maptrack[i];
+        const Maptrack* mp = maptrack_at(mapper, i);
+        if (!mp) {
+            i += kMaptrackChunk - 1 - i % kMaptrackChunk;   // an absent chunk: nothing used in it
+            continue;
+        }
+        const Maptrack& m = *mp;
         if (m.used && m.granter == g.id && m.ref == ref) {
             reading = true;
             writing |= m.writable;
@@ -218,6 +223,7 @@ void release_parts(Domain& mapper, Maptrack& m, bool host, bool device) {
     if (device) m.device = false;
     if (m.host || m.device) return;
     m.used = false;
+    --mapper.maptrack_used;
     if (g) {
         --g->grants_mapped;
         if (m.ref >= kReserved) --g->grants_busy;
@@ -290,10 +296,29 @@ void do_map(Domain& d, Vcpu& v, abi::GnttabMapGrantRef& op) {
             return;
         }
     }
+    // The lowest free handle; a chunk is allocated when the ones before it
+    // are full (Xen grows its maptrack a page at a time the same way).
     unsigned h = 0;
-    while (h < kMaxMaptrack && d.maptrack[h].used) ++h;
+    for (; h < kMaxMaptrack; ++h) {
+        const Maptrack* m = maptrack_at(d, h);
+        if (!m || !m->used) break;
+    }
     if (h == kMaxMaptrack) {
         op.status = st(St::no_space);
+        return;
+    }
+    if (!d.maptrack_dir) {
+        d.maptrack_dir = static_cast<Maptrack**>(domain_mem_alloc(d, kMaptrackChunks * sizeof(Maptrack*)));
+        if (!d.maptrack_dir) {
+            op.status = st(St::no_space);   // out of hypervisor memory: as a full maptrack
+            return;
+        }
+        for (unsigned i = 0; i < kMaptrackChunks; ++i) d.maptrack_dir[i] = nullptr;
+    }
+    Maptrack*& chunk = d.maptrack_dir[h / kMaptrackChunk];
+    if (!chunk) chunk = static_cast<Maptrack*>(domain_mem_alloc(d, kMaptrackChunk * sizeof(Maptrack)));
+    if (!chunk) {
+        op.status = st(St::no_space);   // out of hypervisor memory: as a full maptrack (Xen: GNTST_no_space)
         return;
     }
     // The frame's references, one set per part: a writable mapping needs
@@ -331,7 +356,8 @@ void do_map(Domain& d, Vcpu& v, abi::GnttabMapGrantRef& op) {
         if (!(op.flags & abi::kGntmapContainsPte)) platform::invlpg_local(op.host_addr);
         else tlb_flush_all();
     }
-    d.maptrack[h] = Maptrack{true, write, g->id, op.ref, frame, l1, static_cast<uint16_t>(index), host, device};
+    *maptrack_at(d, h) = Maptrack{true, write, g->id, op.ref, frame, l1, static_cast<uint16_t>(index), host, device};
+    ++d.maptrack_used;
     ++g->grants_mapped;
     if (op.ref >= kReserved) ++g->grants_busy;
     if (h >= d.maptrack_limit) d.maptrack_limit = h + 1;
@@ -347,11 +373,12 @@ void do_map(Domain& d, Vcpu& v, abi::GnttabMapGrantRef& op) {
 // the mapping's, whatever parts it holds). A host-only mapping may also be
 // named by its handle alone (host_addr 0), as Moat always allowed.
 void do_unmap(Domain& d, Vcpu& v, abi::GnttabUnmapGrantRef& op) {
-    if (op.handle >= kMaxMaptrack || !d.maptrack[op.handle].used) {
+    Maptrack* mp = maptrack_at(d, op.handle);
+    if (!mp || !mp->used) {
         op.status = st(St::bad_handle);
         return;
     }
-    Maptrack& m = d.maptrack[op.handle];
+    Maptrack& m = *mp;
     if (op.dev_bus_addr && op.dev_bus_addr != (m.frame << 12)) {
         op.status = st(St::general_error);
         return;
@@ -558,9 +585,10 @@ int64_t batch(Vcpu& v, Regs& r, F&& each) {
 }  // namespace
 
 bool gnttab_release_held(Domain& d, uint64_t& k, Budget& b) {
-    for (; k < kMaxMaptrack; ++k) {
-        Maptrack& m = d.maptrack[k];
-        if (!m.used) continue;
+    for (; k < kMaxMaptrack && d.maptrack_used; ++k) {
+        Maptrack* mp = maptrack_at(d, k);
+        if (!mp || !mp->used) continue;
+        Maptrack& m = *mp;
         if (!b.spend(cost::kGrantOp + d.maptrack_limit / 32)) return false;
         release_parts(d, m, true, true);   // its own grants too: this is their only entry
     }
@@ -569,22 +597,30 @@ bool gnttab_release_held(Domain& d, uint64_t& k, Budget& b) {
     return true;
 }
 
-bool gnttab_release_given(Domain& d, uint64_t& slot, Budget& b) {
+bool gnttab_release_given(Domain& d, uint64_t& id, Budget& b) {
+    // Its own mappings of its own grants went with gnttab_release_held, so
+    // d.grants_mapped counts exactly the mappings others still hold: once it
+    // is 0 no other domain needs a look. Until then the domains are visited
+    // in id order (the cursor survives continuations, whoever comes and goes
+    // meanwhile), only those holding any mapping looked into.
     bool changed = false;
-    for (; slot < kMaxDomains; ++slot) {
-        Domain* o = domain_at(unsigned(slot));
-        // Its own mappings of its own grants went with gnttab_release_held.
-        if (o == &d || o->state == DomainState::free) continue;
+    for (; id < kMaxDomains && d.grants_mapped; ++id) {
+        if ((id & 63) == 0 && !b.spend(1)) {
+            if (changed) tlb_flush_all();
+            return false;
+        }
+        Domain* o = domain_at(unsigned(id));
+        if (!o || o == &d || o->maptrack_used == 0) continue;
         // A mapper that is stopped (or itself dying) holds its mappings as
         // firmly as a running one: they go now, before d's frames do.
         for (unsigned i = 0; i < o->maptrack_limit; ++i) {
-            Maptrack& m = o->maptrack[i];
-            if (!m.used || m.granter != d.id) continue;
+            Maptrack* mp = maptrack_at(*o, i);
+            if (!mp || !mp->used || mp->granter != d.id) continue;
             if (!b.spend(cost::kGrantOp)) {
                 if (changed) tlb_flush_all();
                 return false;   // this domain again next time: what is done stays done
             }
-            release_parts(*o, m, true, true);
+            release_parts(*o, *mp, true, true);
             changed = true;
         }
     }
@@ -622,7 +658,10 @@ long gnttab_seed(Domain& d, uint32_t ref, uint16_t flags, uint16_t domid, Mfn fr
 
 unsigned gnttab_mapped_by_others(const Domain& d) {
     unsigned own = 0;
-    for (unsigned i = 0; i < d.maptrack_limit; ++i) own += d.maptrack[i].used && d.maptrack[i].granter == d.id;
+    for (unsigned i = 0; i < d.maptrack_limit; ++i) {
+        const Maptrack* m = maptrack_at(d, i);
+        own += m && m->used && m->granter == d.id;
+    }
     return d.grants_mapped - own;
 }
 

@@ -156,6 +156,7 @@ base::Result<Domain*, BuildError> build_pv_domain(const BuildSpec& spec) {
         return base::Err{fail(BuildStage::out_of_memory)};
     }
     d.shared_info_mfn = *si;
+    domain_count_shared_info(d);
     d.shared_info = frame_ptr<abi::SharedInfo>(*si);
     d.nr_pages = d.max_pages = d.tot_pages = l.nr_pages;
     d.shared_info->arch.max_pfn = l.nr_pages;

@@ -49,9 +49,9 @@ void refresh_time(Vcpu& v) {
     if (v.info && platform::tsc() - v.info->time.tsc_timestamp > one_second) publish_time(v);
 }
 
+// Both walk the list of domains (those that exist), never the id space.
 void expire_timers(uint64_t now) {
-    for (unsigned i = 0; i < kMaxDomains; ++i) {
-        Domain* d = domain_at(i);
+    for (Domain* d = domains_first(); d; d = d->next) {
         if (d->state != DomainState::running) continue;
         for (auto& v : d->vcpu) {
             if (v.timer_deadline && v.timer_deadline <= now) {
@@ -73,8 +73,7 @@ void expire_timers(uint64_t now) {
 }
 
 bool timers_armed() {
-    for (unsigned i = 0; i < kMaxDomains; ++i) {
-        Domain* d = domain_at(i);
+    for (Domain* d = domains_first(); d; d = d->next) {
         if (d->state != DomainState::running) continue;
         for (auto& v : d->vcpu)
             if ((v.timer_deadline || v.poll_deadline || v.periodic_period) && v.state != VcpuState::down)

@@ -56,15 +56,19 @@ const char* audit_slot(const Registry& reg, const Slot* s, uint64_t total) {
 
 const char* audit(const Registry& reg) {
     uint64_t total = 0;
-    for (uint32_t id = 0; id < kMaxSpaces; ++id)
-        if (const CSpace* cs = reg.get(id)) total += cs->size();
-    for (uint32_t id = 0; id < kMaxSpaces; ++id) {
-        const CSpace* cs = reg.get(id);
-        if (!cs) continue;
-        if (cs->id() != id) return "CSpace id does not match its registry index";
+    uint32_t n = 0;
+    for (const CSpace* cs = reg.first(); cs; cs = cs->next_registered()) {
+        total += cs->size();
+        if (++n > reg.count()) return "cycle in the registry's list";
+    }
+    if (n != reg.count()) return "the registry's count does not match its list";
+    for (const CSpace* cs = reg.first(); cs; cs = cs->next_registered()) {
         for (uint32_t i = 0; i < cs->size(); ++i)
             if (const char* why = audit_slot(reg, cs->slot(i), total)) return why;
     }
+    // The lookup index against a full scan, once the tree is known sound.
+    for (const CSpace* cs = reg.first(); cs; cs = cs->next_registered())
+        if (const char* why = cs->audit_index()) return why;
     return nullptr;
 }
 

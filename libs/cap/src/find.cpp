@@ -1,4 +1,5 @@
-// Lookups the kernel makes before acting on a domain's behalf.
+// Lookups the kernel makes before acting on a domain's behalf, through the
+// CSpace's index (cspace.hpp): one bucket each, however much the CSpace holds.
 
 #include <cap/ops.hpp>
 
@@ -8,29 +9,42 @@ using base::Err;
 using base::Result;
 
 Result<uint32_t, Error> find_slot(const CSpace& cs, Type t, uint64_t object, uint32_t rights) {
-    for (uint32_t i = 0; i < cs.size(); ++i) {
-        const Capability& c = cs.slot(i)->cap();
-        if (c.type == t && c.object == object && c.allows(rights)) return i;
+    // The whole bucket, for the lowest match: the same slot a scan from 0
+    // would give, so callers see no change from the index.
+    uint32_t best = kNoSlot;
+    for (const Slot* s = cs.first_candidate(t, object); s; s = cs.next_candidate(s)) {
+        const Capability& c = s->cap();
+        if (c.type == t && c.object == object && c.allows(rights) && cs.index_of(s) < best)
+            best = cs.index_of(s);
     }
-    return Err{Error::not_found};
+    if (best == kNoSlot) return Err{Error::not_found};
+    return best;
 }
 
 bool find(const CSpace& cs, Type t, uint64_t object, uint32_t rights) {
-    return find_slot(cs, t, object, rights).ok();
+    for (const Slot* s = cs.first_candidate(t, object); s; s = cs.next_candidate(s)) {
+        const Capability& c = s->cap();
+        if (c.type == t && c.object == object && c.allows(rights)) return true;
+    }
+    return false;
 }
 
 bool find_range(const CSpace& cs, Type t, uint64_t first, uint64_t count, uint32_t rights) {
-    for (uint32_t i = 0; i < cs.size(); ++i) {
-        const Capability& c = cs.slot(i)->cap();
+    // Range types are filed by type alone: this walks every capability of
+    // type t the CSpace holds (few: ports, MMIO windows, RAM regions), plus
+    // whatever else shares that bucket. Other types never cover a range.
+    if (!is_range(t)) return false;
+    for (const Slot* s = cs.first_candidate(t, first); s; s = cs.next_candidate(s)) {
+        const Capability& c = s->cap();
         if (c.type == t && c.covers(first, count) && c.allows(rights)) return true;
     }
     return false;
 }
 
 Result<uint32_t, Error> find_empty(const CSpace& cs) {
-    for (uint32_t i = 0; i < cs.size(); ++i)
-        if (cs.slot(i)->empty()) return i;
-    return Err{Error::not_found};
+    uint32_t i = cs.lowest_empty();
+    if (i == kNoSlot) return Err{Error::not_found};
+    return i;
 }
 
 }  // namespace cap

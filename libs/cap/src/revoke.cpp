@@ -54,24 +54,53 @@ Result<DeleteMatching, Error> check_destroy_domain_caps(Registry& reg, uint64_t 
     return DeleteMatching{&reg, Type::null, domid, true, &budget};
 }
 
-Progress apply_delete_matching(const DeleteMatching& op) {
-    // Deleting never fills a slot, so a scan that reaches the end without
-    // running out of budget has left no match anywhere.
-    for (uint32_t id = 0; id < kMaxSpaces; ++id) {
-        CSpace* cs = op.registry->get(id);
-        if (!cs) continue;
-        bool held = op.whole_domain && cs->domain() == op.object;
-        for (uint32_t i = 0; i < cs->size(); ++i) {
-            Slot* s = cs->slot(i);
-            const Capability& c = s->cap();
-            if (c.empty()) continue;
-            bool match = held || (op.whole_domain ? c.names_domain(op.object)
-                                                  : c.type == op.type && c.object == op.object);
-            if (!match) continue;
-            if (op.budget->remaining == 0) return Progress::restart;
-            Tree::erase(s);
-            --op.budget->remaining;
+namespace {
+
+// Deletes the matches among the slots of `cs` that may hold (t, object),
+// through its index: false when the budget ran out first.
+bool delete_key(CSpace& cs, Type t, uint64_t object, Budget& budget) {
+    // Deleting a slot takes only that slot out of its chain, so the next one,
+    // read first, stays valid.
+    for (const Slot* c = cs.first_candidate(t, object); c;) {
+        const Slot* next = cs.next_candidate(c);
+        if (c->cap().type == t && c->cap().object == object) {
+            if (budget.remaining == 0) return false;
+            Tree::erase(cs.slot(cs.index_of(c)));
+            --budget.remaining;
         }
+        c = next;
+    }
+    return true;
+}
+
+// Deletes every capability `cs` holds: false when the budget ran out first.
+bool delete_all(CSpace& cs, Budget& budget) {
+    for (uint32_t i = 0; i < cs.size() && !cs.all_empty(); ++i) {
+        Slot* s = cs.slot(i);
+        if (s->empty()) continue;
+        if (budget.remaining == 0) return false;
+        Tree::erase(s);
+        --budget.remaining;
+    }
+    return true;
+}
+
+}  // namespace
+
+Progress apply_delete_matching(const DeleteMatching& op) {
+    // Deleting never fills a slot, so a pass that reaches the end without
+    // running out of budget has left no match anywhere. Each CSpace costs a
+    // walk of the few buckets the object files under, not of its slots
+    // (only the dying domain's own CSpace is walked whole).
+    for (CSpace* cs = op.registry->first(); cs; cs = cs->next_registered()) {
+        bool done;
+        if (!op.whole_domain) done = delete_key(*cs, op.type, op.object, *op.budget);
+        else if (cs->domain() == op.object) done = delete_all(*cs, *op.budget);
+        else
+            done = delete_key(*cs, Type::domain, op.object, *op.budget) &&
+                   delete_key(*cs, Type::grant, op.object, *op.budget) &&
+                   delete_key(*cs, Type::event, op.object, *op.budget);
+        if (!done) return Progress::restart;
     }
     return Progress::done;
 }

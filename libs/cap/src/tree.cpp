@@ -2,23 +2,33 @@
 
 namespace cap::detail {
 
+void Tree::fill(Slot* s, const Capability& c) {
+    s->cap_ = c;
+    s->space_->index_add(s);
+}
+
+void Tree::clear(Slot* s) {
+    s->space_->index_remove(s);   // while it still has the capability it is filed under
+    s->cap_ = Capability{};
+    s->parent_ = s->first_child_ = s->next_sibling_ = s->prev_sibling_ = nullptr;
+}
+
 void Tree::set_root(Slot* dst, const Capability& c) {
-    dst->cap_ = c;
     dst->parent_ = dst->first_child_ = dst->next_sibling_ = dst->prev_sibling_ = nullptr;
+    fill(dst, c);
 }
 
 void Tree::add_child(Slot* parent, Slot* dst, const Capability& c) {
-    dst->cap_ = c;
     dst->first_child_ = nullptr;
     dst->parent_ = parent;
     dst->prev_sibling_ = nullptr;
     dst->next_sibling_ = parent->first_child_;
     if (parent->first_child_) parent->first_child_->prev_sibling_ = dst;
     parent->first_child_ = dst;
+    fill(dst, c);
 }
 
 void Tree::relocate(Slot* src, Slot* dst) {
-    dst->cap_ = src->cap_;
     dst->parent_ = src->parent_;
     dst->first_child_ = src->first_child_;
     dst->next_sibling_ = src->next_sibling_;
@@ -27,7 +37,8 @@ void Tree::relocate(Slot* src, Slot* dst) {
     else if (dst->parent_) dst->parent_->first_child_ = dst;
     if (dst->next_sibling_) dst->next_sibling_->prev_sibling_ = dst;
     for (Slot* c = dst->first_child_; c; c = c->next_sibling_) c->parent_ = dst;
-    set_root(src, Capability{});
+    fill(dst, src->cap_);   // perhaps in another CSpace: each index changes once
+    clear(src);
 }
 
 void Tree::erase(Slot* s) {
@@ -59,7 +70,7 @@ void Tree::erase(Slot* s) {
         last->next_sibling_ = s->next_sibling_;
         if (s->next_sibling_) s->next_sibling_->prev_sibling_ = last;
     }
-    set_root(s, Capability{});
+    clear(s);
 }
 
 }  // namespace cap::detail

@@ -1,6 +1,7 @@
 #pragma once
-// The only code that writes derivation-tree links. Each function takes a
-// tree satisfying the invariants in cspace.hpp and leaves one that does.
+// The only code that writes derivation-tree links or a slot's capability.
+// Each function takes a tree satisfying the invariants in cspace.hpp and
+// leaves one that does, and keeps each touched CSpace's index in step.
 
 #include <cap/cspace.hpp>
 
@@ -20,7 +21,12 @@ struct Tree {
     static void erase(Slot* s);
 
     static Slot* first_child(Slot* s) { return s->first_child_; }
-    static Capability& cap(Slot* s) { return s->cap_; }
+
+private:
+    // The two changes of a slot's capability, each with its CSpace's index.
+    // fill: s is empty and unlinked. clear: s's links are already undone.
+    static void fill(Slot* s, const Capability& c);
+    static void clear(Slot* s);
 };
 
 }  // namespace cap::detail

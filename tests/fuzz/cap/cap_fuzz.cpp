@@ -4,7 +4,9 @@
 // must pass cap::audit (links consistent, acyclic, rights monotone, nothing
 // dangling); a refused operation must leave every slot byte-for-byte as it
 // was; revoke must finish with no descendants; destroy_domain_caps must
-// leave nothing naming the domain and its CSpace empty.
+// leave nothing naming the domain and its CSpace empty. cap::audit also
+// checks each CSpace's lookup index against its slots, and lookups are
+// compared with the scans the index replaced.
 
 #include "../input.hpp"
 
@@ -145,9 +147,29 @@ void run(const uint8_t* data, size_t size) {
             const cap::Capability& c = a.slot(ia % a.size())->cap();
             if (!c.empty()) {
                 CHECK(cap::find(a, c.type, c.object, c.rights));
+                CHECK(a.holds(c.type, c.rights));
                 // A right the type cannot hold is never found.
                 CHECK(!cap::find(a, c.type, c.object, c.rights | ~cap::valid_rights(c.type)));
             }
+            // The index answers as the scan from slot 0 it replaced.
+            auto t = static_cast<cap::Type>(in.byte() % (cap::kTypeCount + 1));
+            uint64_t obj = in.byte() % 6;
+            uint32_t want = in.byte() & cap::valid_rights(t);
+            uint32_t lowest = cap::kNoSlot, empty = cap::kNoSlot, nempty = 0;
+            bool held = false, covered = false;
+            for (uint32_t i = a.size(); i-- > 0;) {
+                const cap::Capability& s = a.slot(i)->cap();
+                if (s.empty()) { empty = i; ++nempty; }
+                if (s.type == t && s.object == obj && s.allows(want)) lowest = i;
+                held |= s.type == t && s.allows(want);
+                covered |= s.type == t && s.covers(obj, 2) && s.allows(want);
+            }
+            auto fs = cap::find_slot(a, t, obj, want);
+            CHECK(fs.ok() == (lowest != cap::kNoSlot) && (!fs.ok() || *fs == lowest));
+            auto fe = cap::find_empty(a);
+            CHECK(fe.ok() == (empty != cap::kNoSlot) && (!fe.ok() || *fe == empty));
+            CHECK(a.free_count() == nempty && a.holds(t, want) == held);
+            CHECK(cap::find_range(a, t, obj, 2, want) == covered);
             auto got = cap::inspect(a, ia);
             CHECK(got.ok() == (ia < a.size()));
             if (a.all_empty() && (in.byte() & 1)) {

@@ -34,7 +34,8 @@ constexpr uint32_t kMasked = 1u << abi::kEvtchnFifoMasked;
 constexpr uint32_t kLinked = 1u << abi::kEvtchnFifoLinked;
 constexpr uint32_t kBusy = 1u << abi::kEvtchnFifoBusy;
 constexpr uint32_t kLinkMask = abi::kEvtchnFifoLinkMask;
-constexpr uint32_t kWords = core::kMaxEvtchnPorts;   // one page of words covers every port
+// The ports the first event-array page covers: the tests bind and raise only these.
+constexpr uint32_t kWords = abi::kEvtchnFifoWordsPerPage;
 
 class EvtchnFifo : public MultiDomainTest {
 protected:
@@ -211,10 +212,14 @@ TEST_F(EvtchnFifo, ExpandArrayChecksItsFrameAndStopsWhenEveryPortIsCovered) {
     uint32_t count = fi(arr_mfn).count;
     EXPECT_EQ(expand(a, arr_mfn), 0);
     EXPECT_EQ(fi(arr_mfn).count, count + 1);
-    ASSERT_EQ(core::kFifoMaxArrayPages, 1u) << "1024 ports: one page";
-    EXPECT_EQ(expand(a, mfn_at(a, kArrayVa + 0x1000)), kEnospc);
+    // A page at a time until every port has a word (4,096 ports: four
+    // pages), and no more.
+    ASSERT_EQ(core::kFifoMaxArrayPages, 4u) << "4096 ports: four pages";
+    for (unsigned k = 1; k < core::kFifoMaxArrayPages; ++k)
+        EXPECT_EQ(expand(a, mfn_at(a, kArrayVa + 0x1000 * k)), 0) << "page " << k;
+    EXPECT_EQ(expand(a, mfn_at(a, kArrayVa + 0x1000 * core::kFifoMaxArrayPages)), kEnospc);
     EXPECT_EQ(expand(a, arr_mfn), kEnospc);
-    EXPECT_EQ(a->fifo.array_pages, 1u);
+    EXPECT_EQ(a->fifo.array_pages, core::kFifoMaxArrayPages);
     EXPECT_EQ(fi(arr_mfn).count, count + 1);
     EXPECT_EQ(mm_invariant_violations(), "");
 }
@@ -228,15 +233,15 @@ TEST_F(EvtchnFifo, SetPriorityNeedsFifoAPortAndAPriorityUpTo15) {
     EXPECT_EQ(set_priority(a, uint32_t(p), 0xFFFFFFFFu), kEinval);
     EXPECT_EQ(set_priority(a, core::kMaxEvtchnPorts, 3), kEinval);
     EXPECT_EQ(set_priority(a, 0xFFFFFFFFu, 3), kEinval);
-    EXPECT_EQ(a->fifo.priority[p], abi::kEvtchnFifoPriorityDefault);
+    EXPECT_EQ(core::port_channel(*a, uint32_t(p))->priority, abi::kEvtchnFifoPriorityDefault);
     EXPECT_EQ(set_priority(a, uint32_t(p), 15), 0);
     EXPECT_EQ(set_priority(a, uint32_t(p), 0), 0);
-    EXPECT_EQ(a->fifo.priority[p], 0);
+    EXPECT_EQ(core::port_channel(*a, uint32_t(p))->priority, 0);
     // A closed port comes back at the default priority.
     ASSERT_EQ(close(a, uint32_t(p)), 0);
     long q = bind_ipi(a);
     EXPECT_EQ(q, p);
-    EXPECT_EQ(a->fifo.priority[q], abi::kEvtchnFifoPriorityDefault);
+    EXPECT_EQ(core::port_channel(*a, uint32_t(q))->priority, abi::kEvtchnFifoPriorityDefault);
 }
 
 // ---- delivery -------------------------------------------------------------------
@@ -406,7 +411,11 @@ TEST_F(EvtchnFifo, PortsPendingUnderTwoLevelStayPendingAfterTheSwitch) {
     EXPECT_EQ(consume(), (std::vector<uint32_t>{p2, p3}));
     ASSERT_EQ(unmask(a, p1), 0);
     EXPECT_EQ(consume(), std::vector<uint32_t>{p1});
-    for (uint64_t w : a->fifo.saved_pending) EXPECT_EQ(w, 0u);
+    for (uint32_t p : {p1, p2, p3, p4}) {
+        const core::Channel* c = core::port_channel(*a, p);
+        ASSERT_NE(c, nullptr);
+        EXPECT_FALSE(c->fifo_saved) << "port " << p;
+    }
 }
 
 // ---- a hostile guest ------------------------------------------------------------
@@ -581,14 +590,17 @@ TEST_F(EvtchnFifo, AKilledRunningDomainGivesThemBackToo) {
     EXPECT_EQ(mm_invariant_violations(), "");
 }
 
-// The same domain slot built again starts in 2-level mode with nothing held.
+// A domain built after one in FIFO mode went (very likely in the same
+// memory) starts in 2-level mode with nothing held, under a new id: the old
+// one names nobody.
 TEST_F(EvtchnFifo, ARebuiltDomainStartsAfresh) {
     go_fifo();
     core::DomId id = a->id;
     destroy(a);
     core::Domain* again = build("again");
     ASSERT_NE(again, nullptr);
-    EXPECT_EQ(again->id, id);
+    EXPECT_NE(again->id, id);
+    EXPECT_EQ(core::domain_at(id), nullptr);
     EXPECT_FALSE(again->fifo.active);
     EXPECT_EQ(again->fifo.array_pages, 0u);
     EXPECT_EQ(again->fifo.control[0].mfn, 0u);

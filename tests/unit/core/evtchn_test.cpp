@@ -146,7 +146,7 @@ TEST_F(EventChannels, AStoppedPeersEndIsUnlinkedAndAReusedPortIsLeftAlone) {
     ASSERT_EQ(b->state, core::DomainState::stopped);
     EXPECT_EQ(close(a, pa), 0);
     // The stopped peer's end was unlinked too (it names a's old port no more).
-    EXPECT_EQ(b->evtchn[pb].state, core::ChannelState::unbound);
+    EXPECT_EQ(core::port_channel(*b, pb)->state, core::ChannelState::unbound);
     // a's next port is the same number: a channel with c.
     long pc = offer(c, a->id);
     ASSERT_GT(pc, 0);
@@ -187,8 +187,8 @@ TEST_F(EventChannels, OffersOnBehalfNeedBuild) {
     EXPECT_EQ(op(a, EvtchnOp::alloc_unbound, u), kEperm);
     give(a, cap::Type::domain, cap::right::build, b->id);
     EXPECT_EQ(op(a, EvtchnOp::alloc_unbound, u), 0);
-    EXPECT_EQ(b->evtchn[u.port].state, core::ChannelState::unbound);
-    EXPECT_EQ(b->evtchn[u.port].remote_dom, c->id);
+    EXPECT_EQ(core::port_channel(*b, u.port)->state, core::ChannelState::unbound);
+    EXPECT_EQ(core::port_channel(*b, u.port)->remote_dom, c->id);
 }
 
 TEST_F(EventChannels, PortsRunOutCleanly) {

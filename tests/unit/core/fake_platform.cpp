@@ -101,6 +101,11 @@ bool translate(uint64_t l4_mfn, uint64_t va, uint64_t* pa, bool* writable) {
 }
 
 void reset(uint64_t frames, uint64_t reserved) {
+    // Domains from an earlier test live in the old machine's memory: forget
+    // them the way the kernel would (their capabilities, the registry's
+    // pointer to their CSpaces, their place in the scheduler) while that
+    // memory is still there.
+    core::domains_reset_for_tests();
     if (frames != g_frames) {
         std::free(g_mem);
         g_mem = static_cast<uint8_t*>(std::aligned_alloc(4096, frames * 4096));
@@ -118,16 +123,6 @@ void reset(uint64_t frames, uint64_t reserved) {
         auto added = core::frame_allocator().add_free(reserved, frames - reserved);
         if (!added || *added != frames - reserved) std::abort();
     }
-    // Domains from an earlier test lived in the old machine: forget them.
-    // Forget every domain the way the kernel would: its capabilities (and the
-    // registry's pointer to its CSpace) and its place in the scheduler.
-    for (unsigned i = 0; i < core::kMaxDomains; ++i) {
-        core::Domain* d = core::domain_at(i);
-        core::Budget unlimited = core::Budget::unlimited();
-        if (d->cspace) (void)core::caps::destroy_domain(*d, unlimited);
-        core::sched_remove(d->vcpu[0]);
-    }
-    core::domains_reset_for_tests();
     // Frames never handed to the allocator are the hypervisor's, as at boot.
     for (uint64_t m = 0; m < reserved && m < frames; ++m) g_info[m].owner = core::kOwnerXen;
     g_direct_map = false;

@@ -183,6 +183,9 @@ TEST_F(GrantTable, HostAddressInTheHypervisorRangeIsRefused) {
     }
     for (uint64_t m = 0; m < fake::nframes(); ++m) {
         if (m == arg_page) continue;
+        // The hypervisor's own objects (the vCPUs' registers, budgets, ...)
+        // live in frames it allocated: they change with every hypercall.
+        if (m >= fake::kReservedFrames && core::frame_table()[m].owner == core::kOwnerXen) continue;
         ASSERT_EQ(std::memcmp(before.data() + m * 4096, fake::memory() + m * 4096, 4096), 0)
             << "frame " << m << " changed";
     }
@@ -288,9 +291,9 @@ TEST_F(GrantTable, GranterGoneRevokesAStoppedMappersMapping) {
     ASSERT_EQ(mapper->state, core::DomainState::stopped);
 
     destroy(granter);
-    EXPECT_EQ(granter->state, core::DomainState::free);
+    EXPECT_TRUE(is_gone(granter));
     EXPECT_EQ(l1e(mapper, kPlay) & pte::kPresent, 0u) << "the stopped mapper's grant PTE was cleared";
-    EXPECT_FALSE(mapper->maptrack[op.handle].used);
+    EXPECT_FALSE(core::maptrack_at(*mapper, op.handle)->used);
     EXPECT_NE(fake::log().find("(granter) taken apart"), std::string::npos);
     EXPECT_NE(fake::log().find("nothing left behind"), std::string::npos) << fake::log();
     EXPECT_EQ(core::frame_table()[shared].owner, core::kOwnerNone) << "freed: nothing referenced it";

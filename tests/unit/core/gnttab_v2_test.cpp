@@ -452,14 +452,14 @@ TEST_F(GrantV2, DeviceMapHoldsTheGrantWithoutAPte) {
 
     // Unmapped only by its bus address (Xen: a zero address names nothing).
     EXPECT_EQ(unmap2(mapper, op.handle, 0, 0).status, st(St::okay));
-    EXPECT_TRUE(mapper->maptrack[op.handle].used) << "still held";
+    EXPECT_TRUE(core::maptrack_at(*mapper, op.handle)->used) << "still held";
     EXPECT_EQ(unmap2(mapper, op.handle, kPlay, 0).status, st(St::okay)) << "no host part to drop";
-    EXPECT_TRUE(mapper->maptrack[op.handle].used);
+    EXPECT_TRUE(core::maptrack_at(*mapper, op.handle)->used);
     EXPECT_EQ(unmap2(mapper, op.handle, 0, op.dev_bus_addr + 4096).status, st(St::general_error));
     EXPECT_EQ(unmap2(mapper, op.handle, 0, 1).status, st(St::general_error));
-    EXPECT_TRUE(mapper->maptrack[op.handle].used);
+    EXPECT_TRUE(core::maptrack_at(*mapper, op.handle)->used);
     EXPECT_EQ(unmap2(mapper, op.handle, 0, op.dev_bus_addr).status, st(St::okay));
-    EXPECT_FALSE(mapper->maptrack[op.handle].used);
+    EXPECT_FALSE(core::maptrack_at(*mapper, op.handle)->used);
     EXPECT_EQ(grant_flags(granter, kRef) & kInUse, 0);
     EXPECT_EQ(ft[shared].count, count);
     EXPECT_EQ(ft[shared].type_count, tcount);
@@ -483,7 +483,7 @@ TEST_F(GrantV2, DeviceAndHostMapGoPartByPart) {
     EXPECT_EQ(mm_invariant_violations(), "");
     EXPECT_EQ(unmap2(mapper, op.handle, kPlay, op.dev_bus_addr).status, st(St::okay))
         << "the host part is gone: its address is ignored";
-    EXPECT_FALSE(mapper->maptrack[op.handle].used);
+    EXPECT_FALSE(core::maptrack_at(*mapper, op.handle)->used);
     EXPECT_EQ(grant_flags(granter, kRef) & kInUse, 0);
     EXPECT_EQ(ft[shared].count, count);
 
@@ -492,9 +492,9 @@ TEST_F(GrantV2, DeviceAndHostMapGoPartByPart) {
     ASSERT_EQ(op.status, st(St::okay));
     EXPECT_EQ(unmap2(mapper, op.handle, kPlay + 0x1000, op.dev_bus_addr).status, st(St::bad_virt_addr))
         << "a wrong host address refuses the whole operation";
-    EXPECT_TRUE(mapper->maptrack[op.handle].device);
+    EXPECT_TRUE(core::maptrack_at(*mapper, op.handle)->device);
     EXPECT_EQ(unmap2(mapper, op.handle, kPlay, op.dev_bus_addr).status, st(St::okay));
-    EXPECT_FALSE(mapper->maptrack[op.handle].used);
+    EXPECT_FALSE(core::maptrack_at(*mapper, op.handle)->used);
     EXPECT_EQ(ft[shared].count, count);
 }
 
@@ -531,7 +531,7 @@ TEST_F(GrantV2, GranterGoneTakesADeviceMappingWithIt) {
     auto op = map(mapper, granter->id, kRef, 0, abi::kGntmapDeviceMap);
     ASSERT_EQ(op.status, st(St::okay));
     destroy(granter);
-    EXPECT_FALSE(mapper->maptrack[op.handle].used);
+    EXPECT_FALSE(core::maptrack_at(*mapper, op.handle)->used);
     EXPECT_NE(fake::log().find("nothing left behind"), std::string::npos) << fake::log();
     EXPECT_EQ(unmap2(mapper, op.handle, 0, op.dev_bus_addr).status, st(St::bad_handle));
 }
@@ -607,7 +607,7 @@ TEST_F(GrantV2, TeardownWithSelfMappings) {
 
     fake::log().clear();
     destroy(self);
-    EXPECT_EQ(self->state, core::DomainState::free);
+    EXPECT_TRUE(is_gone(self));
     EXPECT_NE(fake::log().find("nothing left behind"), std::string::npos) << fake::log();
     EXPECT_EQ(core::held_frames(), 0u);
     EXPECT_EQ(l1e(mapper, kPlay) & pte::kPresent, 0u) << "the mapper's mapping went with it";

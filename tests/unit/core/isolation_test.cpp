@@ -59,7 +59,7 @@ TEST_F(Isolation, DestroyIsPreemptibleAndGivesEveryFrameBack) {
     unsigned continued = 0;
     EXPECT_EQ(hc(root, Hypercall::domctl, kScratch, 0, 0, 0, 0, &continued), 0);
     EXPECT_GE(continued, 1u) << "2,000 frames and their tables do not go in one budget";
-    EXPECT_EQ(x->state, core::DomainState::free);
+    EXPECT_TRUE(is_gone(x));
     EXPECT_NE(fake::log().find("(x) taken apart"), std::string::npos);
     EXPECT_NE(fake::log().find("nothing left behind"), std::string::npos) << fake::log();
     EXPECT_EQ(fake::log().find("LEFT BEHIND"), std::string::npos) << fake::log();
@@ -102,7 +102,7 @@ TEST_F(Isolation, ReaperLeavesADestroyInProgressToItsCaller) {
     unsigned continued = 0;
     EXPECT_EQ(hc(root, Hypercall::domctl, kScratch, 0, 0, 0, 0, &continued), 0) << fake::log();
     EXPECT_GE(reaps, 1u);
-    EXPECT_EQ(x->state, core::DomainState::free);
+    EXPECT_TRUE(is_gone(x));
     EXPECT_NE(fake::log().find("(x) taken apart"), std::string::npos);
     EXPECT_EQ(owned_by(x->id), 0u);
 }
@@ -123,8 +123,8 @@ TEST_F(Isolation, ADestroyersWorkPassesToTheReaperWhenItDies) {
     (void)hc(root, Hypercall::domctl, kScratch);
     EXPECT_EQ(x->state, core::DomainState::dying) << "half taken apart when root went";
     reap();
-    EXPECT_EQ(x->state, core::DomainState::free);
-    EXPECT_EQ(root->state, core::DomainState::free);
+    EXPECT_TRUE(is_gone(x));
+    EXPECT_TRUE(is_gone(root));
     EXPECT_NE(fake::log().find("(x) taken apart"), std::string::npos);
     EXPECT_EQ(fake::log().find("LEFT BEHIND"), std::string::npos) << fake::log();
     EXPECT_EQ(owned_by(x->id), 0u);
@@ -140,7 +140,7 @@ TEST_F(Isolation, AFrameStillReferencedIsHeldNotReused) {
     core::Mfn f = mfn_at(x, kPlay);
     ++core::frame_table()[f].count;   // a reference the teardown cannot know about
     destroy(x);
-    EXPECT_EQ(x->state, core::DomainState::free);
+    EXPECT_TRUE(is_gone(x));
     EXPECT_EQ(core::frame_table()[f].owner, core::kOwnerHeld);
     EXPECT_EQ(core::held_frames(), 1u);
     EXPECT_NE(fake::log().find("LEFT BEHIND: 1 frames held"), std::string::npos) << fake::log();

@@ -181,7 +181,10 @@ protected:
         core::domain_kill(*x);
         for (unsigned steps = 1;; ++steps) {
             core::Budget b{core::kHypercallBudget};
-            if (core::domain_teardown(*x, b)) return steps;
+            if (core::domain_teardown(*x, b)) {
+                switch_away_from_gone();
+                return steps;
+            }
             if (steps > 100000) {
                 ADD_FAILURE() << "teardown never ends";
                 return steps;

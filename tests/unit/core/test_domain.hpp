@@ -63,9 +63,30 @@ inline std::vector<uint8_t> guest_image() { return guest_builder().build(); }
 
 // Finishes taking apart every dying domain, as the kernel does on its way back
 // to a guest (core::reap_dying), in one go.
+// Whether the domain at `d` is gone (taken apart, its memory given back or
+// about to be): it is on the list of domains no more. Compares pointers
+// only, so it is safe on a domain already given back.
+inline bool is_gone(const core::Domain* d) {
+    for (const core::Domain* o = core::domains_first(); o; o = o->next)
+        if (o == d) return false;
+    return true;
+}
+
+// As the arch code's exit path does, switching to another vCPU: a current
+// vCPU whose domain was taken apart is current no more, and the memory of
+// its domain (kept while it was current) goes back.
+inline void switch_away_from_gone() {
+    core::Vcpu* cur = fake::calls().current;
+    if (!cur || !is_gone(cur->domain)) return;
+    fake::calls().current = nullptr;
+    core::Budget b = core::Budget::unlimited();
+    (void)core::reap_dying(b);
+}
+
 inline void reap() {
     core::Budget b = core::Budget::unlimited();
     EXPECT_TRUE(core::reap_dying(b));
+    switch_away_from_gone();
 }
 
 // Reads guest memory of the loaded address space; fails the test if it cannot.
@@ -205,7 +226,9 @@ inline int check_frame_accounting(core::Mfn l4, core::DomId dom) {
 //    or stopped domain registered (core/evtchn_fifo.hpp): a general and a
 //    `writable` type reference.
 // Nothing else may hold references (in particular not a frame on a cleanup
-// list beyond its own prefix). Returns "" when everything holds, otherwise a
+// list beyond its own prefix). An L4 holds the hypervisor's slots (kFrameHvSlots)
+// from the end of its validation to the end of its devalidation, not while a
+// preempted validation is still under way. Returns "" when everything holds, otherwise a
 // description of (up to `max_reports`) violations. No gtest macros: the fuzzer
 // uses it too.
 inline std::string mm_invariant_violations(unsigned max_reports = 16) {
@@ -236,9 +259,9 @@ inline std::string mm_invariant_violations(unsigned max_reports = 16) {
     };
     // Running or stopped (its memory kept until it is destroyed).
     auto live_owner = [](core::DomId o) {
-        if (o >= core::kMaxDomains) return false;
-        auto st = core::domain_at(o)->state;
-        return st == core::DomainState::running || st == core::DomainState::stopped;
+        const core::Domain* od = core::domain_at(o);
+        if (!od) return false;
+        return od->state == core::DomainState::running || od->state == core::DomainState::stopped;
     };
 
     // 1. Entries of validated tables and prefixes of partial ones.
@@ -255,13 +278,23 @@ inline std::string mm_invariant_violations(unsigned max_reports = 16) {
         unsigned upto = validated ? 512 : f.valid_upto;
         if (validated && f.valid_upto != 512) bad("frame %lu: validated L%u with valid_upto %u", t, level, f.valid_upto);
         const uint64_t* e = fake::table(t);
-        for (unsigned i = 0; i < upto; ++i) {
-            if (level == 4 && i >= fake::kHvFirstSlot && i <= fake::kHvLastSlot) {
+        // The hypervisor's L4 slots hold no references. They go in when the
+        // L4 completes validation and stay until its devalidation completes
+        // (core/mm: validate, devalidate), so a validated L4 has them, and a
+        // partial one has them only while it is being taken apart; one still
+        // being validated (preempted, whatever its valid_upto) keeps the
+        // guest's words there, unchecked: it is never loaded.
+        if (level == 4) {
+            bool hv = f.flags & core::kFrameHvSlots;
+            if (validated && !hv) bad("L4 %lu: validated without the hypervisor's slots (flags %#x)", t, f.flags);
+            for (unsigned i = fake::kHvFirstSlot; hv && i <= fake::kHvLastSlot; ++i) {
                 bool direct_map = i == 262 && e[i] == ((fake::kDirectMapL3 << 12) | pte::kPresent | pte::kWritable);
                 if (e[i] != fake::hv_slot_marker(i) && !direct_map)
                     bad("L4 %lu: hypervisor slot %u holds %#lx", t, i, e[i]);
-                continue;
             }
+        }
+        for (unsigned i = 0; i < upto; ++i) {
+            if (level == 4 && i >= fake::kHvFirstSlot && i <= fake::kHvLastSlot) continue;   // checked above
             if (!(e[i] & pte::kPresent)) continue;
             if (e[i] & core::kGrantPte) {   // counted with its maptrack entry below
                 if (level != 1) bad("L%u %lu entry %u: a grant PTE above L1", level, t, i);
@@ -280,7 +313,7 @@ inline std::string mm_invariant_violations(unsigned max_reports = 16) {
             }
             // Another domain's frame: only in an L1 of a domain that builds it
             // (a foreign mapping, mmu_update naming the domain).
-            bool foreign_ok = ft[c].owner != f.owner && level == 1 && f.owner < core::kMaxDomains &&
+            bool foreign_ok = ft[c].owner != f.owner && level == 1 && core::domain_at(f.owner) &&
                               core::caps::allows(*core::domain_at(f.owner), cap::Type::domain, ft[c].owner,
                                                  cap::right::build);
             if (ft[c].owner != f.owner && !foreign_ok)
@@ -310,12 +343,15 @@ inline std::string mm_invariant_violations(unsigned max_reports = 16) {
     }
     // 3. vCPU base pointers and cleanup lists; grant mappings.
     uint64_t listed = 0;
-    for (unsigned s = 0; s < core::kMaxDomains; ++s) {
-        core::Domain* d = core::domain_at(s);
-        if (!live_owner(d->id) || d->id != s) continue;
+    for (core::Domain* d = core::domains_first(); d; d = d->next) {
+        if (core::domain_at(d->id) != d) bad("d%u: on the list of domains but not found by its id", d->id);
+        if (!live_owner(d->id)) continue;
+        unsigned used = 0;
         for (unsigned k = 0; k < core::kMaxMaptrack; ++k) {
-            const core::Maptrack& mt = d->maptrack[k];
-            if (!mt.used) continue;
+            const core::Maptrack* mtp = core::maptrack_at(*d, k);
+            if (!mtp || !mtp->used) continue;
+            const core::Maptrack& mt = *mtp;
+            ++used;
             if (k >= d->maptrack_limit) bad("d%u: maptrack entry %u in use above the limit %u", d->id, k, d->maptrack_limit);
             if (!ft.valid(mt.frame)) {
                 bad("d%u: maptrack entry %u maps frame %lu beyond RAM", d->id, k, mt.frame);
@@ -335,6 +371,7 @@ inline std::string mm_invariant_violations(unsigned max_reports = 16) {
                         int(ft[mt.frame].type));
             }
         }
+        if (used != d->maptrack_used) bad("d%u: %u maptrack entries used, maptrack_used %u", d->id, used, d->maptrack_used);
         // FIFO event channels: each control block and event-array page holds
         // a writable reference on a frame of the domain's.
         {
@@ -451,6 +488,9 @@ inline std::string mm_invariant_violations(unsigned max_reports = 16) {
             bad("frame %lu partial with %u type references", m, f.type_count);
         if ((f.flags & core::kFrameCleanup) && !(f.flags & core::kFramePartial))
             bad("frame %lu on a cleanup list but not partial", m);
+        if ((f.flags & core::kFrameHvSlots) && live_owner(f.owner) &&
+            (f.type != core::PageType::l4 || !(f.flags & (core::kFrameValidated | core::kFramePartial))))
+            bad("frame %lu (type %d, flags %#x) marked as holding the hypervisor's L4 slots", m, int(f.type), f.flags);
         if (pt && wmaps[m]) bad("frame %lu is an L%u and mapped writable %lu times", m, level_of(f.type), wmaps[m]);
         if ((cnt[m] || (f.flags & ~core::kFrameScrubbed)) && !live_owner(f.owner))
             bad("frame %lu referenced (%lu) or flagged (%#x) but owned by %u", m, cnt[m], f.flags, f.owner);

@@ -10,6 +10,8 @@
 #include <core/debugreg.hpp>
 #include <core/traps.hpp>
 
+#include <core/kmem.hpp>
+
 #include "test_domain.hpp"
 
 namespace {
@@ -164,12 +166,14 @@ TEST_F(Traps, UserSyscallWithoutCallbackIsUd) {
 
 TEST_F(Traps, NoHandlerCrashesDomain) {
     uint64_t free_before = core::frame_allocator().free_frames();
+    uint64_t hv_frames = core::kmem::stats().frames;   // its state: all of the hypervisor's here
     core::guest_exception(*v, r, 14, 0x4, 0x1234);
     EXPECT_TRUE(crashed()) << fake::log();
     EXPECT_NE(fake::log().find("#PF"), std::string::npos) << fake::log();
     reap();
-    EXPECT_EQ(d->state, core::DomainState::free);
-    EXPECT_EQ(core::frame_allocator().free_frames(), free_before + kPages + 1);
+    EXPECT_TRUE(is_gone(d));
+    EXPECT_EQ(core::frame_allocator().free_frames(), free_before + kPages + 1 + hv_frames);
+    EXPECT_EQ(core::kmem::stats().frames, 0u);
 }
 
 TEST_F(Traps, UnwritableStackCrashesDomain) {

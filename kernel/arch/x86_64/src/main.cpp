@@ -101,9 +101,11 @@ bool has_option(const char* cmdline, const char* opt) { return base::has_word(cm
 // The kernel keeps no policy: the first domain gets every capability over
 // what the kernel did not keep for itself, and hands them out.
 void give_first_domain_everything() {
+    // The first domain built has the lowest id (ids are handed out in
+    // increasing order); a walk of the ids, once at boot.
     core::Domain* first = nullptr;
     for (unsigned i = 0; i < core::kMaxDomains && !first; ++i)
-        if (core::domain_at(i)->state == core::DomainState::running) first = core::domain_at(i);
+        if (core::Domain* d = core::domain_at(i); d && d->state == core::DomainState::running) first = d;
     using cap::Capability;
     using cap::Type;
     namespace r = cap::right;
@@ -130,9 +132,9 @@ void give_first_domain_everything() {
             else give(Capability{Type::mmio, r::use, bar.base, bar.size, 0});
         }
     }
-    for (unsigned i = 0; i < core::kMaxDomains; ++i) {
+    for (unsigned i = 0; i < core::kMaxDomains; ++i) {   // in id order, as built
         core::Domain* d = core::domain_at(i);
-        if (d->state != core::DomainState::running) continue;
+        if (!d || d->state != core::DomainState::running) continue;
         give(Capability{Type::domain, r::control | r::build | r::install_caps, d->id, 0, 0});
         give(Capability{Type::grant, r::map_ro | r::map_rw | r::copy, d->id, 0, 0});
         give(Capability{Type::event, r::bind, d->id, 0, 0});

@@ -1,6 +1,10 @@
 #pragma once
-// Domains and their virtual CPUs. Fixed pools, no heap: a domain slot is taken
-// at build time and given back when the domain is gone.
+// Domains and their virtual CPUs. A Domain (with its vCPU) is allocated
+// (core/kmem.hpp) when the domain is built and given back when it is taken
+// apart; so are the parts of its state that grow with use (event-channel
+// buckets, maptrack chunks, CSpace slots, the I/O bitmap), each allocated
+// when first needed. Domains are found by id through a two-level table
+// (domain_at: O(1)); ids are those of Xen, 0 .. kDomidFirstReserved - 1.
 
 #include <cstddef>
 #include <cstdint>
@@ -21,8 +25,11 @@
 
 namespace core {
 
-constexpr unsigned kMaxDomains = 128;
+// Domain ids: 0 .. kMaxDomains - 1. Xen's special ids (DOMID_SELF, ...)
+// start at kDomidFirstReserved and are never a domain's.
+constexpr unsigned kMaxDomains = abi::kDomidFirstReserved;
 constexpr size_t kDomainNameLen = 32;
+constexpr size_t kIoBitmapBytes = 8192;   // one bit per I/O port, as the TSS wants it
 
 // stopped: shut down or crashed, its memory kept until whoever built it
 // destroys it (domains created by domctl; see domain_shutdown).
@@ -171,29 +178,45 @@ struct Domain {
     // kernel builds itself are taken apart at once.
     bool held_after_shutdown = false;
 
-    Channel evtchn[kMaxEvtchnPorts];
+    // Its event channels, in buckets of kEvtchnBucketPorts allocated as
+    // ports are first used (Xen's evtchn buckets): port p is
+    // evtchn_bucket[p / kEvtchnBucketPorts][p % kEvtchnBucketPorts]. A port
+    // whose bucket is absent is free. Buckets are given back when the domain
+    // is killed (evtchn_destroy). Use port_channel(), never the array.
+    Channel* evtchn_bucket[kEvtchnBuckets] = {};
     // Xen's FIFO event-channel ABI, once it registered a control block: the
     // frames it holds references on (control blocks, event-array pages),
     // queue tails and per-port priorities. Invariants and locking rule:
     // core/evtchn_fifo.hpp (EvtchnFifo); evtchn_destroy gives it all back.
     EvtchnFifo fifo;
 
-    // Its capabilities (core/caps.hpp): the CSpace lives in cspace_storage.
-    cap::Slot cslots[caps::kMaxSlots];
+    // Its capabilities (core/caps.hpp): the CSpace lives in cspace_storage,
+    // its cspace->size() slots in `cslots` (allocated with it, given back
+    // with it: both non-null exactly while cspace is).
+    cap::Slot* cslots = nullptr;
     alignas(cap::CSpace) unsigned char cspace_storage[sizeof(cap::CSpace)];
     cap::CSpace* cspace = nullptr;
     unsigned paused = 0;                       // domctl pause count
 
     // I/O ports it may use (IoPorts capabilities), as the TSS bitmap wants
-    // them; recomputed when capabilities change (core/caps.hpp).
-    uint8_t io_bitmap[8192];
+    // them (kIoBitmapBytes); recomputed when capabilities change
+    // (core/caps.hpp). Allocated only while it holds an IoPorts capability:
+    // non-null exactly when io_open.
+    uint8_t* io_bitmap = nullptr;
     bool io_open = false;
     uint64_t io_gen = 0;
 
     Mfn grant_frames[kMaxGrantFrames] = {};   // its grant table (setup_table)
     unsigned nr_grant_frames = 0;
-    Maptrack maptrack[kMaxMaptrack];          // grants of others it has mapped
+    // Grants it has mapped, in chunks of kMaptrackChunk entries allocated
+    // as handles are first used (handle h: maptrack_dir[h / kMaptrackChunk]
+    // [h % kMaptrackChunk]; use maptrack_at()), under a directory of
+    // kMaptrackChunks pointers allocated at its first mapping (nullptr
+    // until then). An absent chunk holds no used entry. All given back
+    // when it is taken apart.
+    Maptrack** maptrack_dir = nullptr;
     unsigned maptrack_limit = 0;              // no entry at or above this one was ever used
+    unsigned maptrack_used = 0;               // used entries in its maptrack
     unsigned grants_mapped = 0;               // used maptrack entries anywhere naming it as granter
 
     // Grant table versions (core/gnttab.hpp, GNTTABOP_set_version). Invariants:
@@ -231,9 +254,57 @@ struct Domain {
     // destroying it (`destroyer`) dies first, the work passes to the reaper.
     bool reaped = false;
     DomId destroyer = 0;
+
+    // Bytes of hypervisor memory held for it: this object, every part
+    // allocated for it (domain_mem_alloc) and its shared info frame.
+    uint64_t hv_bytes = 0;
+    // Every domain that is not free is on the list of domains (domains_first):
+    // the loops that must see every domain walk it, never the id space.
+    // Dying ones are also on the dying list (reap_dying, domain_kill).
+    Domain* next = nullptr;
+    Domain* prev = nullptr;
+    Domain* dying_next = nullptr;
+    Domain* dying_prev = nullptr;
 };
 
-// The domain's I/O bitmap, nullptr when it may use no port (core/caps.hpp).
+// The channel of `port`, nullptr when it has none (out of range, or its
+// bucket never allocated: a free port).
+inline Channel* port_channel(Domain& d, uint32_t port) {
+    if (port >= kMaxEvtchnPorts) return nullptr;
+    Channel* b = d.evtchn_bucket[port / kEvtchnBucketPorts];
+    return b ? &b[port % kEvtchnBucketPorts] : nullptr;
+}
+inline const Channel* port_channel(const Domain& d, uint32_t port) {
+    return port_channel(const_cast<Domain&>(d), port);
+}
+// The state of `port` (free when it has no channel).
+inline ChannelState port_state(const Domain& d, uint32_t port) {
+    const Channel* c = port_channel(d, port);
+    return c ? c->state : ChannelState::free;
+}
+
+// Maptrack entry `h`, nullptr when its chunk was never allocated (or h is
+// out of range): such an entry is unused.
+inline Maptrack* maptrack_at(Domain& d, uint64_t h) {
+    if (h >= kMaxMaptrack || !d.maptrack_dir) return nullptr;
+    Maptrack* c = d.maptrack_dir[h / kMaptrackChunk];
+    return c ? &c[h % kMaptrackChunk] : nullptr;
+}
+inline const Maptrack* maptrack_at(const Domain& d, uint64_t h) { return maptrack_at(const_cast<Domain&>(d), h); }
+
+// Kernel memory (core/kmem.hpp) for part of d's state, zeroed, counted in
+// d.hv_bytes and domain_bytes(); nullptr when memory ran out.
+[[nodiscard]] void* domain_mem_alloc(Domain& d, size_t bytes);
+void domain_mem_free(Domain& d, void* p, size_t bytes);
+// Bytes of hypervisor memory held for every domain not yet free (the sum
+// of their hv_bytes), and for the id table.
+uint64_t domain_bytes();
+uint64_t domain_table_bytes();
+// The shared info frame is the domain's but paid for by the hypervisor:
+// pv_build and domctl create count it here.
+void domain_count_shared_info(Domain& d);
+
+// The domain's I/O bitmap (kIoBitmapBytes), nullptr when it may use no port (core/caps.hpp).
 inline const uint8_t* io_bitmap(Domain& d) {
     if (d.io_gen != caps::generation()) return caps::io_bitmap_recompute(d);
     return d.io_open ? d.io_bitmap : nullptr;
@@ -248,8 +319,11 @@ inline void vcpu_reset_fpu(Vcpu& v) {
     v.fpu_state[25] = 0x1F;
 }
 
-// Takes a free domain slot with an empty CSpace of `cspace_slots`; nullptr
-// when all are in use (or the CSpace size is not allowed).
+// A new domain, running, with an empty CSpace of `cspace_slots` and the
+// next free id after the last one handed out (ids are not reused at once,
+// as Xen's toolstack does not: a stale id names nobody for as long as
+// possible); nullptr when every id is in use, memory ran out, or the CSpace
+// size is not allowed.
 Domain* domain_alloc(const char* name, uint32_t cspace_slots = caps::kDefaultSlots);
 
 // Starts taking a domain apart: it stops at once (its vCPUs leave the
@@ -262,8 +336,9 @@ void domain_kill(Domain& d);
 // in), foreign mappings of its frames, its own page tables, its frames (each
 // freed only once nothing references it; a frame still referenced is held
 // back for good and said so), and last every capability naming it. true when
-// it is finished: the slot is free, and the kernel has logged what it freed
-// and whether anything was left behind.
+// it is finished: the domain is gone (its id free, its memory given back:
+// `d` must not be used again), and the kernel has logged what it freed and
+// whether anything was left behind.
 [[nodiscard]] bool domain_teardown(Domain& d, Budget& budget);
 
 // domain_kill and all of domain_teardown at once: for failed builds (and tests).
@@ -276,7 +351,9 @@ void domain_destroy_now(Domain& d);
 [[nodiscard]] bool reap_dying(Budget& budget);
 
 #if MOAT_HOSTED
-// Tests: every slot free, nothing dying (the fake machine was reset under them).
+// Tests: forget every domain (their CSpaces leave the registry, their vCPUs
+// the scheduler), nothing dying; called before the fake machine's memory,
+// where they live, is reset.
 void domains_reset_for_tests();
 #endif
 
@@ -293,8 +370,13 @@ void domain_crash(Domain& d, const char* fmt, ...) __attribute__((format(printf,
 // How many lines it completed (each costs the caller's budget more than a byte).
 unsigned domain_console_write(Domain& d, const char* s, size_t n);
 
-Domain* domain_at(unsigned slot);
-unsigned domains_alive();
-unsigned domains_in_use();   // slots not free (running, stopped or being taken apart)
+// The domain with id `id`, nullptr if there is none (never allocated, gone,
+// or a reserved id). O(1).
+Domain* domain_at(unsigned id);
+// The list of domains not free, in no particular order: domains_first(),
+// then each one's `next`.
+Domain* domains_first();
+unsigned domains_alive();    // running
+unsigned domains_in_use();   // not free (running, stopped or being taken apart)
 
 }  // namespace core

@@ -14,16 +14,32 @@ namespace core {
 struct Domain;
 struct Vcpu;
 
-constexpr unsigned kMaxEvtchnPorts = 1024;   // of the 4096 the 2-level ABI can name
+// Every port the 2-level ABI can name (64 x 64 bits of the shared info page):
+// a back-end serving thousands of front-ends needs one each.
+constexpr unsigned kMaxEvtchnPorts = 4096;
+// Ports come in buckets allocated as they are first used (Domain::evtchn_bucket).
+constexpr unsigned kEvtchnBucketPorts = 32;
+constexpr unsigned kEvtchnBuckets = kMaxEvtchnPorts / kEvtchnBucketPorts;
+static_assert(kMaxEvtchnPorts % kEvtchnBucketPorts == 0);
 
 enum class ChannelState : uint8_t { free, unbound, interdomain, virq, pirq, ipi };
 
 struct Channel {
     ChannelState state = ChannelState::free;
     uint8_t virq = 0;
+    // FIFO ABI (core/evtchn_fifo.hpp), per port as in Xen's struct evtchn:
+    // its priority (set_priority; default 7 from when it is allocated) and
+    // the queue (vCPU * 16 + priority) it was last linked on. Kept when the
+    // port closes, as Xen keeps them.
+    uint8_t priority = 0;
+    uint8_t last_queue = 0;
+    // FIFO ABI: raised while no event-array page held its word; raised again
+    // when one does (Xen keeps this in the 2-level bitmap it leaves behind).
+    bool fifo_saved = false;
     uint16_t remote_dom = 0;     // unbound: who may bind; interdomain: the peer
     uint32_t remote_port = 0;    // interdomain: the peer's port
 };
+static_assert(sizeof(Channel) == 12);
 
 // A virtual IRQ raised per vCPU (timer, debug, ...) rather than for the
 // domain (Xen's virq_is_global, x86: VIRQ_MCA is global).

@@ -52,8 +52,8 @@ constexpr unsigned kFifoMaxArrayPages =
 //  - array_pages never shrinks while active; a port has an event word exactly
 //    when it is below array_pages * kEvtchnFifoWordsPerPage.
 //  - control[v].tail[q] is 0 or a port with an event word.
-//  - saved_pending holds only ports without an event word (raised before the
-//    page that holds their word was added).
+//  - a port's Channel::fifo_saved is set only while it has no event word
+//    (raised before the page that holds its word was added).
 // Locking: none of its own, like the rest of a domain's event-channel state:
 // it changes only on the one CPU with interrupts off (hypercalls, timer and
 // IRQ delivery all run so). Several CPUs (issue 12) need a per-domain event
@@ -68,9 +68,9 @@ struct EvtchnFifo {
     Control control[kFifoVcpus];
     Mfn array_mfn[kFifoMaxArrayPages] = {};
     unsigned array_pages = 0;
-    uint8_t priority[kMaxEvtchnPorts] = {};     // per port, set_priority (default 7)
-    uint8_t last_queue[kMaxEvtchnPorts] = {};   // per port: the queue (vCPU * 16 + priority) it was last linked on
-    uint64_t saved_pending[(kMaxEvtchnPorts + 63) / 64] = {};
+    // Per-port priority, last queue and saved pending bit live in the
+    // port's Channel (as in Xen's struct evtchn), so a domain pays for them
+    // only in the buckets it uses.
 };
 
 // EVTCHNOP_init_control for `v`'s domain: checks everything (vcpu -ENOENT;

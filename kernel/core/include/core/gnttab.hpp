@@ -34,7 +34,14 @@ namespace core {
 struct Domain;
 
 constexpr unsigned kMaxGrantFrames = 4;               // 2048 v1 entries, 1024 v2 entries
-constexpr unsigned kMaxMaptrack = 256;                // mappings a domain may hold
+// Maptrack entries come in chunks allocated as handles are first used
+// (Domain::maptrack_dir): 63 entries of 32 bytes fill a 2032-byte object, and
+// the directory of 254 chunk pointers is another (allocated at the first
+// mapping). A back-end serving thousands of front-ends maps a ring or two of
+// each: 16,002 mappings a domain may hold.
+constexpr unsigned kMaptrackChunk = 63;
+constexpr unsigned kMaptrackChunks = 254;
+constexpr unsigned kMaxMaptrack = kMaptrackChunk * kMaptrackChunks;
 constexpr uint64_t kGrantPte = 1ull << 62;            // software bit: a grant mapping
 
 // Status frames a v2 table of `grant_frames` frames needs.
@@ -58,6 +65,7 @@ struct Maptrack {
     bool host = false;        // a PTE at (l1, index)
     bool device = false;      // GNTMAP_device_map: no PTE, the grant held in use
 };
+static_assert(sizeof(Maptrack) == 32);
 
 struct Budget;
 

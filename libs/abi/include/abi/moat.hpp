@@ -85,10 +85,14 @@ enum class DomctlCmd : uint32_t {
   physinfo = 10,       // needs an Untyped capability; `domain` unused
 };
 
+// The largest CSpace a domain may have (create's cspace_slots; the first
+// domain's): three capabilities for each of 4,096 domains and its own.
+inline constexpr uint32_t kMaxCspaceSlots = 16384;
+
 struct DomctlCreate {
   uint64_t max_pages;     // memory limit
   uint32_t vcpus;         // 1 for now
-  uint32_t cspace_slots;  // size of its CSpace
+  uint32_t cspace_slots;  // size of its CSpace, 1..kMaxCspaceSlots
   uint32_t weight;        // scheduler share (relative), 0 = default 256
   uint32_t cap_pct;       // scheduler cap, % of a CPU, 0 = none
   // Out: the caller's slots now holding the new domain's root capabilities,
@@ -121,10 +125,16 @@ struct DomctlPhysinfo {
   uint64_t total_frames;   // frames the hypervisor manages (RAM it can hand out)
   uint64_t free_frames;    // free now
   uint64_t held_frames;    // taken apart domains' frames still referenced: never reused (0 unless a bug)
-  uint32_t domains;        // domain slots in use
+  uint32_t domains;        // domains in existence (running, stopped or being taken apart)
   uint32_t pad;
+  // Bytes of hypervisor memory held for per-domain state, summed over every
+  // domain that exists: each Domain with its vCPU, its event-channel buckets,
+  // maptrack chunks, CSpace slots and I/O bitmap (at their allocator size
+  // class), and its shared info frame (4 KiB, which the hypervisor allocates
+  // beside the domain's own pages).
+  uint64_t hv_domain_bytes;
 };
-static_assert(sizeof(DomctlPhysinfo) == 32);
+static_assert(sizeof(DomctlPhysinfo) == 40);
 
 // module_info and module_read: a boot module (its index is the Module
 // capability's object).

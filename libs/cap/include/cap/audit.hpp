@@ -1,7 +1,8 @@
 #pragma once
 // Checks every derivation-tree invariant stated in cspace.hpp over every
-// registered CSpace. O(n * (depth + siblings)): for tests, fuzzers and debug
-// builds, not for hypercall paths.
+// registered CSpace, then each one's lookup index against a full scan of its
+// slots. O(n * (depth + siblings)): for tests, fuzzers and debug builds, not
+// for hypercall paths.
 
 #include <cap/cspace.hpp>
 

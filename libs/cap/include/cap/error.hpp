@@ -19,7 +19,7 @@ enum class Error : uint8_t {
     unregistered_space,   // the CSpace is not in a Registry
     space_registered,     // Registry::add of a CSpace already registered
     domain_has_space,     // Registry::add: that domain already has a CSpace
-    registry_full,        // Registry::add: every id is in use
+    registry_full,        // no longer returned: the Registry has no fixed size
     space_not_empty,      // Registry::remove of a CSpace still holding capabilities
     no_budget,            // revoke/destroy with a budget of 0 (could make no progress)
     not_found,            // find_slot/find_empty found nothing

@@ -103,9 +103,10 @@ Progress apply_revoke(const Revoke& op);
 [[nodiscard]] base::Result<Capability, Error> inspect(const CSpace& cs, uint32_t slot);
 
 // --- Deleting by object, across every registered CSpace. ------------------
-// Both scan every registered slot once per call (a byte compare per slot)
+// Both visit every registered CSpace once per call, in each only the index
+// bucket(s) the object is filed under (the dying domain's own CSpace whole),
 // and delete at most budget.remaining matches, at least one while any remain;
-// `done` means a whole scan found nothing left. Deleted slots' children are
+// `done` means a whole pass found nothing left. Deleted slots' children are
 // re-parented (remove semantics); when those name the same object they are
 // deleted in the same scan.
 struct DeleteMatching {
@@ -133,16 +134,19 @@ Progress apply_delete_matching(const DeleteMatching& op);
 [[nodiscard]] base::Result<Progress, Error> destroy_domain_caps(Registry& reg, uint64_t domid,
                                                                 Budget& budget);
 
-// --- Lookups for the kernel: O(slots). ------------------------------------
+// --- Lookups for the kernel, through the CSpace's index (cspace.hpp). -----
 // Does cs hold a capability of type t naming `object` that allows `rights`?
-// E.g. find(cs, Type::grant, granting_domid, right::map_rw).
+// E.g. find(cs, Type::grant, granting_domid, right::map_rw). O(1) expected:
+// one bucket, which holds the CSpace's copies of that key and little else.
 bool find(const CSpace& cs, Type t, uint64_t object, uint32_t rights);
-// As find, giving the lowest such slot; not_found otherwise.
+// As find, giving the lowest such slot; not_found otherwise. Walks the whole
+// bucket (so O(copies of the key held) + O(1) expected).
 [[nodiscard]] base::Result<uint32_t, Error> find_slot(const CSpace& cs, Type t, uint64_t object,
                                                       uint32_t rights);
 // Range types: a capability of type t covering [first, first + count).
+// Linear in the capabilities of type t held (range types are filed by type).
 bool find_range(const CSpace& cs, Type t, uint64_t first, uint64_t count, uint32_t rights);
-// The lowest empty slot; not_found when the CSpace is full.
+// The lowest empty slot; not_found when the CSpace is full. O(log32 size).
 [[nodiscard]] base::Result<uint32_t, Error> find_empty(const CSpace& cs);
 
 }  // namespace cap
