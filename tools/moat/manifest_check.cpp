@@ -206,6 +206,20 @@ class Checker {
     check_limit(w, "ioports", d.ioports_size(), "I/O port ranges");
     check_limit(w, "irqs", d.irqs_size(), "irqs");
     check_limit(w, "mmio", d.mmio_size(), "MMIO ranges");
+    check_total(w, "grants", d.grants_size(), ::manifest::kMaxGrants, "grants", &totals_[0]);
+    check_total(w, "events", d.events_size(), ::manifest::kMaxGrants, "event capabilities", &totals_[1]);
+    check_total(w, "pci", d.pci_size(), ::manifest::kMaxDevices, "PCI functions", &totals_[2]);
+    check_total(w, "ioports", d.ioports_size(), ::manifest::kMaxDevices, "I/O port ranges", &totals_[3]);
+    check_total(w, "irqs", d.irqs_size(), ::manifest::kMaxDevices, "irqs", &totals_[4]);
+    check_total(w, "mmio", d.mmio_size(), ::manifest::kMaxDevices, "MMIO ranges", &totals_[5]);
+    if (!d.cmdline().empty()) {
+      // Each kept with its NUL.
+      uint64_t& t = totals_[6];
+      if (t <= ::manifest::kCmdlineBytes && t + d.cmdline().size() + 1 > ::manifest::kCmdlineBytes)
+        error(w.field("cmdline"), "the command lines of all domains together are more than " +
+                                      std::to_string(::manifest::kCmdlineBytes) + " bytes (the builder's limit)");
+      t += d.cmdline().size() + 1;
+    }
     check_grants(d, w, who);
     check_events(d, w, who);
     check_devices(d, w);
@@ -216,6 +230,15 @@ class Checker {
     if (n > int(::manifest::kMaxPerDomain))
       error(w.field(field, int(::manifest::kMaxPerDomain)),
             "more than " + std::to_string(::manifest::kMaxPerDomain) + " " + what + " (the builder's limit)");
+  }
+
+  // ... and all domains together (the builder's pools): said once, at the
+  // entry that goes past the limit.
+  void check_total(const Where& w, const char* field, int n, unsigned limit, const char* what, uint64_t* total) {
+    if (*total <= limit && *total + uint64_t(n) > limit)
+      error(w.field(field, int(limit - *total)),
+            "more than " + std::to_string(limit) + " " + what + " in all domains together (the builder's limit)");
+    *total += uint64_t(n);
   }
 
   void check_image(const Domain& d, const Where& w, const std::string& who) {
@@ -637,6 +660,7 @@ class Checker {
   std::map<std::filesystem::path, std::string> bzimages_;   // checked once each: "" or why not
   std::vector<Diagnostic> out_;
   std::map<std::string, int> by_name_;
+  uint64_t totals_[7] = {};   // grants, events, pci, ioports, irqs, mmio, command-line bytes so far
   std::map<int, uint64_t> memory_kib_;  // of domains whose memory parsed
   std::vector<Owned> pci_, irqs_, ioports_, mmio_;
   std::map<std::string, Pos> connections_, unique_per_frontend_;

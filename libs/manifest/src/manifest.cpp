@@ -161,6 +161,7 @@ bool cb_domain_first(pb_istream_t* stream, const pb_field_t*, void** arg) {
     if (c.seen == kMaxDomains) return fail(c, "more than %u domains", kMaxDomains);
     Domain& d = c.out->domains[c.seen++];
     __builtin_memset(&d, 0, sizeof d);
+    d.cmdline = "";
     moat_Domain m = moat_Domain_init_zero;
     m.name.funcs.decode = cb_domain_name;
     m.name.arg = &c;
@@ -200,6 +201,8 @@ bool cb_grant(pb_istream_t* stream, const pb_field_t*, void** arg) {
     auto& c = *static_cast<Ctx*>(*arg);
     Domain& d = *c.dom;
     if (d.n_grants == kMaxPerDomain) return fail(c, "%s: more than %u grants", who(*c.out, d).s, kMaxPerDomain);
+    if (c.out->n_grant_pool == kMaxGrants)
+        return fail(c, "%s: more than %u grants in all domains together", who(*c.out, d).s, kMaxGrants);
     c.grant_peer = Name{};
     c.grant_rights = 0;
     moat_Grant g = moat_Grant_init_zero;
@@ -208,7 +211,7 @@ bool cb_grant(pb_istream_t* stream, const pb_field_t*, void** arg) {
     g.rights.funcs.decode = cb_right;
     g.rights.arg = &c;
     if (!pb_decode(stream, moat_Grant_fields, &g)) return false;
-    Grant& out = d.grants[d.n_grants];
+    Grant& out = c.out->grant_pool[c.out->n_grant_pool];   // d.grants[d.n_grants]
     if (!resolve(c, c.grant_peer, "grant", &out.peer)) return false;
     const Who w = who(*c.out, d);
     if (&c.out->domains[out.peer] == &d)
@@ -220,6 +223,7 @@ bool cb_grant(pb_istream_t* stream, const pb_field_t*, void** arg) {
         return fail(c, "%s: grant to \"%s\" gives no rights (MAP_RO, MAP_RW, COPY)", w.s, c.grant_peer.s);
     out.rights = c.grant_rights;
     d.n_grants++;
+    c.out->n_grant_pool++;
     return true;
 }
 
@@ -228,6 +232,8 @@ bool cb_event(pb_istream_t* stream, const pb_field_t*, void** arg) {
     Domain& d = *c.dom;
     if (d.n_events == kMaxPerDomain)
         return fail(c, "%s: more than %u event capabilities", who(*c.out, d).s, kMaxPerDomain);
+    if (c.out->n_event_pool == kMaxGrants)
+        return fail(c, "%s: more than %u event capabilities in all domains together", who(*c.out, d).s, kMaxGrants);
     c.grant_peer = Name{};
     moat_Event e = moat_Event_init_zero;
     e.peer.funcs.decode = cb_peer;
@@ -240,7 +246,8 @@ bool cb_event(pb_istream_t* stream, const pb_field_t*, void** arg) {
         return fail(c, "%s names itself as an event peer: binding its own channels needs no capability", w.s);
     for (unsigned k = 0; k < d.n_events; ++k)
         if (d.events[k] == peer) return fail(c, "%s: second event capability for \"%s\"", w.s, c.grant_peer.s);
-    d.events[d.n_events++] = peer;
+    c.out->event_pool[c.out->n_event_pool++] = peer;   // d.events[d.n_events]
+    d.n_events++;
     return true;
 }
 
@@ -255,6 +262,8 @@ bool cb_pci(pb_istream_t* stream, const pb_field_t*, void** arg) {
     auto& c = *static_cast<Ctx*>(*arg);
     Domain& d = *c.dom;
     if (d.n_pci == kMaxPerDomain) return fail(c, "%s: more than %u PCI functions", who(*c.out, d).s, kMaxPerDomain);
+    if (c.out->n_pci_pool == kMaxDevices)
+        return fail(c, "%s: more than %u PCI functions in all domains together", who(*c.out, d).s, kMaxDevices);
     char t[7];
     size_t n = stream->bytes_left;
     bool ok = n == sizeof t;
@@ -266,7 +275,8 @@ bool cb_pci(pb_istream_t* stream, const pb_field_t*, void** arg) {
     if (b1 < 0 || b2 < 0 || d1 < 0 || d2 < 0 || f < 0 || d1 * 16 + d2 > 0x1f || f > 7)
         return fail(c, "%s: malformed PCI function: expected BB:DD.F in hex (device 00-1f, function 0-7)",
                     who(*c.out, d).s);
-    d.pci[d.n_pci++] = Pci{uint8_t(b1 * 16 + b2), uint8_t(d1 * 16 + d2), uint8_t(f)};
+    c.out->pci_pool[c.out->n_pci_pool++] = Pci{uint8_t(b1 * 16 + b2), uint8_t(d1 * 16 + d2), uint8_t(f)};
+    d.n_pci++;
     return true;
 }
 
@@ -275,12 +285,15 @@ bool cb_ioports(pb_istream_t* stream, const pb_field_t*, void** arg) {
     Domain& d = *c.dom;
     if (d.n_ioports == kMaxPerDomain)
         return fail(c, "%s: more than %u I/O port ranges", who(*c.out, d).s, kMaxPerDomain);
+    if (c.out->n_ioport_pool == kMaxDevices)
+        return fail(c, "%s: more than %u I/O port ranges in all domains together", who(*c.out, d).s, kMaxDevices);
     moat_IoPortRange r = moat_IoPortRange_init_zero;
     if (!pb_decode(stream, moat_IoPortRange_fields, &r)) return false;
     if (r.count == 0) return fail(c, "%s: I/O port range at %#x has count 0", who(*c.out, d).s, r.first);
     if (r.first >= kIoPorts || r.count > kIoPorts - r.first)
         return fail(c, "%s: I/O port range %#x count %u goes past port 0xffff", who(*c.out, d).s, r.first, r.count);
-    d.ioports[d.n_ioports++] = Range{r.first, r.count};
+    c.out->ioport_pool[c.out->n_ioport_pool++] = Range{r.first, r.count};
+    d.n_ioports++;
     return true;
 }
 
@@ -290,10 +303,13 @@ bool cb_irq(pb_istream_t* stream, const pb_field_t*, void** arg) {
     uint64_t v;
     if (!pb_decode_varint(stream, &v)) return false;
     if (d.n_irqs == kMaxPerDomain) return fail(c, "%s: more than %u irqs", who(*c.out, d).s, kMaxPerDomain);
+    if (c.out->n_irq_pool == kMaxDevices)
+        return fail(c, "%s: more than %u irqs in all domains together", who(*c.out, d).s, kMaxDevices);
     if (v >= kIrqLines)
         return fail(c, "%s: irq %llu out of range 0-%u", who(*c.out, d).s, static_cast<unsigned long long>(v),
                     kIrqLines - 1);
-    d.irqs[d.n_irqs++] = uint32_t(v);
+    c.out->irq_pool[c.out->n_irq_pool++] = uint32_t(v);
+    d.n_irqs++;
     return true;
 }
 
@@ -301,6 +317,8 @@ bool cb_mmio(pb_istream_t* stream, const pb_field_t*, void** arg) {
     auto& c = *static_cast<Ctx*>(*arg);
     Domain& d = *c.dom;
     if (d.n_mmio == kMaxPerDomain) return fail(c, "%s: more than %u MMIO ranges", who(*c.out, d).s, kMaxPerDomain);
+    if (c.out->n_mmio_pool == kMaxDevices)
+        return fail(c, "%s: more than %u MMIO ranges in all domains together", who(*c.out, d).s, kMaxDevices);
     moat_MmioRange r = moat_MmioRange_init_zero;
     if (!pb_decode(stream, moat_MmioRange_fields, &r)) return false;
     auto base = static_cast<unsigned long long>(r.base), size = static_cast<unsigned long long>(r.size);
@@ -309,7 +327,8 @@ bool cb_mmio(pb_istream_t* stream, const pb_field_t*, void** arg) {
                     who(*c.out, d).s, base, size);
     if (r.size - 1 > UINT64_MAX - r.base)
         return fail(c, "%s: MMIO range %#llx size %#llx wraps around", who(*c.out, d).s, base, size);
-    d.mmio[d.n_mmio++] = Range{r.base, r.size};
+    c.out->mmio_pool[c.out->n_mmio_pool++] = Range{r.base, r.size};
+    d.n_mmio++;
     return true;
 }
 
@@ -319,10 +338,17 @@ bool cb_cmdline(pb_istream_t* stream, const pb_field_t*, void** arg) {
     size_t n = stream->bytes_left;
     if (n > kCmdlineLen)
         return fail(c, "%s: cmdline is %zu bytes, more than %u", who(*c.out, d).s, n, kCmdlineLen);
-    if (!pb_read(stream, reinterpret_cast<pb_byte_t*>(d.cmdline), n)) return false;
-    d.cmdline[n] = '\0';
+    System& s = *c.out;
+    if (n + 1 > kCmdlineBytes - s.n_cmdline_pool)
+        return fail(c, "%s: the command lines of all domains together are more than %u bytes", who(s, d).s,
+                    kCmdlineBytes);
+    char* text = s.cmdline_pool + s.n_cmdline_pool;
+    if (!pb_read(stream, reinterpret_cast<pb_byte_t*>(text), n)) return false;
+    text[n] = '\0';
     for (size_t i = 0; i < n; ++i)
-        if (d.cmdline[i] == '\0') return fail(c, "%s: cmdline contains a NUL byte", who(*c.out, d).s);
+        if (text[i] == '\0') return fail(c, "%s: cmdline contains a NUL byte", who(s, d).s);
+    s.n_cmdline_pool += uint32_t(n + 1);
+    d.cmdline = text;
     return true;
 }
 
@@ -330,8 +356,17 @@ bool cb_cmdline(pb_istream_t* stream, const pb_field_t*, void** arg) {
 bool cb_domain_full(pb_istream_t* stream, const pb_field_t*, void** arg) {
     auto& c = *static_cast<Ctx*>(*arg);
     if (c.seen == c.out->n_domains) return fail(c, "domains changed between passes");  // cannot happen
-    Domain& d = c.out->domains[c.seen++];
+    System& s = *c.out;
+    Domain& d = s.domains[c.seen++];
     c.dom = &d;
+    // Its lists begin where the pools are: its entries are the next ones.
+    d.cmdline = "";
+    d.grants = s.grant_pool + s.n_grant_pool;
+    d.events = s.event_pool + s.n_event_pool;
+    d.pci = s.pci_pool + s.n_pci_pool;
+    d.ioports = s.ioport_pool + s.n_ioport_pool;
+    d.irqs = s.irq_pool + s.n_irq_pool;
+    d.mmio = s.mmio_pool + s.n_mmio_pool;
     moat_Domain m = moat_Domain_init_zero;
     pb_callback_t* cbs[] = {&m.cmdline, &m.grants, &m.events, &m.pci, &m.ioports, &m.irqs, &m.mmio};
     bool (*fns[])(pb_istream_t*, const pb_field_t*, void**) = {cb_cmdline, cb_grant, cb_event, cb_pci,
@@ -434,13 +469,30 @@ bool cb_connection(pb_istream_t* stream, const pb_field_t*, void** arg) {
 
 // ---- whole-system checks ----
 
+uint32_t name_hash(const char* s) {
+    uint32_t h = 2166136261u;   // FNV-1a
+    for (; *s; ++s) h = (h ^ uint8_t(*s)) * 16777619u;
+    return h;
+}
+
+// Every domain has a name, no two the same; fills System::name_buckets.
 bool check_names(Ctx& c) {
-    const System& s = *c.out;
+    System& s = *c.out;
+    __builtin_memset(s.name_buckets, 0, sizeof s.name_buckets);
     for (unsigned i = 0; i < s.n_domains; ++i) {
-        if (!s.domains[i].name[0]) return fail(c, "domains[%u] has no name", i);
-        for (unsigned j = 0; j < i; ++j)
-            if (streq(s.domains[i].name, s.domains[j].name))
-                return fail(c, "duplicate domain name \"%s\" (domains[%u] and [%u])", s.domains[i].name, j, i);
+        const char* name = s.domains[i].name;
+        if (!name[0]) return fail(c, "domains[%u] has no name", i);
+        // At most kMaxDomains names in twice as many buckets: an empty one
+        // comes. The first domain of a name is the one in the table.
+        for (uint32_t b = name_hash(name);; ++b) {
+            uint16_t& slot = s.name_buckets[b % System::kNameBuckets];
+            if (slot == 0) {
+                slot = uint16_t(i + 1);
+                break;
+            }
+            if (streq(s.domains[slot - 1].name, name))
+                return fail(c, "duplicate domain name \"%s\" (domains[%u] and [%u])", name, slot - 1u, i);
+        }
     }
     return true;
 }
@@ -482,7 +534,9 @@ bool check_modules(Ctx& c) {
     const System& s = *c.out;
     enum : uint8_t { kNone, kImage, kRamdisk };
     // What each module met so far holds (each domain adds at most two).
-    uint8_t holds[kFirstImageModule + 2 * kMaxDomains] = {};
+    uint8_t* holds = c.out->scratch.module_holds;
+    static_assert(sizeof c.out->scratch.module_holds >= kFirstImageModule + 2 * kMaxDomains);
+    __builtin_memset(holds, 0, sizeof c.out->scratch.module_holds);
     uint32_t next = kFirstImageModule;
     auto take = [&](const Domain& d, uint32_t m, uint8_t what, const char* field) {
         if (m == next) {
@@ -518,11 +572,28 @@ bool check_modules(Ctx& c) {
 }
 
 // Resources that belong to one domain only.
+// Only domains that have devices are compared, each with those before it
+// (and itself), so a manifest of thousands of guests without devices costs
+// one pass; the order (and so the first error said) is that of every pair.
+bool has_devices(const Domain& d) { return d.n_pci || d.n_irqs || d.n_ioports || d.n_mmio; }
+
 bool check_devices(Ctx& c) {
     const System& s = *c.out;
-    for (unsigned i = 0; i < s.n_domains; ++i) {
+    // The domains with devices, as a chain through the scratch (index + 1).
+    uint16_t* next = c.out->scratch.prev;
+    static_assert(kMaxConnections >= kMaxDomains);
+    uint16_t first = 0, *tail = &first;
+    for (unsigned i = 0; i < s.n_domains; ++i)
+        if (has_devices(s.domains[i])) {
+            *tail = uint16_t(i + 1);
+            tail = &next[i];
+        }
+    *tail = 0;
+    for (unsigned i1 = first; i1; i1 = next[i1 - 1]) {
+        const unsigned i = i1 - 1;
         const Domain& a = s.domains[i];
-        for (unsigned j = 0; j <= i; ++j) {
+        for (unsigned j1 = first; j1 && j1 <= i1; j1 = next[j1 - 1]) {
+            const unsigned j = j1 - 1;
             const Domain& b = s.domains[j];
             for (unsigned x = 0; x < a.n_pci; ++x)
                 for (unsigned y = 0; y < (i == j ? x : b.n_pci); ++y) {
@@ -567,8 +638,17 @@ bool disks_overlap(const Connection& a, const Connection& b) {
     return a.first_sector < b_end && b.first_sector < a_end;
 }
 
+// Each connection is compared only with the earlier ones it can clash
+// with, found through chains in the scratch: VBDs of its back-end, VIFs with
+// a mac, and (RING, CONSOLE, XENSTORE) connections of its front-end. The
+// first error said is the one a comparison with every earlier connection
+// would say first: the kinds of those three chains never meet.
 bool check_connections(Ctx& c) {
     const System& s = *c.out;
+    System::Scratch& x = c.out->scratch;
+    __builtin_memset(x.head_frontend, 0, sizeof x.head_frontend);
+    __builtin_memset(x.head_vbd_backend, 0, sizeof x.head_vbd_backend);
+    x.head_mac = 0;
     for (unsigned i = 0; i < s.n_connections; ++i) {
         const Connection& k = s.connections[i];
         const Domain &f = s.domains[k.frontend], &b = s.domains[k.backend];
@@ -581,24 +661,41 @@ bool check_connections(Ctx& c) {
                 return fail(c, "%s connection's backend \"%s\" has role %s, not %s", kind_name(k.kind), b.name,
                             role_name(b.role), role_name(want));
         }
-        for (unsigned j = 0; j < i; ++j) {
-            const Connection& o = s.connections[j];
-            // Two read-write virtual disks of one back-end never overlap
-            // (nor does a read-write one overlap any other).
-            if (k.kind == ConnKind::vbd && o.kind == ConnKind::vbd && o.backend == k.backend &&
-                (!k.read_only || !o.read_only) && disks_overlap(k, o))
+        // The chain k joins, and the earliest connection on it k clashes with.
+        uint16_t* head = k.kind == ConnKind::vbd ? &x.head_vbd_backend[k.backend]
+                         : k.kind == ConnKind::vif ? (k.has_mac ? &x.head_mac : nullptr)
+                                                   : &x.head_frontend[k.frontend];
+        int clash = -1;
+        for (unsigned j1 = head ? *head : 0; j1; j1 = x.prev[j1 - 1]) {
+            const Connection& o = s.connections[j1 - 1];
+            bool bad = false;
+            if (k.kind == ConnKind::vbd)
+                // Two read-write virtual disks of one back-end never overlap
+                // (nor does a read-write one overlap any other).
+                bad = o.kind == ConnKind::vbd && (!k.read_only || !o.read_only) && disks_overlap(k, o);
+            else if (k.kind == ConnKind::vif)
+                bad = __builtin_memcmp(k.mac, o.mac, 6) == 0;
+            else   // same front-end, by the chain: a RING to the same back-end, a second CONSOLE or XENSTORE
+                bad = o.kind == k.kind && (k.kind != ConnKind::ring || o.backend == k.backend);
+            if (bad) clash = int(j1 - 1);   // the chain runs backwards: the last found is the earliest
+        }
+        if (clash >= 0) {
+            const Connection& o = s.connections[clash];
+            if (k.kind == ConnKind::vbd)
                 return fail(c, "VBD of \"%s\" overlaps a VBD of \"%s\" on \"%s\", and one of them is writable", f.name,
                             s.domains[o.frontend].name, b.name);
-            if (k.kind == ConnKind::vif && o.kind == ConnKind::vif && k.has_mac && o.has_mac &&
-                __builtin_memcmp(k.mac, o.mac, 6) == 0)
+            if (k.kind == ConnKind::vif)
                 return fail(c, "VIFs of \"%s\" and \"%s\" have the same mac", f.name, s.domains[o.frontend].name);
-            if (o.frontend != k.frontend || o.kind != k.kind) continue;
-            // A front-end may have several VIFs and VBDs, also to one back-end.
-            if (k.kind == ConnKind::vif || k.kind == ConnKind::vbd) continue;
+            // A front-end may have several VIFs and VBDs, also to one
+            // back-end, but one of each other kind per peer, and one
+            // CONSOLE and one XENSTORE in all.
             if (o.backend == k.backend)
                 return fail(c, "duplicate %s connection from \"%s\" to \"%s\"", kind_name(k.kind), f.name, b.name);
-            if (k.kind != ConnKind::ring)
-                return fail(c, "\"%s\" has a second %s connection", f.name, kind_name(k.kind));
+            return fail(c, "\"%s\" has a second %s connection", f.name, kind_name(k.kind));
+        }
+        if (head) {
+            x.prev[i] = *head;
+            *head = uint16_t(i + 1);
         }
     }
     return true;
@@ -648,9 +745,11 @@ uint32_t crc32(const uint8_t* data, size_t len, uint32_t crc) {
 
 int System::find(const char* name) const {
     if (!name) return -1;
-    for (unsigned i = 0; i < n_domains; ++i)
-        if (streq(domains[i].name, name)) return int(i);
-    return -1;
+    for (uint32_t b = name_hash(name);; ++b) {
+        uint16_t slot = name_buckets[b % kNameBuckets];
+        if (slot == 0) return -1;
+        if (slot <= n_domains && streq(domains[slot - 1].name, name)) return int(slot - 1);
+    }
 }
 
 bool decode(const uint8_t* data, size_t len, System& out, char* err, size_t err_len) {
@@ -661,6 +760,9 @@ bool decode(const uint8_t* data, size_t len, System& out, char* err, size_t err_
     if (err && err_len) err[0] = '\0';
     out.n_domains = out.n_connections = 0;
     out.memory_mib = kDefaultMachineMib;
+    out.n_grant_pool = out.n_event_pool = out.n_pci_pool = out.n_ioport_pool = out.n_irq_pool = out.n_mmio_pool = 0;
+    out.n_cmdline_pool = 0;
+    __builtin_memset(out.name_buckets, 0, sizeof out.name_buckets);
 
     if (!data && len) return fail(c, "no manifest");
     if (len < kHeaderBytes)

@@ -15,6 +15,7 @@
 #include <abi/moat.hpp>
 #include <base/format.hpp>
 #include <base/cmdline.hpp>
+#include <manifest/index.hpp>
 #include <manifest/manifest.hpp>
 #include <rt/caps.hpp>
 #include <rt/console.hpp>
@@ -32,7 +33,12 @@ namespace {
 constexpr uint64_t kBackendWaitNs = 10'000'000'000;   // guest time
 
 manifest::System g_sys;
-alignas(4096) uint8_t g_manifest[256 * 1024];
+// Who holds what naming whom, and each domain's connections: built once
+// from g_sys, so that sizing, building and restarting a domain walks its own
+// lists only.
+manifest::Index g_index;
+// The module as it came: any payload the decoder takes fits.
+alignas(4096) uint8_t g_manifest[manifest::kHeaderBytes + manifest::kMaxPayload];
 
 struct State {
     bool live = false;        // built and not yet destroyed
@@ -44,6 +50,7 @@ struct State {
 };
 State g_state[manifest::kMaxDomains];
 int g_builder = -1, g_console = -1, g_store = -1;
+unsigned g_guests_left;   // guests not down for good
 uint32_t g_dom_exc_port = 0;
 uint16_t g_self = 0;   // our domain id
 
@@ -83,11 +90,14 @@ uint32_t grant_rights(uint8_t m) {
            ((m & manifest::kGrantCopy) ? abi::kCapRightCopy : 0);
 }
 
-// Where holder h keeps its capabilities naming peer p (0: none yet; slot+1
-// otherwise): a peer that restarts gets the same slots back (destroying its
-// previous self emptied them), so restarts never use up a CSpace.
-uint16_t g_grant_at[manifest::kMaxDomains][manifest::kMaxDomains];
-uint16_t g_event_at[manifest::kMaxDomains][manifest::kMaxDomains];
+// Where a link's holder keeps the capabilities it names its peer with (0:
+// none yet; slot+1 otherwise), by the link's position in g_index: a peer
+// that restarts gets the same slots back (destroying its previous self
+// emptied them), so restarts never use up a CSpace.
+struct LinkSlots {
+    uint16_t grant, event;
+};
+LinkSlots g_link_slots[manifest::Index::kMaxLinks];
 
 bool install(int h, long src, uint32_t mask, const char* what, int p, uint16_t* at = nullptr) {
     State& s = g_state[h];
@@ -103,39 +113,12 @@ bool install(int h, long src, uint32_t mask, const char* what, int p, uint16_t* 
     return true;
 }
 
-// The capabilities domain h holds that name domain p: its manifest's grants
-// and events, and what its connections imply.
-void rights_between(int h, int p, uint32_t* grant, bool* bind) {
-    const manifest::Domain& hd = g_sys.domains[h];
-    *grant = 0;
-    *bind = false;
-    for (unsigned k = 0; k < hd.n_grants; ++k)
-        if (hd.grants[k].peer == p) *grant |= grant_rights(hd.grants[k].rights);
-    for (unsigned k = 0; k < hd.n_events; ++k) *bind |= hd.events[k] == p;
-    for (unsigned k = 0; k < g_sys.n_connections; ++k) {
-        const manifest::Connection& c = g_sys.connections[k];
-        if (c.backend == h && c.frontend == p) {
-            // Network and disk back-ends copy data to and from the
-            // front-end's granted pages (the ring itself is mapped).
-            *grant |= abi::kCapRightMapRw;
-            if (c.kind == manifest::ConnKind::vif || c.kind == manifest::ConnKind::vbd) *grant |= abi::kCapRightCopy;
-            *bind = true;
-        }
-        if (c.frontend == h && c.backend == p) *bind = true;
-    }
-    // The store domain serves the builder's own ring.
-    if (hd.role == manifest::Role::xenstore && p == g_builder) {
-        *grant |= abi::kCapRightMapRw;
-        *bind = true;
-    }
-}
-
-bool install_between(int h, int p) {
-    uint32_t grant;
-    bool bind, ok = true;
-    rights_between(h, p, &grant, &bind);
-    if (grant) ok &= install(h, grant_slot(p), grant, "Grant", p, &g_grant_at[h][p]);
-    if (bind) ok &= install(h, event_slot(p), abi::kCapRightBind, "Event", p, &g_event_at[h][p]);
+// Gives the link's holder its capabilities naming the link's peer.
+bool install_link(const manifest::Link& l) {
+    LinkSlots& at = g_link_slots[g_index.position(l)];
+    bool ok = true;
+    if (l.grant) ok &= install(l.holder, grant_slot(l.peer), grant_rights(l.grant), "Grant", l.peer, &at.grant);
+    if (l.bind) ok &= install(l.holder, event_slot(l.peer), abi::kCapRightBind, "Event", l.peer, &at.event);
     return ok;
 }
 
@@ -143,14 +126,11 @@ bool install_between(int h, int p) {
 uint32_t cspace_size(int i) {
     const manifest::Domain& m = g_sys.domains[i];
     uint32_t n = m.n_ioports + m.n_irqs + m.n_mmio + 8 * m.n_pci + (m.debug_console ? 1 : 0) + 4;
-    for (int p = 0; p < int(g_sys.n_domains); ++p) {
-        uint32_t grant;
-        bool bind;
-        if (p == i) continue;
-        rights_between(i, p, &grant, &bind);
-        n += (grant ? 1 : 0) + (bind ? 1 : 0);
-    }
-    return n < 16 ? 16 : n > 512 ? 512 : n;   // the kernel's most; installs beyond it fail, said plainly
+    unsigned nl;
+    const manifest::Link* links = g_index.links_of(unsigned(i), &nl);
+    for (unsigned k = 0; k < nl; ++k) n += (links[k].grant ? 1 : 0) + (links[k].bind ? 1 : 0);
+    // The kernel's most: installs beyond it fail, said plainly.
+    return n < 16 ? 16 : n > abi::kMaxCspaceSlots ? abi::kMaxCspaceSlots : n;
 }
 
 // Which domain (index) each interrupt line went to: the kernel lets one
@@ -220,8 +200,10 @@ bool install_devices(int h) {
 }
 
 uint16_t backend_of(int i, manifest::ConnKind kind) {
-    for (unsigned k = 0; k < g_sys.n_connections; ++k) {
-        const manifest::Connection& c = g_sys.connections[k];
+    unsigned n;
+    const uint16_t* cs = g_index.connections_of(unsigned(i), &n);
+    for (unsigned k = 0; k < n; ++k) {
+        const manifest::Connection& c = g_sys.connections[cs[k]];
         if (c.frontend == i && c.kind == kind) return domid_of(c.backend);
     }
     return kNoDomain;
@@ -298,8 +280,10 @@ bool build(int i, long store_port_for_master) {
         return false;
     }
     bool ok = install_devices(i);
-    for (int p = 0; p < int(g_sys.n_domains); ++p)
-        if (p != i && (p == g_builder || g_state[p].live)) ok &= install_between(i, p);
+    unsigned nl;
+    const manifest::Link* links = g_index.links_of(unsigned(i), &nl);
+    for (unsigned k = 0; k < nl; ++k)
+        if (links[k].peer == g_builder || g_state[links[k].peer].live) ok &= install_link(links[k]);
     if (!ok) return false;
     rt::printf("built %s (%s) as domain %u: %lu KiB, image %s (%ld bytes)\n", m.name, role_name(m.role),
                g_state[i].dom.id, m.memory_kib, name, size);
@@ -354,9 +338,10 @@ bool start(int i) {
 // The n-th (from 0) connection of its kind that connection k's front-end has.
 unsigned index_of_kind(unsigned k) {
     const manifest::Connection& c = g_sys.connections[k];
-    unsigned n = 0;
-    for (unsigned j = 0; j < k; ++j)
-        n += g_sys.connections[j].frontend == c.frontend && g_sys.connections[j].kind == c.kind;
+    unsigned n = 0, nc;
+    const uint16_t* cs = g_index.connections_of(c.frontend, &nc);   // in manifest order
+    for (unsigned j = 0; j < nc && cs[j] < k; ++j)
+        n += g_sys.connections[cs[j]].frontend == c.frontend && g_sys.connections[cs[j]].kind == c.kind;
     return n;
 }
 
@@ -392,9 +377,11 @@ bool write_vbd(const manifest::Connection& c, unsigned n) {
 // `only`, or all).
 void write_rings(int only) {
     if (!store_ready()) return;
-    for (unsigned k = 0; k < g_sys.n_connections; ++k) {
+    unsigned n = g_sys.n_connections;
+    const uint16_t* cs = only >= 0 ? g_index.connections_of(unsigned(only), &n) : nullptr;
+    for (unsigned x = 0; x < n; ++x) {
+        unsigned k = cs ? cs[x] : x;
         const manifest::Connection& c = g_sys.connections[k];
-        if (only >= 0 && c.frontend != only && c.backend != only) continue;
         if (domid_of(c.frontend) == kNoDomain || domid_of(c.backend) == kNoDomain) continue;
         switch (c.kind) {
         case manifest::ConnKind::ring: store_ring(domid_of(c.frontend), domid_of(c.backend), k); break;
@@ -409,17 +396,10 @@ void write_rings(int only) {
 // RING, VIF or VBD connection (@releaseDomain). Again after a restart: the
 // domain ids change.
 void allow_special_watches() {
-    uint16_t backends[manifest::kMaxDomains];
+    static uint16_t backends[manifest::kMaxDomains];
     size_t n = 0;
-    for (int i = 0; i < int(g_sys.n_domains); ++i) {
-        bool is_backend = false;
-        for (unsigned k = 0; k < g_sys.n_connections; ++k) {
-            const manifest::Connection& c = g_sys.connections[k];
-            is_backend |= c.backend == i && (c.kind == manifest::ConnKind::ring || c.kind == manifest::ConnKind::vif ||
-                                             c.kind == manifest::ConnKind::vbd);
-        }
-        if (is_backend && domid_of(i) != kNoDomain) backends[n++] = domid_of(i);
-    }
+    for (int i = 0; i < int(g_sys.n_domains); ++i)
+        if (g_index.is_device_backend(unsigned(i)) && domid_of(i) != kNoDomain) backends[n++] = domid_of(i);
     store_allow_special_watches(g_console >= 0 ? domid_of(g_console) : kNoDomain, backends, n);
 }
 
@@ -436,10 +416,14 @@ bool restart(int i) {
     // destroying its previous self revoked them. A peer that is stopped
     // itself takes none (the kernel refuses); it gets them when it is built
     // again.
-    for (int h = 0; h < int(g_sys.n_domains); ++h)
-        if (h != i && h != g_builder && g_state[h].live &&
-            domctl_info(g_state[h].dom.id).state == abi::kDomainStateRunning)
-            install_between(h, i);
+    unsigned nn;
+    const uint32_t* naming = g_index.naming(unsigned(i), &nn);
+    for (unsigned k = 0; k < nn; ++k) {
+        const manifest::Link& l = g_index.at(naming[k]);
+        if (l.holder != g_builder && g_state[l.holder].live &&
+            domctl_info(g_state[l.holder].dom.id).state == abi::kDomainStateRunning)
+            install_link(l);
+    }
     write_rings(i);
     if (store_ready() && (i == g_console || g_sys.domains[i].role == manifest::Role::netback ||
                           g_sys.domains[i].role == manifest::Role::blkback))
@@ -448,10 +432,23 @@ bool restart(int i) {
         destroy(i);
         return false;
     }
+    // A console domain restarted finds the domains it serves named in its
+    // directory again (its home, and the directory with it, went at its
+    // release). Once per restart of the console, for every domain.
+    if (i == g_console && store_ready())
+        for (int h = 0; h < int(g_sys.n_domains); ++h)
+            if (h != i && g_state[h].live && g_state[h].dom.console_port)
+                (void)store_console_node(g_state[i].dom.id, g_state[h].dom.id);
     return true;
 }
 
 bool is_guest(int i) { return g_sys.domains[i].role == manifest::Role::guest; }
+
+void down_for_good(int i) {
+    if (g_state[i].down_for_good) return;
+    g_state[i].down_for_good = true;
+    if (is_guest(i)) --g_guests_left;
+}
 
 const char* reason_name(uint32_t r) {
     switch (r) {
@@ -471,7 +468,8 @@ void reap(int i) {
     State& st = g_state[i];
     DomInfo info = domctl_info(st.dom.id);
     rt::printf("%s (domain %u) %s\n", m.name, st.dom.id, reason_name(info.shutdown_reason));
-    if (store_ready() && i != g_store) store_release(st.dom.id);
+    if (store_ready() && i != g_store)
+        store_release(st.dom.id, st.dom.console_port && g_console >= 0 ? domid_of(g_console) : kNoDomain);
     // The back-ends drain and unmap its rings on @releaseDomain: give them a
     // bounded while (yields, not time: no test depends on speed).
     for (unsigned k = 0; k < 20000 && domctl_info(st.dom.id).mapped_grants; ++k) rt::sched_op(abi::SchedOp::yield);
@@ -487,16 +485,53 @@ void reap(int i) {
     } else if (want) {
         rt::printf("%s reached its restart limit (%u): left down\n", m.name, m.max_restarts);
     }
-    st.down_for_good = true;
+    down_for_good(i);
 }
 
-bool guests_remain() {
-    for (int i = 0; i < int(g_sys.n_domains); ++i)
-        if (is_guest(i) && !g_state[i].down_for_good) return true;
-    return false;
-}
+bool guests_remain() { return g_guests_left != 0; }
 
 bool has_option(const char* cmdline, const char* opt) { return base::has_word(cmdline, opt); }
+
+// What the census measures the boot by (guest time: under -icount shift=0
+// one ns is one guest instruction).
+struct CensusMarks {
+    uint64_t first_create_ns = 0;   // now_ns() as the first domain is created
+    uint64_t builder_cpu_ns = 0;    // our CPU time as we began
+    PhysInfo hv_before{}, hv_after{};   // physinfo before the guests are created and once they are up
+    unsigned guests_created = 0;
+};
+CensusMarks g_marks;
+
+uint64_t cpu_ns_of(int i) {
+    uint16_t id = domid_of(i);
+    if (id == kNoDomain) return 0;
+    DomInfo info = domctl_info(id);
+    return info.ok ? info.cpu_time_ns : 0;
+}
+
+// Once every guest is up: the CPU time the builder (since it began), the
+// services and the guests took to get there, and the guest time from the
+// first create to the last guest up, so that the boot's cost splits by
+// domain.
+void census_figures(uint64_t all_up_ns) {
+    uint64_t guests = 0;
+    for (int i = 0; i < int(g_sys.n_domains); ++i)
+        if (is_guest(i) && g_state[i].live) guests += cpu_ns_of(i);
+    uint64_t builder = cpu_ns_of(g_builder) - g_marks.builder_cpu_ns;
+    rt::printf("census: cpu_ns builder=%lu console=%lu xenstore=%lu guests=%lu n=%u\n", builder,
+               g_console >= 0 ? cpu_ns_of(g_console) : 0, g_store >= 0 ? cpu_ns_of(g_store) : 0, guests,
+               g_marks.guests_created);
+    rt::printf("census: boot_ns_total %lu\n", all_up_ns - g_marks.first_create_ns);
+    if (g_marks.guests_created)
+        rt::printf("BENCH boot_insns_per_domain_n%u %lu\n", g_marks.guests_created,
+                   (all_up_ns - g_marks.first_create_ns) / g_marks.guests_created);
+    // What the kernel holds for the guests once they run, their back-ends'
+    // share (maptrack, event channels) included.
+    g_marks.hv_after = domctl_physinfo();
+    if (g_marks.hv_before.ok && g_marks.hv_after.ok && g_marks.guests_created)
+        rt::printf("BENCH hv_bytes_per_domain %lu\n",
+                   (g_marks.hv_after.hv_domain_bytes - g_marks.hv_before.hv_domain_bytes) / g_marks.guests_created);
+}
 
 // The builder's `census` option (domains_booted_max): once every guest is
 // started, counts those that report themselves up in XenStore (data/up)
@@ -513,6 +548,7 @@ void census() {
         while (!store_exists(path) && rt::now_ns() < deadline) nap(1'000'000);
         up += store_exists(path);
     }
+    census_figures(rt::now_ns());
     unsigned running = 0;
     for (int i = 0; i < int(g_sys.n_domains); ++i)
         if (is_guest(i) && g_state[i].live) running += domctl_info(g_state[i].dom.id).state == abi::kDomainStateRunning;
@@ -542,7 +578,10 @@ void census() {
     }
     rt::printf("census: %u asked to power off, %u did\n", asked, answered);
     unsigned booted = running < answered ? running : answered;
-    rt::printf("BENCH domains_booted_max %u\n", up < booted ? up : booted);
+    // The figure of the largest census run only (`census max`): smaller
+    // runs would overwrite it in the results.
+    if (has_option(g_sys.domains[g_builder].cmdline, "max"))
+        rt::printf("BENCH domains_booted_max %u\n", up < booted ? up : booted);
 }
 
 int build_order_rank(manifest::Role r) {
@@ -560,6 +599,7 @@ int build_order_rank(manifest::Role r) {
 void rt::main() {
     rt::events_init();
     g_self = find_self();
+    g_marks.builder_cpu_ns = domctl_info(g_self).cpu_time_ns;
     char name[32];
     long n = read_module(1, g_manifest, sizeof g_manifest, name, sizeof name);
     if (n < 0) {
@@ -575,7 +615,9 @@ void rt::main() {
         if (g_sys.domains[i].role == manifest::Role::builder) g_builder = i;
         if (g_sys.domains[i].role == manifest::Role::console) g_console = i;
         if (g_sys.domains[i].role == manifest::Role::xenstore) g_store = i;
+        g_guests_left += is_guest(i);
     }
+    g_index.build(g_sys);
     rt::printf("manifest: %u domains, %u connections, %u MiB\n", g_sys.n_domains, g_sys.n_connections,
                g_sys.memory_mib);
 
@@ -590,14 +632,19 @@ void rt::main() {
 
     // Every domain exists (paused) before any is built: rings, ports and
     // capabilities name each other.
-    int order[manifest::kMaxDomains];
+    static int order[manifest::kMaxDomains];
     unsigned count = 0;
     for (int rank = 0; rank <= 4; ++rank)
         for (int i = 0; i < int(g_sys.n_domains); ++i)
             if (i != g_builder && build_order_rank(g_sys.domains[i].role) == rank) order[count++] = i;
+    g_marks.first_create_ns = rt::now_ns();
     for (unsigned k = 0; k < count; ++k) {
         int i = order[k];
-        if (!create(i)) g_state[i].down_for_good = true;
+        // Guests come last in `order`: what the kernel holds for them is
+        // what it held after the services' creation and before theirs.
+        if (is_guest(i) && g_marks.guests_created == 0) g_marks.hv_before = domctl_physinfo();
+        if (!create(i)) down_for_good(i);
+        else g_marks.guests_created += is_guest(i);
     }
     long master_port = g_store >= 0 && g_state[g_store].live ? store_prepare(g_self, g_state[g_store].dom.id) : -1;
     for (unsigned k = 0; k < count; ++k) {
@@ -605,7 +652,7 @@ void rt::main() {
         if (!g_state[i].live) continue;
         if (!build(i, master_port)) {
             destroy(i);
-            g_state[i].down_for_good = true;
+            down_for_good(i);
         }
     }
     // The services first; the store must answer before anyone is introduced.
@@ -636,7 +683,7 @@ void rt::main() {
         int i = order[k];
         if (g_state[i].live && i != g_store && i != g_console && !start(i)) {
             destroy(i);
-            g_state[i].down_for_good = true;
+            down_for_good(i);
         }
     }
     rt::printf("system up\n");
@@ -665,5 +712,11 @@ void rt::main() {
     else if (before.ok && after.ok)
         rt::printf("FRAMES NOT BACK: %lu free, %lu before the first domain was built; %lu held back\n",
                    after.free_frames, before.free_frames, after.held_frames);
+    // And every domain id: only ours is in use again.
+    if (before.ok && after.ok && after.domains == before.domains)
+        rt::printf("all domain ids back: %u in use, as before the first domain was built\n", after.domains);
+    else if (before.ok && after.ok)
+        rt::printf("DOMAIN IDS NOT BACK: %u in use, %u before the first domain was built\n", after.domains,
+                   before.domains);
     rt::printf("done\n");
 }

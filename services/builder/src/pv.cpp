@@ -140,15 +140,25 @@ DomInfo domctl_info(uint16_t dom) {
     abi::MoatDomctl op{};
     op.cmd = uint32_t(abi::DomctlCmd::getinfo);
     op.domain = dom;
-    if (domctl(op) != 0) return DomInfo{false, 0, 0, 0, 0};
-    return DomInfo{true, op.u.info.state, op.u.info.shutdown_reason, op.u.info.mapped_grants, op.u.info.paused};
+    if (domctl(op) != 0) return DomInfo{false, 0, 0, 0, 0, 0};
+    return DomInfo{true,
+                   op.u.info.state,
+                   op.u.info.shutdown_reason,
+                   op.u.info.mapped_grants,
+                   op.u.info.paused,
+                   op.u.info.cpu_time_ns};
 }
 
 PhysInfo domctl_physinfo() {
     abi::MoatDomctl op{};
     op.cmd = uint32_t(abi::DomctlCmd::physinfo);
-    if (domctl(op) != 0) return PhysInfo{false, 0, 0, 0};
-    return PhysInfo{true, op.u.physinfo.total_frames, op.u.physinfo.free_frames, op.u.physinfo.held_frames};
+    if (domctl(op) != 0) return PhysInfo{false, 0, 0, 0, 0, 0};
+    return PhysInfo{true,
+                    op.u.physinfo.total_frames,
+                    op.u.physinfo.free_frames,
+                    op.u.physinfo.held_frames,
+                    op.u.physinfo.domains,
+                    op.u.physinfo.hv_domain_bytes};
 }
 
 bool pv_create(const PvSpec& s, PvDomain& out, char* err, size_t err_len) {

@@ -62,12 +62,15 @@ long domctl_simple(uint32_t cmd, uint16_t dom);
 struct DomInfo {
     bool ok;
     uint32_t state, shutdown_reason, mapped_grants, paused;
+    uint64_t cpu_time_ns;   // CPU time it received (under -icount shift=0: its instructions)
 };
 DomInfo domctl_info(uint16_t dom);
 // The machine's frames (domctl physinfo; needs our Untyped capability).
 struct PhysInfo {
     bool ok;
     uint64_t total_frames, free_frames, held_frames;
+    uint32_t domains;   // domain slots (ids) in use
+    uint64_t hv_domain_bytes;   // kernel memory held for all domains' per-domain state
 };
 PhysInfo domctl_physinfo();
 

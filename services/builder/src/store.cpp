@@ -18,6 +18,10 @@ uint16_t g_self;
 bool g_ready;
 
 constexpr uint32_t kStoreRef = 1;   // Xen's GNTTAB_RESERVED_XENSTORE
+constexpr uint16_t kNone = 0xFFFF;
+// The console back-end whose backend/console directory exists (made on its
+// first use; gone with the back-end's home when it is released).
+uint16_t g_console_dir = kNone;
 
 bool report(const char* what, const char* path, rt::XsError e) {
     rt::printf("xenstore %s %s: %s\n", what, path, rt::xs_error_name(e));
@@ -51,6 +55,12 @@ bool store_connect() {
 
 bool store_ready() { return g_ready; }
 
+namespace {
+bool console_node(const StoreDomain& d) {
+    return d.console_port ? store_console_node(d.console_backend, d.id) : true;
+}
+}  // namespace
+
 bool store_introduce(const StoreDomain& d, bool introduce) {
     char home[32], path[96], value[32];
     base::snformat(home, sizeof home, "/local/domain/%u", d.id);
@@ -83,10 +93,28 @@ bool store_introduce(const StoreDomain& d, bool introduce) {
     // itself): its home stays the builder's, readable by the console.
     rt::XsPerm own[] = {{introduce ? d.id : g_self, 'n'}, {d.console_backend, 'r'}};
     if (auto p = rt::xs_set_perms(home, own, introduce ? 1 : 2); !p) return report("set-perms", home, p.error());
-    if (!introduce) return true;
+    if (!introduce) return console_node(d);
     auto r = rt::xs_introduce(d.id, d.store_mfn, d.store_port);
     if (!r) return report("introduce", home, r.error());
-    return true;
+    return console_node(d);
+}
+
+bool store_console_node(uint16_t console_backend, uint16_t id) {
+    if (console_backend == kNone || console_backend == id) return true;
+    char dir[64], path[80], value[32];
+    base::snformat(dir, sizeof dir, "/local/domain/%u/backend/console", console_backend);
+    if (g_console_dir != console_backend) {
+        // Ours (nobody's quota), readable by the back-end; what we write
+        // below inherits that.
+        rt::XsPerm perms[] = {{g_self, 'n'}, {console_backend, 'r'}};
+        if (auto m = rt::xs_mkdir(dir); !m) return report("mkdir", dir, m.error());
+        if (auto p = rt::xs_set_perms(dir, perms, 2); !p) return report("set-perms", dir, p.error());
+        g_console_dir = console_backend;
+    }
+    base::snformat(path, sizeof path, "%s/%u", dir, id);
+    base::snformat(value, sizeof value, "/local/domain/%u", id);
+    auto w = rt::xs_write(path, value);
+    return w ? true : report("write", path, w.error());
 }
 
 bool store_stamp_start(uint16_t id) {
@@ -147,10 +175,18 @@ bool store_device(uint16_t fe, uint16_t be, const char* type, unsigned devid, co
 
 bool store_ring(uint16_t fe, uint16_t be, unsigned devid) { return store_device(fe, be, "ring", devid, nullptr, 0, nullptr, 0); }
 
-bool store_release(uint16_t dom) {
-    char home[32];
+bool store_release(uint16_t dom, uint16_t console_backend) {
+    char home[64];
+    // Its console back-end hears first (the watch on its directory names
+    // the domain), then its home goes, so whoever looks on @releaseDomain
+    // finds it gone.
+    if (console_backend != kNone && console_backend != dom && g_console_dir == console_backend) {
+        base::snformat(home, sizeof home, "/local/domain/%u/backend/console/%u", console_backend, dom);
+        auto rm = rt::xs_rm(home);
+        if (!rm && rm.error() != rt::XsError::noent) report("rm", home, rm.error());
+    }
+    if (dom == g_console_dir) g_console_dir = kNone;   // its directory goes with its home
     base::snformat(home, sizeof home, "/local/domain/%u", dom);
-    // Its home goes first, so whoever looks on @releaseDomain finds it gone.
     auto rm = rt::xs_rm(home);
     if (!rm && rm.error() != rt::XsError::noent) report("rm", home, rm.error());
     auto r = rt::xs_release(dom);

@@ -29,8 +29,15 @@ struct StoreDomain {
 };
 // Writes its nodes and introduces it; a failure is printed, false returned.
 // With introduce false only the nodes are written (the store domain itself,
-// whose console the console domain finds there).
+// whose console the console domain finds there). A domain with a console
+// ring is then named to its console back-end B as
+// /local/domain/B/backend/console/<id> (the builder's, readable by B): B
+// watches that directory, so each event names the one domain that came or
+// went and B never rescans every domain.
 bool store_introduce(const StoreDomain& d, bool introduce = true);
+// Names domain `id` (introduced already) to its console back-end again: a
+// restarted console domain finds the domains it serves this way.
+bool store_console_node(uint16_t console_backend, uint16_t id);
 // moat/start-tsc in its home: the TSC now, as the builder lets it run, for
 // figures measured from its first instruction (linux_boot_insns: under
 // -icount the TSC counts instructions). A failure is printed, false returned.
@@ -51,8 +58,9 @@ struct StoreNode {
 // each side's directory its own and readable by the other.
 bool store_device(uint16_t fe, uint16_t be, const char* type, unsigned devid, const StoreNode* fe_extra, size_t n_fe,
                   const StoreNode* be_extra, size_t n_be);
-// XS_RELEASE (@releaseDomain fires), then its home goes.
-bool store_release(uint16_t dom);
+// Its node in its console back-end's directory and its home go, then
+// XS_RELEASE (@releaseDomain fires). console_backend 0xFFFF: none.
+bool store_release(uint16_t dom, uint16_t console_backend);
 // Whether a node exists (the builder may read every node).
 bool store_exists(const char* path);
 // Writes a node (the builder may write every node).

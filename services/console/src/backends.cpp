@@ -34,6 +34,18 @@ struct Backend {
 };
 
 Backend g_backends[kMax];
+// Domain id to its backend's index + 1 (0: not served), and the unused
+// backends: connecting, finding and letting go of a domain cost the same
+// whatever the number served.
+constexpr unsigned kDomIds = 0x8000;
+uint16_t g_by_dom[kDomIds];
+uint16_t g_free[kMax];
+unsigned g_n_free;
+// The backends in use, densely (serve and reap visit these, not all kMax),
+// and where each is in that list.
+uint16_t g_used[kMax], g_used_at[kMax];
+unsigned g_n_used;
+bool g_free_ready;
 Sink g_sink;
 int g_focus = -1;                  // the backend typed input goes to
 char g_want_focus[abi::kConsoleNameMax + 1];   // focus=NAME: it takes the focus once served
@@ -123,6 +135,11 @@ void disconnect(Backend& b) {
     int idx = int(&b - g_backends);
     uint16_t dom = b.dom;
     b = Backend{};
+    g_by_dom[dom % kDomIds] = 0;
+    g_free[g_n_free++] = uint16_t(idx);
+    const uint16_t moved = g_used[--g_n_used];   // the last one takes its place
+    g_used[g_used_at[idx]] = moved;
+    g_used_at[moved] = g_used_at[idx];
     g_said[dom / 64 % (sizeof g_said / 8)] &= ~(1ull << (dom % 64));
     if (g_focus == idx) {
         move_focus(idx);
@@ -134,25 +151,21 @@ void disconnect(Backend& b) {
 
 void init(Sink sink, const char* focus, size_t focus_len) {
     g_sink = sink;
+    // Lowest first, as before: the first served is g_backends[0].
+    for (unsigned i = 0; i < kMax; ++i) g_free[i] = uint16_t(kMax - 1 - i);
+    g_n_free = kMax;
+    g_free_ready = true;
     if (!focus || focus_len >= sizeof g_want_focus) return;
     __builtin_memcpy(g_want_focus, focus, focus_len);
     g_want_focus[focus_len] = '\0';
 }
 
-bool serving(uint16_t dom) {
-    for (auto& b : g_backends)
-        if (b.used && b.dom == dom) return true;
-    return false;
-}
+bool serving(uint16_t dom) { return dom < kDomIds && g_by_dom[dom] != 0; }
 
 bool connect(uint16_t dom, uint32_t remote_port, const char* name) {
     if (serving(dom)) return true;
-    Backend* b = nullptr;
-    for (auto& x : g_backends)
-        if (!x.used) {
-            b = &x;
-            break;
-        }
+    if (dom >= kDomIds || !g_free_ready) return false;
+    Backend* b = g_n_free ? &g_backends[g_free[g_n_free - 1]] : nullptr;
     if (!b) {
         say_once(dom, "no room to serve its console", -12);
         return false;
@@ -172,6 +185,10 @@ bool connect(uint16_t dom, uint32_t remote_port, const char* name) {
     *b = Backend{};
     b->used = true;
     b->dom = dom;
+    --g_n_free;
+    g_by_dom[dom] = uint16_t(b - g_backends + 1);
+    g_used_at[b - g_backends] = uint16_t(g_n_used);
+    g_used[g_n_used++] = uint16_t(b - g_backends);
     b->remote_port = remote_port;
     b->port = uint32_t(port);
     b->ring = static_cast<abi::XenconsInterface*>(page);
@@ -190,8 +207,9 @@ bool connect(uint16_t dom, uint32_t remote_port, const char* name) {
 
 bool serve(uint64_t now) {
     bool any = false;
-    for (auto& b : g_backends) {
-        if (!b.used || b.faulted) continue;
+    for (unsigned k = 0; k < g_n_used; ++k) {
+        Backend& b = g_backends[g_used[k]];
+        if (b.faulted) continue;
         any |= pump(b);
         if (!b.lines.pending()) b.partial_since = 0;
         else if (!b.partial_since) b.partial_since = now;
@@ -203,24 +221,34 @@ bool serve(uint64_t now) {
     return any;
 }
 
-void reap(bool (*offers)(uint16_t dom, uint32_t port), void (*left)(uint16_t dom)) {
-    for (auto& b : g_backends) {
-        if (!b.used) continue;
-        bool gone = b.faulted;
-        if (!gone) {
-            abi::EvtchnStatus st{};
-            st.dom = abi::kDomidSelf;
-            st.port = b.port;
-            gone = rt::evtchn_op(abi::EvtchnOp::status, &st) != 0 ||
-                   st.status != uint32_t(abi::EvtchnStat::interdomain) || st.u.interdomain.dom != b.dom ||
-                   st.u.interdomain.port != b.remote_port;
-        }
-        if (!gone && offers) gone = !offers(b.dom, b.remote_port);
-        if (!gone) continue;
-        uint16_t dom = b.dom;
-        disconnect(b);
-        if (left) left(dom);
+namespace {
+// Whether the domain b serves left: our channel to it is no longer bound to
+// its port (it was destroyed), or `offers` (null: not asked) says so.
+bool gone(Backend& b, bool (*offers)(uint16_t dom, uint32_t port)) {
+    if (b.faulted) return true;
+    abi::EvtchnStatus st{};
+    st.dom = abi::kDomidSelf;
+    st.port = b.port;
+    if (rt::evtchn_op(abi::EvtchnOp::status, &st) != 0 || st.status != uint32_t(abi::EvtchnStat::interdomain) ||
+        st.u.interdomain.dom != b.dom || st.u.interdomain.port != b.remote_port)
+        return true;
+    return offers && !offers(b.dom, b.remote_port);
+}
+}  // namespace
+
+void reap(bool (*offers)(uint16_t dom, uint32_t port)) {
+    // disconnect() moves the last in use into the place it frees.
+    for (unsigned k = 0; k < g_n_used;) {
+        Backend& b = g_backends[g_used[k]];
+        if (gone(b, offers)) disconnect(b);
+        else ++k;
     }
+}
+
+void reap_one(uint16_t dom, bool (*offers)(uint16_t dom, uint32_t port)) {
+    if (!serving(dom)) return;
+    Backend& b = g_backends[g_by_dom[dom] - 1];
+    if (gone(b, offers)) disconnect(b);
 }
 
 void input(char c) {

@@ -10,7 +10,10 @@
 
 namespace console::backends {
 
-inline constexpr unsigned kMax = 128;  // domains served at once
+// Domains served at once: each takes a page of our window and a Backend
+// (~1.1 KiB), 5.2 MiB in all; an 8M console domain holds that with 2.5 MiB
+// to spare (its image is 5.4 MiB).
+inline constexpr unsigned kMax = 1024;
 
 // Where whole lines go ("<name>: <text>\n").
 using Sink = void (*)(const char* s, size_t n);
@@ -30,8 +33,10 @@ bool serve(uint64_t now_ns);
 
 // Drains and lets go of every domain that left: `offers(dom, port)` says
 // false (null: not asked), or our channel to it is no longer bound to its
-// port (it was destroyed). `left(dom)` (may be null) hears of each.
-void reap(bool (*offers)(uint16_t dom, uint32_t port), void (*left)(uint16_t dom));
+// port (it was destroyed). O(domains served).
+void reap(bool (*offers)(uint16_t dom, uint32_t port));
+// The same for domain `dom` alone, if we serve it. O(1).
+void reap_one(uint16_t dom, bool (*offers)(uint16_t dom, uint32_t port));
 
 // A byte typed on COM1: Ctrl-] (0x1d) moves the focus to the next domain
 // (and says which); anything else goes to the focused domain's in[] ring.

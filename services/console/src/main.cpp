@@ -87,8 +87,15 @@ void connect_one(void* self, uint16_t dom) {
     if (long(dom) == *static_cast<long*>(self) || console::backends::serving(dom)) return;
     uint32_t port;
     char name[64];
-    if (console::store::console_of(dom, &port, name, sizeof name) && console::backends::connect(dom, port, name))
-        console::store::watch_console(dom);
+    if (console::store::console_of(dom, &port, name, sizeof name)) (void)console::backends::connect(dom, port, name);
+}
+
+// A domain whose node in our directory came or went: let it go if it left
+// (or was restarted: its old self left), then serve it if it is there now.
+void look_at(void* self, uint16_t dom) {
+    if (long(dom) == *static_cast<long*>(self)) return;
+    console::backends::reap_one(dom, console::store::still_offers);
+    connect_one(self, dom);
 }
 
 uint64_t exit_after_ns() {
@@ -169,13 +176,16 @@ void rt::main() {
             next_store = now + kStoreRetryNs;
         }
         if (store_up) {
-            console::store::Events ev = console::store::take_events();
-            if (ev.released || ev.changed)
-                console::backends::reap(console::store::still_offers, console::store::unwatch_console);
-            if (ev.introduced || scan) console::store::for_each_domain(connect_one, &self);
+            // Each event names its domain: no pass over every domain, except
+            // when the watch was just set or events were dropped.
+            if (console::store::take_events(look_at, &self) || scan) {
+                console::backends::reap(console::store::still_offers);
+                console::store::for_each_domain(connect_one, &self);
+            }
         }
         if (now >= next_reap) {
-            console::backends::reap(nullptr, store_up ? console::store::unwatch_console : nullptr);
+            // Domains destroyed without their node going (their channel is unbound).
+            console::backends::reap(nullptr);
             next_reap = now + kReapEveryNs;
         }
         busy |= console::backends::serve(now);

@@ -8,9 +8,11 @@
 namespace console::store {
 
 namespace {
-bool g_connected, g_watch_introduce, g_watch_release;
+bool g_connected, g_watching;
 long g_self = -1;
-constexpr char kIntroduce[] = "@introduceDomain", kRelease[] = "@releaseDomain";
+// Relative: below our home. Events name it relative too.
+constexpr char kDir[] = "backend/console";
+constexpr char kToken[] = "console";
 // A store that does not answer (not started yet: the builder starts the
 // console first) must not stop the console for long.
 constexpr uint64_t kReplyTimeoutNs = 100'000'000;
@@ -38,61 +40,62 @@ bool init() {
 
 bool up() {
     if (!g_connected) return false;
-    if (g_watch_introduce && g_watch_release) return true;
+    if (g_watching) return true;
     if (g_self < 0) {
         uint32_t id;
         if (read_u32("domid", &id)) g_self = id;   // relative: our own home
     }
-    // A new watch fires once at once: the first scan comes from that.
-    if (!g_watch_introduce) g_watch_introduce = watch(kIntroduce, "introduce");
-    if (!g_watch_release) g_watch_release = watch(kRelease, "release");
-    return g_watch_introduce && g_watch_release;
+    // A new watch fires once at once (the directory's own path): the first
+    // scan comes from that. The directory need not exist yet.
+    g_watching = watch(kDir, kToken);
+    return g_watching;
 }
 
 long self() { return g_self; }
 
-Events take_events() {
-    Events e;
-    if (!g_connected) return e;
+bool take_events(void (*touched)(void* ctx, uint16_t dom), void* ctx) {
+    if (!g_connected) return false;
+    bool all = false;
     rt::XsWatchEvent ev;
     while (rt::xs_next_watch_event(ev)) {
-        if (__builtin_strcmp(ev.token, "introduce") == 0) e.introduced = true;
-        if (__builtin_strcmp(ev.token, "release") == 0) e.released = true;
-        if (__builtin_strcmp(ev.token, "console") == 0) e.changed = true;
+        if (__builtin_strcmp(ev.token, kToken) != 0) continue;
+        // "backend/console" itself (the watch was set, or the directory
+        // made or removed) or "backend/console/<id>[/...]".
+        const char* p = ev.path;
+        if (__builtin_strncmp(p, kDir, sizeof kDir - 1) != 0) continue;
+        p += sizeof kDir - 1;
+        if (*p == '\0') {
+            all = true;
+            continue;
+        }
+        if (*p++ != '/') continue;
+        size_t n = 0;
+        while (p[n] && p[n] != '/') ++n;
+        uint32_t dom;
+        if (base::parse_u32(p, n, dom) && dom < 0x7FF0) touched(ctx, uint16_t(dom));
     }
     // Events the client had to drop: look at everything again.
     static uint64_t dropped;
     if (rt::xs_client().dropped_watch_events() != dropped) {
         dropped = rt::xs_client().dropped_watch_events();
-        e.introduced = e.released = true;
+        all = true;
     }
-    return e;
-}
-
-void watch_console(uint16_t dom) {
-    char path[64];
-    base::snformat(path, sizeof path, "/local/domain/%u/console/port", dom);
-    (void)watch(path, "console");   // without it, @releaseDomain and the channel check still work
-}
-
-void unwatch_console(uint16_t dom) {
-    char path[64];
-    base::snformat(path, sizeof path, "/local/domain/%u/console/port", dom);
-    (void)rt::xs_unwatch(path, "console");
+    return all;
 }
 
 void for_each_domain(void (*found)(void* ctx, uint16_t dom), void* ctx) {
     if (!g_connected) return;
+    // A reply holds at most 4 KiB (Xen's XENSTORE_PAYLOAD_MAX): about 800
+    // domains' ids. With more, only those events name are served after the
+    // client dropped some (see docs/system.md, known limits).
     static char list[4096];
-    auto r = rt::xs_directory("/local/domain", list, sizeof list);
+    auto r = rt::xs_directory(kDir, list, sizeof list);
     if (r.ok()) {
         for (const char* n = rt::xs_next_name(list, r.value(), nullptr); n; n = rt::xs_next_name(list, r.value(), n)) {
             uint32_t dom;
             if (parse_u32(n, &dom) && dom < 0x7FF0) found(ctx, uint16_t(dom));
         }
-        return;
     }
-    for (unsigned dom = 0; dom < kScanMax; ++dom) found(ctx, uint16_t(dom));
 }
 
 bool console_of(uint16_t dom, uint32_t* port, char* name, size_t name_cap) {

@@ -1,14 +1,16 @@
 #pragma once
 // Everything the console domain asks XenStore (through rt/xenbus.hpp): which
-// domains have a console for it, what they are called, and the
-// @introduceDomain / @releaseDomain watches.
+// domains have a console for it and what they are called.
 //
-// Which domain left, on @releaseDomain: XenStore does not say (Xen's does
-// not either; xenconsoled asks the hypervisor, which we may not). A domain
-// counts as gone when its /local/domain/X/console/port can no longer be read
-// or names another port; a watch on that node (the builder removes the
-// domain's directory right after XS_RELEASE) says when to look. The event
-// channel check in backends.cpp catches a domain destroyed without that.
+// Which domains: the builder names each domain whose console we serve as
+// /local/domain/<us>/backend/console/<id> before it starts it, and removes
+// that node before it releases the domain (docs/system.md). We watch that
+// directory, so each event names the one domain that came or went: an
+// introduction costs us a read of its console port and name, whatever the
+// number of domains (XenStore's @introduceDomain says no more than that
+// someone came, and rescanning every domain on each one made booting N
+// domains cost O(N^2)). The event channel check in backends.cpp catches a
+// domain destroyed without its node going.
 
 #include <cstddef>
 #include <cstdint>
@@ -19,28 +21,22 @@ namespace console::store {
 // XenStore; the console then serves the kernel log only.
 bool init();
 
-// Sets both watches (and learns our own id) unless done already; true once
-// they are set. Each request waits 100 ms at most: call again later while
-// false (the store may not have started yet).
+// Sets the watch on our backend/console directory (and learns our own id)
+// unless done already; true once set. Each request waits 100 ms at most:
+// call again later while false (the store may not have started yet).
 bool up();
 
 // Our own domain id (the "domid" node the builder writes), -1 if unknown.
 long self();
 
-// Watch events that came since the last call: @introduceDomain,
-// @releaseDomain, a served domain's console node changed.
-struct Events {
-    bool introduced = false, released = false, changed = false;
-};
-Events take_events();
+// Watch events that came since the last call: touched(ctx, dom) for each
+// domain whose node in our directory came or went; true if every domain
+// must be looked at again (the watch was just set, which fires once at
+// once, or the client dropped events).
+bool take_events(void (*touched)(void* ctx, uint16_t dom), void* ctx);
 
-// Watches /local/domain/<dom>/console/port while we serve that domain.
-void watch_console(uint16_t dom);
-void unwatch_console(uint16_t dom);
-
-// Calls found(dom) for every domain whose console port we may read: the
-// /local/domain listing if we may read it, else every id below kScanMax.
-inline constexpr unsigned kScanMax = 64;
+// Calls found(ctx, dom) for every domain named in our directory (the whole
+// listing: at start and after dropped events).
 void for_each_domain(void (*found)(void* ctx, uint16_t dom), void* ctx);
 
 // The port domain `dom` offers its console on, and its name (NUL-terminated,

@@ -13,6 +13,7 @@
 // range, names unique and well-formed, one builder, limits, memory, modules);
 // a refusal must come with a one-line, terminated reason.
 
+#include <manifest/index.hpp>
 #include <manifest/manifest.hpp>
 
 #include <cstdint>
@@ -125,7 +126,22 @@ void check_system(const manifest::System& s) {
         CHECK(d.weight >= 1 && d.weight <= 65535);
         CHECK(d.cpu_cap <= 100);
         CHECK(d.restart <= manifest::RestartPolicy::always);
-        CHECK(std::memchr(d.cmdline, 0, sizeof d.cmdline) != nullptr);
+        // Command lines and lists: inside System's pools, within their limits.
+        CHECK(d.cmdline != nullptr);
+        if (d.cmdline[0]) {
+            CHECK(d.cmdline >= s.cmdline_pool && d.cmdline < s.cmdline_pool + s.n_cmdline_pool);
+            CHECK(std::memchr(d.cmdline, 0, size_t(s.cmdline_pool + s.n_cmdline_pool - d.cmdline)) != nullptr);
+            CHECK(std::strlen(d.cmdline) <= manifest::kCmdlineLen);
+        }
+        auto in_pool = [](const auto* list, unsigned n, const auto* pool, unsigned used) {
+            return n == 0 || (list >= pool && list + n <= pool + used);
+        };
+        CHECK(in_pool(d.grants, d.n_grants, s.grant_pool, s.n_grant_pool));
+        CHECK(in_pool(d.events, d.n_events, s.event_pool, s.n_event_pool));
+        CHECK(in_pool(d.pci, d.n_pci, s.pci_pool, s.n_pci_pool));
+        CHECK(in_pool(d.ioports, d.n_ioports, s.ioport_pool, s.n_ioport_pool));
+        CHECK(in_pool(d.irqs, d.n_irqs, s.irq_pool, s.n_irq_pool));
+        CHECK(in_pool(d.mmio, d.n_mmio, s.mmio_pool, s.n_mmio_pool));
         CHECK(d.n_grants <= kMaxPerDomain && d.n_events <= kMaxPerDomain && d.n_pci <= kMaxPerDomain &&
               d.n_ioports <= kMaxPerDomain && d.n_irqs <= kMaxPerDomain && d.n_mmio <= kMaxPerDomain);
         for (unsigned k = 0; k < d.n_grants; ++k) {
@@ -156,6 +172,25 @@ void check_system(const manifest::System& s) {
         CHECK(c.kind == manifest::ConnKind::vbd || (c.first_sector == 0 && c.sectors == 0 && !c.read_only));
         CHECK(c.sectors == 0 || c.first_sector + c.sectors >= c.first_sector);
     }
+    // The builder's index of what an accepted system gives: one link per
+    // (holder, peer), never a domain naming itself, every link by its peer.
+    static manifest::Index index;
+    index.build(s);
+    uint32_t by_peer = 0;
+    for (unsigned i = 0; i < s.n_domains; ++i) {
+        unsigned n;
+        const manifest::Link* l = index.links_of(i, &n);
+        for (unsigned k = 0; k < n; ++k) {
+            CHECK(l[k].holder == i && l[k].peer < s.n_domains && l[k].peer != i);
+            CHECK(l[k].grant != 0 || l[k].bind);
+            for (unsigned j = 0; j < k; ++j) CHECK(l[j].peer != l[k].peer);
+        }
+        const uint32_t* naming = index.naming(i, &n);
+        for (unsigned k = 0; k < n; ++k) CHECK(index.at(naming[k]).peer == i);
+        by_peer += n;
+        index.connections_of(i, &n);
+    }
+    CHECK(by_peer == index.links());
 }
 
 void run(const std::vector<uint8_t>& module) {

@@ -5,6 +5,7 @@
 // own one-line message. Test manifests are built in-process with libprotobuf
 // (proto/manifest.proto, C++) and framed here.
 
+#include <manifest/index.hpp>
 #include <manifest/manifest.hpp>
 
 #include "manifest.pb.h"
@@ -403,7 +404,7 @@ TEST(ManifestDecode, Limits) {
         EXPECT_TRUE(r.ok) << r.err;
         EXPECT_EQ(decoded().n_domains, manifest::kMaxDomains);
         add_domain(&s, "one-more", moat::Domain::GUEST, 3, 4);
-        EXPECT_EQ(decode_error(s), "more than 128 domains");
+        EXPECT_EQ(decode_error(s), "more than " + std::to_string(manifest::kMaxDomains) + " domains");
     }
     {
         moat::System s = base_system();
@@ -411,7 +412,7 @@ TEST(ManifestDecode, Limits) {
             add_connection(&s, "h", "g", moat::Connection::RING);
         // Duplicates, but the count is checked as they are read.
         add_connection(&s, "h", "g", moat::Connection::RING);
-        EXPECT_EQ(decode_error(s), "more than 512 connections");
+        EXPECT_EQ(decode_error(s), "more than " + std::to_string(manifest::kMaxConnections) + " connections");
     }
     struct PerDomain {
         const char* what;
@@ -854,7 +855,7 @@ TEST(ManifestDecode, Ramdisks) {
     EXPECT_EQ(d.domains[5].module, 5u);
 
     // Every domain with an image and a ramdisk of its own: the most modules
-    // a manifest can have (2 + 2 x 127).
+    // a manifest can have (2 + 2 x (kMaxDomains - 1)).
     moat::System t;
     add_domain(&t, "builder", Domain::BUILDER, 0);
     for (unsigned i = 1; i < manifest::kMaxDomains; ++i)
@@ -862,8 +863,11 @@ TEST(ManifestDecode, Ramdisks) {
     r = decode(frame(t));
     ASSERT_TRUE(r.ok) << r.err;
     EXPECT_EQ(decoded().domains[manifest::kMaxDomains - 1].ramdisk_module, 2 * manifest::kMaxDomains - 1);
-    dom(&t, "d127")->set_ramdisk_module(2 * manifest::kMaxDomains);
-    EXPECT_EQ(decode_error(t), "domain \"d127\": ramdisk_module 256, expected 255 or an earlier one from 2");
+    const std::string last = "d" + std::to_string(manifest::kMaxDomains - 1);
+    dom(&t, last)->set_ramdisk_module(2 * manifest::kMaxDomains);
+    EXPECT_EQ(decode_error(t), "domain \"" + last + "\": ramdisk_module " + std::to_string(2 * manifest::kMaxDomains) +
+                                   ", expected " + std::to_string(2 * manifest::kMaxDomains - 1) +
+                                   " or an earlier one from 2");
 }
 
 // Encodings libprotobuf does not write but a decoder must take: fields in any
@@ -913,3 +917,180 @@ TEST(ManifestDecode, OtherEncodings) {
 }
 
 }  // namespace
+
+// Issue 16: a manifest of kMaxDomains small guests, each with a console and a
+// XenStore ring, decodes, and every name is found again.
+TEST(ManifestDecode, ThousandsOfDomains) {
+    moat::System s;
+    add_domain(&s, "builder", moat::Domain::BUILDER, 0, 8192);
+    add_domain(&s, "console", moat::Domain::CONSOLE, 2);
+    add_domain(&s, "xenstore", moat::Domain::XENSTORE, 2);
+    s.mutable_machine()->set_memory_mib(64 * 1024);
+    for (unsigned i = 3; i < manifest::kMaxDomains; ++i) {
+        const std::string name = "guest-" + std::to_string(i);
+        add_domain(&s, name, moat::Domain::GUEST, 3, 4104)->set_cmdline("role=idle n=" + std::to_string(i));
+        add_connection(&s, name, "console", moat::Connection::CONSOLE);
+        add_connection(&s, name, "xenstore", moat::Connection::XENSTORE);
+    }
+    Result r = decode(frame(s));
+    ASSERT_TRUE(r.ok) << r.err;
+    const manifest::System& d = decoded();
+    ASSERT_EQ(d.n_domains, manifest::kMaxDomains);
+    EXPECT_EQ(d.n_connections, 2 * (manifest::kMaxDomains - 3));
+    for (unsigned i = 0; i < manifest::kMaxDomains; ++i) {
+        EXPECT_EQ(d.find(s.domains(int(i)).name().c_str()), int(i));
+        EXPECT_EQ(std::string(d.domains[i].cmdline), s.domains(int(i)).cmdline());
+    }
+    EXPECT_EQ(d.find("guest-99999"), -1);
+    EXPECT_EQ(d.find(""), -1);
+    // The whole decoded system stays small enough for the builder's memory.
+    EXPECT_LE(sizeof(manifest::System), 2u << 20);
+    EXPECT_LE(sizeof(manifest::Index), 1u << 20);
+
+    // A late duplicate is still found (through the name table), naming the first.
+    add_domain(&s, "guest-7", moat::Domain::GUEST, 3, 4);
+    s.mutable_domains()->SwapElements(s.domains_size() - 1, 100);
+    s.mutable_domains()->DeleteSubrange(s.domains_size() - 1, 1);
+    EXPECT_EQ(decode_error(s), "duplicate domain name \"guest-7\" (domains[7] and [100])");
+}
+
+// What all domains hold together is bounded too (the pools of System), with
+// its own message at the domain that goes past it.
+TEST(ManifestDecode, PoolLimits) {
+    {
+        // kMaxGrants grants from kMaxGrants / 16 domains, then one more.
+        moat::System s = base_system();
+        for (unsigned p = 0; p < manifest::kMaxPerDomain; ++p)
+            add_domain(&s, "p" + std::to_string(p), moat::Domain::GUEST, 3, 4);
+        const unsigned holders = manifest::kMaxGrants / manifest::kMaxPerDomain;
+        for (unsigned h = 0; h < holders; ++h) {
+            moat::Domain* d = add_domain(&s, "h" + std::to_string(h), moat::Domain::GUEST, 3, 4);
+            for (unsigned p = 0; p < manifest::kMaxPerDomain; ++p) {
+                auto* g = d->add_grants();
+                g->set_peer("p" + std::to_string(p));
+                g->add_rights(moat::Grant::MAP_RO);
+            }
+        }
+        s.mutable_machine()->set_memory_mib(1024);
+        Result r = decode(frame(s));
+        ASSERT_TRUE(r.ok) << r.err;
+        EXPECT_EQ(decoded().n_grant_pool, manifest::kMaxGrants);
+        // Each domain's list is its own stretch of the pool.
+        const manifest::Domain& last = decoded().domains[decoded().n_domains - 1];
+        ASSERT_EQ(last.n_grants, manifest::kMaxPerDomain);
+        EXPECT_EQ(last.grants[15].peer, uint16_t(decoded().find("p15")));
+        auto* g = add_domain(&s, "late", moat::Domain::GUEST, 3, 4)->add_grants();
+        g->set_peer("p0");
+        g->add_rights(moat::Grant::COPY);
+        EXPECT_EQ(decode_error(s), "domain \"late\": more than " + std::to_string(manifest::kMaxGrants) +
+                                       " grants in all domains together");
+    }
+    {
+        // Command lines: kCmdlineBytes with their NULs, not one byte more.
+        moat::System s = base_system();
+        s.clear_connections();
+        const unsigned n = manifest::kCmdlineBytes / (manifest::kCmdlineLen + 1);
+        for (unsigned i = 0; i < n; ++i)
+            add_domain(&s, "c" + std::to_string(i), moat::Domain::GUEST, 3, 4)->set_cmdline(std::string(1023, 'x'));
+        Result r = decode(frame(s));
+        ASSERT_TRUE(r.ok) << r.err;
+        EXPECT_EQ(decoded().n_cmdline_pool, manifest::kCmdlineBytes);
+        dom(&s, "g")->set_cmdline("y");
+        EXPECT_EQ(decode_error(s), "domain \"c" + std::to_string(n - 1) + "\": the command lines of all domains " +
+                                       "together are more than " + std::to_string(manifest::kCmdlineBytes) + " bytes");
+    }
+    {
+        // Devices: kMaxDevices irqs in all (the decoder counts them as it
+        // reads, before it finds two domains sharing a line).
+        moat::System s = base_system();
+        const unsigned holders = manifest::kMaxDevices / manifest::kMaxPerDomain;
+        for (unsigned h = 0; h <= holders; ++h) {
+            moat::Domain* d = add_domain(&s, "i" + std::to_string(h), moat::Domain::GUEST, 3, 4);
+            for (unsigned k = 0; k < (h < holders ? manifest::kMaxPerDomain : 1); ++k) d->add_irqs(k);
+        }
+        EXPECT_EQ(decode_error(s), "domain \"i" + std::to_string(holders) + "\": more than " +
+                                       std::to_string(manifest::kMaxDevices) + " irqs in all domains together");
+    }
+}
+
+// manifest::Index: one link per (holder, peer) with what the grants, events
+// and connections give together; the same links by peer; each domain's
+// connections.
+TEST(ManifestIndex, LinksAndConnections) {
+    moat::System s = base_system();   // g: CONSOLE, XENSTORE, RING to h
+    auto* gr = dom(&s, "h")->add_grants();   // h also names g in a grant
+    gr->set_peer("g");
+    gr->add_rights(moat::Grant::COPY);
+    dom(&s, "g")->add_events()->set_peer("h");   // and g an event for h (the ring implies it)
+    Result r = decode(frame(s));
+    ASSERT_TRUE(r.ok) << r.err;
+    const manifest::System& d = decoded();
+    auto index = std::make_unique<manifest::Index>();
+    index->build(d);
+    const unsigned builder = 0, console = 1, xenstore = 2, g = 3, h = 4;
+
+    auto link = [&](unsigned holder, unsigned peer) -> const manifest::Link* {
+        unsigned n;
+        const manifest::Link* l = index->links_of(holder, &n);
+        const manifest::Link* found = nullptr;
+        for (unsigned k = 0; k < n; ++k) {
+            EXPECT_EQ(l[k].holder, holder);
+            EXPECT_NE(l[k].peer, holder);
+            if (l[k].peer == peer) {
+                EXPECT_EQ(found, nullptr) << "two links " << holder << " -> " << peer;
+                found = &l[k];
+            }
+        }
+        return found;
+    };
+    // g, the front-end: may bind to each back-end, grants nothing to map.
+    for (unsigned p : {console, xenstore, h}) {
+        const manifest::Link* l = link(g, p);
+        ASSERT_NE(l, nullptr) << p;
+        EXPECT_TRUE(l->bind);
+        EXPECT_EQ(l->grant, 0);
+    }
+    // The back-ends map g's ring; h's own grant adds COPY to the ring's MAP_RW.
+    EXPECT_EQ(link(console, g)->grant, manifest::kGrantMapRw);
+    EXPECT_EQ(link(h, g)->grant, manifest::kGrantMapRw | manifest::kGrantCopy);
+    EXPECT_TRUE(link(h, g)->bind);
+    // The store serves the builder's ring; nobody else names the builder.
+    ASSERT_NE(link(xenstore, builder), nullptr);
+    EXPECT_EQ(link(xenstore, builder)->grant, manifest::kGrantMapRw);
+    EXPECT_EQ(link(console, builder), nullptr);
+    unsigned n;
+    index->links_of(builder, &n);
+    EXPECT_EQ(n, 0u);
+    EXPECT_EQ(link(console, h), nullptr);
+
+    // By peer: g is named by the console, the store and h, and by nobody else.
+    const uint32_t* naming = index->naming(g, &n);
+    ASSERT_EQ(n, 3u);
+    unsigned holders = 0;
+    for (unsigned k = 0; k < n; ++k) {
+        EXPECT_EQ(index->at(naming[k]).peer, g);
+        holders |= 1u << index->at(naming[k]).holder;
+    }
+    EXPECT_EQ(holders, 1u << console | 1u << xenstore | 1u << h);
+    uint32_t total = 0;
+    for (unsigned i = 0; i < d.n_domains; ++i) {
+        index->naming(i, &n);
+        total += n;
+    }
+    EXPECT_EQ(total, index->links());
+
+    // Connections: g is an end of all three, h of the ring, in manifest order.
+    const uint16_t* cs = index->connections_of(g, &n);
+    ASSERT_EQ(n, 3u);
+    EXPECT_EQ(cs[0], 0);
+    EXPECT_EQ(cs[1], 1);
+    EXPECT_EQ(cs[2], 2);
+    cs = index->connections_of(h, &n);
+    ASSERT_EQ(n, 1u);
+    EXPECT_EQ(cs[0], 2);
+    index->connections_of(builder, &n);
+    EXPECT_EQ(n, 0u);
+    EXPECT_TRUE(index->is_device_backend(h));
+    EXPECT_FALSE(index->is_device_backend(console));
+    EXPECT_FALSE(index->is_device_backend(xenstore));
+}

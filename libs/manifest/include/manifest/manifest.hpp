@@ -12,11 +12,18 @@
 
 namespace manifest {
 
-inline constexpr unsigned kMaxDomains = 128;
-inline constexpr unsigned kMaxConnections = 512;
+// A manifest holds thousands of small domains (issue 16), so what varies in
+// size per domain (command lines, capabilities, devices) lives in pools of
+// System sized for the whole system, not in each Domain: a Domain is ~130
+// bytes, the decoded System ~1.7 MiB at these limits.
+inline constexpr unsigned kMaxDomains = 4096;
+inline constexpr unsigned kMaxConnections = 4 * kMaxDomains;   // a console, a store ring and two more each
 inline constexpr unsigned kMaxPerDomain = 16;    // grants, events, pci, ioports, irqs, mmio: each
+inline constexpr unsigned kMaxGrants = 4 * kMaxDomains;    // grants of all domains together; events too
+inline constexpr unsigned kMaxDevices = 1024;    // pci, ioports, irqs, mmio of all domains together: each
 inline constexpr unsigned kNameLen = 32;
 inline constexpr unsigned kCmdlineLen = 1023;
+inline constexpr unsigned kCmdlineBytes = 512 * 1024;   // all command lines together, each with its NUL
 
 // Numbers as in proto/manifest.proto.
 enum class Role : uint8_t { unspecified = 0, builder = 1, xenstore = 2, console = 3, netback = 4, blkback = 5, guest = 6 };
@@ -46,17 +53,20 @@ struct Domain {
     uint32_t vcpus;          // defaults applied: 1
     uint32_t weight;         // defaults applied: 256
     uint32_t cpu_cap;        // 0 = uncapped
-    char cmdline[kCmdlineLen + 1];
+    const char* cmdline;     // NUL-terminated, in System's pool ("" when unset)
     RestartPolicy restart;
     uint32_t max_restarts;   // 0 = no limit
     bool debug_console;
 
-    Grant grants[kMaxPerDomain];
-    uint16_t events[kMaxPerDomain];   // peers, as indices
-    Pci pci[kMaxPerDomain];
-    Range ioports[kMaxPerDomain];
-    uint32_t irqs[kMaxPerDomain];
-    Range mmio[kMaxPerDomain];
+    // Each list is n_* consecutive entries of one of System's pools (the
+    // decoder appends a domain's entries as it meets them, one domain at a
+    // time), at most kMaxPerDomain.
+    const Grant* grants;
+    const uint16_t* events;   // peers, as indices
+    const Pci* pci;
+    const Range* ioports;
+    const uint32_t* irqs;
+    const Range* mmio;
     uint8_t n_grants, n_events, n_pci, n_ioports, n_irqs, n_mmio;
 };
 
@@ -77,6 +87,35 @@ struct System {
     uint16_t n_connections;
     Domain domains[kMaxDomains];
     Connection connections[kMaxConnections];
+
+    // The pools Domain's lists and command lines point into; n_* of each in use.
+    Grant grant_pool[kMaxGrants];
+    uint16_t event_pool[kMaxGrants];
+    Pci pci_pool[kMaxDevices];
+    Range ioport_pool[kMaxDevices];
+    uint32_t irq_pool[kMaxDevices];
+    Range mmio_pool[kMaxDevices];
+    char cmdline_pool[kCmdlineBytes];
+    uint32_t n_grant_pool, n_event_pool, n_pci_pool, n_ioport_pool, n_irq_pool, n_mmio_pool, n_cmdline_pool;
+
+    // Names to indices: open addressing, index + 1 per used bucket (0: empty),
+    // filled by the decoder once the names are checked. find() costs a few
+    // probes, not a pass over every domain.
+    static constexpr unsigned kNameBuckets = 2 * kMaxDomains;   // a power of two, at most half full
+    uint16_t name_buckets[kNameBuckets];
+
+    // The decoder's working space for its whole-system checks (module
+    // kinds, connection chains), here so that nothing large is on a stack.
+    struct Scratch {
+        uint8_t module_holds[2 + 2 * kMaxDomains];
+        uint16_t head_frontend[kMaxDomains], head_vbd_backend[kMaxDomains], head_mac;   // connection + 1; 0: none
+        uint16_t prev[kMaxConnections];   // the chain's previous connection + 1
+    } scratch;
+
+    System() = default;
+    // Domains point into the pools of their own System: never copied.
+    System(const System&) = delete;
+    System& operator=(const System&) = delete;
 
     // Index of the domain called `name`, or -1.
     int find(const char* name) const;
