@@ -8,6 +8,13 @@ size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
 }  // namespace
 
+void BlobPool::place(Arena& a, uint32_t blocks, BlobPool* into) {
+    Block* b = a.take<Block>(blocks);
+    if (!into) return;
+    into->blocks_ = b;
+    into->cap_ = blocks;
+}
+
 void BlobPool::reset() {
     bump_ = 0;
     free_head_ = kNil;

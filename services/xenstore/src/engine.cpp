@@ -4,8 +4,82 @@ namespace xs {
 
 using abi::XsType;
 
-Engine::Engine(DomId privileged, Hooks hooks)
+void Engine::layout(Arena& a, const Sizing& s, Engine* into) {
+    BlobPool::place(a, s.pool[Res::blocks], into ? &into->blobs_ : nullptr);
+    Tree::place(a, s.pool[Res::records], into ? &into->tree_ : nullptr);
+    Domains::place(a, s, into ? &into->doms_ : nullptr);
+    Watches::place(a, s.pool[Res::watches], s.pool[Res::events], into ? &into->watches_ : nullptr);
+    Transactions::place(a, s.pool[Res::transactions], into ? &into->txs_ : nullptr);
+    uint32_t* nodes = a.take<uint32_t>(s.domains + 1u);
+    Amounts* held = a.take<Amounts>(s.domains + 1u);
+    uint32_t* records = a.take<uint32_t>(s.pool[Res::transactions]);
+    uint32_t* scratch = a.take<uint32_t>(2 * size_t(s.pool[Res::records]));
+    if (!into) return;
+    into->scratch_ = scratch;
+    into->check_nodes_ = nodes;
+    into->check_held_ = held;
+    into->check_records_ = records;
+}
+
+size_t Engine::arena_bytes(const Sizing& s) {
+    Arena a(nullptr, 0);
+    layout(a, s, nullptr);
+    return a.used();
+}
+
+namespace {
+
+// A sizing of `domains` domains with reserve r: the privileged domain's
+// reserve as the standard one's (a base, and what the builder writes for
+// each domain), and a shared remainder as large as the standard one's (and
+// at least one quota's worth), so that what a few domains can take beyond
+// their reserves does not depend on how many domains the store serves.
+Sizing make_sizing(uint32_t domains, const Amounts& r) {
+    Sizing s{};
+    s.domains = domains;
+    s.reserve = r;
+    s.priv_reserve = {{16 + domains * kPrivRecordsPerDomain, 64 + domains * kPrivBlocksPerDomain, 32, 64, 4}};
+    for (size_t i = 0; i < kResCount; ++i) {
+        Res k = static_cast<Res>(i);
+        uint32_t shared = kStandard.shared_of(k) > kQuota[k] - r[k] ? kStandard.shared_of(k) : kQuota[k] - r[k];
+        s.pool.v[i] = s.priv_reserve.v[i] + domains * r.v[i] + shared;
+    }
+    return s;
+}
+
+}  // namespace
+
+Sizing Engine::sizing_for(size_t bytes, uint32_t domains) {
+    if (domains > kDomainSlotsMax) domains = kDomainSlotsMax;
+    for (; domains > 0; domains = domains - 1 - domains / 16) {
+        for (int k = 16; k >= 0; --k) {
+            Amounts r;
+            for (size_t i = 0; i < kResCount; ++i)
+                r.v[i] = kMinReserve.v[i] + (kReserve.v[i] - kMinReserve.v[i]) * uint32_t(k) / 16;
+            Sizing s = make_sizing(domains, r);
+            if (!s.adds_up() || arena_bytes(s) > bytes) continue;
+            // The rest of the arena: more shared records and bytes, one
+            // record to three blocks, as the standard pools have them.
+            size_t unit = 2 * sizeof(Node) + 3 * (kBlobBlockBytes + sizeof(uint32_t));
+            for (size_t more = (bytes - arena_bytes(s)) / unit; more > 0; more /= 2) {
+                Sizing g = s;
+                uint64_t rec = g.pool[Res::records] + uint64_t(more), blk = g.pool[Res::blocks] + 3 * uint64_t(more);
+                if (blk >= kNil / 2) break;
+                g.pool[Res::records] = uint32_t(rec);
+                g.pool[Res::blocks] = uint32_t(blk);
+                if (g.adds_up() && arena_bytes(g) <= bytes) return g;
+            }
+            return s;
+        }
+    }
+    Sizing none{};
+    return none;
+}
+
+Engine::Engine(DomId privileged, Hooks hooks, const Sizing& sizing, void* arena, size_t bytes)
     : priv_(privileged), hooks_(hooks), tree_(blobs_), watches_(blobs_, doms_) {
+    Arena a(arena, bytes);
+    layout(a, sizing, this);
     blobs_.reset();
     doms_.reset(priv_);
     (void)doms_.get(priv_);  // an empty table always has room
@@ -95,14 +169,21 @@ bool Engine::next_event(DomId dom, Reply& out) {
     return true;
 }
 
+bool Engine::has_events(DomId dom) const {
+    const Domain* d = doms_.find(dom);
+    return d && d->ev_head != kNil;
+}
+
 bool Engine::is_introduced(DomId dom) const {
     const Domain* d = doms_.find(dom);
     return d && d->introduced;
 }
 
 const char* Engine::check_invariants() const {
-    uint32_t nodes[kMaxDomains] = {};
-    uint32_t records[kMaxTransactions] = {};
+    uint32_t* nodes = check_nodes_;
+    uint32_t* records = check_records_;
+    for (size_t i = 0; i < doms_.high(); ++i) nodes[i] = 0;
+    for (size_t i = 0; i < txs_.high(); ++i) records[i] = 0;
     char p[kPathBuf];
     for (uint32_t i = 0; i < tree_.high(); ++i) {
         const Node& x = tree_.at(static_cast<int32_t>(i));
@@ -128,7 +209,7 @@ const char* Engine::check_invariants() const {
         if (x.layer == 0 && n > 1 && x.charged != x.perms.owner()) return "committed node charged to a non-owner";
         if (x.layer == 0 && n == 1 && x.charged != kNoDom) return "the root charged to a domain";
     }
-    for (size_t i = 0; i < Domains::size(); ++i) {
+    for (size_t i = 0; i < doms_.high(); ++i) {
         const Domain* d = doms_.at(i);
         if (!d->in_use) continue;
         if (d->nodes != nodes[i]) return "node count mismatch";
@@ -143,13 +224,38 @@ const char* Engine::check_invariants() const {
         if (t.dom != priv_ && t.records > kQuotaTxRecords) return "transaction record quota exceeded";
         if (!doms_.find(t.dom)) return "transaction of an untracked domain";
     }
+    if (const char* e = tree_.check_index()) return e;
+    if (const char* e = watches_.check_index()) return e;
+    if (const char* e = check_owned()) return e;
     return check_ledger();
+}
+
+// Every record charged to a domain is on that domain's list, and nothing else is.
+const char* Engine::check_owned() const {
+    size_t charged = 0, listed = 0;
+    for (uint32_t i = 0; i < tree_.high(); ++i) {
+        const Node& x = tree_.at(static_cast<int32_t>(i));
+        charged += x.kind != Kind::free && x.charged != kNoDom;
+    }
+    for (size_t k = 0; k < doms_.high(); ++k) {
+        const Domain* d = doms_.at(k);
+        if (!d->in_use) continue;
+        uint32_t last = kNil;
+        for (uint32_t i = d->owned_head; i != kNil; last = i, i = tree_.at(int32_t(i)).own_next) {
+            const Node& x = tree_.at(int32_t(i));
+            if (x.kind == Kind::free || x.charged != d->id) return "a domain lists a record not charged to it";
+            if (x.own_prev != last) return "a broken back link in a domain's records";
+            if (++listed > charged) return "a loop in a domain's records";
+        }
+    }
+    return listed == charged ? nullptr : "charged records missing from their domains' lists";
 }
 
 // The ledger (domains.hpp) against what the store holds: recounted from the
 // records, watches, events and transactions, per domain and in all.
 const char* Engine::check_ledger() const {
-    Amounts held[kMaxDomains] = {};
+    Amounts* held = check_held_;
+    for (size_t i = 0; i < doms_.high(); ++i) held[i] = Amounts{};
     auto index = [&](DomId id) -> int {
         const Domain* d = doms_.find(id);
         return d ? int(d - doms_.at(0)) : -1;
@@ -177,7 +283,7 @@ const char* Engine::check_ledger() const {
     }
     Amounts total{};
     uint32_t shared[kResCount] = {};
-    for (size_t i = 0; i < Domains::size(); ++i) {
+    for (size_t i = 0; i < doms_.high(); ++i) {
         const Domain* d = doms_.at(i);
         if (!d->in_use) continue;
         Amounts w = watches_.events_held_by(*d);
@@ -194,7 +300,7 @@ const char* Engine::check_ledger() const {
     }
     for (size_t r = 0; r < kResCount; ++r) {
         if (shared[r] != doms_.shared_used(Res(r))) return "shared use miscounted";
-        if (shared[r] > shared_of(Res(r))) return "shared remainder overdrawn";
+        if (shared[r] > doms_.shared_of(Res(r))) return "shared remainder overdrawn";
     }
     size_t txs = 0;
     for (size_t s = 0; s < txs_.high(); ++s) txs += txs_.at(s).in_use;

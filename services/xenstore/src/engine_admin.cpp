@@ -147,12 +147,25 @@ void Engine::drop_domain_state(Domain& d) {
 // Every committed node dom owns goes, with what lies below it, as Xen does
 // for a domain that goes away (XSA-419): nothing stays charged to it, and a
 // later domain with its id inherits nothing.
+//
+// The domain's list of records charged to it says where they are. They are
+// gathered first (the list changes under the removal: a node goes with
+// those below it, other entries of the list among them), then each one
+// still standing goes with its subtree. Nothing allocates records
+// meanwhile, so a gathered index that is free was removed.
 void Engine::remove_owned(DomId dom) {
+    Domain* d = doms_.find(dom);
+    if (!d) return;
+    uint32_t* gathered = scratch_ + tree_.capacity();  // committed_subtree uses the first half
+    size_t count = 0;
+    for (uint32_t i = d->owned_head; i != kNil; i = tree_.at(int32_t(i)).own_next)
+        if (tree_.at(int32_t(i)).layer == 0) gathered[count++] = i;
     char q[kPathBuf];
-    for (uint32_t i = 0; i < tree_.high(); ++i) {
-        const Node& x = tree_.at(static_cast<int32_t>(i));
-        if (x.kind != Kind::live || x.layer != 0 || x.charged != dom) continue;
-        size_t qn = tree_.path_of(static_cast<int32_t>(i), q);
+    while (count > 0) {
+        int32_t x = int32_t(gathered[--count]);
+        const Node& node = tree_.at(x);
+        if (node.kind != Kind::live || node.layer != 0 || node.charged != dom) continue;
+        size_t qn = tree_.path_of(x, q);
         (void)remove_committed(q, qn);
     }
 }

@@ -80,9 +80,7 @@ Status Engine::can_hold(DomId dom, size_t k, const Amounts& need) const {
     Domain blank{};
     if (!d) {
         // A record (and with it a reserve) must be free for it.
-        bool room = false;
-        for (size_t i = 0; i < Domains::size() && !room; ++i) room = !doms_.at(i)->in_use;
-        if (!room) return Err{Error::nospc};
+        if (!doms_.has_room()) return Err{Error::nospc};
         blank.id = dom;
         d = &blank;
     }
@@ -93,16 +91,55 @@ Status Engine::can_hold(DomId dom, size_t k, const Amounts& need) const {
 // Precondition: can_hold(dom, ...) succeeded, so dom has a record or one is free.
 void Engine::charge(DomId dom, int32_t idx) {
     tree_.at(idx).charged = dom;
-    if (dom != kNoDom) doms_.get(dom).value()->nodes++;
+    if (dom == kNoDom) return;
+    doms_.get(dom).value()->nodes++;
+    link_owned(idx);
 }
 
 void Engine::uncharge(int32_t idx) {
     Node& x = tree_.at(idx);
     if (x.charged == kNoDom) return;
+    unlink_owned(idx);
     Domain* d = doms_.find(x.charged);
     d->nodes--;
     x.charged = kNoDom;
     doms_.maybe_drop(d);
+}
+
+void Engine::link_owned(int32_t idx) {
+    Node& x = tree_.at(idx);
+    Domain* d = doms_.find(x.charged);
+    x.own_prev = kNil;
+    x.own_next = d->owned_head;
+    if (d->owned_head != kNil) tree_.at(int32_t(d->owned_head)).own_prev = uint32_t(idx);
+    d->owned_head = uint32_t(idx);
+}
+
+void Engine::unlink_owned(int32_t idx) {
+    Node& x = tree_.at(idx);
+    Domain* d = doms_.find(x.charged);
+    if (x.own_prev != kNil) tree_.at(int32_t(x.own_prev)).own_next = x.own_next;
+    else d->owned_head = x.own_next;
+    if (x.own_next != kNil) tree_.at(int32_t(x.own_next)).own_prev = x.own_prev;
+    x.own_prev = x.own_next = kNil;
+}
+
+size_t Engine::committed_subtree(const char* p, size_t n) {
+    int32_t top = tree_.find(p, n, 0);
+    if (top < 0) return 0;
+    size_t head = 0, tail = 0;
+    scratch_[tail++] = uint32_t(top);
+    char q[kPathBuf];
+    while (head < tail) {
+        int32_t x = int32_t(scratch_[head++]);
+        size_t qn = tree_.path_of(x, q);
+        uint32_t h = tree_.at(x).hash;
+        for (uint32_t k = tree_.children(h); k != kNil; k = tree_.next_child(k)) {
+            const Node& y = tree_.at(int32_t(k));
+            if (y.layer == 0 && tree_.is_child(int32_t(k), q, qn, h)) scratch_[tail++] = k;
+        }
+    }
+    return tail;
 }
 
 void Engine::bump_parent(const char* p, size_t n) {
@@ -273,10 +310,9 @@ Status Engine::op_mkdir(Ctx& c, const Request& r, Reply& out) {
 // Removes p and everything below it from the committed tree. Cannot fail.
 Status Engine::remove_committed(const char* p, size_t n) {
     bump_parent(p, n);
-    for (uint32_t i = 0; i < tree_.high(); ++i) {
-        int32_t x = static_cast<int32_t>(i);
-        if (tree_.at(x).kind == Kind::free || tree_.at(x).layer != 0 || !tree_.is_self_or_below(x, p, n))
-            continue;
+    size_t count = committed_subtree(p, n);
+    for (size_t i = 0; i < count; ++i) {
+        int32_t x = static_cast<int32_t>(scratch_[i]);
         char q[kPathBuf];
         size_t qn = tree_.path_of(x, q);
         // The top fires watches on it and above; the nodes below only their own.
@@ -375,7 +411,7 @@ Status Engine::op_directory(Ctx& c, const Request& r, Reply& out) {
     reply_begin(out, r.type, r.req_id, r.tx_id);
     uint32_t h = path_hash(p.s, p.n);
     size_t skip = p.n == 1 ? 1 : p.n + 1;
-    for (uint32_t k = 0; k < tree_.high(); ++k) {
+    for (uint32_t k = tree_.children(h); k != kNil; k = tree_.next_child(k)) {
         int32_t x = static_cast<int32_t>(k);
         const Node& node = tree_.at(x);
         if (node.kind == Kind::free || !tree_.is_child(x, p.s, p.n, h)) continue;
@@ -542,8 +578,10 @@ void Engine::tx_commit(size_t slot) {
             if (t.charged != kNoDom) {
                 // The owner changed: the new owner's charge moves to the node.
                 uncharge(committed);
+                unlink_owned(x);
                 cn.charged = t.charged;
                 t.charged = kNoDom;
+                link_owned(committed);
             }
             cn.gen = tree_.next_gen();
             watches_.fire(q, qn, false, cn.perms, priv_);

@@ -135,8 +135,8 @@ void Connection::flush(Engine& e, XenstoreRingIdx rsp_cons, bool& moved) {
     }
 }
 
-ServeResult Connection::serve(Engine& e, Reply& scratch) {
-    ServeResult res{false, false, false};
+ServeResult Connection::serve(Engine& e, Reply& scratch, uint32_t turns) {
+    ServeResult res{false, false, false, false};
     if (!ring_ || broken()) return res;
 
     // The peer's indices, once for the whole pass.
@@ -144,22 +144,23 @@ ServeResult Connection::serve(Engine& e, Reply& scratch) {
     XenstoreRingIdx rsp_cons = load_index(&ring_->rsp_cons);
     if (req_prod - req_cons_ > kRing) {
         fail(e, BreakReason::request_index, req_prod);
-        return ServeResult{true, true, true};
+        return ServeResult{true, true, true, false};
     }
     if (rsp_prod_ - rsp_cons > kRing) {
         fail(e, BreakReason::response_index, rsp_cons);
-        return ServeResult{true, true, true};
+        return ServeResult{true, true, true, false};
     }
 
     const XenstoreRingIdx req_cons0 = req_cons_, rsp_prod0 = rsp_prod_;
     bool progress = false;
     flush(e, rsp_cons, progress);
+    uint32_t turn = 0;
     for (;;) {
-        bool moved = false;
+        bool moved = false, turned = false;
         if (!take_request_bytes(req_prod, moved)) {
             fail(e, BreakReason::oversized, detail_);
             store_index(&ring_->req_cons, req_cons_);
-            return ServeResult{true, true, true};
+            return ServeResult{true, true, true, false};
         }
         bool complete = in_have_ >= kHdr && in_have_ == kHdr + in_len_;
         if (complete && can_queue()) {
@@ -168,23 +169,28 @@ ServeResult Connection::serve(Engine& e, Reply& scratch) {
                 e.handle(dom_, in_, in_have_, scratch);
                 enqueue(scratch, true);
                 in_have_ = in_len_ = 0;
-                moved = true;
+                moved = turned = true;
             } else if (s.error() != Error::quota) {
                 // The engine cannot track the domain: answer without counting it.
                 Engine::error_reply(in_, in_have_, s.error(), scratch);
                 enqueue(scratch, false);
                 in_have_ = in_len_ = 0;
-                moved = true;
+                moved = turned = true;
             }
             // At the quota the request stays where it is until replies go out.
         }
         if (can_queue() && e.next_event(dom_, scratch)) {
             enqueue(scratch, false);
-            moved = true;
+            moved = turned = true;
         }
         flush(e, rsp_cons, moved);
         if (!moved) break;
         progress = true;
+        // Its share of this round is used: the rest waits for its next turn.
+        if (turned && ++turn >= turns) {
+            res.again = true;
+            break;
+        }
     }
 
     if (req_cons_ != req_cons0) store_index(&ring_->req_cons, req_cons_);
@@ -194,55 +200,108 @@ ServeResult Connection::serve(Engine& e, Reply& scratch) {
     return res;
 }
 
-Connection* RingServer::find(DomId dom) {
-    for (size_t i = 0; i < used_; ++i)
-        if (conns_[i].attached() && conns_[i].dom() == dom) return &conns_[i];
-    return nullptr;
+RingServer::RingServer(Engine& e, Connection* pool, size_t capacity)
+    : engine_(e), pool_(pool), capacity_(capacity < 0xffff ? capacity : 0xfffe) {
+    free_ = kNone;
+    for (size_t i = capacity_; i-- > 0;) {
+        pool_[i].ready_next_ = free_;
+        free_ = uint32_t(i);
+    }
+    engine_.set_queued_hook(this, on_queued);
+}
+
+void RingServer::on_queued(void* self, DomId dom) {
+    auto* s = static_cast<RingServer*>(self);
+    if (Connection* c = s->find(dom)) s->make_ready(*c);
 }
 
 Connection* RingServer::attach(DomId dom, abi::XenstoreDomainInterface* ring, uint32_t port) {
+    if (dom >= kDomIdLimit || port >= kMaxPorts) return nullptr;
     Connection* c = find(dom);
     if (c) {
+        set_port(*c, 0);
+        unready(*c);
         c->detach(engine_);
     } else {
-        for (auto& x : conns_)
-            if (!x.attached()) {
-                c = &x;
-                break;
-            }
-        if (!c) return nullptr;
-        size_t index = size_t(c - conns_) + 1;
-        if (index > used_) used_ = index;
+        if (free_ == kNone) return nullptr;
+        c = &pool_[free_];
+        free_ = c->ready_next_;
+        by_dom_[dom] = uint16_t(index_of(*c) + 1);
+        attached_++;
     }
-    c->attach(dom, ring, port);
+    c->attach(dom, ring, 0);
+    set_port(*c, port);
+    // A new ring may hold requests written before it was attached.
+    make_ready(*c);
     return c;
 }
 
 void RingServer::detach(DomId dom) {
-    if (Connection* c = find(dom)) c->detach(engine_);
+    Connection* c = find(dom);
+    if (!c) return;
+    set_port(*c, 0);
+    unready(*c);
+    c->detach(engine_);
+    by_dom_[dom] = 0;
+    c->ready_next_ = free_;
+    free_ = uint32_t(index_of(*c));
+    attached_--;
 }
 
-size_t RingServer::connections() const {
-    size_t n = 0;
-    for (auto& c : conns_) n += c.attached() ? 1 : 0;
-    return n;
+void RingServer::set_port(Connection& c, uint32_t port) {
+    if (c.port_ && c.port_ < kMaxPorts && by_port_[c.port_] == index_of(c) + 1) by_port_[c.port_] = 0;
+    c.port_ = port < kMaxPorts ? port : 0;
+    if (c.port_) by_port_[c.port_] = uint16_t(index_of(c) + 1);
+}
+
+void RingServer::make_ready(Connection& c) {
+    if (c.ready_ || !c.attached()) return;
+    uint32_t i = uint32_t(index_of(c));
+    c.ready_ = true;
+    c.ready_next_ = kNone;
+    c.ready_prev_ = ready_tail_;
+    if (ready_tail_ != kNone) pool_[ready_tail_].ready_next_ = i;
+    else ready_head_ = i;
+    ready_tail_ = i;
+    ready_count_++;
+}
+
+void RingServer::unready(Connection& c) {
+    if (!c.ready_) return;
+    if (c.ready_prev_ != kNone) pool_[c.ready_prev_].ready_next_ = c.ready_next_;
+    else ready_head_ = c.ready_next_;
+    if (c.ready_next_ != kNone) pool_[c.ready_next_].ready_prev_ = c.ready_prev_;
+    else ready_tail_ = c.ready_prev_;
+    c.ready_ = false;
+    ready_count_--;
+}
+
+bool RingServer::serve_round(void* ctx, void (*notify)(void*, Connection&), void (*broke)(void*, Connection&)) {
+    bool moved = false;
+    // Those ready now; whoever becomes ready meanwhile (a watch event, a
+    // pass that stopped at its quota) waits for the next round.
+    for (size_t n = ready_count_; n > 0 && ready_head_ != kNone; --n) {
+        Connection& c = pool_[ready_head_];
+        unready(c);
+        ServeResult r = serve(c);
+        passes_++;
+        if (r.notify && notify) notify(ctx, c);
+        if (r.broke && broke) broke(ctx, c);
+        if (r.again && c.attached() && !c.broken()) make_ready(c);
+        moved = moved || r.progress;
+    }
+    return moved;
+}
+
+bool RingServer::serve_ready(void* ctx, void (*notify)(void*, Connection&), void (*broke)(void*, Connection&)) {
+    bool any = false;
+    while (ready_count_ != 0) any = serve_round(ctx, notify, broke) || any;
+    return any;
 }
 
 bool RingServer::serve_all(void* ctx, void (*notify)(void*, Connection&), void (*broke)(void*, Connection&)) {
-    bool any = false;
-    for (;;) {
-        bool moved = false;
-        for (size_t i = 0; i < used_; ++i) {
-            Connection& c = conns_[i];
-            if (!c.attached()) continue;
-            ServeResult r = serve(c);
-            if (r.notify && notify) notify(ctx, c);
-            if (r.broke && broke) broke(ctx, c);
-            moved = moved || r.progress;
-        }
-        if (!moved) return any;
-        any = true;
-    }
+    for (size_t i = 0; i < capacity_; ++i) make_ready(pool_[i]);
+    return serve_ready(ctx, notify, broke);
 }
 
 }  // namespace xs

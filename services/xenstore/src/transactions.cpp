@@ -8,7 +8,7 @@ void Transactions::reset() {
 }
 
 Result<size_t> Transactions::open(DomId dom) {
-    for (size_t s = 0; s < kMaxTransactions; ++s) {
+    for (size_t s = 0; s < cap_; ++s) {
         if (s < high_ && tx_[s].in_use) continue;
         uint32_t id;
         bool taken;

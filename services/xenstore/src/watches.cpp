@@ -3,47 +3,102 @@
 
 namespace xs {
 
+namespace {
+
+constexpr char kIntroduceDomain[] = "@introduceDomain";
+constexpr char kReleaseDomain[] = "@releaseDomain";
+
+// One step of path_hash (FNV-1a): hashing a path byte by byte passes through
+// the hash of each of its prefixes.
+constexpr uint32_t kHashStart = 2166136261u;
+uint32_t hash_step(uint32_t h, char c) { return (h ^ static_cast<uint8_t>(c)) * 16777619u; }
+
+}  // namespace
+
+void Watches::place(Arena& a, uint32_t watches, uint32_t events, Watches* into) {
+    Watch* w = a.take<Watch>(watches);
+    uint32_t buckets = pow2_at_least(watches);
+    uint32_t* b = a.take<uint32_t>(buckets);
+    Event* e = a.take<Event>(events);
+    if (!into) return;
+    into->watches_ = w;
+    into->cap_ = watches;
+    into->bucket_ = b;
+    into->mask_ = buckets - 1;
+    into->events_ = e;
+    into->ev_cap_ = events;
+}
+
 void Watches::reset() {
     high_ = 0;
+    free_ = kNil;
+    for (uint32_t b = 0; b <= mask_; ++b) bucket_[b] = kNil;
+    introduce_ = release_ = kNil;
+    probes_ = 0;
     ev_free_ = kNil;
     ev_bump_ = 0;
     used_events_ = 0;
 }
 
+// Which special list a watch on path is on: 1 @introduceDomain, 2 @releaseDomain, 0 none (a bucket).
+static int special_list(const char* path, size_t pn) {
+    if (bytes_equal(path, pn, kIntroduceDomain, sizeof kIntroduceDomain - 1)) return 1;
+    if (bytes_equal(path, pn, kReleaseDomain, sizeof kReleaseDomain - 1)) return 2;
+    return 0;
+}
+
+uint32_t& Watches::chain(const char* path, size_t pn, uint32_t h) {
+    switch (special_list(path, pn)) {
+    case 1: return introduce_;
+    case 2: return release_;
+    default: return bucket_[h & mask_];
+    }
+}
+
 Result<size_t> Watches::add(Domain& d, const char* path, size_t pn, const char* token, size_t tn,
                     uint16_t strip) {
-    Watch* slot = nullptr;
-    for (size_t i = 0; i < high_; ++i) {
-        Watch& w = watches_[i];
-        if (!w.in_use) {
-            if (!slot) slot = &w;
-            continue;
-        }
-        if (w.dom == d.id && blobs_.equals(w.path, path, pn) && blobs_.equals(w.token, token, tn))
+    uint32_t h = path_hash(path, pn);
+    uint32_t& head = chain(path, pn, h);
+    for (uint32_t i = head; i != kNil; i = watches_[i].next) {
+        const Watch& w = watches_[i];
+        if (w.dom == d.id && w.hash == h && blobs_.equals(w.path, path, pn) && blobs_.equals(w.token, token, tn))
             return Err{Error::exist};
     }
     Amounts need{};
     need[Res::watches] = 1;
     need[Res::blocks] = uint32_t(BlobPool::blocks_for(pn) + BlobPool::blocks_for(tn));
     TRY(doms_.can_take(d, need));
-    if (!slot && high_ < kMaxWatches) slot = &watches_[high_];
     // The ledger keeps the pools from running dry; this cannot fail then.
-    if (!slot || need[Res::blocks] > blobs_.free_blocks()) return Err{Error::nomem};
-    if (slot == &watches_[high_]) high_++;
+    if ((free_ == kNil && high_ == cap_) || need[Res::blocks] > blobs_.free_blocks()) return Err{Error::nomem};
+    uint32_t i;
+    if (free_ != kNil) {
+        i = free_;
+        free_ = watches_[i].next;
+    } else {
+        i = static_cast<uint32_t>(high_++);
+    }
+    Watch* slot = &watches_[i];
     slot->path = blobs_.store(path, pn).value();
     slot->token = blobs_.store(token, tn).value();
     slot->dom = d.id;
     slot->strip = strip;
+    slot->hash = h;
     slot->in_use = true;
+    slot->next = head;
+    head = i;
+    slot->dom_prev = kNil;
+    slot->dom_next = d.watch_head;
+    if (d.watch_head != kNil) watches_[d.watch_head].dom_prev = i;
+    d.watch_head = i;
     doms_.take(d, need);
-    return static_cast<size_t>(slot - watches_);
+    return static_cast<size_t>(i);
 }
 
 Status Watches::remove(Domain& d, const char* path, size_t pn, const char* token, size_t tn) {
-    for (size_t i = 0; i < high_; ++i) {
+    uint32_t h = path_hash(path, pn);
+    for (uint32_t i = chain(path, pn, h); i != kNil; i = watches_[i].next) {
         Watch& w = watches_[i];
-        if (w.in_use && w.dom == d.id && blobs_.equals(w.path, path, pn) &&
-            blobs_.equals(w.token, token, tn)) {
+        if (w.dom == d.id && w.hash == h && blobs_.equals(w.path, path, pn) && blobs_.equals(w.token, token, tn)) {
             drop(d, w);
             return {};
         }
@@ -52,16 +107,62 @@ Status Watches::remove(Domain& d, const char* path, size_t pn, const char* token
 }
 
 void Watches::drop(Domain& d, Watch& w) {
+    uint32_t i = static_cast<uint32_t>(&w - watches_);
+    char wp[kPathBuf];
+    blobs_.read(w.path, wp);
+    uint32_t* link = &chain(wp, w.path.len, w.hash);
+    while (*link != i) link = &watches_[*link].next;
+    *link = w.next;
+    if (w.dom_prev != kNil) watches_[w.dom_prev].dom_next = w.dom_next;
+    else d.watch_head = w.dom_next;
+    if (w.dom_next != kNil) watches_[w.dom_next].dom_prev = w.dom_prev;
     Amounts held = cost(w);
     blobs_.release(w.path);
     blobs_.release(w.token);
     w.in_use = false;
+    w.next = free_;
+    free_ = i;
     doms_.give(d, held);
 }
 
 void Watches::remove_all(Domain& d) {
-    for (size_t i = 0; i < high_; ++i)
-        if (watches_[i].in_use && watches_[i].dom == d.id) drop(d, watches_[i]);
+    while (d.watch_head != kNil) drop(d, watches_[d.watch_head]);
+}
+
+// Walks, for every watch, the chain it must be on and its domain's list (the
+// fuzzers call this after every message: it costs the watches, not the buckets).
+const char* Watches::check_index() const {
+    size_t in_use = 0;
+    for (size_t i = 0; i < high_; ++i) in_use += watches_[i].in_use;
+    for (uint32_t x = 0; x < high_; ++x) {
+        const Watch& w = watches_[x];
+        if (!w.in_use) continue;
+        char wp[kPathBuf];
+        blobs_.read(w.path, wp);
+        if (w.hash != path_hash(wp, w.path.len)) return "a watch with the wrong hash";
+        int special = special_list(wp, w.path.len);
+        uint32_t head = special == 1 ? introduce_ : special == 2 ? release_ : bucket_[w.hash & mask_];
+        bool found = false;
+        size_t steps = 0;
+        for (uint32_t i = head; i != kNil; i = watches_[i].next) {
+            if (i >= high_ || !watches_[i].in_use) return "a free watch in the index";
+            if (++steps > in_use) return "a loop in the watch index";
+            found |= i == x;
+        }
+        if (!found) return "a watch missing from the index";
+        const Domain* d = doms_.find(w.dom);
+        if (!d) return "a watch of an untracked domain";
+        found = false;
+        steps = 0;
+        for (uint32_t i = d->watch_head, last = kNil; i != kNil; last = i, i = watches_[i].dom_next) {
+            if (!watches_[i].in_use || watches_[i].dom != d->id) return "a domain lists a watch not its own";
+            if (watches_[i].dom_prev != last) return "a broken back link in a domain's watches";
+            if (++steps > in_use) return "a loop in a domain's watches";
+            found |= i == x;
+        }
+        if (!found) return "a watch missing from its domain's list";
+    }
+    return nullptr;
 }
 
 Amounts Watches::cost(const Watch& w) {
@@ -80,18 +181,33 @@ Amounts Watches::events_held_by(const Domain& d) const {
     return a;
 }
 
-void Watches::fire(const char* path, size_t pn, bool exact, const Perms& perms, DomId privileged) {
-    char wp[kPathBuf];
-    for (size_t i = 0; i < high_; ++i) {
-        Watch& w = watches_[i];
-        if (!w.in_use) continue;
-        blobs_.read(w.path, wp);
-        bool hit = exact || path[0] == '@' || wp[0] == '@' ? bytes_equal(path, pn, wp, w.path.len)
-                                                         : is_self_or_below(path, pn, wp, w.path.len);
-        if (!hit) continue;
+void Watches::fire_chain(uint32_t head, const char* path, size_t pn, uint32_t h, const char* event, size_t en,
+                         const Perms& perms, DomId privileged) {
+    for (uint32_t i = head; i != kNil;) {
+        // The next one first: queue_for does not change the chains, but
+        // say so where it would matter.
+        const Watch& w = watches_[i];
+        i = w.next;
+        probes_++;
+        if (w.hash != h || !blobs_.equals(w.path, path, pn)) continue;
         // Only watchers that may read the node hear about it.
         if (!(access(perms, w.dom, privileged) & kPermRead)) continue;
-        queue_for(w, path, pn);
+        queue_for(w, event, en);
+    }
+}
+
+void Watches::fire(const char* path, size_t pn, bool exact, const Perms& perms, DomId privileged) {
+    if (path[0] == '@' || exact) {
+        uint32_t h = path_hash(path, pn);
+        fire_chain(chain(path, pn, h), path, pn, h, path, pn, perms, privileged);
+        return;
+    }
+    // Every ancestor of path at a component boundary, "/" first, then path.
+    uint32_t h = kHashStart;
+    for (size_t k = 1; k <= pn; ++k) {
+        h = hash_step(h, path[k - 1]);
+        if (k == 1 || k == pn || path[k] == '/')
+            fire_chain(bucket_[h & mask_], path, k, h, path, pn, perms, privileged);
     }
 }
 
@@ -118,7 +234,7 @@ void Watches::push_event(Domain& d, const char* path, size_t pn, BlobRef token) 
     if (ev_free_ != kNil) {
         e = ev_free_;
         ev_free_ = events_[e].next;
-    } else if (ev_bump_ < kMaxEvents) {
+    } else if (ev_bump_ < ev_cap_) {
         e = ev_bump_++;
     } else {
         return;  // the ledger keeps this from happening
@@ -143,6 +259,7 @@ void Watches::push_event(Domain& d, const char* path, size_t pn, BlobRef token) 
     d.ev_tail = e;
     doms_.take(d, need);
     used_events_++;
+    if (queued_) queued_(queued_ctx_, d.id);
 }
 
 void Watches::free_event(Domain& d, uint32_t e) {

@@ -22,7 +22,10 @@ bool has_word(const char* s, size_t cap, const char* w) {
 void dying(uint32_t kick) {
     rt::notify(kick);
     auto w = rt::xs_write("alive", "1");  // waits until introduced
-    check(w.ok(), "xs_smoke.dying_guest_wrote");
+    // A watch the master fires once we are gone: the event sends the store
+    // to our ring, whose page went with us (the store must catch the fault).
+    auto watched = rt::xs_watch("alive", "alive");
+    check(w.ok() && watched.ok(), "xs_smoke.dying_guest_wrote");
     rt::printf("smoke_guest: powering off with its ring still introduced\n");
 }
 

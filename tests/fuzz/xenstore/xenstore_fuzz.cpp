@@ -21,12 +21,19 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <vector>
 
 namespace {
 
 using abi::XsType;
 
 using Input = fuzz::Input;
+
+// The engine's pools, made once and reused by every input.
+void* arena() {
+    static std::vector<std::max_align_t> mem(xs::Engine::arena_bytes(xs::kStandard) / sizeof(std::max_align_t) + 1);
+    return mem.data();
+}
 
 const char* const kPaths[] = {
     "a", "a/b", "a/b/c", "d", "/local/domain/1/a", "/local/domain/2", "/local/domain/2/x/y", "/local",
@@ -52,7 +59,7 @@ void check_reply() {
 // Whatever the others did, every domain can still take what is left of its
 // reserve (config.hpp), one resource at a time and all at once.
 void check_reserves(const xs::Engine& e) {
-    for (size_t i = 0; i < xs::Domains::size(); ++i) {
+    for (size_t i = 0; i < e.domains().high(); ++i) {
         const xs::Domain* d = e.domains().at(i);
         if (!d->in_use) continue;
         const xs::Amounts& r = e.domains().reserve(*d);
@@ -102,7 +109,7 @@ void flood(xs::Engine& e, xs::DomId dom, uint8_t kind, Input& in, uint32_t* tx_i
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    auto* e = new (g_storage) xs::Engine(0);
+    auto* e = new (g_storage) xs::Engine(0, {}, xs::kStandard, arena(), xs::Engine::arena_bytes(xs::kStandard));
     for (xs::DomId d = 1; d <= 3; ++d)
         if (!e->introduce(d).ok()) fail("introduce");
     Input in{data, size};

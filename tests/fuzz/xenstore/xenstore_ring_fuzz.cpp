@@ -23,6 +23,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -33,10 +34,17 @@ constexpr int kConns = 3;  // domains 0 (builder), 1, 2
 
 using Input = fuzz::Input;
 
+// The engine's pools, made once and reused by every input.
+void* arena() {
+    static std::vector<std::max_align_t> mem(xs::Engine::arena_bytes(xs::kStandard) / sizeof(std::max_align_t) + 1);
+    return mem.data();
+}
+
 const char* const kPaths[] = {"a", "a/b", "/local/domain/1/x", "/local/domain/2", "/tool", "@releaseDomain", "/", "w"};
 
 alignas(xs::Engine) unsigned char g_engine[sizeof(xs::Engine)];
-alignas(xs::RingServer) unsigned char g_server[sizeof(xs::RingServer)];
+using Server = xs::PooledRingServer<kConns>;
+alignas(Server) unsigned char g_server[sizeof(Server)];
 Ring g_rings[kConns];
 // Client-side bytes not yet pushed.
 std::string g_pending[kConns];
@@ -48,7 +56,7 @@ void fail(const char* what, int d) {
 
 // Whatever the others did, every domain can still take the rest of its reserve.
 void check_reserves(const xs::Engine& e) {
-    for (size_t i = 0; i < xs::Domains::size(); ++i) {
+    for (size_t i = 0; i < e.domains().high(); ++i) {
         const xs::Domain* d = e.domains().at(i);
         if (!d->in_use) continue;
         const xs::Amounts& r = e.domains().reserve(*d);
@@ -94,8 +102,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                         }
                     },
                     [](void* ctx, xs::DomId d) { static_cast<Hooked*>(ctx)->server->detach(d); }};
-    auto* e = new (g_engine) xs::Engine(0, hooks);
-    auto* server = new (g_server) xs::RingServer(*e);
+    auto* e = new (g_engine) xs::Engine(0, hooks, xs::kStandard, arena(), xs::Engine::arena_bytes(xs::kStandard));
+    xs::RingServer* server = new (g_server) Server(*e);
     g_hooked = Hooked{server, {}};
     memset(g_rings, 0, sizeof g_rings);
     for (auto& p : g_pending) p.clear();

@@ -3,6 +3,7 @@
 // strings.
 
 #include <xenstore/engine.hpp>
+#include <xenstore/hosted.hpp>
 
 #include <gtest/gtest.h>
 
@@ -38,7 +39,7 @@ inline std::vector<uint8_t> msg(XsType t, const std::string& payload, uint32_t t
 }
 
 struct Store {
-    std::unique_ptr<xs::Engine> e = std::make_unique<xs::Engine>(kBuilder);
+    std::unique_ptr<xs::HostedEngine> e = std::make_unique<xs::HostedEngine>(kBuilder);
     // Engine::check_invariants after every request (bulk fills turn it off
     // and check at their milestones: it takes time quadratic in the nodes).
     bool check = true;

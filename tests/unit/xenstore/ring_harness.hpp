@@ -6,6 +6,7 @@
 
 #include "harness.hpp"
 
+#include <xenstore/hosted.hpp>
 #include <xenstore/ring_server.hpp>
 
 #include <abi/xs_wire.hpp>
@@ -87,15 +88,18 @@ struct FakeClient {
     }
 };
 
+// Connections a test's server holds.
+inline constexpr size_t kConnections = 129;
+
 // An engine (builder = domain 0), a server, and clients attached to it.
 struct World {
-    std::unique_ptr<xs::Engine> engine;
-    std::unique_ptr<xs::RingServer> server;
+    std::unique_ptr<xs::HostedEngine> engine;
+    std::unique_ptr<xs::PooledRingServer<kConnections>> server;
     std::vector<std::unique_ptr<FakeClient>> clients;  // index = domain id
     unsigned notifies[8] = {};
     unsigned breaks[8] = {};
 
-    World() : engine(std::make_unique<xs::Engine>(kBuilder)), server(std::make_unique<xs::RingServer>(*engine)) {
+    World() : engine(std::make_unique<xs::HostedEngine>(kBuilder)), server(std::make_unique<xs::PooledRingServer<kConnections>>(*engine)) {
         for (int i = 0; i < 8; ++i) clients.push_back(std::make_unique<FakeClient>());
     }
     FakeClient& c(xs::DomId d) { return *clients[d]; }

@@ -32,7 +32,7 @@ struct Snapshot {
 
 Snapshot snapshot(const Store& s) {
     Snapshot sn;
-    for (size_t i = 0; i < xs::Domains::size(); ++i) {
+    for (size_t i = 0; i < s.e->domains().high(); ++i) {
         const xs::Domain* d = s.e->domains().at(i);
         if (!d->in_use) continue;
         std::vector<uint32_t> v(d->used.v, d->used.v + xs::kResCount);
@@ -110,8 +110,8 @@ struct ReserveTest : ::testing::Test {
 TEST(ReserveConfig, ReservesAndOneQuotaFitEveryPool) {
     for (Res r : kAllRes) {
         uint64_t reserved = xs::kPrivReserve[r] + uint64_t(xs::kDomainSlots) * xs::kReserve[r];
-        EXPECT_EQ(reserved + xs::shared_of(r), xs::kPool[r]) << res_name(r);
-        EXPECT_GE(xs::shared_of(r) + xs::kReserve[r], xs::kQuota[r]) << res_name(r);
+        EXPECT_EQ(reserved + xs::kStandard.shared_of(r), xs::kPool[r]) << res_name(r);
+        EXPECT_GE(xs::kStandard.shared_of(r) + xs::kReserve[r], xs::kQuota[r]) << res_name(r);
     }
 }
 
@@ -264,7 +264,7 @@ TEST_F(ReserveTest, ManyFillersExhaustEverySharedPool) {
     };
     auto exhausted = [&] {
         for (Res r : kAllRes)
-            if (s.e->domains().shared_used(r) < xs::shared_of(r)) return false;
+            if (s.e->domains().shared_used(r) < xs::kStandard.shared_of(r)) return false;
         return true;
     };
     // Enough to take every shared pool: the transactions need the most
@@ -395,7 +395,7 @@ TEST_F(ReserveTest, TheBuilderHasItsOwnReserve) {
         for (size_t i = 0; s.write(f, name("n", i), "") == "OK"; ++i) {
         }
     }
-    EXPECT_EQ(s.e->domains().shared_used(Res::records), xs::shared_of(Res::records));
+    EXPECT_EQ(s.e->domains().shared_used(Res::records), xs::kStandard.shared_of(Res::records));
     for (size_t i = 0; used(s, kBuilder, Res::records) < xs::kPrivReserve[Res::records]; ++i)
         ASSERT_EQ(s.write(kBuilder, name("/tool/n", i), ""), "OK") << i;
     EXPECT_EQ(s.write(kBuilder, "/tool/one-more", ""), "EQUOTA");

@@ -374,7 +374,7 @@ TEST_F(RingTest, ReattachResetsABrokenConnection) {
 TEST_F(RingTest, TableIsBounded) {
     std::vector<std::unique_ptr<Ring>> rings;
     size_t attached = w.server->connections();
-    for (size_t i = attached; i < xs::kMaxConnections; ++i) {
+    for (size_t i = attached; i < kConnections; ++i) {
         rings.push_back(std::make_unique<Ring>());
         memset(rings.back().get(), 0, sizeof(Ring));
         ASSERT_NE(w.server->attach(xs::DomId(100 + i), rings.back().get(), 1), nullptr);
@@ -393,7 +393,7 @@ TEST(RingDifferential, RandomChunkingMatchesTheEngine) {
         World w;
         w.c(kBuilder).start_at(rng());
         ASSERT_NE(w.attach(kBuilder), nullptr);
-        auto ref = std::make_unique<xs::Engine>(kBuilder);
+        auto ref = std::make_unique<xs::HostedEngine>(kBuilder);
         auto out = std::make_unique<xs::Reply>();
         FakeClient& c = w.c(kBuilder);
         std::string expect;

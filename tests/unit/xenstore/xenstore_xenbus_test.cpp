@@ -4,6 +4,7 @@
 // store, the event queue bound, and two threads.
 
 #include <rt/xenbus.hpp>
+#include <xenstore/hosted.hpp>
 #include <xenstore/ring_server.hpp>
 
 #include <gtest/gtest.h>
@@ -30,8 +31,8 @@ constexpr xs::DomId kMaster = 0;
 // An engine and its ring server, and clients whose waits run server passes
 // (one thread, deterministic). Time is a counter: each wait is 1 ms.
 struct Bus {
-    std::unique_ptr<xs::Engine> engine;
-    std::unique_ptr<xs::RingServer> server;
+    std::unique_ptr<xs::HostedEngine> engine;
+    std::unique_ptr<xs::PooledRingServer<16>> server;
     std::map<xs::DomId, std::unique_ptr<Ring>> rings;
     bool serving = true;
     uint64_t now = 1;
@@ -40,8 +41,8 @@ struct Bus {
     Bus() {
         xs::Hooks hooks{this, [](void* b, xs::DomId d, uint64_t, uint32_t port) { static_cast<Bus*>(b)->connect(d, port); },
                         [](void* b, xs::DomId d) { static_cast<Bus*>(b)->server->detach(d); }};
-        engine = std::make_unique<xs::Engine>(kMaster, hooks);
-        server = std::make_unique<xs::RingServer>(*engine);
+        engine = std::make_unique<xs::HostedEngine>(kMaster, hooks);
+        server = std::make_unique<xs::PooledRingServer<16>>(*engine);
     }
     Ring* ring(xs::DomId d) {
         auto& r = rings[d];
@@ -435,8 +436,8 @@ TEST(XenbusUnconnected, EverythingIsEnotconn) {
 
 // Server and client on two threads, sharing only the ring pages.
 TEST(XenbusThreads, ConcurrentClientsAgainstAServerThread) {
-    auto engine = std::make_unique<xs::Engine>(kMaster);
-    auto server = std::make_unique<xs::RingServer>(*engine);
+    auto engine = std::make_unique<xs::HostedEngine>(kMaster);
+    auto server = std::make_unique<xs::PooledRingServer<16>>(*engine);
     auto r0 = std::make_unique<Ring>(), r1 = std::make_unique<Ring>();
     memset(r0.get(), 0, sizeof(Ring));
     memset(r1.get(), 0, sizeof(Ring));

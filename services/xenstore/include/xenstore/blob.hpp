@@ -3,6 +3,7 @@
 // chains of fixed-size blocks. Nothing is initialised up front: blocks are
 // handed out by a bump index, then recycled through a free list.
 
+#include <xenstore/arena.hpp>
 #include <xenstore/config.hpp>
 #include <xenstore/error.hpp>
 
@@ -22,10 +23,13 @@ inline constexpr BlobRef kEmptyBlob{kNil, 0};
 
 class BlobPool {
 public:
+    // Takes room for `blocks` blocks from `a` (measures only, if into is null).
+    static void place(Arena& a, uint32_t blocks, BlobPool* into);
     void reset();
     static size_t blocks_for(size_t len) { return (len + kBlobBlockBytes - 1) / kBlobBlockBytes; }
-    size_t free_blocks() const { return (kBlobBlocks - bump_) + free_count_; }
-    size_t used_blocks() const { return kBlobBlocks - free_blocks(); }
+    size_t capacity() const { return cap_; }
+    size_t free_blocks() const { return (cap_ - bump_) + free_count_; }
+    size_t used_blocks() const { return cap_ - free_blocks(); }
 
     // Copies n bytes in; fails with ENOMEM (and stores nothing) when the pool is short.
     [[nodiscard]] Result<BlobRef> store(const char* s, size_t n);
@@ -51,7 +55,8 @@ private:
     };
     uint32_t take();
 
-    Block blocks_[kBlobBlocks];
+    Block* blocks_ = nullptr;  // cap_ of them
+    uint32_t cap_ = 0;
     uint32_t bump_;
     uint32_t free_head_;
     uint32_t free_count_;

@@ -1,15 +1,17 @@
 #pragma once
-// Sizes of the engine's fixed pools, the per-domain quotas and reserves.
+// Sizes of the engine's pools, the per-domain quotas and reserves.
 //
 // Every pool a domain can make the store consume is accounted per domain
 // (the ledger, domains.hpp): node records (nodes and transaction records),
 // byte-pool blocks (paths, values, watch paths and tokens, queued events),
-// watches, queued events and transactions. Each pool is divided, once and
-// for all, into
-//   * the privileged domain's reserve (kPrivReserve),
-//   * one reserve (kReserve) for each of the kDomainSlots accounting records
-//     an unprivileged domain can hold (introduced, or owning a node the
-//     privileged domain gave it before introducing it),
+// watches, queued events and transactions. The pools are sized when the
+// engine is made (a Sizing: kStandard, or Engine::sizing_for from the
+// memory the store domain has and the number of domains it serves), and
+// each is divided, once and for all, into
+//   * the privileged domain's reserve (Sizing::priv_reserve),
+//   * one reserve (Sizing::reserve) for each of the Sizing::domains
+//     accounting records an unprivileged domain can hold (introduced, or
+//     owning a node the privileged domain gave it before introducing it),
 //   * the shared remainder, which every domain may draw from once it has
 //     used its reserve, up to its quota (kQuota; the privileged domain has
 //     none).
@@ -17,8 +19,9 @@
 // shared remainder never grows into a reserve, whether that reserve is in
 // use or waiting for the next domain (so a domain restarted after a release
 // always finds one). Running out of either is EQUOTA for the domain that
-// asked, and changes nothing. The static_asserts below say why the numbers
-// add up; Engine::check_invariants checks them at run time.
+// asked, and changes nothing. Sizing::adds_up says why the numbers add up
+// (checked for every sizing an engine is made with); Engine::check_invariants
+// checks them at run time.
 
 #include <abi/types.hpp>
 #include <abi/xs_wire.hpp>
@@ -52,7 +55,8 @@ struct Amounts {
     constexpr uint32_t operator[](Res r) const { return v[static_cast<size_t>(r)]; }
 };
 
-// Pools.
+// The standard pools (kStandard, below: what the hosted tests and a store
+// with no more memory than it needs for 128 domains use).
 inline constexpr size_t kBlobBlockBytes = 60;     // payload bytes per byte-pool block
 inline constexpr size_t kMaxNodes = 10240;        // node records, incl. transaction records
 inline constexpr size_t kBlobBlocks = 32768;      // path/value/token/event bytes: 1.9 MiB of payload
@@ -62,13 +66,17 @@ inline constexpr size_t kMaxTransactions = 512;
 inline constexpr size_t kMaxPermEntries = 16;     // ACL entries a node can hold (owner included)
 inline constexpr Amounts kPool = {{kMaxNodes, kBlobBlocks, kMaxWatches, kMaxEvents, kMaxTransactions}};
 
-// Accounting records: the privileged domain's and kDomainSlots more, one for
-// every unprivileged domain that is introduced or owns something. As many as
-// the kernel has domain slots (128), so every domain a manifest can list gets
-// one: each record holds a reserve, so this also says how many reserves the
-// pools set aside.
+// Accounting records of the standard sizing: the privileged domain's and
+// kDomainSlots more, one for every unprivileged domain that is introduced
+// or owns something. Each record holds a reserve, so this also says how
+// many reserves the pools set aside.
 inline constexpr size_t kDomainSlots = 128;
 inline constexpr size_t kMaxDomains = kDomainSlots + 1;
+// The most unprivileged domains any sizing serves (record indices are 16-bit).
+inline constexpr size_t kDomainSlotsMax = 16384;
+// Pool limits of any sizing: a transaction's layer is a uint16_t above 0,
+// records and blocks are indexed by uint32_t below kNil.
+inline constexpr uint32_t kMaxTransactionsLimit = 0xfffe;
 
 // Quotas for unprivileged domains: the C xenstored defaults where it has them.
 inline constexpr uint32_t kQuotaNodes = 1000;      // nodes a domain owns (Xen's entry quota)
@@ -88,7 +96,7 @@ inline constexpr uint32_t kQuotaBytes = 4096 * kBlobBlockBytes;
 inline constexpr Amounts kQuota = {{kQuotaNodes + kQuotaTxRecords, kQuotaBytes / kBlobBlockBytes, kQuotaWatches,
                                     kQuotaPendingEvents, kQuotaTransactions}};
 
-// The reserve of every unprivileged domain, measured on the demo
+// The full reserve of every unprivileged domain, measured on the demo
 // (tests/system/manifests/demo.textproto; docs/system.md gives the figures)
 // with room to spare: the busiest domain there, ping (a ring, a vif and a
 // vbd, what the builder wrote and what its front-ends wrote), peaks at 34
@@ -105,25 +113,41 @@ inline constexpr uint32_t kPrivBlocksPerDomain = 20;
 inline constexpr Amounts kPrivReserve = {{16 + kDomainSlots * kPrivRecordsPerDomain,
                                           64 + kDomainSlots * kPrivBlocksPerDomain, 32, 64, 4}};
 
-// The shared remainder of each pool.
-constexpr uint32_t shared_of(Res r) {
-    return kPool[r] - kPrivReserve[r] - static_cast<uint32_t>(kDomainSlots) * kReserve[r];
-}
+// The least reserve a sizing gives a domain (Engine::sizing_for scales the
+// reserve down from kReserve towards this as domains outgrow the memory):
+// enough for a small guest's home, the nodes the builder hands it, a
+// couple of watches and one transaction.
+inline constexpr Amounts kMinReserve = {{12, 24, 4, 4, 1}};
 
-// The reserves fit the pools, and what is left lets any one domain reach
-// its quota while everybody else stays within their reserves.
-constexpr bool pools_add_up() {
-    for (size_t i = 0; i < kResCount; ++i) {
-        Res r = static_cast<Res>(i);
-        if (kPrivReserve[r] + uint64_t(kDomainSlots) * kReserve[r] > kPool[r]) return false;
-        if (kReserve[r] > kQuota[r] || shared_of(r) < kQuota[r] - kReserve[r]) return false;
+// What an engine's pools hold and how they are divided.
+struct Sizing {
+    uint32_t domains;      // accounting records for unprivileged domains, one reserve each
+    Amounts pool;          // each pool's size
+    Amounts reserve;       // every unprivileged domain's reserve
+    Amounts priv_reserve;  // the privileged domain's
+
+    // The shared remainder of each pool.
+    constexpr uint32_t shared_of(Res r) const { return pool[r] - priv_reserve[r] - domains * reserve[r]; }
+    // The reserves fit the pools, and what is left lets any one domain
+    // reach its quota while everybody else stays within their reserves.
+    constexpr bool adds_up() const {
+        if (domains == 0 || domains > kDomainSlotsMax || pool[Res::transactions] > kMaxTransactionsLimit)
+            return false;
+        for (size_t i = 0; i < kResCount; ++i) {
+            Res r = static_cast<Res>(i);
+            if (priv_reserve[r] + uint64_t(domains) * reserve[r] > pool[r]) return false;
+            if (reserve[r] > kQuota[r] || shared_of(r) < kQuota[r] - reserve[r]) return false;
+        }
+        return true;
     }
-    return true;
-}
-static_assert(pools_add_up(), "reserves must fit the pools, leaving one quota's worth shared");
+};
+
+inline constexpr Sizing kStandard = {static_cast<uint32_t>(kDomainSlots), kPool, kReserve, kPrivReserve};
+static_assert(kStandard.adds_up(), "reserves must fit the pools, leaving one quota's worth shared");
+static_assert(kDomainSlotsMax < 0xffff, "domain records are indexed in 16 bits");
 static_assert(kQuota[Res::records] >= kQuotaNodes, "a domain's nodes are records");
 static_assert(kQuotaBytes / kBlobBlockBytes * kBlobBlockBytes == kQuotaBytes, "whole blocks");
-static_assert(kMaxTransactions < 0xffff, "a transaction's layer is a uint16_t above 0");
+static_assert(kMaxTransactions <= kMaxTransactionsLimit, "a transaction's layer is a uint16_t above 0");
 
 // Wire limits.
 inline constexpr size_t kPayloadMax = abi::kXenstorePayloadMax;

@@ -1,6 +1,7 @@
 #pragma once
 // The XenStore engine: one request in, exactly one reply out, in Xen's wire
-// format, over a fixed-size store. The ring layer (the store domain) calls
+// format, over a store sized when it is made. The ring layer (the store
+// domain) calls
 //   begin_request(dom)            before taking a request off dom's ring;
 //   handle(dom, msg, len, reply)  to process it, then puts `reply` on the ring;
 //   end_request(dom)              once the reply is written;
@@ -11,6 +12,11 @@
 // ledger; config.hpp, the reserves and quotas): running out is EQUOTA for
 // the domain that asked, never ENOMEM, and never cuts into the reserve of
 // any other domain.
+//
+// The pools live in memory the caller gives (an Arena of arena_bytes(s)
+// bytes for Sizing s): kStandard for the tests, or what sizing_for makes of
+// the store domain's memory and the number of domains it serves. Nothing is
+// allocated afterwards.
 
 #include <xenstore/blob.hpp>
 #include <xenstore/domains.hpp>
@@ -42,7 +48,19 @@ public:
     // check, is exempt from quotas (not from the ledger: past its reserve it
     // draws from the shared remainder like everybody), and alone may
     // introduce and release.
-    explicit Engine(DomId privileged, Hooks hooks = {});
+    // `arena` holds at least arena_bytes(sizing) bytes (8-byte aligned),
+    // the engine's until it goes; sizing.adds_up() holds.
+    Engine(DomId privileged, Hooks hooks, const Sizing& sizing, void* arena, size_t bytes);
+    // What an engine of this sizing needs.
+    static size_t arena_bytes(const Sizing& s);
+    // The sizing for `bytes` of arena serving up to `domains` unprivileged
+    // domains: every domain gets the full reserve (kReserve) if that fits,
+    // else the largest step from kReserve down to kMinReserve that fits;
+    // if not even that fits, fewer domains. What the arena has left goes to
+    // the shared remainder of the node and byte pools. sizing.domains == 0:
+    // not even one domain fits.
+    static Sizing sizing_for(size_t bytes, uint32_t domains);
+    const Sizing& sizing() const { return doms_.sizing(); }
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
 
@@ -58,6 +76,11 @@ public:
 
     // The oldest queued watch event of dom, as an XS_WATCH_EVENT message.
     bool next_event(DomId dom, Reply& out);
+    // Whether dom has watch events queued.
+    bool has_events(DomId dom) const;
+    // fn(ctx, dom) after every watch event queued for dom (the ring layer's
+    // cue to serve dom's connection although its port did not fire).
+    void set_queued_hook(void* ctx, void (*fn)(void* ctx, DomId dom)) { watches_.set_queued_hook(ctx, fn); }
 
     // What XS_INTRODUCE / XS_RELEASE do, for a builder living in the same
     // domain as the store. introduce gives dom an accounting record (and
@@ -121,6 +144,13 @@ private:
     Status can_hold(DomId dom, size_t k, const Amounts& need) const;
     void charge(DomId dom, int32_t idx);
     void uncharge(int32_t idx);
+    // The record moves onto / off its charged domain's list of records.
+    void link_owned(int32_t idx);
+    void unlink_owned(int32_t idx);
+    // The committed nodes at p and below, into scratch_ (the top first, each
+    // before what lies below it); how many. Costs the subtree, found through
+    // the parent index.
+    size_t committed_subtree(const char* p, size_t n);
     // The ledger's view of node records (tree.hpp: who pays).
     static Amounts record_cost(size_t path_len, size_t value_len);
     static Amounts cost(const Node& x);
@@ -132,6 +162,9 @@ private:
     Status tx_can_commit(size_t slot);
     void tx_commit(size_t slot);
     void tx_abort(size_t slot);
+
+    // Lays the pools out in `a` (into this engine, or only measures).
+    static void layout(Arena& a, const Sizing& s, Engine* into);
 
     // engine_admin.cpp: watches, transactions, domains.
     Status op_watch(Ctx& c, const Request& r, Reply& out);
@@ -147,6 +180,7 @@ private:
     void drop_domain_state(Domain& d);
     void remove_owned(DomId dom);
     const char* check_ledger() const;
+    const char* check_owned() const;
 
     DomId priv_;
     Hooks hooks_;
@@ -156,6 +190,13 @@ private:
     Domains doms_;
     Watches watches_;
     Transactions txs_;
+    // Scratch of check_invariants: per domain record, per transaction.
+    uint32_t* check_nodes_ = nullptr;
+    Amounts* check_held_ = nullptr;
+    uint32_t* check_records_ = nullptr;
+    // Record indices, twice the pool's records: the first half for
+    // committed_subtree, the second for remove_owned's list.
+    uint32_t* scratch_ = nullptr;
 };
 
 }  // namespace xs

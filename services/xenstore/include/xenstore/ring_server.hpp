@@ -21,8 +21,17 @@
 // (20), and then into the bounded output queue, and stops being read. Watch
 // events (Engine::next_event) are taken only when the queue has room.
 //
-// Portable and freestanding (no heap): the store domain keeps a RingServer in
-// static storage; the hosted tests drive it over rings in plain memory.
+// A RingServer serves only connections that can make progress: those whose
+// event channel fired, those a watch event was queued for, new ones, and
+// those that stopped at the per-pass quota (kPassTurns) with work left. They
+// wait on one ready list, served round robin one pass each, so a domain
+// that floods the store gets one pass per round like everybody else, and a
+// wakeup costs the connections that fired, not the number attached.
+// Connections are found by domain id and by port in O(1).
+//
+// Portable and freestanding (no heap): the caller gives the RingServer its
+// pool of Connections (the store domain sizes it from its memory); the
+// hosted tests drive it over rings in plain memory.
 
 #include <xenstore/engine.hpp>
 
@@ -42,9 +51,12 @@ inline constexpr size_t kMsgMax = sizeof(abi::XsdSockmsg) + kPayloadMax;
 // outstanding-request quota while large ones are taken one or two at a time.
 inline constexpr size_t kConnOutBytes = 8192;
 inline constexpr size_t kConnOutMsgs = 64;  // messages in that queue, at most
-// Connections a RingServer holds at once (the store domain maps each ring
-// into its 64-page foreign window).
-inline constexpr size_t kMaxConnections = 128;
+// Ports the port index covers: every port of Xen's 2-level event ABI.
+inline constexpr size_t kMaxPorts = 4096;
+// Turns (a request handled or a watch event queued) a connection gets per
+// pass; one with more left waits for its next turn at the end of the ready
+// list.
+inline constexpr uint32_t kPassTurns = 8;
 
 static_assert((kConnOutBytes & (kConnOutBytes - 1)) == 0, "the output queue is indexed by masking");
 static_assert((kConnOutMsgs & (kConnOutMsgs - 1)) == 0, "the message queue is indexed by masking");
@@ -64,6 +76,7 @@ struct ServeResult {
     bool notify;    // indices on the page moved: the caller kicks the client's port
     bool progress;  // anything moved (bytes in or out, a request handled, an event queued)
     bool broke;     // the connection broke during this pass (reported once)
+    bool again;     // stopped at the pass's quota of turns: it may have more to do
 };
 
 class Connection {
@@ -83,7 +96,6 @@ public:
     uint32_t break_detail() const { return detail_; }
     DomId dom() const { return dom_; }
     uint32_t port() const { return port_; }
-    void set_port(uint32_t p) { port_ = p; }
     abi::XenstoreDomainInterface* ring() const { return ring_; }
 
     // Replies queued and not yet completely on the ring (== requests begun and not ended).
@@ -96,10 +108,12 @@ public:
     // Bytes of the request being assembled.
     uint32_t partial_request_bytes() const { return in_have_; }
 
-    // One pass; `scratch` holds each reply while it is built.
-    ServeResult serve(Engine& e, Reply& scratch);
+    // One pass of at most `turns` turns; `scratch` holds each reply while it is built.
+    ServeResult serve(Engine& e, Reply& scratch, uint32_t turns = kPassTurns);
 
 private:
+    friend class RingServer;
+
     void fail(Engine& e, BreakReason why, uint32_t detail);
     void drop_queue(Engine& e);
     bool take_request_bytes(XenstoreRingIdx prod, bool& progress);
@@ -132,46 +146,104 @@ private:
     uint32_t out_head_ = 0, out_tail_ = 0;
     uint32_t msg_head_ = 0, msg_tail_ = 0;
     uint32_t outstanding_ = 0;
+    // The RingServer's: its ready list (indices into the pool), and whether
+    // it is on it.
+    uint32_t ready_prev_ = 0, ready_next_ = 0;
+    bool ready_ = false;
     Queued msgs_[kConnOutMsgs];
     uint8_t out_[kConnOutBytes];
 };
 
-// The connections of a store: a fixed table of Connections and the scratch
-// reply they share. serve_all runs passes until nothing moves.
+// The connections of a store: a pool of Connections (the caller's), the
+// indices by domain id and by port, the ready list, and the scratch reply
+// they share.
 class RingServer {
 public:
-    explicit RingServer(Engine& e) : engine_(e) {}
+    // `pool` holds `capacity` connections (at most 65,534), one for each
+    // domain served at once; the RingServer owns them from now on.
+    RingServer(Engine& e, Connection* pool, size_t capacity);
     RingServer(const RingServer&) = delete;
     RingServer& operator=(const RingServer&) = delete;
 
     Engine& engine() { return engine_; }
 
-    // The connection of dom, or nullptr.
-    Connection* find(DomId dom);
-    // Attaches a new connection (or re-attaches dom's); nullptr if the table is full.
+    // The connection of dom, or of the port, or nullptr.
+    Connection* find(DomId dom) { return dom < kDomIdLimit && by_dom_[dom] ? &pool_[by_dom_[dom] - 1] : nullptr; }
+    Connection* by_port(uint32_t port) {
+        return port < kMaxPorts && by_port_[port] ? &pool_[by_port_[port] - 1] : nullptr;
+    }
+    // Attaches a new connection (or re-attaches dom's) and makes it ready;
+    // nullptr if the pool is empty, the id is no domain's or the port is
+    // outside the index.
     Connection* attach(DomId dom, abi::XenstoreDomainInterface* ring, uint32_t port);
-    // Detaches dom's connection, if any (its slot is free again).
+    // Detaches dom's connection, if any (its slot goes back to the pool).
     void detach(DomId dom);
-    size_t connections() const;
-    Connection& at(size_t i) { return conns_[i]; }
-    static constexpr size_t capacity() { return kMaxConnections; }
-    // Connections [used(), capacity()) were never attached: loops stop there.
-    size_t used() const { return used_; }
+    // Changes c's port (0: none), in the port index too.
+    void set_port(Connection& c, uint32_t port);
+    size_t connections() const { return attached_; }
+    size_t capacity() const { return capacity_; }
+    // A connection's place in the pool.
+    size_t index_of(const Connection& c) const { return size_t(&c - pool_); }
+    Connection& at(size_t i) { return pool_[i]; }
 
-    // One pass over one connection.
+    // c has something to do: it joins the end of the ready list (if attached
+    // and not on it already).
+    void make_ready(Connection& c);
+    // `port` fired: its connection, if any, is ready.
+    void port_fired(uint32_t port) {
+        if (Connection* c = by_port(port)) make_ready(*c);
+    }
+    size_t ready() const { return ready_count_; }
+
+    // One pass over one connection (it stays where it is on the ready list).
     ServeResult serve(Connection& c) { return c.serve(engine_, scratch_); }
 
-    // Serves every attached connection, round after round, until a round
-    // moves nothing. Calls notify(ctx, conn) after each pass that moved
-    // conn's indices on the page, and broke(ctx, conn) once when conn breaks
-    // (either may be null). Returns whether anything moved.
+    // One round: one pass for each connection ready when it starts, in
+    // order; one that stopped at its quota goes back to the end. Calls
+    // notify(ctx, conn) after each pass that moved conn's indices on the
+    // page, and broke(ctx, conn) once when conn breaks (either may be null).
+    // Returns whether anything moved.
+    bool serve_round(void* ctx, void (*notify)(void* ctx, Connection& c), void (*broke)(void* ctx, Connection& c));
+    // Rounds until the ready list is empty.
+    bool serve_ready(void* ctx, void (*notify)(void* ctx, Connection& c), void (*broke)(void* ctx, Connection& c));
+    // Every attached connection made ready, then serve_ready: for tests and
+    // callers that do not know which ports fired (it costs every connection).
     bool serve_all(void* ctx, void (*notify)(void* ctx, Connection& c), void (*broke)(void* ctx, Connection& c));
 
+    // Passes run since construction (the tests count them: a wakeup costs
+    // the connections that had something to do).
+    uint64_t passes() const { return passes_; }
+
 private:
+    static constexpr uint32_t kNone = 0xffffffffu;
+    void unready(Connection& c);
+    static void on_queued(void* self, DomId dom);
+
     Engine& engine_;
     Reply scratch_;
-    Connection conns_[kMaxConnections];
-    size_t used_ = 0;
+    Connection* pool_;
+    size_t capacity_;
+    size_t attached_ = 0;
+    uint32_t free_;                      // unattached connections, through ready_next_
+    uint32_t ready_head_ = kNone, ready_tail_ = kNone;
+    size_t ready_count_ = 0;
+    uint64_t passes_ = 0;
+    uint16_t by_dom_[kDomIdLimit] = {};  // pool index + 1, 0: none
+    uint16_t by_port_[kMaxPorts] = {};   // pool index + 1, 0: none
+};
+
+// A RingServer with a pool of N connections of its own, for hosted callers
+// (tests, benchmarks, fuzzers); the store domain sizes its pool from its
+// memory instead. The pool (the first base) is built before the server
+// threads its free list through it.
+template <size_t N>
+struct ConnectionPool {
+    Connection conns[N];
+};
+template <size_t N>
+class PooledRingServer : private ConnectionPool<N>, public RingServer {
+public:
+    explicit PooledRingServer(Engine& e) : ConnectionPool<N>(), RingServer(e, this->conns, N) {}
 };
 
 }  // namespace xs

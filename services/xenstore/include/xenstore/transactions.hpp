@@ -3,6 +3,7 @@
 // domain sees on the wire, never 0, never reused while the engine runs
 // (until the 32-bit counter wraps, skipping ids still open).
 
+#include <xenstore/arena.hpp>
 #include <xenstore/config.hpp>
 #include <xenstore/error.hpp>
 
@@ -20,6 +21,13 @@ struct Transaction {
 
 class Transactions {
 public:
+    // Takes room for n transactions from `a` (measures only, if into is null).
+    static void place(Arena& a, uint32_t n, Transactions* into) {
+        Transaction* t = a.take<Transaction>(n);
+        if (!into) return;
+        into->tx_ = t;
+        into->cap_ = n;
+    }
     void reset();
     // A new transaction for dom; ENOMEM if every slot is taken.
     [[nodiscard]] Result<size_t> open(DomId dom);
@@ -33,8 +41,9 @@ public:
     static uint16_t layer(size_t slot) { return static_cast<uint16_t>(slot + 1); }
 
 private:
-    Transaction tx_[kMaxTransactions];
-    size_t high_;  // slots [high_, kMaxTransactions) were never used since reset
+    Transaction* tx_ = nullptr;  // cap_ of them
+    uint32_t cap_ = 0;
+    size_t high_;  // slots [high_, cap_) were never used since reset
     uint32_t next_id_;
 };
 
