@@ -6,9 +6,18 @@
 namespace rt {
 
 namespace {
+static_assert(abi::kEvtchnWords <= 64, "one summary bit per word of ports");
+
 // Ports that fired and were not taken yet (the runtime's copy; the shared
-// pending bits are cleared as soon as they are seen).
+// pending bits are cleared as soon as they are seen), and a summary word
+// with a bit for each word of g_fired that may hold one, so a server with
+// thousands of ports learns which fired at a cost in those that did
+// (take_fired_ports). The upcall sets a port's bit, then its word's
+// summary bit; take_fired_ports clears the summary bit first, then the
+// word: at worst a summary bit stands over an empty word (take_port takes
+// bits without touching the summary), never a fired port without one.
 uint64_t g_fired[abi::kEvtchnWords];
+uint64_t g_fired_summary;
 void (*g_hook)();
 
 void upcall(TrapFrame&) {
@@ -22,8 +31,10 @@ void upcall(TrapFrame&) {
         sel &= sel - 1;
         uint64_t bits = __atomic_load_n(&si.evtchn_pending[w], __ATOMIC_SEQ_CST) &
                         ~__atomic_load_n(&si.evtchn_mask[w], __ATOMIC_SEQ_CST);
+        if (!bits) continue;
         __atomic_fetch_and(&si.evtchn_pending[w], ~bits, __ATOMIC_SEQ_CST);
         __atomic_fetch_or(&g_fired[w], bits, __ATOMIC_SEQ_CST);
+        __atomic_fetch_or(&g_fired_summary, 1ull << w, __ATOMIC_SEQ_CST);
     }
 }
 }  // namespace
@@ -38,6 +49,42 @@ void set_event_hook(void (*hook)()) { g_hook = hook; }
 bool take_port(uint32_t port) {
     uint64_t bit = 1ull << (port % 64);
     return __atomic_fetch_and(&g_fired[port / 64], ~bit, __ATOMIC_SEQ_CST) & bit;
+}
+
+unsigned take_fired_ports(uint32_t* out, unsigned cap) {
+    unsigned n = 0;
+    uint64_t sum = __atomic_exchange_n(&g_fired_summary, 0, __ATOMIC_SEQ_CST);
+    while (sum) {
+        unsigned w = static_cast<unsigned>(__builtin_ctzll(sum));
+        sum &= sum - 1;
+        uint64_t bits = __atomic_exchange_n(&g_fired[w], 0, __ATOMIC_SEQ_CST);
+        while (bits && n < cap) {
+            unsigned b = static_cast<unsigned>(__builtin_ctzll(bits));
+            bits &= bits - 1;
+            out[n++] = w * 64 + b;
+        }
+        if (bits) {
+            // No room: what is left stays in the set for the next call.
+            __atomic_fetch_or(&g_fired[w], bits, __ATOMIC_SEQ_CST);
+            __atomic_fetch_or(&g_fired_summary, (1ull << w) | sum, __ATOMIC_SEQ_CST);
+            break;
+        }
+    }
+    return n;
+}
+
+// As wait_port: delivery is masked from the look at the set to sched_op
+// block, which unmasks it and returns at once if an event is pending (its
+// upcall runs on the way back), so nothing fired after the look is slept
+// through.
+void wait_fired_ports() {
+    abi::VcpuInfo& vi = vcpu_info();
+    __atomic_store_n(&vi.evtchn_upcall_mask, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&g_fired_summary, __ATOMIC_SEQ_CST)) {
+        __atomic_store_n(&vi.evtchn_upcall_mask, 0, __ATOMIC_SEQ_CST);
+        return;
+    }
+    sched_op(abi::SchedOp::block);
 }
 
 // The look at our set and the sleep must be one step for the upcall: an

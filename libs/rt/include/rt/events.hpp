@@ -53,14 +53,11 @@ inline long notify(uint32_t port) {
 
 }  // namespace rt
 
-// The fired-port set (src/pending_ports.cpp), for domains that serve many
-// ports and must learn which fired without testing each: it replaces the
-// upcall of events_init (take_port, wait_port and the xenbus client then
-// see nothing; wait_ports still works, it reads shared info too).
+// The fired-port set, for domains that serve many ports and must learn
+// which fired without testing each (after events_init; the same set that
+// take_port takes from, so each fired port is taken once, by one of them).
 namespace rt {
 
-// Registers the fired-port upcall and unmasks event delivery.
-void fired_ports_init();
 // Moves up to `cap` fired ports into `out`, lowest first within each word,
 // and returns how many; the rest stay for the next call. Costs the ports
 // that fired (and one look at a summary word), not the ports bound.

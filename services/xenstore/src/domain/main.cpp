@@ -412,7 +412,7 @@ bool take_fired() {
 }  // namespace
 
 void rt::main() {
-    rt::fired_ports_init();
+    rt::events_init();
     rt::set_trap_handler(14, on_page_fault);
     const abi::StartInfo& si = rt::start_info();
     const char* cmd = reinterpret_cast<const char*>(si.cmd_line);
