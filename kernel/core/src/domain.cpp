@@ -2,6 +2,7 @@
 #include <core/domain.hpp>
 #include <core/evtchn.hpp>
 #include <core/gnttab.hpp>
+#include <core/iommu.hpp>
 #include <core/irq.hpp>
 #include <core/kmem.hpp>
 #include <core/vcpu.hpp>
@@ -308,6 +309,9 @@ void domain_kill(Domain& d) {
         if (!o->reaped && o->destroyer == d.id) reap_later(*o);
     list_add(g_dying_first, d, &Domain::dying_next, &Domain::dying_prev);
     stop_vcpus(d);
+    // Its devices stop reaching memory (every function detached, the IOTLB
+    // flushed) before any of its frames can go back.
+    iommu_release(d);
     // Nothing may reach it from here on: its ports close first (peers see
     // their end become unbound), and every lookup of a live domain skips a
     // dying one.
@@ -387,6 +391,7 @@ void domains_reset_for_tests() {
     g_first = g_dying_first = g_zombie = nullptr;
     g_in_use = g_dying = g_next_id = 0;
     g_domain_bytes = 0;
+    iommu_reset_for_tests();
     kmem::reset_for_tests();
 }
 #endif

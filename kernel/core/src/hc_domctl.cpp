@@ -9,6 +9,7 @@
 #include <core/gnttab.hpp>
 #include <core/guest_access.hpp>
 #include <core/hypercall.hpp>
+#include <core/iommu.hpp>
 #include <core/log.hpp>
 #include <core/memory.hpp>
 #include <core/mm.hpp>
@@ -186,7 +187,8 @@ int64_t hc_domctl(Vcpu& v, Regs& r) {
         // What memory is left is the business of whoever may turn it into domains.
         if (!caps::holds_type(d, cap::Type::untyped, cap::right::use)) return err(abi::Errno::eperm);
         op.u.physinfo = abi::DomctlPhysinfo{frame_allocator().total_frames(), frame_allocator().free_frames(),
-                                            held_frames(), domains_in_use(), 0, domain_bytes()};
+                                            held_frames(), domains_in_use(),
+                                            iommu_enabled() ? abi::kPhysinfoDmaConfined : 0u, domain_bytes()};
         return put_guest(r.rdi, op) ? 0 : err(abi::Errno::efault);
     }
 

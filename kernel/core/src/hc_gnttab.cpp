@@ -7,6 +7,7 @@
 #include <core/gnttab.hpp>
 #include <core/guest_access.hpp>
 #include <core/hypercall.hpp>
+#include <core/iommu.hpp>
 #include <core/log.hpp>
 #include <core/m2p.hpp>
 #include <core/memory.hpp>
@@ -223,6 +224,10 @@ void release_parts(Domain& mapper, Maptrack& m, bool host, bool device) {
     if (device) m.device = false;
     if (m.host || m.device) return;
     m.used = false;
+    // Its devices lose the frame too; the IOTLB is flushed before the
+    // hypercall returns (iommu_flush_pending), so before the granter can
+    // take the frame back.
+    iommu_grant_unmapped(mapper, m.frame, m.writable);
     --mapper.maptrack_used;
     if (g) {
         --g->grants_mapped;
@@ -361,7 +366,11 @@ void do_map(Domain& d, Vcpu& v, abi::GnttabMapGrantRef& op) {
     ++g->grants_mapped;
     if (op.ref >= kReserved) ++g->grants_busy;
     if (h >= d.maptrack_limit) d.maptrack_limit = h + 1;
-    // As Xen PV without an IOMMU: the machine address, for every mapping.
+    // A driver domain's devices reach the frame while the mapping lives
+    // (core/iommu.hpp), at the address below.
+    iommu_grant_mapped(d, frame, write);
+    // The machine address, for every mapping: with an IOMMU too, a driver
+    // domain's I/O addresses are machine addresses (core/iommu.hpp).
     op.dev_bus_addr = frame << 12;
     op.handle = h;
     op.status = st(St::okay);

@@ -7,7 +7,9 @@
 #include <core/domain.hpp>
 #include <core/guest_access.hpp>
 #include <core/hypercall.hpp>
+#include <core/iommu.hpp>
 #include <core/log.hpp>
+#include <core/mm.hpp>
 #include <core/pci.hpp>
 #include <core/platform.hpp>
 
@@ -66,13 +68,24 @@ int64_t hc_physdev_op(Vcpu& v, Regs& r) {
         abi::MoatPciConfig c;
         if (!get_guest(c, arg)) return err(abi::Errno::efault);
         if (!held(d, c.bdf, "config write")) return err(abi::Errno::eperm);
-        if (!pci_find(c.bdf)) return err(abi::Errno::enodev);
+        const PciFunction* f = pci_find(c.bdf);
+        if (!f) return err(abi::Errno::enodev);
         if (!well_formed(c)) return err(abi::Errno::einval);
-        if (!pci_config_write_allowed(c.offset, c.size)) {
-            log_for(d, "domain %u: config write at %#x of PCI %02x:%02x.%u refused: only the command register and "
-                "0x40-0xff may be written",
-                d.id, c.offset, c.bdf >> 8, (c.bdf >> 3) & 31, c.bdf & 7);
+        if (const char* why; !pci_config_write_allowed(*f, c.offset, c.size, &why)) {
+            log_for(d, "domain %u: config write at %#x of PCI %02x:%02x.%u refused: %s", d.id, c.offset, c.bdf >> 8,
+                    (c.bdf >> 3) & 31, c.bdf & 7, why);
             return err(abi::Errno::eperm);
+        }
+        // Bus mastering on: from here the function's DMA goes through the
+        // domain's I/O page table, attached before the device can start.
+        if (c.offset == 4 && (c.value & 4)) {
+            long rc = iommu_attach(d, c.bdf, v.work);
+            if (rc == kRestart) return hypercall_continue(r);   // its table half built: go on
+            if (rc != 0) {
+                log_for(d, "domain %u: bus master enable of PCI %02x:%02x.%u refused: no I/O page table for it (%ld)",
+                        d.id, c.bdf >> 8, (c.bdf >> 3) & 31, c.bdf & 7, rc);
+                return rc;
+            }
         }
         platform::pci_write(c.bdf, c.offset, c.size, c.value);
         return 0;

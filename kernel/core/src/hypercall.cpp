@@ -1,6 +1,7 @@
 #include <core/debugreg.hpp>
 #include <core/descriptors.hpp>
 #include <core/hypercall.hpp>
+#include <core/iommu.hpp>
 #include <core/log.hpp>
 #include <core/platform.hpp>
 
@@ -75,6 +76,9 @@ void hypercall_dispatch(Vcpu& v, Regs& r) {
     uint64_t nr = r.rax;
     Handler h = nr < 64 ? kTable.h[nr] : nullptr;
     int64_t ret = h ? h(v, r) : abi::neg(abi::Errno::enosys);
+    // Rights a batch took from devices (grant unmaps) leave the IOTLB
+    // before the caller, or anyone, runs again: one flush per batch.
+    iommu_flush_pending();
     // The vCPU may be gone (shutdown, crash); its frame is then never resumed.
     r.rax = static_cast<uint64_t>(ret);
 }

@@ -1,3 +1,4 @@
+#include <core/iommu.hpp>
 #include <core/log.hpp>
 #include <core/memory.hpp>
 #include <core/platform.hpp>
@@ -15,7 +16,9 @@ void hold_frame(Mfn mfn) {
     FrameInfo& f = frame_table()[mfn];
     log("frame %#lx of domain %u is still referenced (count %u, type %u count %u) as its domain goes: held back",
         mfn, f.owner, f.count, unsigned(f.type), f.type_count);
+    DomId was = f.owner;
     f.owner = kOwnerHeld;
+    iommu_frame_changed(mfn, was, true);
     ++g_held;
 }
 
@@ -49,8 +52,13 @@ base::Result<Mfn, AllocError> alloc_domain_frame(DomId owner, unsigned address_b
 }
 
 void free_domain_frame(Mfn mfn) {
+    // Out of its domain's devices' reach (and their IOTLB) before it is
+    // scrubbed: nothing a device writes afterwards reaches the next owner.
+    DomId was = frame_table()[mfn].owner;
+    frame_table()[mfn] = FrameInfo{kOwnerNone, PageType::none, 0, 0, 0, 0, 0, 0, 0};
+    iommu_frame_changed(mfn, was, true);
     __builtin_memset(platform::phys_to_virt(mfn << 12), 0, 4096);
-    frame_table()[mfn] = FrameInfo{kOwnerNone, PageType::none, kFrameScrubbed, 0, 0, 0, 0, 0, 0};
+    frame_table()[mfn].flags = kFrameScrubbed;
     if (!g_allocator.free(mfn, 0)) log("frame %#lx: not returned to the allocator (bookkeeping error)", mfn);
 }
 

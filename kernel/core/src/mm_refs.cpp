@@ -3,6 +3,7 @@
 
 #include <core/caps.hpp>
 #include <core/descriptors.hpp>
+#include <core/iommu.hpp>
 #include <core/log.hpp>
 #include <core/memory.hpp>
 #include <core/gnttab.hpp>
@@ -220,9 +221,15 @@ long get_page_type(MmCtx& c, Mfn m, PageType t) {
             // translation: a writable one (if it becomes a page table) or a
             // cached walk through it (if it stops being one).
             if (f.tlb_stamp == g_tlb_clock) tlb_flush_all();
+            PageType was = f.type;
             f.type = t;
             f.flags &= static_cast<uint8_t>(~kFrameValidated);
             f.valid_upto = 0;
+            // Its owner's devices follow (core/iommu.hpp): a frame that stops
+            // being writable leaves their reach, and their IOTLB, before it
+            // is validated as anything else.
+            if (was == PageType::writable || t == PageType::writable)
+                iommu_frame_changed(m, f.owner, t != PageType::writable);
         }
         if (is_page_table(t) && !(f.flags & kFrameValidated)) f.flags |= kFramePartial;
     } else if (f.type != t) {

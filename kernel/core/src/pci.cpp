@@ -1,3 +1,4 @@
+#include <core/irq.hpp>
 #include <core/log.hpp>
 #include <core/pci.hpp>
 #include <core/platform.hpp>
@@ -46,6 +47,27 @@ unsigned size_bar(uint32_t bdf, unsigned k, abi::MoatPciBar& bar) {
     return is64 ? 2 : 1;
 }
 
+// Its MSI and MSI-X capabilities, from the capability list (status bit 4):
+// at most 48 entries, each at a dword-aligned offset of 0x40-0xff.
+void find_msi(uint32_t bdf, PciFunction& f) {
+    if (!(platform::pci_read(bdf, 0x06, 2) & (1u << 4))) return;
+    unsigned at = platform::pci_read(bdf, 0x34, 1) & 0xFC;
+    for (unsigned n = 0; at >= 0x40 && n < 48; ++n) {
+        uint32_t head = platform::pci_read(bdf, uint16_t(at), 4);
+        uint8_t id = uint8_t(head);
+        if (id == 0x05 && !f.msi_cap) {
+            uint16_t control = uint16_t(head >> 16);
+            // Control, address (and its high half for 64-bit), data; mask and
+            // pending bits with per-vector masking.
+            f.msi_cap = uint8_t(at);
+            f.msi_len = uint8_t(10 + ((control & 0x80) ? 4 : 0) + ((control & 0x100) ? 10 : 0));
+        } else if (id == 0x11 && !f.msix_cap) {
+            f.msix_cap = uint8_t(at);
+        }
+        at = (head >> 8) & 0xFC;
+    }
+}
+
 }  // namespace
 
 void pci_enumerate() {
@@ -71,10 +93,14 @@ void pci_enumerate() {
             in.class_code = uint8_t(cls >> 24);
             in.subclass = uint8_t(cls >> 16);
             in.prog_if = uint8_t(cls >> 8);
+            // The firmware's line is the 8259's; the IOAPIC input the pin
+            // reaches is the machine's to say (on q35 it is not that line).
             uint32_t intr = platform::pci_read(bdf, 0x3C, 4);
             uint8_t line = uint8_t(intr), pin = uint8_t(intr >> 8);
-            in.irq_line = pin && line < 24 ? line : 0xFF;
-            if (in.irq_line != 0xFF) platform::irq_set_level_triggered(line);
+            unsigned input = pin >= 1 && pin <= 4 ? platform::pci_irq_input(bdf, pin, line) : 0xFF;
+            in.irq_line = input < kNrIrqLines ? uint8_t(input) : 0xFF;
+            if (in.irq_line != 0xFF) platform::irq_set_level_triggered(in.irq_line);
+            find_msi(bdf, g_functions[g_count - 1]);
             uint8_t header = uint8_t(platform::pci_read(bdf, 0x0C, 4) >> 16);
             if ((header & 0x7F) == 0) {
                 // Decoding off while the BARs are sized.
@@ -99,10 +125,16 @@ const PciFunction* pci_find(uint32_t bdf) {
     return nullptr;
 }
 
-bool pci_config_write_allowed(uint16_t offset, uint8_t size) {
+bool pci_config_write_allowed(const PciFunction& f, uint16_t offset, uint8_t size, const char** why) {
+    *why = "only the command register and 0x40-0xff may be written";
     if ((size != 1 && size != 2 && size != 4) || offset % size || offset + size > 256) return false;
-    if (offset >= 0x40) return true;
-    return offset == 4 && size <= 2;   // the command register (its low byte or all of it)
+    if (offset < 0x40) return offset == 4 && size <= 2;   // the command register (its low byte or all of it)
+    auto overlaps = [&](unsigned at, unsigned len) { return at && offset < at + len && at < offset + size; };
+    if (overlaps(f.msi_cap, f.msi_len) || overlaps(f.msix_cap ? f.msix_cap + 2u : 0u, 2)) {
+        *why = "MSI and MSI-X are the kernel's (the device interrupts through its INTx line)";
+        return false;
+    }
+    return true;
 }
 
 }  // namespace core

@@ -33,6 +33,7 @@ uint64_t g_l4 = kNoTable;
 bool g_direct_map = false;
 Calls g_calls;
 std::string g_log;
+unsigned g_iommu_levels = 0;
 
 // Exactly the ranges kernel/arch/x86_64/src/platform.cpp accepts: the lower
 // half, or the upper half above the hypervisor's slots, never across.
@@ -128,10 +129,13 @@ void reset(uint64_t frames, uint64_t reserved) {
     g_direct_map = false;
     g_l4 = kNoTable;
     g_calls = Calls{};
+    g_iommu_levels = 0;
     g_log.clear();
     core::log_reset_for_tests();
     core::irq_reset_for_tests();
 }
+
+void set_iommu_levels(unsigned levels) { g_iommu_levels = levels; }
 
 void use_hypervisor_direct_map() {
     g_direct_map = true;
@@ -258,6 +262,14 @@ uint64_t host_cr4() { return 0x3606E0; }   // PAE, MCE, PGE, OSFXSR, OSXMMEXCPT,
 bool boot_module(unsigned, BootModule*) { return false; }
 uint32_t pci_read(uint32_t, uint16_t, uint8_t) { return 0xFFFFFFFF; }
 void pci_write(uint32_t, uint16_t, uint8_t, uint32_t) {}
+// QEMU's PC: a function interrupts on the line its firmware wrote.
+unsigned pci_irq_input(uint32_t, uint8_t, uint8_t firmware_line) { return firmware_line; }
+unsigned iommu_levels() { return fake::g_iommu_levels; }
+void iommu_set_context(uint32_t bdf, uint16_t did, uint64_t root) {
+    fake::g_calls.iommu_contexts.push_back(fake::Calls::IommuContext{bdf, did, root});
+}
+void iommu_flush_domain(uint16_t did) { fake::g_calls.iommu_flushes.push_back(did); }
+void iommu_table_written(const void*, size_t) {}   // the fake unit reads memory as it is
 void irq_set_level_triggered(unsigned) {}
 void irq_set_masked(unsigned line, bool masked) { fake::g_calls.irq_masked.emplace_back(line, masked); }
 

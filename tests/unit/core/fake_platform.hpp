@@ -37,6 +37,14 @@ struct Calls {
     std::vector<unsigned> ldt_loads;                     // every load_guest_ldt: its entries
     std::vector<std::pair<unsigned, uint64_t>> ldt_updates;   // every update_guest_ldt
     std::vector<uint64_t> debugreg_loads;                // every load_debug_registers: the DR7 the CPU gets
+    // The DMA-remapping unit (only used when set_iommu_levels made one).
+    struct IommuContext {
+        uint32_t bdf;
+        uint16_t did;
+        uint64_t root;   // 0: the function's context made not present
+    };
+    std::vector<IommuContext> iommu_contexts;            // every iommu_set_context
+    std::vector<uint16_t> iommu_flushes;                 // every iommu_flush_domain: its domain id
 };
 
 Calls& calls();
@@ -68,9 +76,14 @@ uint64_t* table(uint64_t mfn);
 // On success: the machine address and whether every level allows writes.
 bool translate(uint64_t l4_mfn, uint64_t va, uint64_t* pa, bool* writable);
 
+// The machine's DMA-remapping unit: 0 (the default after reset()) for none,
+// else the levels of the I/O page tables it walks (3 or 4), which
+// platform::iommu_levels() reports from now until the next reset().
+void set_iommu_levels(unsigned levels);
+
 // Fresh machine: `frames` zeroed frames, a new frame table and allocator
 // holding [reserved, frames), no guest table loaded, empty log and call
-// record, every domain slot free.
+// record, no DMA-remapping unit, every domain slot free.
 void reset(uint64_t frames = kDefaultFrames, uint64_t reserved = kReservedFrames);
 
 }  // namespace fake

@@ -2,6 +2,7 @@
 #include <arch/cpu.hpp>
 #include <arch/layout.h>
 #include <arch/percpu.hpp>
+#include <arch/vtd.hpp>
 
 #include <core/irq.hpp>
 #include <core/log.hpp>
@@ -23,27 +24,53 @@ volatile uint32_t& reg(uint32_t off) {
     return *reinterpret_cast<volatile uint32_t*>(DIRECTMAP_VIRT + kApicPhys + off);
 }
 
-// The IOAPIC (QEMU's PC: one, at its usual address, inputs 0-23): line n
-// raises vector kIrqVectorBase + n on this CPU. ISA lines (0-15) are edge
-// triggered, active high; PCI lines (16-23) level triggered, active low.
+// The IOAPIC (QEMU's PC and q35: one, at its usual address, inputs 0-23):
+// line n raises vector kIrqVectorBase + n on this CPU. ISA lines (0-15) are
+// edge triggered, active high; PCI lines (16-23) level triggered, active low.
+//
+// With interrupt remapping on (vtd.hpp) each entry is in the remappable
+// format: bit 48 set, the IRTE index (= the line) in bits 63:49 (index bit 15,
+// in bit 11, is 0), and the IRTE says where the interrupt goes. The vector
+// stays in bits 7:0 too, equal to the IRTE's: the IOAPIC matches a level
+// line's EOI by it.
 constexpr uint64_t kIoapicPhys = 0xFEC00000;
 
+volatile uint32_t* ioapic() { return reinterpret_cast<volatile uint32_t*>(DIRECTMAP_VIRT + kIoapicPhys); }
+
 void ioapic_write(uint32_t index, uint32_t value) {
-    auto* base = reinterpret_cast<volatile uint32_t*>(DIRECTMAP_VIRT + kIoapicPhys);
-    base[0] = index;
-    base[4] = value;
+    ioapic()[0] = index;
+    ioapic()[4] = value;
+}
+
+uint32_t ioapic_read(uint32_t index) {
+    ioapic()[0] = index;
+    return ioapic()[4];
 }
 
 uint32_t g_ioapic_low[kIrqLines];   // each line's redirection entry, low half
+bool g_ioapic_remapped;             // entries in the remappable format
+
+bool is_level(uint32_t low) { return low & (1u << 15); }
+
+// Writes line `line`'s entry from g_ioapic_low; when remapped, its IRTE is
+// written (and the unit's cached copy dropped) before the entry that uses it.
+void ioapic_write_line(unsigned line) {
+    uint32_t low = g_ioapic_low[line];
+    if (g_ioapic_remapped) {
+        vtd::set_ioapic_irte(line, uint8_t(low), is_level(low), local_apic_id());
+        ioapic_write(0x10 + 2 * line + 1, (1u << 16) | (line << 17));
+    } else {
+        ioapic_write(0x10 + 2 * line + 1, uint32_t(local_apic_id()) << 24);
+    }
+    ioapic_write(0x10 + 2 * line, low);
+}
 
 void ioapic_init() {
-    uint32_t apic_id = reg(0x20) >> 24;
     for (unsigned line = 0; line < kIrqLines; ++line) {
         uint32_t low = (1u << 16) | (kIrqVectorBase + line);   // masked
         if (line >= 16) low |= (1u << 15) | (1u << 13);         // level, active low
         g_ioapic_low[line] = low;
-        ioapic_write(0x10 + 2 * line + 1, apic_id << 24);
-        ioapic_write(0x10 + 2 * line, low);
+        ioapic_write_line(line);
     }
 }
 
@@ -103,6 +130,8 @@ void apic_interrupt(unsigned vector) {
     } else if (vector >= kIrqVectorBase && vector < kIrqVectorBase + kIrqLines) {
         core::irq_fire(vector - kIrqVectorBase);   // masks the line, marks the port
         this_cpu().need_resched = true;
+    } else if (vector == kIommuFaultVector) {
+        vtd::fault_interrupt();
     }
     reg(kRegEoi) = 0;
 }
@@ -112,8 +141,11 @@ uint64_t apic_tsc_khz() { return g_tsc_per_ms; }
 void ioapic_set_level(unsigned line) {
     if (line >= kIrqLines) return;
     uint32_t& low = g_ioapic_low[line];
-    low = (low | (1u << 15)) & ~(1u << 13);   // level triggered, active high (PCI links on QEMU's PC)
-    ioapic_write(0x10 + 2 * line, low);
+    // Level triggered; active high on the ISA lines (QEMU's PC routes its PCI
+    // links there, level high), active low on the PCI lines 16-23 (q35's PIRQs).
+    low |= 1u << 15;
+    low = line < 16 ? low & ~(1u << 13) : low | (1u << 13);
+    ioapic_write_line(line);
 }
 
 void ioapic_set_masked(unsigned line, bool masked) {
@@ -121,6 +153,15 @@ void ioapic_set_masked(unsigned line, bool masked) {
     uint32_t& low = g_ioapic_low[line];
     low = masked ? low | (1u << 16) : low & ~(1u << 16);
     ioapic_write(0x10 + 2 * line, low);
+}
+
+uint8_t local_apic_id() { return uint8_t(reg(0x20) >> 24); }
+uint8_t ioapic_id() { return uint8_t(ioapic_read(0) >> 24 & 0xF); }
+
+void ioapic_use_remapping() {
+    if (!vtd::interrupts_remapped()) return;
+    g_ioapic_remapped = true;
+    for (unsigned line = 0; line < kIrqLines; ++line) ioapic_write_line(line);
 }
 
 uint64_t apic_now_ns() { return (rdtsc() - g_tsc_start) * 1'000'000 / g_tsc_per_ms; }

@@ -11,6 +11,7 @@
 #include <core/debugreg.hpp>
 #include <core/domain.hpp>
 #include <core/hypercall.hpp>
+#include <core/iommu.hpp>
 #include <core/irq.hpp>
 #include <core/log.hpp>
 #include <core/mm.hpp>
@@ -297,6 +298,10 @@ extern "C" void arch_exit_to_guest(core::Regs* frame) {
     core::Budget reap{core::kHypercallBudget};
     bool reaping = !core::reap_dying(reap);
     for (;;) {
+        // DMA faults the unit reported meanwhile: logged, counted, and a
+        // domain whose devices keep faulting stopped, before anyone is picked.
+        core::iommu_process_faults();
+        core::iommu_flush_pending();
         core::Vcpu* next = core::sched_pick(c.current, c.need_resched);
         c.need_resched = false;
         if (next) {

@@ -1,5 +1,6 @@
 // kmain: from the multiboot entry to the first guest.
 
+#include <arch/acpi.hpp>
 #include <arch/apic.hpp>
 #include <arch/boot_info.hpp>
 #include <arch/cpu.hpp>
@@ -8,6 +9,7 @@
 #include <arch/panic.hpp>
 #include <arch/percpu.hpp>
 #include <arch/serial.hpp>
+#include <arch/vtd.hpp>
 
 #include <base/format.hpp>
 #include <base/cmdline.hpp>
@@ -170,6 +172,16 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t mbi) {
     write_cr3(read_cr3());
 
     apic_init();
+    // The DMA-remapping unit goes on before any PCI function is touched and
+    // any domain runs: every function's DMA blocked until the core attaches
+    // it to its driver domain's I/O table (core/iommu.hpp), the IOAPIC's
+    // lines remapped.
+    acpi::init();
+    if (acpi::tables().has_mcfg) {
+        pci_use_ecam(acpi::tables().ecam_base);
+        core::log("pci: configuration space through ECAM at %#lx", acpi::tables().ecam_base);
+    }
+    if (vtd::init()) ioapic_use_remapping();
     core::pci_enumerate();
     if (has_option(g_boot.cmdline, "moat.test_panic")) test_panic_fault();
 

@@ -1,11 +1,13 @@
 // The machine side of core/platform.hpp.
 
+#include <arch/acpi.hpp>
 #include <arch/apic.hpp>
 #include <arch/cpu.hpp>
 #include <arch/layout.h>
 #include <arch/panic.hpp>
 #include <arch/percpu.hpp>
 #include <arch/serial.hpp>
+#include <arch/vtd.hpp>
 
 #include <core/debugreg.hpp>
 #include <core/descriptors.hpp>
@@ -56,7 +58,26 @@ void write_dr(unsigned i, uint64_t v) {
     }
 }
 
+// PCI configuration space through the ECAM window (bus 0's MiB in the
+// direct map) once ACPI's MCFG gave one, else ports 0xCF8/0xCFC.
+uint64_t g_ecam;   // virtual address of bus 0's window; 0: none
+
+volatile uint8_t* ecam(uint32_t bdf, uint16_t offset) {
+    if (!g_ecam || bdf > 0xFF || offset > 0xFFF) return nullptr;
+    return reinterpret_cast<volatile uint8_t*>(g_ecam + (uint64_t(bdf) << 12) + offset);
+}
+
+// The ICH9's LPC bridge (8086:2918) at 00:1f.0: QEMU's q35. Read once, at
+// the first PCI interrupt routed (pci_enumerate, at boot).
+bool is_ich9() {
+    static int ich9 = -1;
+    if (ich9 < 0) ich9 = platform::pci_read(0xF8, 0, 4) == 0x29188086u;
+    return ich9;
+}
+
 }  // namespace
+
+void arch::pci_use_ecam(uint64_t phys) { g_ecam = DIRECTMAP_VIRT + phys; }
 
 namespace platform {
 
@@ -180,6 +201,12 @@ void load_debug_registers(const core::Vcpu& v) {
 }
 
 uint32_t pci_read(uint32_t bdf, uint16_t offset, uint8_t size) {
+    if (volatile uint8_t* p = ecam(bdf, offset)) {
+        if (size == 1) return *p;
+        if (size == 2) return *reinterpret_cast<volatile uint16_t*>(p);
+        return *reinterpret_cast<volatile uint32_t*>(p);
+    }
+    if (bdf > 0xFF || offset > 0xFF) return 0xFFFFFFFF;
     arch::outl(0xCF8, 0x80000000u | (bdf << 8) | (offset & 0xFC));
     uint16_t port = uint16_t(0xCFC + (offset & 3));
     if (size == 1) return arch::inb(port);
@@ -188,12 +215,38 @@ uint32_t pci_read(uint32_t bdf, uint16_t offset, uint8_t size) {
 }
 
 void pci_write(uint32_t bdf, uint16_t offset, uint8_t size, uint32_t value) {
+    if (volatile uint8_t* p = ecam(bdf, offset)) {
+        if (size == 1) *p = uint8_t(value);
+        else if (size == 2) *reinterpret_cast<volatile uint16_t*>(p) = uint16_t(value);
+        else *reinterpret_cast<volatile uint32_t*>(p) = value;
+        return;
+    }
+    if (bdf > 0xFF || offset > 0xFF) return;
     arch::outl(0xCF8, 0x80000000u | (bdf << 8) | (offset & 0xFC));
     uint16_t port = uint16_t(0xCFC + (offset & 3));
     if (size == 1) arch::outb(port, uint8_t(value));
     else if (size == 2) arch::outw(port, uint16_t(value));
     else arch::outl(0xCFC, value);
 }
+
+// QEMU's q35 routes a bus-0 function's INTx pin through the ICH9's PIRQ
+// links to IOAPIC inputs 16-23 (PIRQ A-H), by slot, as its LPC bridge's
+// registers are at reset (QEMU's hw/isa/lpc_ich9.c): slots 0-24 rotate over
+// PIRQ E-H; slots 25-31 follow D25IR-D31IR, 0x3210 (INTA-D to PIRQ A-D)
+// but for slot 30's, which is 0 (all to PIRQ A). The firmware's line is
+// the 8259 route of the same link, shared by many functions. QEMU's PC
+// (PIIX) wires its links to the lines the firmware wrote.
+unsigned pci_irq_input(uint32_t bdf, uint8_t pin, uint8_t firmware_line) {
+    if (!is_ich9() || pin < 1 || pin > 4) return firmware_line;
+    unsigned slot = (bdf >> 3) & 0x1F;
+    unsigned pirq = slot < 25 ? (slot + pin - 1) % 4 + 4 : slot == 30 ? 0 : pin - 1u;
+    return 16 + pirq;
+}
+
+unsigned iommu_levels() { return arch::vtd::levels(); }
+void iommu_set_context(uint32_t bdf, uint16_t did, uint64_t root) { arch::vtd::set_context(bdf, did, root); }
+void iommu_flush_domain(uint16_t did) { arch::vtd::flush_domain(did); }
+void iommu_table_written(const void* p, size_t n) { arch::vtd::sync_memory(p, n); }
 
 void cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]) {
     auto r = arch::cpuid(leaf, subleaf);

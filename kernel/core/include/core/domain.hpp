@@ -60,6 +60,7 @@ struct LogBucket {
 enum class VcpuState : uint8_t { runnable, blocked, down };
 
 struct Domain;
+struct IoMmu;
 
 // One guest exception handler, from set_trap_table.
 struct TrapHandler {
@@ -205,6 +206,11 @@ struct Domain {
     uint8_t* io_bitmap = nullptr;
     bool io_open = false;
     uint64_t io_gen = 0;
+
+    // Its I/O page table and the PCI functions attached to it (core/iommu.hpp):
+    // non-null from its first bus-master enable on a machine with an IOMMU
+    // until it is killed (iommu_release), which detaches its devices first.
+    IoMmu* iommu = nullptr;
 
     Mfn grant_frames[kMaxGrantFrames] = {};   // its grant table (setup_table)
     unsigned nr_grant_frames = 0;

@@ -89,6 +89,34 @@ void set_upcall_info(const void* info);
 uint32_t pci_read(uint32_t bdf, uint16_t offset, uint8_t size);
 void pci_write(uint32_t bdf, uint16_t offset, uint8_t size, uint32_t value);
 
+// The input of the interrupt controller that PCI function `bdf` (bus 0)
+// raises on its interrupt pin `pin` (1-4, INTA-INTD), given the line the
+// firmware wrote in its config space: that line on QEMU's PC (PIIX), the
+// PIRQ input (16-23) on q35 (ICH9), whose firmware line is the 8259's.
+unsigned pci_irq_input(uint32_t bdf, uint8_t pin, uint8_t firmware_line);
+
+// The DMA-remapping unit (Intel VT-d, found through ACPI's DMAR table),
+// when the machine has one. Without it no device is confined: every PCI
+// function's DMA reaches all of memory (the kernel and the builder say so).
+//
+// iommu_levels: 0 when there is none (or it could not be turned on), else
+// the levels of the second-level I/O page tables it walks (3: 39-bit, 4:
+// 48-bit addresses). Entries are VT-d's: bit 0 read, bit 1 write, bits
+// 12-51 the next table's or the page's machine address.
+unsigned iommu_levels();
+// Points PCI function `bdf`'s context entry at the I/O page table whose top
+// table is machine frame `root`, tagged with domain id `did` (not 0); root
+// 0 makes it not present again (the function's DMA is blocked). Returns when
+// the unit has dropped every cached context and translation of the function.
+void iommu_set_context(uint32_t bdf, uint16_t did, uint64_t root);
+// Drops every IOTLB entry tagged `did`; returns when the unit has done so,
+// so that no DMA started afterwards uses a translation removed before.
+void iommu_flush_domain(uint16_t did);
+// The core wrote `n` bytes of an I/O page table at `p`: on a unit whose walks
+// do not snoop the caches (VT-d ECAP.C clear) they are written back to memory
+// before the unit may read them.
+void iommu_table_written(const void* p, size_t n);
+
 // Masks or unmasks an interrupt line (an IOAPIC input).
 void irq_set_masked(unsigned line, bool masked);
 // A line PCI functions share: level triggered.

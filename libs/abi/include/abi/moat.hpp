@@ -126,7 +126,7 @@ struct DomctlPhysinfo {
   uint64_t free_frames;    // free now
   uint64_t held_frames;    // taken apart domains' frames still referenced: never reused (0 unless a bug)
   uint32_t domains;        // domains in existence (running, stopped or being taken apart)
-  uint32_t pad;
+  uint32_t flags;          // kPhysinfo* below
   // Bytes of hypervisor memory held for per-domain state, summed over every
   // domain that exists: each Domain with its vCPU, its event-channel buckets,
   // maptrack chunks, CSpace slots and I/O bitmap (at their allocator size
@@ -135,6 +135,11 @@ struct DomctlPhysinfo {
   uint64_t hv_domain_bytes;
 };
 static_assert(sizeof(DomctlPhysinfo) == 40);
+// DMA remapping is on (an IOMMU, kernel/core/iommu.hpp): each driver domain's
+// device reaches only its own frames and what it was granted. Without it a
+// device given to a domain can DMA anywhere (Xen's XEN_SYSCTL_PHYSCAP_directio
+// says the same of Xen's machine).
+constexpr uint32_t kPhysinfoDmaConfined = 1u << 0;
 
 // module_info and module_read: a boot module (its index is the Module
 // capability's object).

@@ -9,6 +9,7 @@ constexpr unsigned kTimerVector = 0xF0;
 constexpr unsigned kSpuriousVector = 0xFF;
 constexpr unsigned kIrqVectorBase = 0x40;   // IOAPIC line n -> vector 0x40 + n
 constexpr unsigned kIrqLines = 24;
+constexpr unsigned kIommuFaultVector = 0xE0;   // the DMA-remapping unit's fault event (vtd.hpp)
 constexpr uint64_t kTickNs = 1'000'000;   // timer tick: 1 ms (scheduler slices are longer)
 
 // Masks the 8259 PICs, enables the LAPIC, calibrates its timer against the PIT
@@ -25,5 +26,12 @@ uint64_t apic_tsc_khz();
 void ioapic_set_masked(unsigned line, bool masked);
 // A line a PCI function interrupts on: level triggered.
 void ioapic_set_level(unsigned line);
+
+// This CPU's local APIC id, and the IOAPIC's id (its register 0).
+uint8_t local_apic_id();
+uint8_t ioapic_id();
+// Interrupt remapping is on (vtd.hpp): every input gets an IRTE of the same
+// index and the IOAPIC's entries switch to the remappable format.
+void ioapic_use_remapping();
 
 }  // namespace arch
