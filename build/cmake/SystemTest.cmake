@@ -7,6 +7,10 @@
 #                  [EXPECT_EXIT clean|panic] [MIN_PASS n]
 #                  [LABELS system|adversarial ...] [TIMEOUT seconds (default 120)]
 #                  [MANIFEST file DOMAINS target ...]   boot a manifest as `moat run` does
+#                  [BENCH_SUFFIX s]   (moat_bench_run) each figure's name followed by s
+#                  [IOMMU on|off]   the machine: q35 with intel-iommu (on) or the PC (off),
+#                       whatever the manifest's machine.iommu says (default: as it says; PC
+#                       for MODULES)
 #                  [QEMU_ARGS arg ...] [INPUT text INPUT_AFTER line]
 #                  [UDP_ECHO n UDP_ECHO_AFTER line]   host UDP client through the NIC's forward
 #                  [FRESH_DISKS byte]   recreate the manifest's disk images, filled with byte
@@ -48,7 +52,7 @@ endif()
 # argument list (${prefix}_ARGS), the targets it needs (${prefix}_DEPS) and the
 # parsed options (${prefix}_NAME, ${prefix}_TIMEOUT, ${prefix}_LABELS).
 function(_moat_systest_parse prefix function_name)
-  cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;MAX_HYPERCALL_US;TIMEOUT;KERNEL_ARGS;MANIFEST;MANIFEST_DAMAGE;INPUT;INPUT_AFTER;UDP_ECHO;UDP_ECHO_AFTER;FRESH_DISKS;DISK_NAME"
+  cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;MAX_HYPERCALL_US;TIMEOUT;KERNEL_ARGS;MANIFEST;MANIFEST_DAMAGE;INPUT;INPUT_AFTER;UDP_ECHO;UDP_ECHO_AFTER;FRESH_DISKS;DISK_NAME;IOMMU;BENCH_SUFFIX"
     "MODULES;DOMAINS;QEMU_ARGS;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS;BEFORE_RUN;AFTER_EXIT" ${ARGN})
   if(A_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${function_name}: unknown arguments: ${A_UNPARSED_ARGUMENTS}")
@@ -73,6 +77,9 @@ function(_moat_systest_parse prefix function_name)
   endif()
   if(DEFINED A_MIN_PASS AND NOT A_MIN_PASS MATCHES "^[0-9]+$")
     message(FATAL_ERROR "${function_name}(${A_NAME}): MIN_PASS must be a number")
+  endif()
+  if(DEFINED A_IOMMU AND NOT A_IOMMU MATCHES "^(on|off)$")
+    message(FATAL_ERROR "${function_name}(${A_NAME}): IOMMU must be on or off")
   endif()
 
   set(args --name ${A_NAME} --kernel ${MOAT_KERNEL_IMAGE} --timeout ${A_TIMEOUT}
@@ -132,6 +139,12 @@ function(_moat_systest_parse prefix function_name)
     # core's own tests.
     string(STRIP "boot=all ${A_KERNEL_ARGS}" kernel_args)
     list(APPEND args --append "${kernel_args}")
+  endif()
+  if(DEFINED A_IOMMU)
+    list(APPEND args --iommu ${A_IOMMU})
+  endif()
+  if(A_BENCH_SUFFIX)
+    list(APPEND args --bench-suffix ${A_BENCH_SUFFIX})
   endif()
   foreach(x IN LISTS A_QEMU_ARGS)
     list(APPEND args --qemu-arg "${x}")

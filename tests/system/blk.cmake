@@ -12,25 +12,36 @@ set(blk_ro_checks connected disk_read_only reads reads_fill write_refused discar
 list(TRANSFORM blk_rw_checks PREPEND blk.rw.)
 list(TRANSFORM blk_ro_checks PREPEND blk.ro.)
 
-# The image is created fresh, every byte 0xA5; "rw" writes the pattern of
-# seed 4242 over its sectors 2048-6143; "ro" reads 8192-10239 (0xA5) and is
-# refused writes. The image must then hold exactly that pattern there and
-# 0xA5 everywhere else. "big" asks for sectors the device does not have and
-# is refused.
-moat_system_test(NAME system_blk_pattern
-  MANIFEST manifests/blk_pattern.textproto
-  DOMAINS ${BLK_DOMAINS}
-  TIMEOUT 300
-  FRESH_DISKS 165
-  AFTER_EXIT $<TARGET_FILE:moat-diskcheck> ${BLK_IMAGES}/blk_pattern.img --fill 0xa5 --size-mib 8
-             --pattern 2048:4096:4242
-  EXPECT_PASS ${blk_rw_checks} ${blk_ro_checks} blk.refused.not_connected
-  EXPECT_LINE "blkback: virtio-blk 00:05.0: 16384 sectors" "rw: blk: checksum" "rw: done, 0 failed"
-              "ro: done, 0 failed" "refused: sectors 16000+2048 do not fit the device (16384 sectors)"
-              "big: done, 0 failed"
-  FORBID_LINE "FAIL "
-  EXPECT_EXIT clean
-  LABELS system)
+set(BLK_UNCONFINED "builder: WARNING: blkback drives 00:05.0 without an IOMMU: its device can DMA anywhere in memory")
+
+# The pattern and the hostile front-end, whose sectors go through the disk's
+# DMA both ways, run on both machines (CMakeLists.txt, moat_machine_variant):
+# NAME on the PC, NAME_iommu on q35 with the IOMMU, where blkback's bounce
+# pages and rings are reached through its I/O page table. Each has its own
+# image (@DISK_NAME@.img: NAME.img), so they run side by side.
+foreach(machine pc iommu)
+  # The image is created fresh, every byte 0xA5; "rw" writes the pattern of
+  # seed 4242 over its sectors 2048-6143; "ro" reads 8192-10239 (0xA5) and is
+  # refused writes. The image must then hold exactly that pattern there and
+  # 0xA5 everywhere else. "big" asks for sectors the device does not have and
+  # is refused.
+  moat_machine_variant(${machine} "${BLK_UNCONFINED}" system)
+  moat_system_test(NAME system_blk_pattern${VARIANT}
+    MANIFEST manifests/blk_pattern.textproto
+    IOMMU ${VARIANT_IOMMU}
+    DOMAINS ${BLK_DOMAINS}
+    TIMEOUT 300
+    FRESH_DISKS 165
+    AFTER_EXIT $<TARGET_FILE:moat-diskcheck> ${BLK_IMAGES}/system_blk_pattern${VARIANT}.img --fill 0xa5 --size-mib 8
+               --pattern 2048:4096:4242
+    EXPECT_PASS ${blk_rw_checks} ${blk_ro_checks} blk.refused.not_connected
+    EXPECT_LINE "blkback: virtio-blk 00:05.0: 16384 sectors" "rw: blk: checksum" "rw: done, 0 failed"
+                "ro: done, 0 failed" "refused: sectors 16000+2048 do not fit the device (16384 sectors)"
+                "big: done, 0 failed" ${VARIANT_EXPECT}
+    FORBID_LINE "FAIL " ${VARIANT_FORBID}
+    EXPECT_EXIT clean
+    LABELS ${VARIANT_LABELS})
+endforeach()
 
 set(blk_hostile_checks connected read_zero_segments_refused read_12_segments_refused write_255_segments_refused
   first_after_last_refused last_sect_beyond_page_refused sector_200_of_a_page_refused read_beyond_disk_refused
@@ -57,20 +68,24 @@ list(TRANSFORM blk_hostile_checks PREPEND blk.hostile.)
 # connect again, and it vanishes with its ring full; blkback survives all
 # of it and "good" is served throughout (its disk, checked on the host,
 # holds its last pattern; evil's sectors are its own business).
-moat_system_test(NAME system_blk_hostile
-  MANIFEST manifests/blk_hostile.textproto
-  DOMAINS ${BLK_DOMAINS}
-  TIMEOUT 400
-  FRESH_DISKS 165
-  AFTER_EXIT $<TARGET_FILE:moat-diskcheck> ${BLK_IMAGES}/blk_hostile.img --fill 0xa5 --size-mib 8
-             --pattern 2048:2048:77 --skip 12288:2048
-  EXPECT_PASS ${blk_hostile_checks} blk.rw.connected blk.rw.pattern_written_and_read_back blk.rw.pattern_final
-              blk.rw.closed
-  EXPECT_LINE "garbage request producer index" "evil: vanishing with 32 requests outstanding"
-              "good: done, 0 failed" "evil: done, 0 failed"
-  FORBID_LINE "FAIL "
-  EXPECT_EXIT clean
-  LABELS system adversarial)
+foreach(machine pc iommu)
+  moat_machine_variant(${machine} "${BLK_UNCONFINED}" "system;adversarial")
+  moat_system_test(NAME system_blk_hostile${VARIANT}
+    MANIFEST manifests/blk_hostile.textproto
+    IOMMU ${VARIANT_IOMMU}
+    DOMAINS ${BLK_DOMAINS}
+    TIMEOUT 400
+    FRESH_DISKS 165
+    AFTER_EXIT $<TARGET_FILE:moat-diskcheck> ${BLK_IMAGES}/system_blk_hostile${VARIANT}.img --fill 0xa5 --size-mib 8
+               --pattern 2048:2048:77 --skip 12288:2048
+    EXPECT_PASS ${blk_hostile_checks} blk.rw.connected blk.rw.pattern_written_and_read_back blk.rw.pattern_final
+                blk.rw.closed
+    EXPECT_LINE "garbage request producer index" "evil: vanishing with 32 requests outstanding"
+                "good: done, 0 failed" "evil: done, 0 failed" ${VARIANT_EXPECT}
+    FORBID_LINE "FAIL " ${VARIANT_FORBID}
+    EXPECT_EXIT clean
+    LABELS ${VARIANT_LABELS})
+endforeach()
 
 # A front-end restarted by the builder (a new domain) connects again and is
 # served as the first one was: both runs pass every check.

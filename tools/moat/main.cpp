@@ -19,6 +19,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <termios.h>
@@ -101,7 +102,10 @@ void print_run_help(FILE* out) {
       "  -o OUT               keep the binary manifest in OUT (default: a temporary file,\n"
       "                       removed when QEMU ends; kept with --dry-run)\n"
       "  --cache DIR          where bzImages are unpacked (default: ../cache beside this\n"
-      "                       moat binary, out/cache; each kernel once, by its CRC-64)\n",
+      "                       moat binary, out/cache; each kernel once, by its CRC-64)\n"
+      "  --iommu on|off       the machine, whatever machine.iommu says: on, QEMU's q35\n"
+      "                       with intel-iommu (driver domains' DMA confined); off, the\n"
+      "                       PC (i440fx) without an IOMMU\n",
       out);
   std::fputs(kQemuOptionsHelp, out);
 }
@@ -303,9 +307,12 @@ int cmd_boot(int argc, char** argv) {
 
 // Parses and checks `file`; prints every problem (and parser warning), in
 // order of position. True if there were no problems.
-bool load_and_check(const std::string& file, moat::manifest::Loaded* m, const std::filesystem::path& cache = {}) {
+// `iommu`, if set, replaces the manifest's machine.iommu before the check.
+bool load_and_check(const std::string& file, moat::manifest::Loaded* m, const std::filesystem::path& cache = {},
+                    std::optional<bool> iommu = {}) {
   std::vector<moat::manifest::Diagnostic> found;
   if (moat::manifest::load(file, m, &found)) {
+    if (iommu) m->system.mutable_machine()->set_iommu(*iommu);
     auto problems = moat::manifest::check(*m, std::filesystem::path(file).parent_path(), cache);
     found.insert(found.end(), problems.begin(), problems.end());
   }
@@ -379,6 +386,7 @@ int cmd_run(int argc, char** argv) {
   const char* file = nullptr;
   const char* out = nullptr;
   std::filesystem::path cache = moat::manifest::default_cache_dir();
+  std::optional<bool> iommu;   // --iommu: instead of machine.iommu
   for (int i = 0; i < argc; ++i) {
     int rc = 0;
     switch (parse_qemu_option("run", argc, argv, &i, &run, &rc)) {
@@ -396,6 +404,11 @@ int cmd_run(int argc, char** argv) {
     } else if (arg == "--cache") {
       if (i + 1 >= argc || !*argv[i + 1]) return usage_error("run", "--cache needs a directory");
       cache = argv[++i];
+    } else if (arg == "--iommu") {
+      std::string_view v = i + 1 < argc ? argv[i + 1] : "";
+      if (v != "on" && v != "off") return usage_error("run", "--iommu takes on or off");
+      iommu = v == "on";
+      ++i;
     } else if (!arg.empty() && arg[0] == '-') {
       return usage_error("run", "unknown option '" + std::string(arg) + "'");
     } else {
@@ -406,7 +419,9 @@ int cmd_run(int argc, char** argv) {
   if (!file) return usage_error("run", "which manifest? (moat run FILE)");
 
   moat::manifest::Loaded m;
-  if (!load_and_check(file, &m, cache)) return kExitFailed;
+  // The override goes into the manifest before the check, so that its
+  // warnings (driver domains without an IOMMU) are about the machine that runs.
+  if (!load_and_check(file, &m, cache, iommu)) return kExitFailed;
 
   // The binary manifest: OUT, or a temporary file removed when QEMU is done.
   std::string manifest_path;
@@ -449,6 +464,7 @@ int cmd_run(int argc, char** argv) {
     return kExitFailed;
   }
   run.spec.extra.insert(run.spec.extra.begin(), devices.begin(), devices.end());
+  run.spec.iommu = m.system.machine().iommu();
 
   int rc = run_qemu("run", run);
   if (temporary) ::unlink(manifest_path.c_str());

@@ -102,6 +102,7 @@ class Checker {
     check_memory_total();
     for (int i = 0; i < sys_.connections_size(); ++i) check_connection(i);
     check_machine_devices();
+    check_dma_confinement();
     std::stable_sort(out_.begin(), out_.end(), [](const Diagnostic& a, const Diagnostic& b) {
       return a.pos.line != b.pos.line ? a.pos.line < b.pos.line : a.pos.column < b.pos.column;
     });
@@ -621,6 +622,26 @@ class Checker {
                                  (d.sectors() ? std::to_string(end - 1) : std::string("end")) + " do not fit the " +
                                  std::to_string(*size) + " sectors of the disk \"" + c.backend() +
                                  "\" drives: it will refuse this virtual disk");
+  }
+
+  // Driver domains (those with `pci`) on a machine without an IOMMU run, but
+  // nothing confines their devices' DMA: said loudly, as a warning (a machine
+  // without an IOMMU is a supported one), at the first of them.
+  void check_dma_confinement() {
+    if (sys_.machine().iommu()) return;
+    std::string names;
+    int count = 0;
+    Pos first{};
+    for (int i = 0; i < sys_.domains_size(); ++i) {
+      const Domain& d = sys_.domains(i);
+      if (d.pci_size() == 0) continue;
+      if (count++ == 0) first = domain_where(i).field("pci", 0);
+      names += (names.empty() ? "" : ", ") + (d.name().empty() ? "a domain" : d.name());
+    }
+    if (count == 0) return;
+    error(first, "warning: " + names + (count == 1 ? " drives" : " drive") +
+                     " PCI devices but the machine has no IOMMU (machine { iommu: true }): " +
+                     (count == 1 ? "its" : "their") + " devices can DMA anywhere in memory");
   }
 
   // The sectors of the machine disk at the PCI function `backend` holds, if

@@ -36,6 +36,9 @@ std::vector<std::string> build_argv(const BootSpec& spec) {
   a.insert(a.end(), {"-accel", "tcg", "-cpu", "max", "-m", spec.memory,
                      "-smp", std::to_string(spec.cpus), "-nodefaults", "-no-reboot",
                      "-display", "none"});
+  // No kernel-irqchip setting: TCG's interrupt controllers are QEMU's own,
+  // which is what intremap=on needs (KVM would want kernel-irqchip=split).
+  if (spec.iommu) a.insert(a.end(), {"-machine", "q35"});
   switch (spec.console) {
     case Console::Interactive: {
       // What -serial mon:stdio does, spelled out so the console can be logged.
@@ -49,6 +52,7 @@ std::vector<std::string> build_argv(const BootSpec& spec) {
       a.insert(a.end(), {"-serial", "stdio", "-monitor", "none"});
       break;
   }
+  if (spec.iommu) a.insert(a.end(), {"-device", "intel-iommu,intremap=on"});
   a.insert(a.end(), {"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"});
   if (!spec.kernel_args.empty()) a.insert(a.end(), {"-append", spec.kernel_args});
   if (spec.icount) a.insert(a.end(), {"-icount", "shift=0"});

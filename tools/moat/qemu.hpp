@@ -1,9 +1,9 @@
 // The QEMU command line for a Moat system, built in one place.
 //
 // Both `moat boot` and the system-test runner (moat-systest) turn a BootSpec
-// into an argv vector here, so the machine they run is the same: a PC with
-// one CPU, TCG only (never KVM), COM1 as the console and isa-debug-exit at
-// 0xf4 through which the kernel ends QEMU.
+// into an argv vector here, so the machine they run is the same: a PC
+// (i440fx) or a q35 with Intel's IOMMU, one CPU, TCG only (never KVM), COM1 as
+// the console and isa-debug-exit at 0xf4 through which the kernel ends QEMU.
 #pragma once
 
 #include <optional>
@@ -30,6 +30,12 @@ struct BootSpec {
   std::string memory = "256M";
   int cpus = 1;
   bool icount = false;               // -icount shift=0: guest time counts instructions
+  // -machine q35 and -device intel-iommu,intremap=on, the IOMMU before every
+  // other device (QEMU wants it created before the PCI functions it
+  // translates); false: QEMU's default PC (i440fx), no IOMMU. The machine's
+  // virtio functions then need iommu_platform=on (machine.hpp) or their DMA
+  // bypasses the IOMMU.
+  bool iommu = false;
   bool gdb = false;                  // -s -S: gdbstub on tcp::1234, wait for it
   Console console = Console::Interactive;
   std::string serial_log;            // Interactive only: QEMU also logs the console here

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <poll.h>
 #include <sys/wait.h>
 #include <string>
@@ -49,6 +50,8 @@ void print_help(FILE* out) {
       "                                         the test fails at once unless it exits 0\n"
       "       --after-exit CMD                  run CMD (sh -c) after QEMU ends; the test fails unless it\n"
       "                                         exits 0 (its output goes to the log)\n"
+      "       --iommu on|off                    the machine: q35 with intel-iommu (on) or the PC (off);\n"
+      "                                         default: the manifest's machine.iommu, or off\n"
       "\n"
       "Boots kernel K with the modules in QEMU (TCG), console to a pipe; copies each\n"
       "console line to stdout (and --log), then checks the run. It fails on: a line\n"
@@ -74,6 +77,8 @@ void print_help(FILE* out) {
       "  --icount                -icount shift=0 (guest time counts instructions)\n"
       "  --bench-json FILE       merge each \"BENCH <metric> <number>\" into the flat JSON\n"
       "                          object in FILE (when the test passes; at least one needed)\n"
+      "  --bench-suffix S        ... each metric's name followed by S (the same run on\n"
+      "                          another machine: net_guest_to_guest_pps_iommu)\n"
       "  --log FILE              also write the console (and the verdict) to FILE\n"
       "  --memory SIZE           guest RAM (default 256M)\n"
       "  --name NAME             test name shown in the verdict\n"
@@ -150,7 +155,7 @@ int main(int argc, char** argv) {
   spec.console = moat::qemu::Console::Plain;
   moat::systest::Expectations expect;
   double timeout = 120;
-  std::string bench_json, log_path, name, manifest_file;
+  std::string bench_json, bench_suffix, log_path, name, manifest_file;
   char damage_kind = 0;
   std::string input, input_after;   // typed once a console line contains input_after
   int udp_count = 0;                 // host UDP echo client: datagrams, and the line that starts it
@@ -159,6 +164,7 @@ int main(int argc, char** argv) {
   std::string before_run;            // --before-run
   std::string after_exit;            // --after-exit
   bool memory_given = false;
+  std::optional<bool> iommu;         // --iommu: instead of the manifest's machine.iommu
   unsigned long damage_at = 0;
 
   for (int i = 1; i < argc; ++i) {
@@ -302,11 +308,19 @@ int main(int argc, char** argv) {
     } else if (arg == "--name") {
       if (!value()) return usage_error("--name needs a name");
       name = v;
+    } else if (arg == "--bench-suffix") {
+      if (!value() || *v == '\0') return usage_error("--bench-suffix needs a suffix");
+      bench_suffix = v;
+    } else if (arg == "--iommu") {
+      if (!value() || (std::strcmp(v, "on") != 0 && std::strcmp(v, "off") != 0))
+        return usage_error("--iommu takes on or off");
+      iommu = std::strcmp(v, "on") == 0;
     } else {
       return usage_error("unknown argument '" + std::string(arg) + "'");
     }
   }
   if (spec.kernel.empty()) return usage_error("--kernel is required");
+  spec.iommu = iommu.value_or(false);   // with --manifest: the manifest's unless given
   if ((udp_count != 0) != !udp_after.empty()) return usage_error("--udp-echo and --udp-echo-after go together");
   if (udp_count && manifest_file.empty()) return usage_error("--udp-echo needs --manifest (its NIC's UDP forward)");
   if (fresh_fill >= 0 && manifest_file.empty()) return usage_error("--fresh-disks needs --manifest");
@@ -320,6 +334,9 @@ int main(int argc, char** argv) {
     std::vector<moat::manifest::Diagnostic> found;
     auto base = std::filesystem::path(manifest_file).parent_path();
     if (moat::manifest::load(manifest_file, &m, &found)) {
+      // The variant's machine replaces the manifest's before the check, so
+      // that its warnings are about the machine that runs.
+      if (iommu) m.system.mutable_machine()->set_iommu(*iommu);
       auto more = moat::manifest::check(m, base, moat::manifest::default_cache_dir());
       found.insert(found.end(), more.begin(), more.end());
     }
@@ -358,6 +375,7 @@ int main(int argc, char** argv) {
     }
     if (udp_count && !udp_port) return usage_error("--udp-echo needs a NIC with a udp_forward in the manifest");
     spec.extra.insert(spec.extra.begin(), devices.begin(), devices.end());
+    spec.iommu = m.system.machine().iommu();
     if (!memory_given) {   // the machine the manifest describes
       uint32_t mib = m.system.machine().memory_mib() ? m.system.machine().memory_mib() : 256;
       spec.memory = std::to_string(mib) + "M";
@@ -415,7 +433,9 @@ int main(int argc, char** argv) {
     }
     if (verdict.ok && !bench_json.empty()) {
       std::string error;
-      if (!moat::json::merge_into_file(bench_json, verdict.bench, &error)) {
+      moat::json::Flat figures;
+      for (const auto& [metric, number] : verdict.bench) figures[metric + bench_suffix] = number;
+      if (!moat::json::merge_into_file(bench_json, figures, &error)) {
         verdict.ok = false;
         verdict.reasons.push_back("cannot merge benchmark results: " + error);
       }

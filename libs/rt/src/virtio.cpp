@@ -237,7 +237,9 @@ bool Device::negotiate(uint64_t wanted) {
     wr<uint32_t>(common_, kDeviceFeatureSelect, 1);
     offered |= uint64_t(rd<uint32_t>(common_, kDeviceFeature)) << 32;
     if (!(offered & kFVersion1)) return fail("the device does not offer VIRTIO_F_VERSION_1");
-    features_ = offered & (wanted | kFVersion1);
+    // ACCESS_PLATFORM only says the device's addresses are the platform's
+    // (through the IOMMU): they already are, machine addresses of our frames.
+    features_ = offered & (wanted | kFVersion1 | kFAccessPlatform);
     wr<uint32_t>(common_, kDriverFeatureSelect, 0);
     wr<uint32_t>(common_, kDriverFeature, uint32_t(features_));
     wr<uint32_t>(common_, kDriverFeatureSelect, 1);

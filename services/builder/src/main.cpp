@@ -154,6 +154,27 @@ bool give_line(int h, unsigned line, const char* why) {
     return true;
 }
 
+// Whether the kernel confines devices' DMA (its IOMMU is on): asked once, as
+// the kernel turns DMA remapping on before any domain runs and never off.
+bool dma_confined() {
+    static int confined = -1;
+    if (confined < 0) {
+        PhysInfo p = domctl_physinfo();
+        confined = p.ok && p.dma_confined;
+    }
+    return confined == 1;
+}
+
+// A driver domain started on a machine without an IOMMU: nothing stops its
+// device from reading or writing any frame. Said loudly, once per start.
+void warn_unconfined(const manifest::Domain& d) {
+    if (d.n_pci == 0 || dma_confined()) return;
+    char more[48] = "";
+    if (d.n_pci > 1) base::snformat(more, sizeof more, " and %u more PCI functions", d.n_pci - 1);
+    rt::printf("WARNING: %s drives %02x:%02x.%u%s without an IOMMU: its device%s can DMA anywhere in memory\n", d.name,
+               d.pci[0].bus, d.pci[0].device, d.pci[0].function, more, d.n_pci > 1 ? "s" : "");
+}
+
 bool install_devices(int h) {
     const manifest::Domain& hd = g_sys.domains[h];
     bool ok = true;
@@ -196,6 +217,7 @@ bool install_devices(int h) {
         if (src < 0) rt::printf("%s: no Mmio capability for %#lx to give\n", hd.name, hd.mmio[k].first);
         ok &= src >= 0 && install(h, src, abi::kCapRightUse, "Mmio", -1);
     }
+    warn_unconfined(hd);
     return ok;
 }
 

@@ -152,13 +152,14 @@ DomInfo domctl_info(uint16_t dom) {
 PhysInfo domctl_physinfo() {
     abi::MoatDomctl op{};
     op.cmd = uint32_t(abi::DomctlCmd::physinfo);
-    if (domctl(op) != 0) return PhysInfo{false, 0, 0, 0, 0, 0};
+    if (domctl(op) != 0) return PhysInfo{false, 0, 0, 0, 0, 0, false};
     return PhysInfo{true,
                     op.u.physinfo.total_frames,
                     op.u.physinfo.free_frames,
                     op.u.physinfo.held_frames,
                     op.u.physinfo.domains,
-                    op.u.physinfo.hv_domain_bytes};
+                    op.u.physinfo.hv_domain_bytes,
+                    (op.u.physinfo.flags & abi::kPhysinfoDmaConfined) != 0};
 }
 
 bool pv_create(const PvSpec& s, PvDomain& out, char* err, size_t err_len) {

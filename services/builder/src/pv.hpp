@@ -71,6 +71,7 @@ struct PhysInfo {
     uint64_t total_frames, free_frames, held_frames;
     uint32_t domains;   // domain slots (ids) in use
     uint64_t hv_domain_bytes;   // kernel memory held for all domains' per-domain state
+    bool dma_confined;          // the kernel's IOMMU is on (abi::kPhysinfoDmaConfined)
 };
 PhysInfo domctl_physinfo();
 

@@ -71,4 +71,47 @@ TEST(MachineArgs, NicsAndDisksBecomeQemuDevices) {
   std::filesystem::remove_all(dir);
 }
 
+// The same devices on the machine with the IOMMU: modern-only virtio with
+// iommu_platform=on (without it QEMU's virtio DMA bypasses the IOMMU; QEMU
+// refuses it on a transitional device). The manifest's machine.iommu decides
+// unless Options::iommu overrides it, either way.
+TEST(MachineArgs, VirtioGoesThroughTheIommuOnlyOnTheIommuMachine) {
+  auto dir = std::filesystem::temp_directory_path() / ("moat-machine-iommu-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  moat::Machine m;
+  m.add_nics()->set_pci("00:04.0");
+  auto* disk = m.add_disks();
+  disk->set_pci("00:05.0");
+  disk->set_image("d.img");
+  disk->set_size_mib(1);
+  auto devices = [&](const moat::machine::Options& opts) {
+    std::vector<std::string> args;
+    std::string error;
+    EXPECT_TRUE(moat::machine::qemu_args(m, dir, opts, &args, &error)) << error;
+    std::vector<std::string> out;
+    for (size_t i = 0; i + 1 < args.size(); ++i)
+      if (args[i] == "-device") out.push_back(args[i + 1]);
+    return out;
+  };
+  const std::vector<std::string> pc = {"virtio-net-pci,netdev=net0,addr=04.0", "virtio-blk-pci,drive=disk0,addr=05.0"};
+  const std::vector<std::string> q35 = {
+      "virtio-net-pci,netdev=net0,addr=04.0,disable-legacy=on,iommu_platform=on",
+      "virtio-blk-pci,drive=disk0,addr=05.0,disable-legacy=on,iommu_platform=on"};
+
+  moat::machine::Options as_manifest, on, off;
+  on.iommu = true;
+  off.iommu = false;
+  EXPECT_FALSE(moat::machine::iommu(m, as_manifest));
+  EXPECT_EQ(devices(as_manifest), pc);
+  EXPECT_TRUE(moat::machine::iommu(m, on));
+  EXPECT_EQ(devices(on), q35);
+
+  m.set_iommu(true);
+  EXPECT_TRUE(moat::machine::iommu(m, as_manifest));
+  EXPECT_EQ(devices(as_manifest), q35);
+  EXPECT_FALSE(moat::machine::iommu(m, off));
+  EXPECT_EQ(devices(off), pc);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace

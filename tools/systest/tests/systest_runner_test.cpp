@@ -4,6 +4,7 @@
 #include "json.hpp"
 #include "qemu.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -60,6 +61,31 @@ TEST(Qemu, BuildsTheStandardCommandLine) {
             "-serial stdio -monitor none -device isa-debug-exit,iobase=0xf4,iosize=0x04 "
             "-icount shift=0 -kernel k.bin -initrd 'd1.elf console,,debug,d2.elf'");
   for (const auto& a : argv) EXPECT_EQ(a.find("kvm"), std::string::npos);
+}
+
+TEST(Qemu, IommuMachineIsQ35WithTheIommuBeforeEveryDevice) {
+  qemu::BootSpec s;
+  s.qemu = "qemu";
+  s.kernel = "k.bin";
+  s.console = qemu::Console::Plain;
+  s.iommu = true;
+  s.extra = {"-device", "virtio-net-pci,netdev=net0,addr=04.0"};
+  auto argv = qemu::build_argv(s);
+  EXPECT_EQ(qemu::shell_quote(argv),
+            "qemu -accel tcg -cpu max -m 256M -smp 1 -nodefaults -no-reboot -display none -machine q35 "
+            "-serial stdio -monitor none -device intel-iommu,intremap=on "
+            "-device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel k.bin "
+            "-device virtio-net-pci,netdev=net0,addr=04.0");
+  // QEMU wants the IOMMU created before the devices it translates: the
+  // first -device of all.
+  auto first_device = std::find(argv.begin(), argv.end(), "-device");
+  ASSERT_NE(first_device, argv.end());
+  EXPECT_EQ(*(first_device + 1), "intel-iommu,intremap=on");
+  // The PC has neither.
+  s.iommu = false;
+  auto pc = qemu::shell_quote(qemu::build_argv(s));
+  EXPECT_EQ(pc.find("-machine"), std::string::npos);
+  EXPECT_EQ(pc.find("intel-iommu"), std::string::npos);
 }
 
 TEST(Qemu, InteractiveConsoleMultiplexesMonitorAndLogs) {

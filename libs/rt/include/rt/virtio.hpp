@@ -15,7 +15,11 @@
 // unmask).
 //
 // Without an IOMMU the device can reach all of memory: a driver domain is
-// trusted with DMA (docs/capabilities.md).
+// trusted with DMA (docs/capabilities.md). With one (QEMU's intel-iommu and
+// iommu_platform=on, docs/drivers.md) the device offers
+// VIRTIO_F_ACCESS_PLATFORM and its DMA goes through the domain's I/O page
+// table, whose I/O addresses are machine addresses: the addresses this driver
+// gives the device do not change.
 //
 // Single-threaded, as domains are; not for use from event handlers.
 
@@ -29,6 +33,9 @@ inline constexpr uint8_t kStatusAcknowledge = 1, kStatusDriver = 2, kStatusDrive
                          kStatusNeedsReset = 0x40, kStatusFailed = 0x80;
 // Transport feature bits.
 inline constexpr uint64_t kFVersion1 = 1ull << 32;
+// The device's DMA goes through the platform's IOMMU (VIRTIO_F_ACCESS_PLATFORM).
+// A device that offers it refuses FEATURES_OK unless the driver accepts it.
+inline constexpr uint64_t kFAccessPlatform = 1ull << 33;
 
 // Descriptor flags.
 inline constexpr uint16_t kDescNext = 1, kDescWrite = 2;
@@ -106,7 +113,8 @@ public:
     // says why.
     bool open(uint32_t bdf, uint8_t (*window)[4096]);
     // Offers the device's features intersected with `wanted` (kFVersion1 is
-    // always required) and checks that the device accepts them.
+    // always required; kFAccessPlatform is always accepted when offered) and
+    // checks that the device accepts them.
     bool negotiate(uint64_t wanted);
     uint64_t features() const { return features_; }
     // The device-specific configuration region (mapped).
