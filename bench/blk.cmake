@@ -10,3 +10,14 @@ moat_bench_run(NAME blk
   EXPECT_PASS blk.bench.connected blk.bench.reads
   EXPECT_LINE "BENCH blk_direct_iops_4k" "BENCH blk_iops_4k"
   TIMEOUT 600)
+
+# The same run on q35 with the IOMMU on (blkback's DMA confined to its own
+# frames): every figure again, named with _iommu (blk_iops_4k_iommu).
+moat_bench_run(NAME blk_iommu
+  MANIFEST manifests/blk.textproto
+  DOMAINS builder console xenstore blkback blk_test
+  IOMMU on BENCH_SUFFIX _iommu
+  FRESH_DISKS 0
+  EXPECT_PASS blk.bench.connected blk.bench.reads
+  EXPECT_LINE "BENCH blk_direct_iops_4k" "BENCH blk_iops_4k" "dmar: 00:05.0 attached to domain"
+  TIMEOUT 600)

@@ -9,3 +9,14 @@ moat_bench_run(NAME net
   EXPECT_PASS net.bench_frames_sent net.bench_frames_received
   EXPECT_LINE "BENCH net_direct_pps" "BENCH net_guest_to_guest_pps" "rx: done, 0 failed" "tx: done, 0 failed"
   TIMEOUT 600)
+
+# The same run on q35 with the IOMMU on (netback's DMA confined to its own
+# frames): every figure again, named with _iommu (net_guest_to_guest_pps_iommu).
+moat_bench_run(NAME net_iommu
+  MANIFEST manifests/net.textproto
+  DOMAINS builder console xenstore netback net_guest
+  IOMMU on BENCH_SUFFIX _iommu
+  EXPECT_PASS net.bench_frames_sent net.bench_frames_received
+  EXPECT_LINE "BENCH net_direct_pps" "BENCH net_guest_to_guest_pps" "rx: done, 0 failed" "tx: done, 0 failed"
+    "dmar: 00:04.0 attached to domain"
+  TIMEOUT 600)

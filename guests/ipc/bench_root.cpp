@@ -13,4 +13,11 @@ void rt::main() {
     long r = rt::cap_install(kA, uint32_t(gb), 0, all) | rt::cap_install(kA, uint32_t(eb), 1, abi::kCapRightBind) |
              rt::cap_install(kB, uint32_t(ga), 0, all) | rt::cap_install(kB, uint32_t(ea), 1, abi::kCapRightBind);
     check(ga >= 0 && gb >= 0 && ea >= 0 && eb >= 0 && r == 0, "ipc_bench.capabilities_installed", "rc %ld", r);
+    // `pci=BDF` (the I/O-page-table run): bench_a drives that function too,
+    // so that its grant maps also map the frame for its device.
+    if (uint64_t bdf = rt::cmdline_number("pci", 0)) {
+        long p = rt::cap_find(abi::CapType::pci_device, bdf);
+        long rp = p < 0 ? p : rt::cap_install(kA, uint32_t(p), 2, abi::kCapRightUse);
+        check(rp == 0, "ipc_bench.pci_installed", "function %#lx: rc %ld", bdf, rp);
+    }
 }
