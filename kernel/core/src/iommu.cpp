@@ -12,6 +12,16 @@
 
 namespace core {
 
+namespace iommu_detail {
+unsigned g_ndom;
+bool g_pending;
+volatile uint32_t g_fault_head, g_fault_tail;
+}  // namespace iommu_detail
+using iommu_detail::g_fault_head;
+using iommu_detail::g_fault_tail;
+using iommu_detail::g_ndom;
+using iommu_detail::g_pending;
+
 // A frame `d` maps by grant: how many of its live mappings are read-only and
 // how many read-write. mfn == kNoGrant: a free slot of the open hash.
 struct IoMmuGrant {
@@ -34,8 +44,6 @@ constexpr long err(abi::Errno e) { return abi::neg(e); }
 uint16_t g_attached[kMaxBdf];
 // The domains that have an I/O page table (unordered; g_ndom of them).
 Domain* g_dom[kMaxIommuDomains];
-unsigned g_ndom;
-bool g_pending;            // some domain's flush_pending is set
 uint64_t g_flushes;
 
 struct Fault {
@@ -47,7 +55,6 @@ struct Fault {
 // Written by iommu_fault (interrupt context), read by iommu_process_faults
 // (interrupts off): head and tail only ever grow.
 Fault g_faults[kFaultQueue];
-volatile uint32_t g_fault_head, g_fault_tail;
 uint64_t g_faults_seen, g_faults_lost;
 
 // The unit's domain id for `d`: VT-d's id 0 may be reserved (CAP.CM), Moat's 0 is the builder.
@@ -282,15 +289,14 @@ void iommu_release(Domain& d) {
     d.iommu = nullptr;
 }
 
-void iommu_frame_changed(Mfn m, DomId owner_before, bool flush_now) {
-    if (g_ndom == 0) return;   // nobody has a table: the common case
+void iommu_detail::frame_changed(Mfn m, DomId owner_before, bool flush_now) {
     sync_id(owner_before, m);
     DomId now = frame_table()[m].owner;
     if (now != owner_before) sync_id(now, m);
     if (flush_now) iommu_flush_pending();
 }
 
-void iommu_grant_mapped(Domain& d, Mfn m, bool writable) {
+void iommu_detail::grant_mapped(Domain& d, Mfn m, bool writable) {
     if (!d.iommu) return;
     IoMmuGrant* g = grant_find(*d.iommu, m);
     if (!g) {
@@ -310,7 +316,7 @@ void iommu_grant_mapped(Domain& d, Mfn m, bool writable) {
     sync(d, m);
 }
 
-void iommu_grant_unmapped(Domain& d, Mfn m, bool writable) {
+void iommu_detail::grant_unmapped(Domain& d, Mfn m, bool writable) {
     if (!d.iommu) return;
     IoMmu& io = *d.iommu;
     IoMmuGrant* g = grant_find(io, m);
@@ -321,8 +327,7 @@ void iommu_grant_unmapped(Domain& d, Mfn m, bool writable) {
     sync(d, m);
 }
 
-void iommu_flush_pending() {
-    if (!g_pending) return;
+void iommu_detail::flush_pending() {
     g_pending = false;
     for (unsigned i = 0; i < g_ndom; ++i) {
         IoMmu& io = *g_dom[i]->iommu;
@@ -345,7 +350,7 @@ void iommu_fault(uint16_t source, uint64_t addr, bool write, uint8_t reason) {
     platform::request_reschedule();
 }
 
-void iommu_process_faults() {
+void iommu_detail::process_faults() {
     while (g_fault_tail != g_fault_head) {
         Fault f = g_faults[g_fault_tail % kFaultQueue];
         g_fault_tail = g_fault_tail + 1;
@@ -357,7 +362,13 @@ void iommu_process_faults() {
         if (f.reason >= 0x20) base::snformat(what, sizeof what, "interrupt request, entry %lu", f.addr);
         else base::snformat(what, sizeof what, "%s %#lx", f.write ? "write to" : "read from", f.addr);
         if (!d) {
-            log("dmar: device %02x:%02x.%u (no domain's) %s blocked (fault reason %#x)", bus, dev, fn, what, f.reason);
+            // Charged to nobody (a function no domain drives, or a request
+            // without a source id): the first few and then every 1024th, so
+            // that no device can flood the log this way.
+            static uint64_t unowned;
+            if (++unowned <= 8 || unowned % 1024 == 0)
+                log("dmar: device %02x:%02x.%u (no domain's) %s blocked (fault reason %#x; %lu such)", bus, dev, fn,
+                    what, f.reason, unowned);
             continue;
         }
         uint32_t n = d->iommu ? ++d->iommu->faults : 0;

@@ -138,6 +138,18 @@ void apic_interrupt(unsigned vector) {
 
 uint64_t apic_tsc_khz() { return g_tsc_per_ms; }
 
+bool apic_in_service(unsigned vector) { return vector < 256 && (reg(0x100 + 0x10 * (vector / 32)) >> (vector % 32)) & 1; }
+
+void apic_drop_forged(unsigned vector) {
+    static uint64_t count;
+    // The first few, then every 1024th: a device that keeps at it cannot
+    // flood the log.
+    if (++count <= 4 || count % 1024 == 0)
+        core::log("interrupt on exception vector %u: a message a device forged, not an exception: dropped (%lu so far)",
+                  vector, count);
+    reg(kRegEoi) = 0;
+}
+
 void ioapic_set_level(unsigned line) {
     if (line >= kIrqLines) return;
     uint32_t& low = g_ioapic_low[line];

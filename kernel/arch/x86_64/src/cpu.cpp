@@ -153,7 +153,7 @@ void cpu_init(unsigned id) {
     constexpr uint32_t kSysenterCs = 0x174;
     wrmsr(kSysenterCs, 0);
 
-    write_cr0((read_cr0() | cr0::kWp) & ~cr0::kTs);
+    write_cr0((read_cr0() | cr0::kWp) & ~(cr0::kTs | cr0::kAm));
     uint64_t cr4v = read_cr4() | cr4::kPae | cr4::kOsfxsr | cr4::kOsxmmexcpt;
     auto leaf7 = cpuid(7, 0);
     if (leaf7.ebx & (1u << 7)) cr4v |= cr4::kSmep;

@@ -241,6 +241,13 @@ extern "C" void arch_trap(core::Regs* r) {
         apic_interrupt(v);
         return;
     }
+    // An exception vector in service at the LAPIC: an interrupt message a
+    // device forged (the LAPIC refuses vectors below 16; entry.S), whatever
+    // context it came in. Nothing to handle: acknowledged and dropped.
+    if (v >= 16 && apic_in_service(v)) {
+        apic_drop_forged(v);
+        return;
+    }
     uint64_t cr2 = v == core::vec::kPageFault ? read_cr2() : 0;
 
     if ((r->cs & 3) == 0) {

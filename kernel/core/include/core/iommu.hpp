@@ -65,6 +65,20 @@ struct IoMmu {
     uint32_t grant_cap = 0, grant_used = 0;
 };
 
+// What the hooks below look at before doing anything (iommu.cpp owns them):
+// they run on every hypercall, exit and type change, and nearly always find
+// nothing to do.
+namespace iommu_detail {
+extern unsigned g_ndom;                      // domains with an I/O page table
+extern bool g_pending;                       // some domain's flush_pending is set
+extern volatile uint32_t g_fault_head, g_fault_tail;   // the fault queue
+void frame_changed(Mfn m, DomId owner_before, bool flush_now);
+void grant_mapped(Domain& d, Mfn m, bool writable);
+void grant_unmapped(Domain& d, Mfn m, bool writable);
+void flush_pending();
+void process_faults();
+}  // namespace iommu_detail
+
 // Whether the machine confines DMA at all (platform::iommu_levels() != 0).
 bool iommu_enabled();
 
@@ -84,14 +98,22 @@ void iommu_release(Domain& d);
 // follow. With `flush_now` (a frame leaving its domain, or about to be
 // validated as a page table or descriptor page) every pending IOTLB flush is
 // done before it returns.
-void iommu_frame_changed(Mfn m, DomId owner_before, bool flush_now);
+inline void iommu_frame_changed(Mfn m, DomId owner_before, bool flush_now) {
+    if (iommu_detail::g_ndom) iommu_detail::frame_changed(m, owner_before, flush_now);
+}
 // Grant mappings of `d`'s (gnttab map/unmap): counted, and the entry follows.
-void iommu_grant_mapped(Domain& d, Mfn m, bool writable);
-void iommu_grant_unmapped(Domain& d, Mfn m, bool writable);
+inline void iommu_grant_mapped(Domain& d, Mfn m, bool writable) {
+    if (iommu_detail::g_ndom) iommu_detail::grant_mapped(d, m, writable);
+}
+inline void iommu_grant_unmapped(Domain& d, Mfn m, bool writable) {
+    if (iommu_detail::g_ndom) iommu_detail::grant_unmapped(d, m, writable);
+}
 
 // Flushes the IOTLB of every domain whose table lost rights since the last
 // flush (the end of every hypercall: before the guest runs again).
-void iommu_flush_pending();
+inline void iommu_flush_pending() {
+    if (iommu_detail::g_pending) iommu_detail::flush_pending();
+}
 
 // A fault the unit recorded (called by the platform, from its interrupt or
 // its poll: only queued here): `source` is the requester (bus << 8 | devfn),
@@ -101,7 +123,9 @@ void iommu_fault(uint16_t source, uint64_t addr, bool write, uint8_t reason);
 // The queued faults, each logged and counted against the domain its function
 // is attached to (stopped at kIommuFaultLimit). Called on the way out to a
 // guest, where crashing a domain is safe.
-void iommu_process_faults();
+inline void iommu_process_faults() {
+    if (iommu_detail::g_fault_head != iommu_detail::g_fault_tail) iommu_detail::process_faults();
+}
 // Faults seen since boot (queued or not) and IOTLB flushes done: for tests
 // and the bench.
 uint64_t iommu_faults_seen();

@@ -18,6 +18,11 @@ void apic_init();
 
 // An interrupt arrived on `vector` (>= 32).
 void apic_interrupt(unsigned vector);
+// Whether an interrupt on `vector` is in service at this CPU's LAPIC (its ISR
+// bit): for a vector below 32, an interrupt message a device forged, never
+// an exception. apic_drop_forged acknowledges it and counts it.
+bool apic_in_service(unsigned vector);
+void apic_drop_forged(unsigned vector);
 
 // Nanoseconds since the timer was calibrated (from the TSC).
 uint64_t apic_now_ns();

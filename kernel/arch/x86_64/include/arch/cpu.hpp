@@ -58,6 +58,7 @@ constexpr uint32_t kKernelGsBase = 0xC0000102;
 namespace cr0 {
 constexpr uint64_t kTs = 1u << 3;
 constexpr uint64_t kWp = 1u << 16;
+constexpr uint64_t kAm = 1u << 18;   // alignment checks (#AC) at CPL 3: never on here (entry.S)
 }  // namespace cr0
 
 namespace cr4 {
