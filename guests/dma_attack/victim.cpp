@@ -11,6 +11,8 @@
 
 #include "common.hpp"
 
+#include "../canary.hpp"
+
 using namespace dma;
 
 namespace {
@@ -19,12 +21,7 @@ alignas(4096) volatile uint64_t g_canary[512];
 alignas(4096) volatile uint64_t g_shared[512];
 
 uint64_t g_seed;
-uint64_t pattern(uint64_t i) {
-    uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ g_seed;
-    x ^= x >> 31;
-    x *= 0xBF58476D1CE4E5B9ull;
-    return x ^ (x >> 29);
-}
+uint64_t pattern(uint64_t i) { return canary::word(g_seed, i); }
 
 // The first word of `page` that is not the canary from `base` on, or -1.
 long damage(const volatile uint64_t* page, uint64_t base) {

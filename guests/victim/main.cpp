@@ -27,6 +27,8 @@
 #include <abi/event_channel.hpp>
 #include <base/format.hpp>
 
+#include "../canary.hpp"
+
 namespace {
 
 constexpr unsigned kCanaryPages = 4;
@@ -35,12 +37,7 @@ alignas(4096) volatile uint64_t g_canary[kCanaryPages * 512];
 // A pattern no other domain can predict without reading it: mixed with the
 // TSC at start.
 uint64_t g_seed;
-uint64_t pattern(uint64_t i) {
-    uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ g_seed;
-    x ^= x >> 31;
-    x *= 0xBF58476D1CE4E5B9ull;
-    return x ^ (x >> 29);
-}
+uint64_t pattern(uint64_t i) { return canary::word(g_seed, i); }
 
 void fill_canary() {
     for (uint64_t i = 0; i < kCanaryPages * 512; ++i) g_canary[i] = pattern(i);
