@@ -238,6 +238,9 @@ int64_t hc_domctl(Vcpu& v, Regs& r) {
         op.u.info.shared_info_mfn = x->shared_info_mfn;
         op.u.info.cpu_time_ns = sched_runtime_ns(x->vcpu[0]);
         op.u.info.free_frames = frame_allocator().free_frames();
+        static_assert(sizeof op.u.info.name == kDomainNameLen);
+        __builtin_memcpy(op.u.info.name, x->name, kDomainNameLen);
+        op.u.info.name[kDomainNameLen - 1] = 0;
         return put_guest(r.rdi, op) ? 0 : err(abi::Errno::efault);
     case abi::DomctlCmd::setvcpucontext: {
         long rc = set_context(v, *x, op.u.context);

@@ -69,7 +69,7 @@ static_assert(offsetof(CapOpArgs, cap) == 24);
 // ---------------------------------------------------------------------------
 // domctl(MoatDomctl*). Every command but create names its domain and needs a
 // Domain capability for it with the right shown.
-inline constexpr uint32_t kMoatDomctlVersion = 0x4d4f0001;
+inline constexpr uint32_t kMoatDomctlVersion = 0x4d4f0002;   // 2: getinfo gives the name
 
 enum class DomctlCmd : uint32_t {
   create = 0,          // needs an Untyped capability; returns the new domain, paused
@@ -116,8 +116,9 @@ struct DomctlInfo {
   uint64_t shared_info_mfn;
   uint64_t cpu_time_ns;    // CPU time received
   uint64_t free_frames;    // machine-wide, for tests of frame accounting
+  char name[32];           // its name (as created), NUL-terminated
 };
-static_assert(sizeof(DomctlInfo) == 56);
+static_assert(sizeof(DomctlInfo) == 88);
 
 // physinfo: the machine's frames, for whoever may turn memory into domains
 // (and for tests of frame accounting).
@@ -182,7 +183,7 @@ struct MoatDomctl {
     uint8_t raw[64];
   } u;
 };
-static_assert(sizeof(MoatDomctl) == 80);
+static_assert(sizeof(MoatDomctl) == 104);
 static_assert(offsetof(MoatDomctl, domain) == 8);
 static_assert(offsetof(MoatDomctl, u) == 16);
 
