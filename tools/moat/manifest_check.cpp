@@ -29,6 +29,7 @@ constexpr uint32_t kMaxCpuCap = 100;
 constexpr uint32_t kIrqLines = 24;    // GSIs of QEMU's one IOAPIC
 constexpr uint32_t kIoPorts = 0x10000;
 constexpr uint64_t kPage = 4096;
+constexpr uint32_t kCom2 = 0x2f8;        // the toolstack's control channel (docs/control.md)
 constexpr size_t kMaxName = 32;
 
 std::string hex(uint64_t v) {
@@ -224,6 +225,37 @@ class Checker {
     check_grants(d, w, who);
     check_events(d, w, who);
     check_devices(d, w);
+    check_toolstack(d, w, who);
+  }
+
+  // A TOOLSTACK drives COM2 (the host's control channel, docs/control.md)
+  // and controls the domains it names; nobody else names any.
+  void check_toolstack(const Domain& d, const Where& w, const std::string& who) {
+    if (d.role() != Domain::TOOLSTACK) {
+      if (d.controls_size() > 0)
+        error(w.field("controls", 0), "controls is for the TOOLSTACK only, not " + Domain::Role_Name(d.role()));
+      return;
+    }
+    bool com2 = false;
+    for (const IoPortRange& r : d.ioports()) com2 |= r.first() <= kCom2 && uint64_t(r.first()) + r.count() >= kCom2 + 8;
+    if (!com2)
+      error(w.self(), who + " is the TOOLSTACK but cannot drive COM2, its control channel: add ioports { first: 0x2f8 count: 8 }");
+    if (d.controls_size() > int(::manifest::kMaxControls))
+      error(w.field("controls", int(::manifest::kMaxControls)),
+            "more than " + std::to_string(::manifest::kMaxControls) + " controlled domains (the builder's limit)");
+    std::map<std::string, Pos> seen;
+    for (int k = 0; k < d.controls_size(); ++k) {
+      const std::string& name = d.controls(k);
+      Pos p = w.field("controls", k);
+      if (!name.empty() && name == d.name()) {
+        error(p, who + " names itself in controls");
+      } else if (auto i = peer(name, p, "controls")) {
+        if (sys_.domains(*i).role() == Domain::BUILDER)
+          error(p, "controls names the builder \"" + name + "\": nobody controls the builder");
+        auto [it, fresh] = seen.emplace(name, p);
+        if (!fresh) error(p, "\"" + name + "\" named twice in controls (first at " + at_line(it->second) + ")");
+      }
+    }
   }
 
   // The builder's fixed tables (libs/manifest) hold at most so many of each.
@@ -465,7 +497,8 @@ class Checker {
         s.first = i;
         continue;
       }
-      if (role != Domain::BUILDER && role != Domain::XENSTORE && role != Domain::CONSOLE) continue;
+      if (role != Domain::BUILDER && role != Domain::XENSTORE && role != Domain::CONSOLE && role != Domain::TOOLSTACK)
+        continue;
       const std::string& first = sys_.domains(s.first).name();
       error(domain_where(i).field("role"), "more than one " + Domain::Role_Name(Domain::Role(role)) + " domain (\"" +
                                                 first + "\" at " + at_line(domain_where(s.first).field("role")) + ")");

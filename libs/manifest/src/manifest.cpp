@@ -13,6 +13,7 @@
 
 #include <manifest/manifest.hpp>
 
+#include <base/crc32.hpp>
 #include <base/format.hpp>
 
 #include <cstdarg>
@@ -53,6 +54,7 @@ const char* role_name(Role r) {
         case Role::netback: return "NETBACK";
         case Role::blkback: return "BLKBACK";
         case Role::guest: return "GUEST";
+        case Role::toolstack: return "TOOLSTACK";
         default: return "ROLE_UNSPECIFIED";
     }
 }
@@ -251,6 +253,25 @@ bool cb_event(pb_istream_t* stream, const pb_field_t*, void** arg) {
     return true;
 }
 
+// Domain.controls: a name, resolved (every name is known in the second pass).
+bool cb_control(pb_istream_t* stream, const pb_field_t*, void** arg) {
+    auto& c = *static_cast<Ctx*>(*arg);
+    Domain& d = *c.dom;
+    if (c.out->n_control_pool == kMaxControls)
+        return fail(c, "%s: more than %u controlled domains in all domains together", who(*c.out, d).s, kMaxControls);
+    Name n;
+    if (!read_name(stream, &n)) return false;
+    uint16_t peer;
+    if (!resolve(c, n, "controls", &peer)) return false;
+    const Who w = who(*c.out, d);
+    if (&c.out->domains[peer] == &d) return fail(c, "%s names itself in controls", w.s);
+    for (unsigned k = 0; k < d.n_controls; ++k)
+        if (d.controls[k] == peer) return fail(c, "%s: \"%s\" named twice in controls", w.s, n.s);
+    c.out->control_pool[c.out->n_control_pool++] = peer;   // d.controls[d.n_controls]
+    d.n_controls++;
+    return true;
+}
+
 int hex_digit(char ch) {
     if (ch >= '0' && ch <= '9') return ch - '0';
     if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
@@ -367,10 +388,11 @@ bool cb_domain_full(pb_istream_t* stream, const pb_field_t*, void** arg) {
     d.ioports = s.ioport_pool + s.n_ioport_pool;
     d.irqs = s.irq_pool + s.n_irq_pool;
     d.mmio = s.mmio_pool + s.n_mmio_pool;
+    d.controls = s.control_pool + s.n_control_pool;
     moat_Domain m = moat_Domain_init_zero;
-    pb_callback_t* cbs[] = {&m.cmdline, &m.grants, &m.events, &m.pci, &m.ioports, &m.irqs, &m.mmio};
+    pb_callback_t* cbs[] = {&m.cmdline, &m.grants, &m.events, &m.pci, &m.ioports, &m.irqs, &m.mmio, &m.controls};
     bool (*fns[])(pb_istream_t*, const pb_field_t*, void**) = {cb_cmdline, cb_grant, cb_event, cb_pci,
-                                                               cb_ioports, cb_irq, cb_mmio};
+                                                               cb_ioports, cb_irq, cb_mmio, cb_control};
     for (unsigned k = 0; k < sizeof cbs / sizeof cbs[0]; ++k) {
         cbs[k]->funcs.decode = fns[k];
         cbs[k]->arg = &c;
@@ -380,8 +402,10 @@ bool cb_domain_full(pb_istream_t* stream, const pb_field_t*, void** arg) {
     const Who w = who(*c.out, d);
     int32_t role = raw_enum(m.role);
     if (role == 0) return fail(c, "%s has no role", w.s);
-    if (role < 0 || role > int32_t(Role::guest)) return fail(c, "%s has unknown role %d", w.s, int(role));
+    if (role < 0 || role > int32_t(Role::toolstack)) return fail(c, "%s has unknown role %d", w.s, int(role));
     d.role = Role(role);
+    if (d.n_controls && d.role != Role::toolstack)
+        return fail(c, "%s: controls is for the TOOLSTACK only, not %s", w.s, role_name(d.role));
     d.module = m.module;
     d.ramdisk_module = m.ramdisk_module;
     if (m.memory_kib == 0) return fail(c, "%s has no memory_kib (not compiled by 'moat compile'?)", w.s);
@@ -499,7 +523,7 @@ bool check_names(Ctx& c) {
 
 bool check_roles(Ctx& c) {
     const System& s = *c.out;
-    const Role unique[] = {Role::builder, Role::xenstore, Role::console};
+    const Role unique[] = {Role::builder, Role::xenstore, Role::console, Role::toolstack};
     for (Role r : unique) {
         int first = -1;
         for (unsigned i = 0; i < s.n_domains; ++i) {
@@ -511,6 +535,13 @@ bool check_roles(Ctx& c) {
         }
         if (r == Role::builder && first < 0) return fail(c, "no domain has role BUILDER");
     }
+    // The toolstack controls guests and services, never the builder (which
+    // nobody may pause: it restarts everyone).
+    for (unsigned i = 0; i < s.n_domains; ++i)
+        for (unsigned k = 0; k < s.domains[i].n_controls; ++k)
+            if (s.domains[s.domains[i].controls[k]].role == Role::builder)
+                return fail(c, "domain \"%s\" names the builder \"%s\" in controls: nobody controls the builder",
+                            s.domains[i].name, s.domains[s.domains[i].controls[k]].name);
     return true;
 }
 
@@ -723,25 +754,9 @@ bool run_pass(Ctx& c, const uint8_t* payload, size_t len, bool full) {
 
 uint32_t le32(const uint8_t* p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24; }
 
-struct CrcTable {
-    uint32_t t[256];
-    constexpr CrcTable() : t() {
-        for (uint32_t i = 0; i < 256; ++i) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; ++k) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-            t[i] = c;
-        }
-    }
-};
-constexpr CrcTable kCrc;
-
 }  // namespace
 
-uint32_t crc32(const uint8_t* data, size_t len, uint32_t crc) {
-    crc = ~crc;
-    for (size_t i = 0; i < len; ++i) crc = kCrc.t[(crc ^ data[i]) & 0xff] ^ (crc >> 8);
-    return ~crc;
-}
+uint32_t crc32(const uint8_t* data, size_t len, uint32_t crc) { return base::crc32(data, len, crc); }
 
 int System::find(const char* name) const {
     if (!name) return -1;
@@ -761,6 +776,7 @@ bool decode(const uint8_t* data, size_t len, System& out, char* err, size_t err_
     out.n_domains = out.n_connections = 0;
     out.memory_mib = kDefaultMachineMib;
     out.n_grant_pool = out.n_event_pool = out.n_pci_pool = out.n_ioport_pool = out.n_irq_pool = out.n_mmio_pool = 0;
+    out.n_control_pool = 0;
     out.n_cmdline_pool = 0;
     __builtin_memset(out.name_buckets, 0, sizeof out.name_buckets);
 

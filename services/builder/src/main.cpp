@@ -49,7 +49,7 @@ struct State {
     PvDomain dom;
 };
 State g_state[manifest::kMaxDomains];
-int g_builder = -1, g_console = -1, g_store = -1;
+int g_builder = -1, g_console = -1, g_store = -1, g_toolstack = -1;
 unsigned g_guests_left;   // guests not down for good
 uint32_t g_dom_exc_port = 0;
 uint16_t g_self = 0;   // our domain id
@@ -122,10 +122,40 @@ bool install_link(const manifest::Link& l) {
     return ok;
 }
 
+// The toolstack's Domain capabilities, by position in its `controls`: slot
+// + 1 (0: none yet). A controlled domain that restarts gets the same slot
+// back (destroying its previous self emptied it), as links do.
+uint16_t g_control_slots[manifest::kMaxControls];
+
+// Gives the toolstack a Domain capability with the control right (pause,
+// unpause, getinfo; not build, not install) for the k-th domain it
+// controls, if that one exists now.
+bool install_control(unsigned k) {
+    const manifest::Domain& t = g_sys.domains[g_toolstack];
+    int p = t.controls[k];
+    if (!g_state[p].live) return true;   // down: given when it is built again
+    return install(g_toolstack, long(g_state[p].dom.slot_domain), abi::kCapRightControl, "Domain", p,
+                   &g_control_slots[k]);
+}
+
+// Each domain's position in the toolstack's `controls` + 1 (0: not
+// controlled), filled once from the manifest: a start or restart looks up
+// its own entry, not the whole list.
+uint16_t g_controlled_at[manifest::kMaxDomains];
+
+void index_controls() {
+    if (g_toolstack < 0) return;
+    const manifest::Domain& t = g_sys.domains[g_toolstack];
+    for (unsigned k = 0; k < t.n_controls; ++k) g_controlled_at[t.controls[k]] = uint16_t(k + 1);
+}
+
+// Whether the toolstack controls domain i: its position in `controls`, or -1.
+int control_index(int i) { return g_toolstack < 0 ? -1 : int(g_controlled_at[i]) - 1; }
+
 // The CSpace domain i needs: every capability it will hold, and a few more.
 uint32_t cspace_size(int i) {
     const manifest::Domain& m = g_sys.domains[i];
-    uint32_t n = m.n_ioports + m.n_irqs + m.n_mmio + 8 * m.n_pci + (m.debug_console ? 1 : 0) + 4;
+    uint32_t n = m.n_ioports + m.n_irqs + m.n_mmio + 8 * m.n_pci + (m.debug_console ? 1 : 0) + m.n_controls + 4;
     unsigned nl;
     const manifest::Link* links = g_index.links_of(unsigned(i), &nl);
     for (unsigned k = 0; k < nl; ++k) n += (links[k].grant ? 1 : 0) + (links[k].bind ? 1 : 0);
@@ -255,6 +285,7 @@ const char* role_name(manifest::Role r) {
     case manifest::Role::netback: return "netback";
     case manifest::Role::blkback: return "blkback";
     case manifest::Role::guest: return "guest";
+    case manifest::Role::toolstack: return "toolstack";
     default: return "?";
     }
 }
@@ -306,6 +337,7 @@ bool build(int i, long store_port_for_master) {
     const manifest::Link* links = g_index.links_of(unsigned(i), &nl);
     for (unsigned k = 0; k < nl; ++k)
         if (links[k].peer == g_builder || g_state[links[k].peer].live) ok &= install_link(links[k]);
+    for (unsigned k = 0; k < m.n_controls; ++k) ok &= install_control(k);
     if (!ok) return false;
     rt::printf("built %s (%s) as domain %u: %lu KiB, image %s (%ld bytes)\n", m.name, role_name(m.role),
                g_state[i].dom.id, m.memory_kib, name, size);
@@ -346,6 +378,10 @@ bool start(int i) {
                        g_console >= 0 ? domid_of(g_console) : kNoDomain, st.dom.store_mfn, st.dom.store_port,
                        st.boot_tsc};
         if (!store_introduce(sd)) return false;
+        // Before it runs: the toolstack may ask it to stop from its first
+        // instruction on.
+        if (control_index(i) >= 0 && g_state[g_toolstack].live)
+            (void)store_control_node(st.dom.id, domid_of(g_toolstack));
         wait_for_backends(i);
         (void)store_stamp_start(st.dom.id);
     }
@@ -445,6 +481,19 @@ bool restart(int i) {
         if (l.holder != g_builder && g_state[l.holder].live &&
             domctl_info(g_state[l.holder].dom.id).state == abi::kDomainStateRunning)
             install_link(l);
+    }
+    // A controlled domain restarted: the toolstack gets its Domain capability
+    // back (unless the toolstack itself is stopped: it takes it when rebuilt).
+    if (int k = control_index(i); k >= 0 && g_state[g_toolstack].live &&
+                                  domctl_info(g_state[g_toolstack].dom.id).state == abi::kDomainStateRunning)
+        (void)install_control(unsigned(k));
+    // The toolstack restarted under a new id: the control/shutdown nodes of
+    // the domains it controls name it instead of its previous self.
+    if (i == g_toolstack && store_ready()) {
+        const manifest::Domain& t = g_sys.domains[i];
+        for (unsigned k = 0; k < t.n_controls; ++k)
+            if (g_state[t.controls[k]].live && t.controls[k] != g_store)
+                (void)store_control_node(g_state[t.controls[k]].dom.id, g_state[i].dom.id);
     }
     write_rings(i);
     if (store_ready() && (i == g_console || g_sys.domains[i].role == manifest::Role::netback ||
@@ -640,9 +689,11 @@ void rt::main() {
         if (g_sys.domains[i].role == manifest::Role::builder) g_builder = i;
         if (g_sys.domains[i].role == manifest::Role::console) g_console = i;
         if (g_sys.domains[i].role == manifest::Role::xenstore) g_store = i;
+        if (g_sys.domains[i].role == manifest::Role::toolstack) g_toolstack = i;
         g_guests_left += is_guest(i);
     }
     g_index.build(g_sys);
+    index_controls();
     rt::printf("manifest: %u domains, %u connections, %u MiB\n", g_sys.n_domains, g_sys.n_connections,
                g_sys.memory_mib);
 
@@ -697,6 +748,8 @@ void rt::main() {
                 StoreDomain sd{c.dom.id, g_sys.domains[g_console].name, c.dom.console_mfn, c.dom.console_port,
                                domid_of(g_console), c.dom.store_mfn, c.dom.store_port};
                 store_introduce(sd);
+                if (control_index(g_console) >= 0 && g_toolstack >= 0 && g_state[g_toolstack].live)
+                    (void)store_control_node(c.dom.id, domid_of(g_toolstack));
             }
         } else {
             rt::printf("XenStore (domain %u) does not answer: domains start without it\n",

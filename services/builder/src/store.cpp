@@ -194,6 +194,24 @@ bool store_release(uint16_t dom, uint16_t console_backend) {
     return true;
 }
 
+bool store_control_node(uint16_t dom, uint16_t toolstack) {
+    char dir[48], path[64];
+    base::snformat(dir, sizeof dir, "/local/domain/%u/control", dom);
+    base::snformat(path, sizeof path, "%s/shutdown", dir);
+    // The directory is the domain's, like its home; the node too, with
+    // write (not read) for the toolstack: it asks, it does not watch.
+    rt::XsPerm own[] = {{dom, 'n'}};
+    rt::XsPerm node[] = {{dom, 'n'}, {toolstack, 'w'}};
+    if (auto m = rt::xs_mkdir(dir); !m) return report("mkdir", dir, m.error());
+    if (auto p = rt::xs_set_perms(dir, own, 1); !p) return report("set-perms", dir, p.error());
+    // An existing request (a restarted toolstack re-permits the node) is
+    // left as it is.
+    if (!store_exists(path))
+        if (auto w = rt::xs_write(path, ""); !w) return report("write", path, w.error());
+    if (auto p = rt::xs_set_perms(path, node, toolstack == dom ? 1 : 2); !p) return report("set-perms", path, p.error());
+    return true;
+}
+
 bool store_exists(const char* path) {
     char buf[8];
     auto r = rt::xs_read(path, buf, sizeof buf);

@@ -61,6 +61,12 @@ bool store_device(uint16_t fe, uint16_t be, const char* type, unsigned devid, co
 // Its node in its console back-end's directory and its home go, then
 // XS_RELEASE (@releaseDomain fires). console_backend 0xFFFF: none.
 bool store_release(uint16_t dom, uint16_t console_backend);
+// /local/domain/<dom>/control/shutdown, empty, the domain's own (it reads
+// and watches it, as a Xen guest does) and writable by `toolstack`, which
+// asks it to stop there ("poweroff"). Written before the domain runs, and
+// again when the toolstack restarts under a new id. A failure is printed,
+// false returned.
+bool store_control_node(uint16_t dom, uint16_t toolstack);
 // Whether a node exists (the builder may read every node).
 bool store_exists(const char* path);
 // Writes a node (the builder may write every node).

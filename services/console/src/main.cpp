@@ -12,11 +12,11 @@
 #include <rt/gnttab.hpp>
 #include "safe_copy.hpp"
 #include "store.hpp"
-#include "uart.hpp"
 
 #include <abi/event_channel.hpp>
 #include <abi/moat.hpp>
 #include <rt/caps.hpp>
+#include <rt/uart.hpp>
 #include <rt/console.hpp>
 #include <rt/events.hpp>
 #include <rt/hypercall.hpp>
@@ -28,32 +28,24 @@ namespace {
 constexpr uint64_t kTickNs = 10'000'000;          // input and the kernel log are looked at this often
 constexpr uint64_t kReapEveryNs = 1'000'000'000;  // destroyed domains are looked for this often
 constexpr uint64_t kStoreRetryNs = 500'000'000;   // XenStore not answering yet: asked again after this
-constexpr uint16_t kCom1 = 0x3F8;
+// COM1: ours when the kernel handed it over (we hold IoPorts for all of
+// 0x3F8..0x3FF, the kernel's test too). Polled both ways, or its IRQ bound.
+constexpr rt::Uart kCom1{rt::Uart::kCom1};
 
 bool g_uart;   // we drive COM1: the kernel handed it over
 
 // Whole lines out: to COM1, or (not ours) to the kernel's log, which
 // prefixes them with our name.
 void sink(const char* s, size_t n) {
-    if (g_uart) console::uart::write(s, n);
+    if (g_uart) {
+        for (size_t i = 0; i < n; ++i) {   // a terminal's line ends
+            if (s[i] == '\n') kCom1.put('\r');
+            kCom1.put(uint8_t(s[i]));
+        }
+    }
     else rt::console_write(s, n);
 }
 
-// IoPorts capabilities for all of COM1 (0x3F8..0x3FF), the kernel's test
-// for handing the UART over.
-bool may_drive_com1() {
-    abi::CapOpArgs a{};
-    a.domain = abi::kDomidSelf;
-    long n = rt::cap_op(abi::CapOp::size, a);
-    unsigned have = 0;
-    for (long i = 0; i < n; ++i) {
-        abi::MoatCap c = rt::cap_inspect(uint32_t(i));
-        if (c.type != uint32_t(abi::CapType::io_ports) || !(c.rights & abi::kCapRightUse)) continue;
-        for (unsigned p = 0; p < 8; ++p)
-            if (kCom1 + p >= c.object && kCom1 + p - c.object < c.object2) have |= 1u << p;
-    }
-    return have == 0xFF;
-}
 
 // The kernel's log: read into g_log after what is there, written out up to
 // the last line end (the rest waits for its line's end, so that no domain
@@ -131,18 +123,18 @@ void rt::main() {
     // The first read hands the UART over if we may drive COM1. Only then do
     // we touch it, and only then is the kernel's log ours to write out
     // (otherwise it is on the UART already, or would come back round).
-    bool com1 = may_drive_com1();
+    bool com1 = kCom1.held();
     long first = read_kernel_log();
     g_uart = com1 && first >= 0;
     if (g_uart) {
-        console::uart::init();
+        kCom1.init(false);   // what is still being sent stays
         pump_kernel_log();
         // Input by interrupt when we hold COM1's line (IRQ 4, as an event);
         // otherwise the loop polls the UART on its tick.
         abi::EvtchnBindPirq bp{kCom1Irq, 0, 0};
         if (rt::cap_find(abi::CapType::irq, kCom1Irq) >= 0 && rt::evtchn_op(abi::EvtchnOp::bind_pirq, &bp) == 0) {
             g_irq_port = bp.port;
-            console::uart::enable_rx_interrupt();
+            kCom1.enable_rx_interrupt();
             rt::printf("input by interrupt: COM1's line %u is our port %u\n", kCom1Irq, g_irq_port);
         } else {
             rt::printf("no Irq capability for COM1's line %u: polling for input\n", kCom1Irq);
@@ -190,7 +182,7 @@ void rt::main() {
         }
         busy |= console::backends::serve(now);
         if (g_uart) {
-            for (int c; (c = console::uart::read_byte()) >= 0;) console::backends::input(char(c));
+            for (int c; (c = kCom1.read_byte()) >= 0;) console::backends::input(char(c));
             // Acknowledge the interrupt: the line may fire again.
             if (g_irq_port && rt::take_port(g_irq_port)) {
                 if (!g_irq_seen) rt::printf("first input interrupt\n");

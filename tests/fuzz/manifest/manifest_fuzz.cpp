@@ -103,7 +103,7 @@ void check_system(const manifest::System& s) {
         CHECK(name_ok(d.name));
         CHECK(s.find(d.name) == int(i));
         for (unsigned j = 0; j < i; ++j) CHECK(std::strcmp(d.name, s.domains[j].name) != 0);
-        CHECK(d.role >= manifest::Role::builder && d.role <= manifest::Role::guest);
+        CHECK(d.role >= manifest::Role::builder && d.role <= manifest::Role::toolstack);
         builders += d.role == manifest::Role::builder;
         consoles += d.role == manifest::Role::console;
         stores += d.role == manifest::Role::xenstore;
@@ -142,6 +142,13 @@ void check_system(const manifest::System& s) {
         CHECK(in_pool(d.ioports, d.n_ioports, s.ioport_pool, s.n_ioport_pool));
         CHECK(in_pool(d.irqs, d.n_irqs, s.irq_pool, s.n_irq_pool));
         CHECK(in_pool(d.mmio, d.n_mmio, s.mmio_pool, s.n_mmio_pool));
+        CHECK(in_pool(d.controls, d.n_controls, s.control_pool, s.n_control_pool));
+        CHECK(d.n_controls == 0 || d.role == manifest::Role::toolstack);
+        for (unsigned k = 0; k < d.n_controls; ++k) {
+            CHECK(d.controls[k] < s.n_domains && d.controls[k] != i);
+            CHECK(s.domains[d.controls[k]].role != manifest::Role::builder);
+            for (unsigned q = 0; q < k; ++q) CHECK(d.controls[q] != d.controls[k]);
+        }
         CHECK(d.n_grants <= kMaxPerDomain && d.n_events <= kMaxPerDomain && d.n_pci <= kMaxPerDomain &&
               d.n_ioports <= kMaxPerDomain && d.n_irqs <= kMaxPerDomain && d.n_mmio <= kMaxPerDomain);
         for (unsigned k = 0; k < d.n_grants; ++k) {

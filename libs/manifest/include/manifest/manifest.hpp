@@ -14,19 +14,24 @@ namespace manifest {
 
 // A manifest holds thousands of small domains (issue 16), so what varies in
 // size per domain (command lines, capabilities, devices) lives in pools of
-// System sized for the whole system, not in each Domain: a Domain is ~130
+// System sized for the whole system, not in each Domain: a Domain is ~140
 // bytes, the decoded System ~1.7 MiB at these limits.
 inline constexpr unsigned kMaxDomains = 4096;
 inline constexpr unsigned kMaxConnections = 4 * kMaxDomains;   // a console, a store ring and two more each
 inline constexpr unsigned kMaxPerDomain = 16;    // grants, events, pci, ioports, irqs, mmio: each
 inline constexpr unsigned kMaxGrants = 4 * kMaxDomains;    // grants of all domains together; events too
 inline constexpr unsigned kMaxDevices = 1024;    // pci, ioports, irqs, mmio of all domains together: each
+// The domains a TOOLSTACK controls (Domain.controls): at most every other
+// domain, in one pool (there is at most one toolstack).
+inline constexpr unsigned kMaxControls = kMaxDomains;
 inline constexpr unsigned kNameLen = 32;
 inline constexpr unsigned kCmdlineLen = 1023;
 inline constexpr unsigned kCmdlineBytes = 512 * 1024;   // all command lines together, each with its NUL
 
 // Numbers as in proto/manifest.proto.
-enum class Role : uint8_t { unspecified = 0, builder = 1, xenstore = 2, console = 3, netback = 4, blkback = 5, guest = 6 };
+enum class Role : uint8_t {
+    unspecified = 0, builder = 1, xenstore = 2, console = 3, netback = 4, blkback = 5, guest = 6, toolstack = 7
+};
 enum class RestartPolicy : uint8_t { never = 0, on_crash = 1, always = 2 };
 enum class ConnKind : uint8_t { unspecified = 0, ring = 1, console = 2, xenstore = 3, vif = 4, vbd = 5 };
 
@@ -68,6 +73,11 @@ struct Domain {
     const uint32_t* irqs;
     const Range* mmio;
     uint8_t n_grants, n_events, n_pci, n_ioports, n_irqs, n_mmio;
+    // TOOLSTACK only (none for any other role): the domains it controls, as
+    // indices, each once, never itself nor the builder; n_controls
+    // consecutive entries of System::control_pool.
+    const uint16_t* controls;
+    uint16_t n_controls;
 };
 
 struct Connection {
@@ -95,8 +105,10 @@ struct System {
     Range ioport_pool[kMaxDevices];
     uint32_t irq_pool[kMaxDevices];
     Range mmio_pool[kMaxDevices];
+    uint16_t control_pool[kMaxControls];
     char cmdline_pool[kCmdlineBytes];
-    uint32_t n_grant_pool, n_event_pool, n_pci_pool, n_ioport_pool, n_irq_pool, n_mmio_pool, n_cmdline_pool;
+    uint32_t n_grant_pool, n_event_pool, n_pci_pool, n_ioport_pool, n_irq_pool, n_mmio_pool, n_control_pool,
+        n_cmdline_pool;
 
     // Names to indices: open addressing, index + 1 per used bucket (0: empty),
     // filled by the decoder once the names are checked. find() costs a few
@@ -128,8 +140,8 @@ inline constexpr size_t kHeaderBytes = 16;
 // Larger payloads are refused: far above any manifest within the limits above.
 inline constexpr size_t kMaxPayload = 4u << 20;
 
-// CRC-32 as zlib's crc32() (IEEE 802.3, reflected, initial and final ~0):
-// crc32("123456789") == 0xcbf43926. `crc` continues an earlier sum.
+// CRC-32 as zlib's crc32() (base::crc32, which the control channel's frames
+// use too): crc32("123456789") == 0xcbf43926. `crc` continues an earlier sum.
 uint32_t crc32(const uint8_t* data, size_t len, uint32_t crc = 0);
 
 // Decodes and checks a manifest module. On failure returns false and writes a

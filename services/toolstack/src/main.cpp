@@ -1,0 +1,243 @@
+// The toolstack domain (docs/control.md): the host's `moat list`, `moat
+// pause/unpause NAME` and `moat shutdown [NAME]` arrive on COM2 as frames
+// (libs/control); each complete Request gets one Response. It acts only
+// through what the manifest gave it: a Domain capability with the control
+// right for each domain in its `controls` (pause, unpause, getinfo) and
+// write permission on those domains' control/shutdown XenStore node.
+//
+// Polled: COM2 every 10 ms while the host is quiet, every 1 ms while bytes
+// come (QEMU holds back what does not fit in the UART's FIFO). A request
+// never waits on a controlled domain: pause, unpause and getinfo are
+// hypercalls that return, and a XenStore write waits at most kStoreTimeoutNs.
+
+#include "domains.hpp"
+
+#include <control/frame.hpp>
+#include <control/messages.hpp>
+
+#include <cstdarg>
+
+#include <abi/errno.hpp>
+#include <abi/hypercall.hpp>
+#include <base/format.hpp>
+#include <rt/console.hpp>
+#include <rt/events.hpp>
+#include <rt/hypercall.hpp>
+#include <rt/rt.hpp>
+#include <rt/time.hpp>
+#include <rt/uart.hpp>
+#include <rt/xenbus.hpp>
+
+namespace {
+
+// COM2, the control channel (QEMU's unix socket next to the run): polled both
+// ways, bytes as they are (frames are binary). QEMU holds back what the host
+// sends while the receive FIFO is full, so polling loses nothing.
+constexpr rt::Uart kCom2{rt::Uart::kCom2};
+
+constexpr uint64_t kQuietTickNs = 10'000'000, kBusyTickNs = 1'000'000;
+constexpr uint64_t kStoreTimeoutNs = 2'000'000'000;
+// Half a frame that stops coming is forgotten after this long, so that the
+// next request is not read as its tail.
+constexpr uint64_t kStaleFrameNs = 2'000'000'000;
+
+control::FrameReader g_reader;
+control::Response g_rsp;   // ~5 KiB: not on the stack
+uint8_t g_payload[control::kMaxPayload];
+uint8_t g_frame[control::kMaxFrame];
+toolstack::Held g_held[control::kMaxListed];
+bool g_store;   // XenStore answered at start: shutdown is possible
+
+void sleep_until(uint64_t deadline) {
+    abi::SchedPoll p{0, 0, deadline};
+    rt::hypercall(abi::Hypercall::sched_op, uint64_t(abi::SchedOp::poll), rt::ptr(&p));
+}
+
+const char* op_name(control::Op op) {
+    switch (op) {
+    case control::Op::list: return "list";
+    case control::Op::pause: return "pause";
+    case control::Op::unpause: return "unpause";
+    case control::Op::shutdown: return "shutdown";
+    default: return "request";
+    }
+}
+
+void status(control::Status s, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void status(control::Status s, const char* fmt, ...) {
+    g_rsp.status = s;
+    va_list ap;
+    va_start(ap, fmt);
+    base::vsnformat(g_rsp.error, sizeof g_rsp.error, fmt, ap);
+    va_end(ap);
+}
+
+// The domain a pause/unpause/shutdown names, or false with the answer set.
+bool target(const control::Request& q, toolstack::Held* h) {
+    if (__builtin_strcmp(q.name, toolstack::self_name()) == 0) {
+        status(control::Status::refused, "%s \"%s\": the toolstack does not %s itself", op_name(q.op), q.name,
+               op_name(q.op));
+        return false;
+    }
+    if (toolstack::find(q.name, h)) return true;
+    if (toolstack::seen(q.name))
+        status(control::Status::no_such_domain, "%s \"%s\": it is not running now (stopped, or being restarted)",
+               op_name(q.op), q.name);
+    else
+        status(control::Status::refused,
+               "%s \"%s\": the toolstack holds no Domain capability for it (not in its controls, or no such domain)",
+               op_name(q.op), q.name);
+    return false;
+}
+
+// domctl's errno as a reason.
+void failed(const control::Request& q, const char* what, long rc) {
+    status(control::Status::failed, "%s \"%s\": %s refused by the hypervisor (errno %ld)", op_name(q.op), q.name,
+           what, -rc);
+}
+
+void list() {
+    size_t n = toolstack::held(g_held, control::kMaxListed - 1);
+    g_rsp.domains[0] = toolstack::self_info();
+    size_t filled = n < control::kMaxListed - 1 ? n : control::kMaxListed - 1;
+    for (size_t k = 0; k < filled; ++k) g_rsp.domains[1 + k] = g_held[k].info;
+    g_rsp.n_domains = uint16_t(1 + filled);
+    g_rsp.status = control::Status::ok;
+    if (filled < n) base::snformat(g_rsp.error, sizeof g_rsp.error, "%zu more domains not listed", n - filled);
+}
+
+void shutdown_one(const control::Request& q, const toolstack::Held& h) {
+    if (h.info.state == control::State::shutdown || h.info.state == control::State::crashed) {
+        status(control::Status::failed, "shutdown \"%s\": it is stopped already", q.name);
+        return;
+    }
+    const char* why = "";
+    if (!toolstack::ask_poweroff(uint16_t(h.id), &why))
+        status(control::Status::failed, "shutdown \"%s\": XenStore refused the write of control/shutdown: %s",
+               q.name, why);
+    else
+        g_rsp.status = control::Status::ok;
+}
+
+void shutdown_all() {
+    size_t n = toolstack::held(g_held, control::kMaxListed);
+    unsigned asked = 0, refused = 0;
+    const char* first_why = nullptr;
+    char first[control::kNameLen + 1] = "";
+    // Those beyond kMaxListed are asked in a later request (the host's
+    // `moat shutdown` may repeat it); none is skipped silently.
+    for (size_t k = 0; k < n && k < control::kMaxListed; ++k) {
+        const toolstack::Held& h = g_held[k];
+        if (h.info.state == control::State::shutdown || h.info.state == control::State::crashed) continue;
+        const char* why = "";
+        if (toolstack::ask_poweroff(uint16_t(h.id), &why)) {
+            ++asked;
+        } else if (refused++ == 0) {
+            first_why = why;
+            base::snformat(first, sizeof first, "%s", h.info.name);
+        }
+    }
+    if (refused)
+        status(control::Status::failed, "shutdown: %u domains asked, %u refused (first \"%s\": %s)", asked, refused,
+               first, first_why);
+    else if (n > control::kMaxListed)
+        status(control::Status::ok, "%u domains asked; %zu more not yet: ask again", asked, n - control::kMaxListed);
+    else
+        g_rsp.status = control::Status::ok;
+}
+
+// Fills g_rsp for one request payload.
+void answer(const uint8_t* p, size_t n) {
+    control::Request q;
+    char err[control::kErrorLen + 1];
+    control::Status s = control::decode_request(p, n, q, err, sizeof err);
+    g_rsp.version = control::kVersion;
+    g_rsp.seq = q.seq;
+    g_rsp.error[0] = '\0';
+    g_rsp.n_domains = 0;
+    if (s != control::Status::ok) {
+        status(s, "%s", err);
+        return;
+    }
+    toolstack::Held h;
+    switch (q.op) {
+    case control::Op::list: list(); return;
+    case control::Op::pause:
+        if (!target(q, &h)) return;
+        if (h.info.state == control::State::shutdown || h.info.state == control::State::crashed)
+            return status(control::Status::failed, "pause \"%s\": it is stopped (%s)", q.name, control::state_name(h.info.state));
+        if (long rc = toolstack::pause(h.id); rc != 0) return failed(q, "pause", rc);
+        g_rsp.status = control::Status::ok;
+        return;
+    case control::Op::unpause:
+        if (!target(q, &h)) return;
+        if (h.info.state != control::State::paused)
+            return status(control::Status::failed, "unpause \"%s\": it is not paused", q.name);
+        if (long rc = toolstack::unpause(h.id); rc != 0) return failed(q, "unpause", rc);
+        g_rsp.status = control::Status::ok;
+        return;
+    case control::Op::shutdown:
+        if (!g_store)
+            return status(control::Status::failed, "shutdown: the toolstack has no XenStore connection");
+        if (!q.name[0]) return shutdown_all();
+        if (!target(q, &h)) return;
+        return shutdown_one(q, h);
+    default: return status(control::Status::bad_request, "no operation");
+    }
+}
+
+void respond() {
+    size_t n = control::encode_response(g_rsp, g_payload, sizeof g_payload);
+    // A list too long for one frame: fewer domains, said so.
+    while (n == 0 && g_rsp.n_domains > 1) {
+        unsigned left = g_rsp.n_domains - 1u;
+        g_rsp.n_domains = uint16_t(left);
+        base::snformat(g_rsp.error, sizeof g_rsp.error, "more domains than fit in one answer: %u listed", left);
+        n = control::encode_response(g_rsp, g_payload, sizeof g_payload);
+    }
+    if (n == 0) {   // cannot happen: a bare status with a short reason fits
+        rt::printf("cannot encode the answer to request %u\n", g_rsp.seq);
+        return;
+    }
+    size_t f = control::encode_frame(g_payload, n, g_frame, sizeof g_frame);
+    kCom2.write(g_frame, f);
+}
+
+}  // namespace
+
+void rt::main() {
+    rt::events_init();
+    if (!kCom2.held()) {
+        rt::printf("no IoPorts capability for all of COM2 (0x2f8-0x2ff): no control channel; stopping\n");
+        return;
+    }
+    g_store = bool(rt::xs_init());
+    if (g_store) {
+        rt::xs_set_timeout(kStoreTimeoutNs);
+        toolstack::self_init();
+    } else {
+        rt::printf("no XenStore: shutdown requests will fail\n");
+    }
+    kCom2.init(true);
+    size_t n = toolstack::held(nullptr, 0);
+    rt::printf("control channel on COM2, controlling %zu domains\n", n);
+
+    uint64_t last_byte = 0;
+    for (;;) {
+        bool got = false;
+        for (int c; (c = kCom2.read_byte()) >= 0;) {
+            got = true;
+            g_reader.put(uint8_t(c));
+            while (g_reader.next()) {
+                answer(g_reader.payload(), g_reader.payload_len());
+                if (g_rsp.status == control::Status::refused)
+                    rt::printf("refused: %s\n", g_rsp.error);
+                respond();
+            }
+        }
+        uint64_t now = rt::now_ns();
+        if (got) last_byte = now;
+        else if (g_reader.pending() && now - last_byte > kStaleFrameNs) g_reader.reset();
+        sleep_until(now + (got ? kBusyTickNs : kQuietTickNs));
+    }
+}

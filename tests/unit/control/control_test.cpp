@@ -1,0 +1,399 @@
+// libs/control: frames and messages of the control channel.
+
+#include <control/frame.hpp>
+#include <control/messages.hpp>
+
+#include <base/crc32.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+Bytes frame(const Bytes& payload) {
+    Bytes out(control::kMaxFrame);
+    size_t n = control::encode_frame(payload.data(), payload.size(), out.data(), out.size());
+    out.resize(n);
+    return out;
+}
+
+// Feeds bytes; returns every payload the reader hands out.
+std::vector<Bytes> feed(control::FrameReader& r, const Bytes& in) {
+    std::vector<Bytes> got;
+    for (uint8_t b : in) {
+        r.put(b);
+        while (r.next()) got.emplace_back(r.payload(), r.payload() + r.payload_len());
+    }
+    return got;
+}
+
+Bytes cat(std::initializer_list<Bytes> parts) {
+    Bytes out;
+    for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
+    return out;
+}
+
+Bytes text(const char* s) { return Bytes(s, s + std::strlen(s)); }
+
+TEST(ControlFrame, HeaderIsMagicLengthCrc) {
+    Bytes f = frame(text("123456789"));
+    ASSERT_EQ(f.size(), 8u + 9);
+    EXPECT_EQ(f[0], 'M');
+    EXPECT_EQ(f[1], 'C');
+    EXPECT_EQ(f[2], 9);
+    EXPECT_EQ(f[3], 0);
+    // zlib's crc32("123456789"), little endian.
+    EXPECT_EQ(f[4] | f[5] << 8 | f[6] << 16 | uint32_t(f[7]) << 24, 0xcbf43926u);
+}
+
+TEST(ControlFrame, EncodeRefusesOversizedOrNoRoom) {
+    Bytes big(control::kMaxPayload + 1, 'x'), out(2 * control::kMaxFrame);
+    EXPECT_EQ(control::encode_frame(big.data(), big.size(), out.data(), out.size()), 0u);
+    EXPECT_EQ(control::encode_frame(big.data(), control::kMaxPayload, out.data(), out.size()), control::kMaxFrame);
+    EXPECT_EQ(control::encode_frame(big.data(), 10, out.data(), 17), 0u);
+    EXPECT_EQ(control::encode_frame(big.data(), 10, out.data(), 18), 18u);
+}
+
+TEST(ControlFrame, RoundTripsEmptyAndFullPayloads) {
+    control::FrameReader r;
+    Bytes full(control::kMaxPayload);
+    for (size_t i = 0; i < full.size(); ++i) full[i] = uint8_t(i * 7);
+    auto got = feed(r, cat({frame({}), frame(full), frame(text("x"))}));
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_TRUE(got[0].empty());
+    EXPECT_EQ(got[1], full);
+    EXPECT_EQ(got[2], text("x"));
+    EXPECT_EQ(r.bad_frames(), 0u);
+    EXPECT_EQ(r.skipped_bytes(), 0u);
+}
+
+TEST(ControlFrame, TruncatedFrameWaitsThenCompletes) {
+    control::FrameReader r;
+    Bytes f = frame(text("hello"));
+    auto got = feed(r, Bytes(f.begin(), f.end() - 1));
+    EXPECT_TRUE(got.empty());
+    EXPECT_EQ(r.pending(), f.size() - 1);
+    got = feed(r, Bytes(f.end() - 1, f.end()));
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0], text("hello"));
+    EXPECT_EQ(r.pending(), 0u);
+}
+
+TEST(ControlFrame, ResetForgetsAHalfFrame) {
+    control::FrameReader r;
+    Bytes f = frame(text("hello"));
+    (void)feed(r, Bytes(f.begin(), f.begin() + 5));
+    r.reset();
+    auto got = feed(r, f);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0], text("hello"));
+}
+
+TEST(ControlFrame, OversizedLengthIsDroppedAndNextFrameFound) {
+    control::FrameReader r;
+    // A header claiming 1025 bytes: never waited for.
+    Bytes bad = {'M', 'C', 0x01, 0x04, 0, 0, 0, 0};
+    auto got = feed(r, cat({bad, frame(text("ok"))}));
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0], text("ok"));
+    EXPECT_EQ(r.bad_frames(), 1u);
+}
+
+TEST(ControlFrame, BadCrcIsDroppedAndNextFrameFound) {
+    control::FrameReader r;
+    Bytes f = frame(text("payload"));
+    f.back() ^= 1;
+    auto got = feed(r, cat({f, frame(text("second"))}));
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0], text("second"));
+    EXPECT_EQ(r.bad_frames(), 1u);
+}
+
+TEST(ControlFrame, ResyncAfterGarbage) {
+    control::FrameReader r;
+    // Junk with stray magic bytes, then two frames.
+    Bytes junk = text("xxMxMCMMC\x03");
+    auto got = feed(r, cat({junk, frame(text("a")), frame(text("b"))}));
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0], text("a"));
+    EXPECT_EQ(got[1], text("b"));
+    EXPECT_GE(r.skipped_bytes(), junk.size());
+}
+
+TEST(ControlFrame, FrameHiddenInsideABadFrameIsFound) {
+    control::FrameReader r;
+    // A header claiming 40 bytes whose payload is a whole valid frame, then
+    // junk: the outer frame's CRC fails, and the inner one is found.
+    Bytes inner = frame(text("inner"));
+    Bytes outer = {'M', 'C', 40, 0, 1, 2, 3, 4};
+    Bytes body = inner;
+    body.resize(40, 'z');
+    auto got = feed(r, cat({outer, body}));
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0], text("inner"));
+    EXPECT_EQ(r.bad_frames(), 1u);
+}
+
+TEST(ControlFrame, EndlessGarbageHoldsLessThanAFrame) {
+    control::FrameReader r;
+    Bytes junk(100000);
+    for (size_t i = 0; i < junk.size(); ++i) junk[i] = i % 3 ? 'M' : 'C';
+    EXPECT_TRUE(feed(r, junk).empty());
+    EXPECT_LT(r.pending(), control::kMaxFrame);
+    auto got = feed(r, frame(text("after")));
+    // The held junk may swallow a few bytes of the frame's start only if they
+    // could be part of a frame; a valid frame after junk is still found.
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0], text("after"));
+}
+
+// ---- messages ----
+
+control::Request request(control::Op op, const char* name = "", uint32_t seq = 7) {
+    control::Request q{};
+    q.version = control::kVersion;
+    q.seq = seq;
+    q.op = op;
+    std::strncpy(q.name, name, sizeof q.name - 1);
+    return q;
+}
+
+Bytes encode(const control::Request& q) {
+    Bytes out(control::kMaxPayload);
+    size_t n = control::encode_request(q, out.data(), out.size());
+    out.resize(n);
+    return out;
+}
+
+control::Status decode(const Bytes& b, control::Request& q, std::string* why = nullptr) {
+    char err[200];
+    control::Status s = control::decode_request(b.data(), b.size(), q, err, sizeof err);
+    if (why) *why = err;
+    return s;
+}
+
+TEST(ControlMessages, EveryRequestRoundTrips) {
+    struct {
+        control::Op op;
+        const char* name;
+    } cases[] = {{control::Op::list, ""},      {control::Op::pause, "ping"},  {control::Op::unpause, "a.b-c_9"},
+                 {control::Op::shutdown, ""}, {control::Op::shutdown, "pong"},
+                 {control::Op::pause, "abcdefghijklmnopqrstuvwxyz012345"}};
+    for (auto& c : cases) {
+        control::Request q = request(c.op, c.name, 0xfffffff0u), back{};
+        Bytes b = encode(q);
+        ASSERT_FALSE(b.empty()) << c.name;
+        ASSERT_EQ(decode(b, back), control::Status::ok) << c.name;
+        EXPECT_EQ(back.op, c.op);
+        EXPECT_EQ(back.seq, 0xfffffff0u);
+        EXPECT_EQ(back.version, control::kVersion);
+        EXPECT_STREQ(back.name, c.name);
+    }
+}
+
+TEST(ControlMessages, EncodeRefusesBadNames) {
+    EXPECT_TRUE(encode(request(control::Op::pause, "")).empty());
+    EXPECT_TRUE(encode(request(control::Op::pause, "bad name")).empty());
+    EXPECT_TRUE(encode(request(control::Op::unpause, "x/y")).empty());
+    EXPECT_TRUE(encode(request(control::Op::none)).empty());
+}
+
+TEST(ControlMessages, WrongVersionIsBadVersionWithSeq) {
+    control::Request q = request(control::Op::list, "", 42), back{};
+    q.version = 2;
+    std::string why;
+    EXPECT_EQ(decode(encode(q), back, &why), control::Status::bad_version);
+    EXPECT_EQ(back.seq, 42u);
+    EXPECT_EQ(back.version, 2u);
+    EXPECT_NE(why.find("version 2"), std::string::npos) << why;
+    q.version = 0;   // unset
+    EXPECT_EQ(decode(encode(q), back), control::Status::bad_version);
+}
+
+// Hand-written protobuf: tag, then the value.
+Bytes varint_field(uint32_t field, uint64_t v) {
+    Bytes b = {uint8_t(field << 3)};
+    do {
+        b.push_back(uint8_t((v & 0x7f) | (v > 0x7f ? 0x80 : 0)));
+        v >>= 7;
+    } while (v);
+    return b;
+}
+Bytes bytes_field(uint32_t field, const Bytes& v) {
+    Bytes b = {uint8_t(field << 3 | 2), uint8_t(v.size())};
+    b.insert(b.end(), v.begin(), v.end());
+    return b;
+}
+
+TEST(ControlMessages, UnknownFieldsAreSkipped) {
+    control::Request q{};
+    // version 1, seq 5, a varint field 15 and a bytes field 9 we do not know, list.
+    Bytes b = cat({varint_field(1, 1), varint_field(2, 5), varint_field(15, 99), bytes_field(9, text("zz")),
+                   bytes_field(3, {})});
+    EXPECT_EQ(decode(b, q), control::Status::ok);
+    EXPECT_EQ(q.op, control::Op::list);
+    EXPECT_EQ(q.seq, 5u);
+}
+
+TEST(ControlMessages, UnknownOperationIsBadRequest) {
+    control::Request q{};
+    std::string why;
+    // Field 7: an operation of a later version.
+    Bytes b = cat({varint_field(1, 1), varint_field(2, 9), bytes_field(7, bytes_field(1, text("ping")))});
+    EXPECT_EQ(decode(b, q, &why), control::Status::bad_request);
+    EXPECT_EQ(q.seq, 9u);
+    EXPECT_NE(why.find("no operation"), std::string::npos) << why;
+}
+
+TEST(ControlMessages, MalformedNamesAreBadRequest) {
+    auto with_name = [](uint32_t op, const Bytes& name) {
+        return cat({varint_field(1, 1), varint_field(2, 3), bytes_field(op, bytes_field(1, name))});
+    };
+    control::Request q{};
+    std::string why;
+    EXPECT_EQ(decode(with_name(4, text("")), q), control::Status::bad_request);    // pause needs a name
+    EXPECT_EQ(decode(with_name(5, text("a b")), q), control::Status::bad_request);
+    EXPECT_EQ(decode(with_name(4, Bytes(33, 'a')), q, &why), control::Status::bad_request);   // 33 bytes
+    EXPECT_EQ(decode(with_name(6, text("ok\n")), q), control::Status::bad_request);
+    // A NUL inside would pass for "ping" if the bytes were not looked at.
+    Bytes nul = text("ping");
+    nul.push_back(0);
+    nul.push_back('x');
+    EXPECT_EQ(decode(with_name(4, nul), q, &why), control::Status::bad_request);
+    EXPECT_NE(why.find("NUL"), std::string::npos) << why;
+    EXPECT_EQ(decode(with_name(6, text("")), q), control::Status::ok);   // shutdown of everything
+    EXPECT_EQ(q.op, control::Op::shutdown);
+}
+
+TEST(ControlMessages, TruncatedAndGarbageRequestsAreBadRequest) {
+    Bytes b = encode(request(control::Op::pause, "ping"));
+    control::Request q{};
+    for (size_t n = 0; n < b.size(); ++n) {
+        control::Status s = decode(Bytes(b.begin(), b.begin() + long(n)), q);
+        EXPECT_NE(s, control::Status::ok) << "prefix of " << n << " bytes";
+    }
+    EXPECT_EQ(decode(text("\xff\xff\xff\xff"), q), control::Status::bad_request);
+}
+
+control::Response response() {
+    control::Response r{};
+    r.version = control::kVersion;
+    r.seq = 11;
+    r.status = control::Status::ok;
+    const char* names[] = {"toolstack", "ping", "pong"};
+    control::State states[] = {control::State::running, control::State::paused, control::State::crashed};
+    for (int i = 0; i < 3; ++i) {
+        control::DomainInfo& d = r.domains[r.n_domains++];
+        std::strcpy(d.name, names[i]);
+        d.id = uint32_t(3 + i);
+        d.memory_kib = 16384 - uint64_t(i);
+        d.max_memory_kib = 16384;
+        d.vcpus = 1;
+        d.state = states[i];
+        d.cpu_time_ns = 123456789012ull * uint64_t(i);
+    }
+    return r;
+}
+
+TEST(ControlMessages, ResponsesRoundTrip) {
+    control::Response r = response();
+    Bytes b(control::kMaxPayload);
+    size_t n = control::encode_response(r, b.data(), b.size());
+    ASSERT_GT(n, 0u);
+    control::Response back{};
+    char err[200];
+    ASSERT_TRUE(control::decode_response(b.data(), n, back, err, sizeof err)) << err;
+    EXPECT_EQ(back.seq, 11u);
+    EXPECT_EQ(back.status, control::Status::ok);
+    ASSERT_EQ(back.n_domains, 3u);
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_STREQ(back.domains[i].name, r.domains[i].name);
+        EXPECT_EQ(back.domains[i].id, r.domains[i].id);
+        EXPECT_EQ(back.domains[i].memory_kib, r.domains[i].memory_kib);
+        EXPECT_EQ(back.domains[i].max_memory_kib, r.domains[i].max_memory_kib);
+        EXPECT_EQ(back.domains[i].vcpus, 1u);
+        EXPECT_EQ(back.domains[i].state, r.domains[i].state);
+        EXPECT_EQ(back.domains[i].cpu_time_ns, r.domains[i].cpu_time_ns);
+    }
+    // Every error status, with its reason.
+    for (auto s : {control::Status::bad_version, control::Status::bad_request, control::Status::no_such_domain,
+                   control::Status::refused, control::Status::failed}) {
+        control::Response e{};
+        e.version = control::kVersion;
+        e.seq = 1;
+        e.status = s;
+        std::strcpy(e.error, "pause \"loner\": no Domain capability with the control right");
+        n = control::encode_response(e, b.data(), b.size());
+        ASSERT_GT(n, 0u);
+        ASSERT_TRUE(control::decode_response(b.data(), n, back, err, sizeof err)) << err;
+        EXPECT_EQ(back.status, s);
+        EXPECT_STREQ(back.error, e.error);
+        EXPECT_EQ(back.n_domains, 0u);
+    }
+}
+
+TEST(ControlMessages, EncodeResponseRefusesBadFields) {
+    Bytes b(control::kMaxPayload);
+    control::Response r = response();
+    r.domains[1].state = control::State::unspecified;
+    EXPECT_EQ(control::encode_response(r, b.data(), b.size()), 0u);
+    r = response();
+    std::strcpy(r.domains[0].name, "no spaces");
+    EXPECT_EQ(control::encode_response(r, b.data(), b.size()), 0u);
+    r = response();
+    r.status = control::Status::unspecified;
+    EXPECT_EQ(control::encode_response(r, b.data(), b.size()), 0u);
+    r = response();
+    std::strcpy(r.error, "two\nlines");
+    EXPECT_EQ(control::encode_response(r, b.data(), b.size()), 0u);
+    // Too large for the buffer: refused, not cut.
+    r = response();
+    EXPECT_EQ(control::encode_response(r, b.data(), 20), 0u);
+}
+
+TEST(ControlMessages, AFullListFitsOrIsRefused) {
+    // kMaxListed domains with the longest names do not fit in one frame: the
+    // encoder says so (the toolstack then lists fewer).
+    control::Response r{};
+    r.version = control::kVersion;
+    r.status = control::Status::ok;
+    r.n_domains = control::kMaxListed;
+    for (auto& d : r.domains) {
+        std::memset(d.name, 'n', control::kNameLen);
+        d.name[control::kNameLen] = 0;
+        d.state = control::State::running;
+        d.cpu_time_ns = ~0ull;
+    }
+    Bytes b(control::kMaxPayload);
+    EXPECT_EQ(control::encode_response(r, b.data(), b.size()), 0u);
+    r.n_domains = 10;
+    EXPECT_GT(control::encode_response(r, b.data(), b.size()), 0u);
+}
+
+TEST(ControlMessages, DecodeResponseChecksFields) {
+    char err[200];
+    control::Response back{};
+    // status 9, state 7, version 3: each refused.
+    Bytes bad_status = cat({varint_field(1, 1), varint_field(3, 9)});
+    EXPECT_FALSE(control::decode_response(bad_status.data(), bad_status.size(), back, err, sizeof err));
+    EXPECT_NE(std::string(err).find("status 9"), std::string::npos) << err;
+    Bytes bad_state = cat({varint_field(1, 1), varint_field(3, 1), bytes_field(5, cat({bytes_field(1, text("a")), varint_field(6, 7)}))});
+    EXPECT_FALSE(control::decode_response(bad_state.data(), bad_state.size(), back, err, sizeof err));
+    Bytes bad_version = cat({varint_field(1, 3), varint_field(3, 1)});
+    EXPECT_FALSE(control::decode_response(bad_version.data(), bad_version.size(), back, err, sizeof err));
+}
+
+TEST(ControlMessages, ValidName) {
+    EXPECT_TRUE(control::valid_name("a"));
+    EXPECT_TRUE(control::valid_name("abcdefghijklmnopqrstuvwxyz012345"));
+    EXPECT_FALSE(control::valid_name("abcdefghijklmnopqrstuvwxyz0123456"));
+    EXPECT_FALSE(control::valid_name(""));
+    EXPECT_FALSE(control::valid_name("a b"));
+}
+
+}  // namespace
