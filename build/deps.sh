@@ -10,9 +10,11 @@
 # its postinst); e2fsprogs makes and checks the guests' ext4 disks. Debian's
 # own kernel package is fetched as it is (apt-get download, never rebuilt) and
 # unpacked into LINUX_DIR below.
+#
+# graphviz: its `dot` draws `moat graph`'s SVG (docs/capabilities.md).
 set -eu
 
-PKGS="cmake ninja-build make g++ clang lld llvm libgtest-dev libgmock-dev libbenchmark-dev libboost-dev libclang-rt-14-dev python3 protobuf-compiler libprotobuf-dev nanopb python3-protobuf dpkg-dev busybox-static e2fsprogs cpio xz-utils liblzma-dev zlib1g-dev kmod"
+PKGS="cmake ninja-build make g++ clang lld llvm libgtest-dev libgmock-dev libbenchmark-dev libboost-dev libclang-rt-14-dev python3 protobuf-compiler libprotobuf-dev nanopb python3-protobuf dpkg-dev busybox-static e2fsprogs cpio xz-utils liblzma-dev zlib1g-dev kmod graphviz"
 QEMU_MIN_MAJOR=8
 
 # nanopb's runtime (pb_common.c, pb_decode.c, pb_encode.c and headers) for the

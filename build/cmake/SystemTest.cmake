@@ -17,6 +17,12 @@
 #                  [DISK_NAME name]   what @DISK_NAME@ in the manifest stands for (default: NAME)
 #                  [BEFORE_RUN command arg ...]   host command before QEMU starts; must exit 0
 #                  [AFTER_EXIT command arg ...]   host command after QEMU ends; must exit 0
+#                  [CONTROL_AFTER line] [CONTROL "[line|]command" ...]   moat commands against
+#                       the running system (a MANIFEST with a TOOLSTACK domain): each CONTROL
+#                       runs `moat command --system NAME` once a console line contains its
+#                       line (before a '|'; default CONTROL_AFTER) and the one before it has
+#                       ended, in order; output in the log as "control: ..." lines between
+#                       "control: [K] <argv>" and "control: [K] exit STATUS" (K from 1)
 #                  [ICOUNT] [MAX_HYPERCALL_US n])   guest time counts instructions; then no
 #                       hypercall invocation may run longer than n us (default 1000) without
 #                       a preemption point (the kernel's "longest hypercall invocation" line)
@@ -52,8 +58,8 @@ endif()
 # argument list (${prefix}_ARGS), the targets it needs (${prefix}_DEPS) and the
 # parsed options (${prefix}_NAME, ${prefix}_TIMEOUT, ${prefix}_LABELS).
 function(_moat_systest_parse prefix function_name)
-  cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;MAX_HYPERCALL_US;TIMEOUT;KERNEL_ARGS;MANIFEST;MANIFEST_DAMAGE;INPUT;INPUT_AFTER;UDP_ECHO;UDP_ECHO_AFTER;FRESH_DISKS;DISK_NAME;IOMMU;BENCH_SUFFIX"
-    "MODULES;DOMAINS;QEMU_ARGS;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS;BEFORE_RUN;AFTER_EXIT" ${ARGN})
+  cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;MAX_HYPERCALL_US;TIMEOUT;KERNEL_ARGS;MANIFEST;MANIFEST_DAMAGE;INPUT;INPUT_AFTER;UDP_ECHO;UDP_ECHO_AFTER;FRESH_DISKS;DISK_NAME;IOMMU;BENCH_SUFFIX;CONTROL_AFTER"
+    "MODULES;DOMAINS;QEMU_ARGS;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS;BEFORE_RUN;AFTER_EXIT;CONTROL" ${ARGN})
   if(A_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${function_name}: unknown arguments: ${A_UNPARSED_ARGUMENTS}")
   endif()
@@ -167,6 +173,25 @@ function(_moat_systest_parse prefix function_name)
     list(JOIN A_AFTER_EXIT " " after_exit)
     list(APPEND args --after-exit "${after_exit}")
   endif()
+  if(A_CONTROL AND NOT A_MANIFEST)
+    message(FATAL_ERROR "${function_name}(${A_NAME}): CONTROL needs a MANIFEST with a TOOLSTACK domain")
+  endif()
+  foreach(x IN LISTS A_CONTROL)
+    # "LINE|COMMAND" or "COMMAND" (after CONTROL_AFTER); commands hold no '|'.
+    string(FIND "${x}" "|" bar REVERSE)
+    if(bar EQUAL -1)
+      set(after "${A_CONTROL_AFTER}")
+      set(command "${x}")
+    else()
+      string(SUBSTRING "${x}" 0 ${bar} after)
+      math(EXPR bar "${bar} + 1")
+      string(SUBSTRING "${x}" ${bar} -1 command)
+    endif()
+    if(after STREQUAL "" OR command STREQUAL "")
+      message(FATAL_ERROR "${function_name}(${A_NAME}): CONTROL '${x}' needs a line to wait for (CONTROL_AFTER or LINE|) and a command")
+    endif()
+    list(APPEND args --control-after "${after}" --control "${command}")
+  endforeach()
   if(A_ICOUNT)
     # Guest time counts instructions: results independent of host load.
     list(APPEND args --icount)

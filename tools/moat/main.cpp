@@ -4,10 +4,15 @@
 //   moat run FILE [options]                                       a manifest's system in QEMU
 //   moat check FILE                                               validate a manifest
 //   moat compile FILE -o OUT                                      binary manifest
+//   moat graph FILE -o OUT                                        who may talk to whom, drawn (graph.cpp)
+//   moat list|pause|unpause|shutdown [NAME] [--system S]          the running system (control_cli.cpp)
 //
 // Later commands (whole-system runs, the control channel) go next to these.
+#include "control_cli.hpp"
+#include "graph.hpp"
 #include "manifest.hpp"
 #include "process.hpp"
+#include "rundir.hpp"
 #include "machine.hpp"
 #include "qemu.hpp"
 
@@ -19,6 +24,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,6 +50,10 @@ void print_main_help(FILE* out) {
       "  run      run the system of a manifest in QEMU (the builder builds it)\n"
       "  check    validate a system manifest (protobuf text format)\n"
       "  compile  check a manifest and write the binary manifest the builder reads\n"
+      "  graph    draw who may talk to whom in a manifest (Graphviz: SVG or DOT)\n"
+      "  list     the running system's domains, as 'xl list' prints them\n"
+      "  pause    pause a domain of the running system (unpause: resume it)\n"
+      "  shutdown ask a domain, or the whole running system, to power off\n"
       "  help     show help for a command (moat help boot)\n"
       "\n"
       "Run 'moat <command> --help' for a command's options.\n",
@@ -105,7 +115,15 @@ void print_run_help(FILE* out) {
       "                       moat binary, out/cache; each kernel once, by its CRC-64)\n"
       "  --iommu on|off       the machine, whatever machine.iommu says: on, QEMU's q35\n"
       "                       with intel-iommu (driver domains' DMA confined); off, the\n"
-      "                       PC (i440fx) without an IOMMU\n",
+      "                       PC (i440fx) without an IOMMU\n"
+      "  --name NAME          the system's name for 'moat list --system' and its run\n"
+      "                       directory (default: FILE's name without .textproto)\n"
+      "\n"
+      "The run directory out/run/NAME (../run beside this binary, or $MOAT_RUN_DIR)\n"
+      "holds manifest (FILE's path) and pid (QEMU's) while the system runs. When the\n"
+      "manifest has a TOOLSTACK domain, QEMU's COM2 is the unix socket\n"
+      "out/run/NAME/control.sock, through which 'moat list', 'moat pause',\n"
+      "'moat unpause' and 'moat shutdown' ask it (docs/control.md).\n",
       out);
   std::fputs(kQemuOptionsHelp, out);
 }
@@ -171,6 +189,7 @@ struct QemuRun {
   moat::qemu::BootSpec spec;
   double timeout = 0;
   bool dry_run = false;
+  std::function<void(pid_t)> started;   // called with QEMU's pid once it runs
 };
 
 enum class Parsed { mine, not_mine, error };
@@ -253,6 +272,7 @@ int run_qemu(const char* command, QemuRun& run) {
     std::fprintf(stderr, "moat: cannot start QEMU: %s\n", error.c_str());
     return kExitFailed;
   }
+  if (run.started) run.started(pid);
   std::optional<moat::proc::Clock::time_point> deadline;
   if (run.timeout > 0)
     deadline = moat::proc::Clock::now() +
@@ -387,6 +407,7 @@ int cmd_run(int argc, char** argv) {
   const char* out = nullptr;
   std::filesystem::path cache = moat::manifest::default_cache_dir();
   std::optional<bool> iommu;   // --iommu: instead of machine.iommu
+  std::string name;            // --name: the run directory's name
   for (int i = 0; i < argc; ++i) {
     int rc = 0;
     switch (parse_qemu_option("run", argc, argv, &i, &run, &rc)) {
@@ -409,6 +430,10 @@ int cmd_run(int argc, char** argv) {
       if (v != "on" && v != "off") return usage_error("run", "--iommu takes on or off");
       iommu = v == "on";
       ++i;
+    } else if (arg == "--name") {
+      if (i + 1 >= argc || !moat::rundir::valid_name(argv[i + 1]))
+        return usage_error("run", "--name needs a name: 1 to 64 of A-Z a-z 0-9 _ . -");
+      name = argv[++i];
     } else if (!arg.empty() && arg[0] == '-') {
       return usage_error("run", "unknown option '" + std::string(arg) + "'");
     } else {
@@ -466,7 +491,27 @@ int cmd_run(int argc, char** argv) {
   run.spec.extra.insert(run.spec.extra.begin(), devices.begin(), devices.end());
   run.spec.iommu = m.system.machine().iommu();
 
+  // The run directory; COM2 as the control socket when a toolstack domain
+  // drives it (the check has made sure a TOOLSTACK holds COM2's ports).
+  if (name.empty()) name = moat::rundir::name_of(file);
+  const auto root = moat::rundir::root();
+  bool toolstack = false;
+  for (const auto& d : m.system.domains()) toolstack |= d.role() == moat::Domain::TOOLSTACK;
+  if (toolstack) run.spec.control_socket = (root / name / moat::rundir::kSocket).string();
+  if (!run.dry_run) {
+    if (!moat::rundir::prepare(root, name, file, &why)) {
+      std::fprintf(stderr, "moat run: %s\n", why.c_str());
+      if (temporary) ::unlink(manifest_path.c_str());
+      return kExitFailed;
+    }
+    run.started = [&](pid_t pid) {
+      std::string error;
+      if (!moat::rundir::write_pid(root, name, pid, &error)) std::fprintf(stderr, "moat run: %s\n", error.c_str());
+    };
+  }
+
   int rc = run_qemu("run", run);
+  if (!run.dry_run) moat::rundir::finish(root, name);
   if (temporary) ::unlink(manifest_path.c_str());
   return rc;
 }
@@ -505,12 +550,24 @@ int main(int argc, char** argv) {
       print_compile_help(stdout);
       return kExitOk;
     }
+    if (topic == "graph") {
+      moat::graph::print_help(stdout);
+      return kExitOk;
+    }
+    if (moat::cli::is_control_command(argv[2])) {
+      moat::cli::print_control_help(argv[2], stdout);
+      return kExitOk;
+    }
     return usage_error(nullptr, "no help for unknown command '" + std::string(topic) + "'");
   }
   if (command == "boot") return cmd_boot(argc - 2, argv + 2);
   if (command == "run") return cmd_run(argc - 2, argv + 2);
   if (command == "check") return cmd_check(argc - 2, argv + 2);
   if (command == "compile") return cmd_compile(argc - 2, argv + 2);
+  if (command == "graph")
+    return moat::graph::command(argc - 2, argv + 2,
+                                [](const std::string& file, moat::manifest::Loaded* m) { return load_and_check(file, m); });
+  if (moat::cli::is_control_command(argv[1])) return moat::cli::control_command(argv[1], argc - 2, argv + 2);
   if (!command.empty() && command[0] == '-')
     return usage_error(nullptr, "unknown option '" + std::string(command) + "' (options go after the command)");
   return usage_error(nullptr, "unknown command '" + std::string(command) + "'");

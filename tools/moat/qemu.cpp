@@ -52,6 +52,10 @@ std::vector<std::string> build_argv(const BootSpec& spec) {
       a.insert(a.end(), {"-serial", "stdio", "-monitor", "none"});
       break;
   }
+  // wait=off: the system runs whether or not a host command is connected.
+  if (!spec.control_socket.empty())
+    a.insert(a.end(), {"-chardev", "socket,id=control,path=" + escape_module(spec.control_socket) + ",server=on,wait=off",
+                       "-serial", "chardev:control"});
   if (spec.iommu) a.insert(a.end(), {"-device", "intel-iommu,intremap=on"});
   a.insert(a.end(), {"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"});
   if (!spec.kernel_args.empty()) a.insert(a.end(), {"-append", spec.kernel_args});
@@ -110,6 +114,8 @@ std::vector<std::string> validate(const BootSpec& spec) {
   }
   if (!valid_memory(spec.memory)) errors.push_back("bad memory size: " + spec.memory + " (e.g. 256M, 1G)");
   if (spec.cpus < 1) errors.push_back("need at least one CPU");
+  if (spec.control_socket.size() >= 108)   // sizeof sockaddr_un::sun_path
+    errors.push_back("control socket path too long for a unix socket: " + spec.control_socket);
   if (spec.console == Console::Plain && !spec.serial_log.empty())
     errors.push_back("serial_log is only for the interactive console");
   return errors;

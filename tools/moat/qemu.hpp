@@ -39,6 +39,10 @@ struct BootSpec {
   bool gdb = false;                  // -s -S: gdbstub on tcp::1234, wait for it
   Console console = Console::Interactive;
   std::string serial_log;            // Interactive only: QEMU also logs the console here
+  // Non-empty: COM2 (0x2f8) as a unix socket server at this path, which the
+  // toolstack domain drives and `moat list` & co connect to
+  // (docs/control.md). COM1 stays the console: its -serial comes first.
+  std::string control_socket;
   std::vector<std::string> extra;    // appended verbatim
 };
 

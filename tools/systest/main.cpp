@@ -7,6 +7,7 @@
 #include "manifest.hpp"
 #include "udp_echo.hpp"
 #include "qemu.hpp"
+#include "rundir.hpp"
 
 #include <cctype>
 #include <cerrno>
@@ -18,6 +19,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <poll.h>
 #include <sys/wait.h>
@@ -52,6 +54,15 @@ void print_help(FILE* out) {
       "                                         exits 0 (its output goes to the log)\n"
       "       --iommu on|off                    the machine: q35 with intel-iommu (on) or the PC (off);\n"
       "                                         default: the manifest's machine.iommu, or off\n"
+      "       --control-after LINE --control CMD  once a console line contains LINE (and the\n"
+      "                                         previous --control has ended), run `moat CMD --system\n"
+      "                                         NAME` (moat beside this binary) against the running\n"
+      "                                         system; repeatable, in order, each after the last\n"
+      "                                         --control-after given; its output goes to the log as\n"
+      "                                         lines \"control: ...\" between \"control: [K] moat CMD\"\n"
+      "                                         and \"control: [K] exit STATUS\" (K counts from 1).\n"
+      "                                         Needs --manifest with a TOOLSTACK domain: COM2 is then\n"
+      "                                         the control socket in the run directory NAME (--name)"
       "\n"
       "Boots kernel K with the modules in QEMU (TCG), console to a pipe; copies each\n"
       "console line to stdout (and --log), then checks the run. It fails on: a line\n"
@@ -138,6 +149,33 @@ class Output {
 
 // Runs `command` with sh -c, its output (stdout and stderr) indented into
 // `output`; its exit status (-1 if it could not run or did not exit).
+// One --control: a moat command run once `after` has shown on the console.
+struct ControlStep {
+  std::string after;
+  std::string command;
+  bool triggered = false;   // a console line contained `after`
+  bool ran = false;
+};
+
+// `moat WORDS... --system NAME [--timeout 30]`: the command's words split at blanks.
+std::vector<std::string> control_argv(const std::string& command, const std::string& system) {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  std::vector<std::string> argv{ec ? std::string("moat") : (self.parent_path() / "moat").string()};
+  size_t at = 0;
+  bool has_timeout = false;
+  while ((at = command.find_first_not_of(" \t", at)) != std::string::npos) {
+    size_t end = command.find_first_of(" \t", at);
+    argv.push_back(command.substr(at, end == std::string::npos ? end : end - at));
+    has_timeout |= argv.back() == "--timeout";
+    at = end;
+  }
+  argv.insert(argv.end(), {"--system", system});
+  // TCG on a loaded host: more patience than a person needs (still never a hang).
+  if (!has_timeout) argv.insert(argv.end(), {"--timeout", "30"});
+  return argv;
+}
+
 int run_host_command(const std::string& command, Output& output) {
   std::string cmd = command + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
@@ -165,6 +203,9 @@ int main(int argc, char** argv) {
   std::string after_exit;            // --after-exit
   bool memory_given = false;
   std::optional<bool> iommu;         // --iommu: instead of the manifest's machine.iommu
+  std::vector<ControlStep> control;  // --control, in order
+  std::string control_after;         // the last --control-after
+  std::string run_name;              // the run directory's name, when COM2 is the control socket
   unsigned long damage_at = 0;
 
   for (int i = 1; i < argc; ++i) {
@@ -305,6 +346,13 @@ int main(int argc, char** argv) {
     } else if (arg == "--after-exit") {
       if (!value() || *v == '\0') return usage_error("--after-exit needs a command");
       after_exit = v;
+    } else if (arg == "--control-after") {
+      if (!value() || *v == '\0') return usage_error("--control-after needs a non-empty substring");
+      control_after = v;
+    } else if (arg == "--control") {
+      if (!value() || *v == '\0') return usage_error("--control needs a moat command (list, pause NAME, ...)");
+      if (control_after.empty()) return usage_error("--control needs a --control-after before it");
+      control.push_back({control_after, v});
     } else if (arg == "--name") {
       if (!value()) return usage_error("--name needs a name");
       name = v;
@@ -380,7 +428,22 @@ int main(int argc, char** argv) {
       uint32_t mib = m.system.machine().memory_mib() ? m.system.machine().memory_mib() : 256;
       spec.memory = std::to_string(mib) + "M";
     }
+    // As `moat run`: with a toolstack, COM2 is the control socket in the run
+    // directory, named after the test, so that `moat list --system NAME` finds it.
+    bool toolstack = false;
+    for (const auto& d : m.system.domains()) toolstack |= d.role() == moat::Domain::TOOLSTACK;
+    if (toolstack) {
+      run_name = name.empty() ? moat::rundir::name_of(manifest_file) : name;
+      std::string why;
+      if (!moat::rundir::prepare(moat::rundir::root(), run_name, manifest_file, &why)) {
+        std::fprintf(stderr, "moat-systest: %s\n", why.c_str());
+        return kExitFail;
+      }
+      spec.control_socket = (moat::rundir::root() / run_name / moat::rundir::kSocket).string();
+    }
   }
+  if (!control.empty() && run_name.empty())
+    return usage_error("--control needs --manifest with a TOOLSTACK domain (the control socket)");
 
   ::signal(SIGPIPE, SIG_IGN);
   Output output;
@@ -423,6 +486,16 @@ int main(int argc, char** argv) {
         }
       }
     }
+    for (size_t k = 0; k < control.size(); ++k) {
+      if (control[k].ran) continue;
+      verdict.ok = false;
+      verdict.reasons.push_back("control command [" + std::to_string(k + 1) + "] '" + control[k].command +
+                                "' never ran: " +
+                                (control[k].triggered ? "the one before it had not ended"
+                                                      : "no line contained \"" + control[k].after + "\""));
+      break;   // the rest wait for this one
+    }
+    if (!run_name.empty()) moat::rundir::finish(moat::rundir::root(), run_name);
     if (!after_exit.empty() && run_end.started) {
       output.out("moat-systest: after exit: " + after_exit + "\n");
       int rc = run_host_command(after_exit, output);
@@ -487,13 +560,20 @@ int main(int argc, char** argv) {
     return finish(end);
   }
   g_child_group = pid;
+  if (!run_name.empty()) {
+    std::string why;
+    if (!moat::rundir::write_pid(moat::rundir::root(), run_name, pid, &why)) output.err("moat-systest: " + why + "\n");
+  }
 
   auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
   moat::systest::LineSplitter console, qemu_err;
   std::vector<std::string> lines;
   bool typed = false;
+  std::function<void()> control_poke;   // set below, once the control state exists
   auto emit_console = [&](std::string& l) {
     checker.line(l);
+    for (auto& step : control)
+      if (!step.triggered && l.find(step.after) != std::string::npos) step.triggered = true;
     if (udp_count && !udp.started() && l.find(udp_after) != std::string::npos) {
       output.out("moat-systest: sending " + std::to_string(udp_count) + " UDP datagrams to 127.0.0.1:" +
                  std::to_string(udp_port) + "\n");
@@ -508,22 +588,94 @@ int main(int argc, char** argv) {
     }
     l += '\n';
     output.out(l);
+    if (control_poke) control_poke();
   };
   auto emit_err = [&](const std::string& l) { output.err("qemu stderr: " + l + "\n"); };
 
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  int open_fds = 2;
   char buf[8192];
+  // The --control commands: one at a time, its output (stdout and stderr) on
+  // a pipe read with the console's, so that the log keeps their order.
+  size_t next_control = 0;          // the step to run next
+  pid_t control_pid = -1;           // the step running (control[next_control - 1]), or -1
+  moat::systest::LineSplitter control_out;
+  pollfd fds[3] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}, {-1, POLLIN, 0}};
+  auto emit_control = [&](const std::string& l) {
+    std::string line = "control: " + l;
+    checker.line(line);
+    output.out(line + "\n");
+  };
+  auto start_control = [&]() {
+    if (control_pid >= 0 || next_control >= control.size() || !control[next_control].triggered) return;
+    ControlStep& step = control[next_control++];
+    step.ran = true;
+    auto argv_c = control_argv(step.command, run_name);
+    emit_control("[" + std::to_string(next_control) + "] " + moat::qemu::shell_quote(argv_c));
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) {
+      emit_control("[" + std::to_string(next_control) + "] exit -1 (pipe: " + std::strerror(errno) + ")");
+      return;
+    }
+    moat::proc::SpawnOptions o;
+    o.stdout_fd = p[1];
+    o.stderr_fd = p[1];
+    o.die_with_parent = true;
+    std::string why;
+    control_pid = moat::proc::spawn(argv_c, o, &why);
+    ::close(p[1]);
+    if (control_pid < 0) {
+      ::close(p[0]);
+      emit_control("[" + std::to_string(next_control) + "] exit -1 (" + why + ")");
+      return;
+    }
+    fds[2].fd = p[0];
+  };
+  // The running command's output has ended (or the system has): reap it,
+  // keep the rest of its output and say how it ended; then the next one, if
+  // the system still runs. A command that does not end in 5 s more is killed
+  // (it has its own --timeout; this is the backstop).
+  auto end_control = [&](bool then_next) {
+    if (control_pid < 0) return;
+    auto s = moat::proc::wait_until(control_pid, Clock::now() + std::chrono::seconds(5));
+    if (!s) s = moat::proc::kill_and_reap(control_pid, false);
+    control_pid = -1;
+    if (fds[2].fd >= 0) {
+      ::fcntl(fds[2].fd, F_SETFL, O_NONBLOCK);
+      ssize_t n;
+      while ((n = ::read(fds[2].fd, buf, sizeof buf)) > 0) {
+        lines.clear();
+        control_out.feed(std::string_view(buf, size_t(n)), &lines);
+        for (auto& l : lines) emit_control(l);
+      }
+      ::close(fds[2].fd);
+      fds[2].fd = -1;
+    }
+    if (auto rest = control_out.finish()) emit_control(*rest);
+    std::string how = s->exited ? std::to_string(s->code) : "signal " + std::to_string(s->signal);
+    emit_control("[" + std::to_string(next_control) + "] exit " + how);
+    if (then_next) start_control();
+  };
+  control_poke = start_control;
+  int open_fds = 2;
   while (open_fds > 0 && !end.timed_out) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) {
       end.timed_out = true;
       break;
     }
-    int r = ::poll(fds, 2, static_cast<int>(std::min<long long>(left, 1000)));
+    int r = ::poll(fds, 3, static_cast<int>(std::min<long long>(left, 1000)));
     if (r < 0 && errno != EINTR) {
       std::perror("moat-systest: poll");
       break;
+    }
+    if (r > 0 && fds[2].fd >= 0 && fds[2].revents) {
+      ssize_t n = ::read(fds[2].fd, buf, sizeof buf);
+      if (n > 0) {
+        lines.clear();
+        control_out.feed(std::string_view(buf, size_t(n)), &lines);
+        for (auto& l : lines) emit_control(l);
+      } else if (n == 0 || errno != EINTR) {
+        end_control(true);
+      }
     }
     for (int k = 0; k < 2 && r > 0; ++k) {
       if (fds[k].fd < 0 || fds[k].revents == 0) continue;
@@ -552,6 +704,9 @@ int main(int argc, char** argv) {
   }
   if (end.timed_out) status = moat::proc::kill_and_reap(pid, true);
   g_child_group = 0;
+  // The system is gone: a command still talking to it cannot get an answer.
+  control_poke = nullptr;
+  end_control(false);
 
   // Whatever is still buffered (after a kill the pipes hold the last output).
   for (int k = 0; k < 2; ++k) {

@@ -81,6 +81,10 @@ check no-kernel 1 "kernel image not found" -- --kernel "$T/nonexistent"
 check no-module 1 "module image not found: $T/none.elf" -- --module "$T/none.elf x"
 check unknown-arg 2 "unknown argument '--bogus'" -- --bogus
 check bad-exit 2 "--expect-exit takes clean or panic" -- --expect-exit maybe
+# --control: after a --control-after, and only against a system with a control socket.
+check control-needs-after 2 "--control needs a --control-after before it" -- --control list
+check control-needs-toolstack 2 "--control needs --manifest with a TOOLSTACK domain" -- \
+  --module "$T/d1.elf" --control-after booting --control list
 MOAT_QEMU=/nonexistent/qemu check no-qemu 1 "QEMU could not be started: /nonexistent/qemu: No such file" --
 
 echo "runner_test: $failures failure(s)"

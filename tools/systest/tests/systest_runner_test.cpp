@@ -102,6 +102,32 @@ TEST(Qemu, InteractiveConsoleMultiplexesMonitorAndLogs) {
   EXPECT_EQ(q.find("-initrd"), std::string::npos);
 }
 
+// COM2 as the control socket (docs/control.md) comes after the console's
+// -serial in either console mode, so that COM1 stays the console.
+TEST(Qemu, ControlSocketIsTheSecondSerialPort) {
+  for (auto console : {qemu::Console::Interactive, qemu::Console::Plain}) {
+    qemu::BootSpec s;
+    s.qemu = "qemu";
+    s.kernel = "k";
+    s.console = console;
+    s.control_socket = "out/run/a,b/control.sock";
+    auto q = qemu::shell_quote(qemu::build_argv(s));
+    size_t control = q.find("-chardev socket,id=control,path=out/run/a,,b/control.sock,server=on,wait=off "
+                            "-serial chardev:control");
+    ASSERT_NE(control, std::string::npos) << q;
+    size_t console_serial = q.find("-serial");
+    EXPECT_LT(console_serial, control) << q;
+    EXPECT_NE(q.substr(console_serial, 20), "-serial chardev:cont") << q;
+  }
+  qemu::BootSpec none;
+  none.kernel = "k";
+  EXPECT_EQ(qemu::shell_quote(qemu::build_argv(none)).find("id=control"), std::string::npos);
+  none.control_socket = std::string(120, 'x');
+  bool too_long = false;
+  for (const auto& e : qemu::validate(none)) too_long |= e.find("too long for a unix socket") != std::string::npos;
+  EXPECT_TRUE(too_long);
+}
+
 TEST(Qemu, MoatQemuEnvironmentOverridesBinary) {
   ::setenv("MOAT_QEMU", "/opt/fake-qemu", 1);
   EXPECT_EQ(qemu::default_binary(), "/opt/fake-qemu");

@@ -1,0 +1,191 @@
+#include "control_cli.hpp"
+
+#include "control_client.hpp"
+#include "rundir.hpp"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <string_view>
+
+namespace moat::cli {
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr double kDefaultTimeout = 10;
+
+int usage_error(const char* command, const std::string& message) {
+  std::fprintf(stderr, "moat %s: %s\nRun 'moat %s --help' for usage.\n", command, message.c_str(), command);
+  return kExitUsage;
+}
+
+int error(const char* command, const std::string& message) {
+  std::fprintf(stderr, "moat %s: %s\n", command, message.c_str());
+  return kExitFailed;
+}
+
+// A seq no earlier client used, most likely: a late answer to a request that
+// timed out then carries another seq and is skipped.
+uint32_t fresh_seq() {
+  std::random_device rd;
+  return uint32_t(rd()) | 1u;
+}
+
+bool valid_domain_name(std::string_view name) {
+  if (name.empty() || name.size() > 32) return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+          c == '-'))
+      return false;
+  return true;
+}
+
+}  // namespace
+
+bool is_control_command(const char* command) {
+  std::string_view c = command;
+  return c == "list" || c == "pause" || c == "unpause" || c == "shutdown";
+}
+
+void print_control_help(const char* command, FILE* out) {
+  std::string_view c = command;
+  if (c == "list") {
+    std::fputs("usage: moat list [NAME] [--system S] [--timeout SECONDS]\n"
+               "\n"
+               "The domains of the running system, as 'xl list' prints them: Name, ID,\n"
+               "Mem (MiB it owns), VCPUs, State (r running, p paused, s shut down, c crashed)\n"
+               "and Time(s) (CPU time received): every domain the toolstack controls, and\n"
+               "the toolstack itself. With NAME, that domain only.\n",
+               out);
+  } else if (c == "pause" || c == "unpause") {
+    std::fprintf(out,
+                 "usage: moat %s NAME [--system S] [--timeout SECONDS]\n"
+                 "\n"
+                 "%s the domain NAME: the toolstack domain does it with its Domain\n"
+                 "capability's control right (docs/control.md).\n",
+                 command, c == "pause" ? "Pauses (stops scheduling)" : "Unpauses (schedules again)");
+  } else {
+    std::fputs("usage: moat shutdown [NAME] [--system S] [--timeout SECONDS]\n"
+               "\n"
+               "Asks the domain NAME to power off, as Xen's toolstack does (\"poweroff\" in\n"
+               "its XenStore control/shutdown); without NAME every domain the toolstack\n"
+               "controls, and the system ends when they are down. Returns once asked.\n",
+               out);
+  }
+  std::fputs("\n"
+             "options:\n"
+             "  --system S           the running system S (out/run/S; the manifest's file name\n"
+             "                       without .textproto, or moat run --name); default: the\n"
+             "                       only one running\n"
+             "  --timeout SECONDS    give up when the system has not answered in this long\n"
+             "                       (default 10)\n"
+             "  -h, --help           this help\n"
+             "\n"
+             "The run directory is $MOAT_RUN_DIR if set, else ../run beside this binary.\n"
+             "exit status: 0 done; 1 error (no system, unknown domain, refused, no answer);\n"
+             "2 usage error.\n",
+             out);
+}
+
+int control_command(const char* command, int argc, char** argv) {
+  std::string_view op = command;
+  std::string system, name;
+  bool have_name = false;
+  double timeout = kDefaultTimeout;
+  for (int i = 0; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      print_control_help(command, stdout);
+      return kExitOk;
+    } else if (arg == "--system") {
+      if (i + 1 >= argc || !*argv[i + 1]) return usage_error(command, "--system needs a system's name");
+      system = argv[++i];
+    } else if (arg == "--timeout") {
+      char* end = nullptr;
+      double v = i + 1 < argc ? std::strtod(argv[i + 1], &end) : 0;
+      if (i + 1 >= argc || end == argv[i + 1] || *end != '\0' || !(v > 0) || v > 86400)
+        return usage_error(command, "--timeout needs a positive number of seconds");
+      timeout = v;
+      ++i;
+    } else if (!arg.empty() && arg[0] == '-') {
+      return usage_error(command, "unknown option '" + std::string(arg) + "'");
+    } else {
+      if (have_name) return usage_error(command, "one domain at a time");
+      name = argv[i];
+      have_name = true;
+    }
+  }
+  bool needs_name = op == "pause" || op == "unpause";
+  if (needs_name && !have_name) return usage_error(command, "which domain? (moat " + std::string(op) + " NAME)");
+  if (have_name && !valid_domain_name(name))
+    return usage_error(command, "'" + name + "' is no domain name (1 to 32 of A-Z a-z 0-9 _ . -)");
+
+  auto root = rundir::root();
+  std::string chosen, why;
+  if (!rundir::choose(root, system, &chosen, &why)) return error(command, why);
+  const std::string socket = (root / chosen / rundir::kSocket).string();
+
+  control::Request request = control::make_request(fresh_seq());
+  if (op == "list") request.mutable_list();
+  else if (op == "pause") request.mutable_pause()->set_name(name);
+  else if (op == "unpause") request.mutable_unpause()->set_name(name);
+  else request.mutable_shutdown()->set_name(name);
+
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout));
+  control::Exchange x = control::exchange(socket, request, deadline);
+  switch (x.outcome) {
+    case control::Outcome::answered: break;
+    case control::Outcome::unreachable:
+      return error(command, "system " + chosen + ": " + x.why);
+    case control::Outcome::bad_answer:
+      return error(command, "system " + chosen + ": " + x.why);
+    case control::Outcome::timeout: {
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%g", timeout);
+      std::string more;
+      if (x.dropped) more += "; " + std::to_string(x.dropped) + " damaged frame(s) dropped";
+      if (x.stale) more += "; " + std::to_string(x.stale) + " answer(s) to other requests skipped";
+      return error(command, "the system did not answer in " + std::string(secs) + " s (system " + chosen + ", " +
+                                socket + ")" + more);
+    }
+  }
+  const control::Response& r = x.response;
+  switch (r.status()) {
+    case control::OK: break;
+    case control::BAD_VERSION:
+      return error(command, "the toolstack speaks protocol version " + std::to_string(int(r.version())) +
+                                ", this moat version 1: " + r.error());
+    case control::BAD_REQUEST:
+      return error(command, "the toolstack found the request malformed: " + r.error());
+    case control::NO_SUCH_DOMAIN:
+      return error(command, "no domain '" + name + "' in system " + chosen + ": " + r.error());
+    case control::REFUSED:
+      return error(command, "refused: " + r.error());
+    case control::FAILED:
+      return error(command, "failed: " + r.error());
+    default:
+      return error(command, "status " + std::to_string(int(r.status())));   // check_response() rules it out
+  }
+  if (op == "list") {
+    control::Response shown = r;
+    if (have_name) {
+      shown.clear_domains();
+      for (const auto& d : r.domains())
+        if (d.name() == name) *shown.add_domains() = d;
+      if (shown.domains_size() == 0)
+        return error(command, "no domain '" + name + "' in system " + chosen + " (that the toolstack controls)");
+    }
+    std::fputs(control::format_list(shown).c_str(), stdout);
+  } else if (op == "shutdown") {
+    std::printf("%s asked to power off\n", have_name ? name.c_str() : "every controlled domain");
+  }
+  return kExitOk;
+}
+
+}  // namespace moat::cli

@@ -1,0 +1,224 @@
+#include "control_client.hpp"
+
+#include "control_frame.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <set>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace moat::control {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// What the toolstack can report, at most: the kernel's domain and vCPU limits
+// are far below these; they only keep nonsense out of the table.
+constexpr uint32_t kMaxDomainId = 0x7fef;    // DOMID_FIRST_RESERVED - 1
+constexpr uint32_t kMaxVcpus = 128;
+constexpr size_t kMaxNameLength = 32;        // manifest names (abi::kConsoleNameMax)
+
+bool valid_domain_name(const std::string& name) {
+  if (name.empty() || name.size() > kMaxNameLength) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+int ms_until(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return left <= 0 ? 0 : int(std::min<long long>(left, 1000));
+}
+
+}  // namespace
+
+Request make_request(uint32_t seq) {
+  Request r;
+  r.set_version(V1);
+  r.set_seq(seq);
+  return r;
+}
+
+bool check_response(const Request& request, const Response& r, std::string* why) {
+  auto bad = [&](const std::string& what) {
+    *why = "the toolstack's answer is malformed: " + what;
+    return false;
+  };
+  if (!r.GetReflection()->GetUnknownFields(r).empty()) return bad("fields this moat does not know");
+  if (r.seq() != request.seq()) return bad("seq " + std::to_string(r.seq()) + ", not " + std::to_string(request.seq()));
+  if (!Status_IsValid(r.status()) || r.status() == STATUS_UNSPECIFIED)
+    return bad("unknown status " + std::to_string(int(r.status())));
+  // A toolstack of another version answers BAD_VERSION in its own; every
+  // other answer must be in ours.
+  if (r.status() != BAD_VERSION && r.version() != V1)
+    return bad("protocol version " + std::to_string(int(r.version())) + ", not 1");
+  if (r.status() == OK && !r.error().empty()) return bad("status OK with an error (\"" + r.error() + "\")");
+  if (r.status() != OK && r.error().empty()) return bad("status " + Status_Name(r.status()) + " without a reason");
+  for (char c : r.error())
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return bad("control characters in its error text");
+  if (r.status() != OK || request.op_case() != Request::kList) {
+    if (r.domains_size() != 0) return bad("domains in an answer that is not a list");
+    return true;
+  }
+  std::set<std::string> names;
+  std::set<uint32_t> ids;
+  for (const DomainInfo& d : r.domains()) {
+    if (!d.GetReflection()->GetUnknownFields(d).empty()) return bad("a domain with fields this moat does not know");
+    if (!valid_domain_name(d.name())) return bad("a domain name that is not 1 to 32 of [A-Za-z0-9_.-]");
+    const std::string who = "domain " + d.name() + ": ";
+    if (!names.insert(d.name()).second) return bad(who + "listed twice");
+    if (d.id() > kMaxDomainId) return bad(who + "id " + std::to_string(d.id()) + " out of range");
+    if (!ids.insert(d.id()).second) return bad(who + "id " + std::to_string(d.id()) + " listed twice");
+    if (d.vcpus() < 1 || d.vcpus() > kMaxVcpus) return bad(who + std::to_string(d.vcpus()) + " vCPUs");
+    if (!State_IsValid(d.state()) || d.state() == STATE_UNSPECIFIED)
+      return bad(who + "unknown state " + std::to_string(int(d.state())));
+    // Zero: no limit known; otherwise what it owns is within its maximum.
+    if (d.max_memory_kib() != 0 && d.memory_kib() > d.max_memory_kib())
+      return bad(who + "owns " + std::to_string(d.memory_kib()) + " KiB, over its maximum of " +
+                 std::to_string(d.max_memory_kib()) + " KiB");
+  }
+  return true;
+}
+
+Exchange exchange_on(int fd, const Request& request, Clock::time_point deadline) {
+  Exchange x;
+  std::string payload;
+  if (!request.SerializeToString(&payload) || payload.size() > kMaxPayload) {
+    x.outcome = Outcome::unreachable;
+    x.why = "the request does not fit in a frame";
+    return x;
+  }
+  const std::string frame = encode_frame(payload);
+  size_t sent = 0;
+  FrameReader reader;
+  auto timed_out = [&]() {
+    x.outcome = Outcome::timeout;
+    x.dropped = reader.dropped();
+    return x;
+  };
+  while (sent < frame.size()) {
+    if (Clock::now() >= deadline) return timed_out();
+    pollfd p{fd, POLLOUT, 0};
+    int r = ::poll(&p, 1, ms_until(deadline));
+    if (r < 0 && errno != EINTR) {
+      x.outcome = Outcome::unreachable;
+      x.why = std::string("poll: ") + std::strerror(errno);
+      return x;
+    }
+    if (r <= 0) continue;
+    ssize_t n = ::send(fd, frame.data() + sent, frame.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) {
+      x.outcome = Outcome::unreachable;
+      x.why = std::string("cannot send the request: ") + std::strerror(errno);
+      return x;
+    }
+    sent += size_t(n);
+  }
+  char buf[512];   // less than a frame per read: the reader stays bounded
+  for (;;) {
+    if (Clock::now() >= deadline) return timed_out();
+    pollfd p{fd, POLLIN, 0};
+    int r = ::poll(&p, 1, ms_until(deadline));
+    if (r < 0 && errno != EINTR) {
+      x.outcome = Outcome::unreachable;
+      x.why = std::string("poll: ") + std::strerror(errno);
+      return x;
+    }
+    if (r <= 0) continue;
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) {
+      x.outcome = Outcome::unreachable;
+      x.why = n == 0 ? "the system closed the connection before answering"
+                     : std::string("cannot read the answer: ") + std::strerror(errno);
+      x.dropped = reader.dropped();
+      return x;
+    }
+    reader.feed(std::string_view(buf, size_t(n)));
+    while (auto got = reader.next()) {
+      Response response;
+      if (!response.ParseFromString(*got)) {
+        x.outcome = Outcome::bad_answer;
+        x.why = "the toolstack's answer does not decode as a Response";
+        x.dropped = reader.dropped();
+        return x;
+      }
+      // An answer to an earlier request (one that timed out): not ours.
+      if (response.seq() != request.seq()) {
+        ++x.stale;
+        continue;
+      }
+      x.dropped = reader.dropped();
+      if (!check_response(request, response, &x.why)) {
+        x.outcome = Outcome::bad_answer;
+        return x;
+      }
+      x.outcome = Outcome::answered;
+      x.response = std::move(response);
+      return x;
+    }
+  }
+}
+
+Exchange exchange(const std::string& path, const Request& request, Clock::time_point deadline) {
+  Exchange x;
+  x.outcome = Outcome::unreachable;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    x.why = "socket path too long for a unix socket: " + path;
+    return x;
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    x.why = std::string("socket: ") + std::strerror(errno);
+    return x;
+  }
+  // Non-blocking: a QEMU that does not accept cannot stall us past the deadline.
+  // (A unix socket connects at once or not at all: EAGAIN is a full backlog.)
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    x.why = errno == EAGAIN ? "the control socket " + path + " is busy (another moat command talking to it?)"
+                            : "cannot connect to " + path + ": " + std::strerror(errno);
+    ::close(fd);
+    return x;
+  }
+  x = exchange_on(fd, request, deadline);
+  ::close(fd);
+  return x;
+}
+
+std::string state_flags(State state) {
+  switch (state) {
+    case RUNNING: return "r-----";
+    case PAUSED: return "--p---";
+    case SHUTDOWN: return "---s--";
+    case CRASHED: return "----c-";
+    default: return "------";
+  }
+}
+
+std::string format_list(const Response& response) {
+  // xl's own layout (tools/xl/xl_info.c: list_domains).
+  std::string out = "Name                                        ID   Mem VCPUs\tState\tTime(s)\n";
+  char row[160];
+  for (const DomainInfo& d : response.domains()) {
+    std::snprintf(row, sizeof row, "%-40s %5u %5llu %5u     %s %8.1f\n", d.name().c_str(), d.id(),
+                  static_cast<unsigned long long>(d.memory_kib() / 1024), d.vcpus(), state_flags(d.state()).c_str(),
+                  double(d.cpu_time_ns()) / 1e9);
+    out += row;
+  }
+  return out;
+}
+
+}  // namespace moat::control

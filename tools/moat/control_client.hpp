@@ -1,0 +1,55 @@
+// The host's side of the control channel (proto/control.proto,
+// docs/control.md): one Request to the running system's toolstack domain,
+// its Response back, checked field by field before anyone believes it.
+#pragma once
+
+#include "control.pb.h"
+
+#include <chrono>
+#include <string>
+
+namespace moat::control {
+
+// Every way an exchange can end.
+enum class Outcome {
+  answered,     // *response is the toolstack's, checked (its status may still be an error)
+  unreachable,  // the socket could not be opened (QEMU gone?)
+  timeout,      // no matching Response before the deadline
+  bad_answer,   // a Response that does not decode or does not check
+};
+
+struct Exchange {
+  Outcome outcome = Outcome::timeout;
+  Response response;
+  std::string why;        // for a person, when outcome is not answered
+  size_t dropped = 0;     // damaged frames dropped (bad length or CRC)
+  size_t stale = 0;       // checked frames for another seq, skipped
+};
+
+// The payload of a Request for one operation; `seq` echoes in its Response.
+[[nodiscard]] Request make_request(uint32_t seq);
+
+// Checks every field of a decoded Response to `request`, one whose seq is
+// the request's: the version (V1, or BAD_VERSION naming its own), a known
+// status, an error exactly when the status is not OK, no unknown fields,
+// domains only in the answer to a list, each with a valid name, unique name
+// and id, a known state, vCPUs and memory in range. False with *why.
+[[nodiscard]] bool check_response(const Request& request, const Response& response, std::string* why);
+
+// Sends `request` on the connected stream socket `fd` and waits for the
+// Response with its seq until `deadline` (never longer): frames for other
+// seqs are skipped, damaged frames dropped (counted).
+[[nodiscard]] Exchange exchange_on(int fd, const Request& request, std::chrono::steady_clock::time_point deadline);
+
+// exchange_on() over a new connection to the unix socket at `path`.
+[[nodiscard]] Exchange exchange(const std::string& path, const Request& request,
+                                std::chrono::steady_clock::time_point deadline);
+
+// As `xl list` prints it: a header, then one row per domain
+// (Name ID Mem VCPUs State Time(s)), memory in MiB, the state as xl's flags.
+[[nodiscard]] std::string format_list(const Response& response);
+
+// xl's six state flags (r b p s c d) for a state: RUNNING "r-----", ...
+[[nodiscard]] std::string state_flags(State state);
+
+}  // namespace moat::control

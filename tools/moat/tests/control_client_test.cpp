@@ -1,0 +1,423 @@
+// The host's side of the control channel (tools/moat/control_*.cpp,
+// rundir.cpp) against a fake toolstack: a thread on the other end of a
+// socketpair (or of a unix socket in a run directory) that answers with
+// whatever frames a case wants, well-formed or hostile. Each hostile answer
+// (truncated, oversized, bad CRC, another seq, another version, unknown
+// fields, nonsense in a field) ends the exchange with a clear reason, or is
+// skipped, and never leaves the client waiting past its deadline.
+#include "control_cli.hpp"
+#include "control_client.hpp"
+#include "control_frame.hpp"
+#include "rundir.hpp"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace {
+
+namespace mc = moat::control;
+using Clock = std::chrono::steady_clock;
+
+// A short deadline for the cases that must time out: how long is not what
+// is tested, only that the exchange ends and says why.
+constexpr auto kShort = std::chrono::milliseconds(300);
+constexpr auto kLong = std::chrono::seconds(20);
+
+std::string payload_of(const google::protobuf::Message& m) {
+  std::string s;
+  EXPECT_TRUE(m.SerializeToString(&s));
+  return s;
+}
+
+mc::Response ok_answer(const mc::Request& request) {
+  mc::Response r;
+  r.set_version(mc::V1);
+  r.set_seq(request.seq());
+  r.set_status(mc::OK);
+  return r;
+}
+
+mc::DomainInfo domain(const std::string& name, uint32_t id, mc::State state) {
+  mc::DomainInfo d;
+  d.set_name(name);
+  d.set_id(id);
+  d.set_memory_kib(4096);
+  d.set_max_memory_kib(8192);
+  d.set_vcpus(1);
+  d.set_state(state);
+  d.set_cpu_time_ns(1'500'000'000);
+  return d;
+}
+
+// The fake toolstack: reads one Request frame from `fd`, then writes what
+// `answer` makes of it (raw bytes: frames or junk), then closes if asked.
+void serve(int fd, std::function<std::string(const mc::Request&)> answer, bool close_after) {
+  mc::FrameReader reader;
+  char buf[256];
+  mc::Request request;
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return;
+    reader.feed(std::string_view(buf, size_t(n)));
+    if (auto p = reader.next()) {
+      if (!request.ParseFromString(*p)) return;
+      break;
+    }
+  }
+  std::string bytes = answer(request);
+  if (!bytes.empty()) (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  if (close_after) ::shutdown(fd, SHUT_WR);
+}
+
+// One exchange of `request` with the fake answering `answer`.
+mc::Exchange run(const mc::Request& request, std::function<std::string(const mc::Request&)> answer,
+                 Clock::duration limit = kLong, bool close_after = false) {
+  int sv[2];
+  EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  std::thread fake(serve, sv[1], answer, close_after);
+  mc::Exchange x = mc::exchange_on(sv[0], request, Clock::now() + limit);
+  ::shutdown(sv[0], SHUT_RDWR);   // the fake may still wait for a request
+  fake.join();
+  ::close(sv[0]);
+  ::close(sv[1]);
+  return x;
+}
+
+mc::Request list_request() {
+  mc::Request r = mc::make_request(0x1234567);
+  r.mutable_list();
+  return r;
+}
+
+mc::Request pause_request(const std::string& name) {
+  mc::Request r = mc::make_request(77);
+  r.mutable_pause()->set_name(name);
+  return r;
+}
+
+std::string frame(const google::protobuf::Message& m) { return mc::encode_frame(payload_of(m)); }
+
+TEST(ControlFrame, RoundTripsByteByByteAndBetweenJunk) {
+  std::string stream = "junk M MC\x05" + mc::encode_frame("hello") + "\x01\x02MCx" + mc::encode_frame("") +
+                       mc::encode_frame(std::string(mc::kMaxPayload, 'z'));
+  mc::FrameReader reader;
+  std::vector<std::string> got;
+  for (char c : stream) {
+    reader.feed(std::string_view(&c, 1));
+    while (auto p = reader.next()) got.push_back(*p);
+  }
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0], "hello");
+  EXPECT_EQ(got[1], "");
+  EXPECT_EQ(got[2], std::string(mc::kMaxPayload, 'z'));
+}
+
+TEST(ControlFrame, DropsOversizedAndBadCrcFramesAndFindsTheNext) {
+  std::string big = mc::encode_frame("x");
+  big[2] = char(0x01), big[3] = char(0x04);   // length 1025: over kMaxPayload
+  std::string bad = mc::encode_frame("payload");
+  bad[5] = char(bad[5] ^ 0x40);               // CRC off by one bit
+  mc::FrameReader reader;
+  reader.feed(big + bad + mc::encode_frame("good"));
+  auto p = reader.next();
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(*p, "good");
+  EXPECT_EQ(reader.dropped(), 2u);
+  EXPECT_FALSE(reader.next().has_value());
+}
+
+TEST(ControlExchange, ListIsAnsweredAndPrintedAsXlDoes) {
+  auto x = run(list_request(), [](const mc::Request& q) {
+    EXPECT_EQ(q.version(), mc::V1);
+    EXPECT_TRUE(q.has_list());
+    mc::Response r = ok_answer(q);
+    *r.add_domains() = domain("toolstack", 5, mc::RUNNING);
+    *r.add_domains() = domain("ping", 6, mc::PAUSED);
+    return frame(r);
+  });
+  ASSERT_EQ(x.outcome, mc::Outcome::answered) << x.why;
+  std::string text = mc::format_list(x.response);
+  EXPECT_EQ(text,
+            "Name                                        ID   Mem VCPUs\tState\tTime(s)\n"
+            "toolstack                                    5     4     1     r-----      1.5\n"
+            "ping                                         6     4     1     --p---      1.5\n");
+}
+
+TEST(ControlExchange, AnswersToOtherRequestsAndJunkAreSkipped) {
+  auto x = run(list_request(), [](const mc::Request& q) {
+    mc::Response stale = ok_answer(q);
+    stale.set_seq(q.seq() + 1);   // a late answer to someone else's request
+    std::string bad = frame(ok_answer(q));
+    bad.back() = char(bad.back() ^ 1);   // damaged on the way
+    return "\xff\xfe garbage" + frame(stale) + bad + frame(ok_answer(q));
+  });
+  ASSERT_EQ(x.outcome, mc::Outcome::answered) << x.why;
+  EXPECT_EQ(x.stale, 1u);
+  EXPECT_EQ(x.dropped, 1u);
+}
+
+TEST(ControlExchange, SilenceAndDamagedFramesEndInATimeout) {
+  auto silent = run(list_request(), [](const mc::Request&) { return std::string(); }, kShort);
+  EXPECT_EQ(silent.outcome, mc::Outcome::timeout);
+
+  auto damaged = run(list_request(), [](const mc::Request& q) {
+    std::string f = frame(ok_answer(q));
+    f[4] = char(f[4] ^ 0xff);
+    return f;
+  }, kShort);
+  EXPECT_EQ(damaged.outcome, mc::Outcome::timeout);
+  EXPECT_EQ(damaged.dropped, 1u);
+
+  // A length far over the limit: dropped, not waited for.
+  auto oversized = run(list_request(), [](const mc::Request& q) {
+    std::string f = frame(ok_answer(q));
+    f[2] = char(0xff), f[3] = char(0xff);
+    return f + std::string(4000, 'A');
+  }, kShort);
+  EXPECT_EQ(oversized.outcome, mc::Outcome::timeout);
+  EXPECT_EQ(oversized.dropped, 1u);
+}
+
+TEST(ControlExchange, TruncatedAnswerThenCloseSaysSo) {
+  auto x = run(list_request(), [](const mc::Request& q) {
+    std::string f = frame(ok_answer(q));
+    return f.substr(0, f.size() - 2);
+  }, kLong, /*close_after=*/true);
+  EXPECT_EQ(x.outcome, mc::Outcome::unreachable);
+  EXPECT_NE(x.why.find("closed the connection"), std::string::npos) << x.why;
+}
+
+TEST(ControlExchange, UndecodablePayloadIsABadAnswer) {
+  auto x = run(list_request(), [](const mc::Request&) { return mc::encode_frame("\xff\xff\xff\xff"); });
+  EXPECT_EQ(x.outcome, mc::Outcome::bad_answer);
+  EXPECT_NE(x.why.find("does not decode"), std::string::npos) << x.why;
+}
+
+TEST(ControlExchange, WrongVersionAndUnknownFieldsAreBadAnswers) {
+  auto version = run(list_request(), [](const mc::Request& q) {
+    mc::Response r = ok_answer(q);
+    r.set_version(mc::Version(2));
+    return frame(r);
+  });
+  EXPECT_EQ(version.outcome, mc::Outcome::bad_answer);
+  EXPECT_NE(version.why.find("protocol version 2"), std::string::npos) << version.why;
+
+  // A toolstack of another version says so in its own version: an answer.
+  auto other = run(list_request(), [](const mc::Request& q) {
+    mc::Response r = ok_answer(q);
+    r.set_version(mc::Version(2));
+    r.set_status(mc::BAD_VERSION);
+    r.set_error("this toolstack speaks version 2");
+    return frame(r);
+  });
+  ASSERT_EQ(other.outcome, mc::Outcome::answered) << other.why;
+  EXPECT_EQ(other.response.status(), mc::BAD_VERSION);
+
+  auto unknown = run(list_request(), [](const mc::Request& q) {
+    // Field 15, varint 1, appended to a valid answer.
+    return mc::encode_frame(payload_of(ok_answer(q)) + "\x78\x01");
+  });
+  EXPECT_EQ(unknown.outcome, mc::Outcome::bad_answer);
+  EXPECT_NE(unknown.why.find("does not know"), std::string::npos) << unknown.why;
+}
+
+TEST(ControlExchange, RefusalComesBackWithItsReason) {
+  auto x = run(pause_request("xenstore"), [](const mc::Request& q) {
+    EXPECT_EQ(q.pause().name(), "xenstore");
+    mc::Response r = ok_answer(q);
+    r.set_status(mc::REFUSED);
+    r.set_error("xenstore: the toolstack holds no Domain capability for it");
+    return frame(r);
+  });
+  ASSERT_EQ(x.outcome, mc::Outcome::answered) << x.why;
+  EXPECT_EQ(x.response.status(), mc::REFUSED);
+  EXPECT_EQ(x.response.error(), "xenstore: the toolstack holds no Domain capability for it");
+}
+
+// Every field of a Response is checked before it is believed.
+TEST(ControlCheck, RefusesNonsenseInEveryField) {
+  const mc::Request list = list_request();
+  auto refused = [&](const mc::Request& q, const mc::Response& r, const char* want) {
+    std::string why;
+    bool ok = mc::check_response(q, r, &why);
+    EXPECT_FALSE(ok) << want;
+    EXPECT_NE(why.find(want), std::string::npos) << "why: " << why << " want: " << want;
+  };
+  mc::Response good = ok_answer(list);
+  *good.add_domains() = domain("ping", 6, mc::RUNNING);
+  std::string why;
+  EXPECT_TRUE(mc::check_response(list, good, &why)) << why;
+
+  mc::Response r = good;
+  r.set_status(mc::Status(42));
+  refused(list, r, "unknown status 42");
+  r = good, r.set_status(mc::STATUS_UNSPECIFIED);
+  refused(list, r, "unknown status 0");
+  r = good, r.set_error("but");
+  refused(list, r, "status OK with an error");
+  r = good, r.set_status(mc::REFUSED);
+  refused(list, r, "without a reason");
+  r = good, r.set_status(mc::REFUSED), r.set_error("no\x1b[2Jcap");
+  refused(list, r, "control characters");
+  r = good, r.set_seq(list.seq() + 1);
+  refused(list, r, "seq");
+  r = good, r.mutable_domains(0)->set_name("");
+  refused(list, r, "domain name");
+  r = good, r.mutable_domains(0)->set_name("has space");
+  refused(list, r, "domain name");
+  r = good, r.mutable_domains(0)->set_name(std::string(33, 'a'));
+  refused(list, r, "domain name");
+  r = good, *r.add_domains() = domain("ping", 7, mc::RUNNING);
+  refused(list, r, "listed twice");
+  r = good, *r.add_domains() = domain("pong", 6, mc::RUNNING);
+  refused(list, r, "id 6 listed twice");
+  r = good, r.mutable_domains(0)->set_id(0x7ff0);
+  refused(list, r, "out of range");
+  r = good, r.mutable_domains(0)->set_vcpus(0);
+  refused(list, r, "0 vCPUs");
+  r = good, r.mutable_domains(0)->set_state(mc::State(9));
+  refused(list, r, "unknown state 9");
+  r = good, r.mutable_domains(0)->set_memory_kib(9000);
+  refused(list, r, "over its maximum");
+  // Domains only answer a list.
+  const mc::Request pause = pause_request("ping");
+  r = good, r.set_seq(pause.seq());
+  refused(pause, r, "not a list");
+}
+
+// The run directory: which system a command talks to.
+class RunDir : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/moat-rundir-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+  }
+  // A child that lives until killed, to stand for QEMU.
+  pid_t live_process() {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::pause();
+      ::_exit(0);
+    }
+    children_.push_back(pid);
+    return pid;
+  }
+  void kill_children() {
+    for (pid_t p : children_) {
+      ::kill(p, SIGKILL);
+      ::waitpid(p, nullptr, 0);
+    }
+    children_.clear();
+  }
+  ~RunDir() override { kill_children(); }
+  std::filesystem::path root_;
+  std::vector<pid_t> children_;
+};
+
+TEST_F(RunDir, ChoosesTheOnlyLiveSystemAndExplainsOtherwise) {
+  namespace rd = moat::rundir;
+  std::string chosen, why;
+  EXPECT_FALSE(rd::choose(root_, "", &chosen, &why));
+  EXPECT_NE(why.find("no system is running under " + root_.string()), std::string::npos) << why;
+
+  ASSERT_TRUE(rd::prepare(root_, "alpha", "/x/alpha.textproto", &why)) << why;
+  EXPECT_FALSE(rd::choose(root_, "", &chosen, &why));   // no pid yet: not running
+  ASSERT_TRUE(rd::write_pid(root_, "alpha", live_process(), &why)) << why;
+  ASSERT_TRUE(rd::choose(root_, "", &chosen, &why)) << why;
+  EXPECT_EQ(chosen, "alpha");
+  // A second one of the same name while it lives: refused.
+  EXPECT_FALSE(rd::prepare(root_, "alpha", "/x/alpha.textproto", &why));
+  EXPECT_NE(why.find("already running"), std::string::npos) << why;
+
+  ASSERT_TRUE(rd::prepare(root_, "beta", "/x/beta.textproto", &why)) << why;
+  ASSERT_TRUE(rd::write_pid(root_, "beta", live_process(), &why)) << why;
+  EXPECT_FALSE(rd::choose(root_, "", &chosen, &why));
+  EXPECT_NE(why.find("2 systems are running"), std::string::npos) << why;
+  EXPECT_NE(why.find("alpha, beta"), std::string::npos) << why;
+  ASSERT_TRUE(rd::choose(root_, "beta", &chosen, &why)) << why;
+  EXPECT_EQ(chosen, "beta");
+  EXPECT_FALSE(rd::choose(root_, "gamma", &chosen, &why));
+  EXPECT_NE(why.find("no system named gamma"), std::string::npos) << why;
+  EXPECT_FALSE(rd::choose(root_, "../etc", &chosen, &why));
+
+  // Dead QEMUs: nothing runs, whatever the pid files say.
+  kill_children();
+  EXPECT_FALSE(rd::choose(root_, "", &chosen, &why));
+  EXPECT_TRUE(rd::running(root_).empty());
+  EXPECT_EQ(rd::name_of("a/b/demo.textproto"), "demo");
+}
+
+// `moat list` & co end to end in-process: a fake toolstack on the unix
+// socket of a run directory ($MOAT_RUN_DIR), the commands' exit statuses.
+TEST_F(RunDir, CommandsTalkToTheSystemsSocket) {
+  namespace rd = moat::rundir;
+  std::string why;
+  ASSERT_TRUE(rd::prepare(root_, "sys", "/x/sys.textproto", &why)) << why;
+  ASSERT_TRUE(rd::write_pid(root_, "sys", live_process(), &why)) << why;
+  ::setenv("MOAT_RUN_DIR", root_.c_str(), 1);
+
+  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string path = (root_ / "sys" / rd::kSocket).string();
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  // Answers: a list, a refusal for xenstore, NO_SUCH_DOMAIN for others.
+  std::thread fake([&]() {
+    for (int i = 0; i < 4; ++i) {
+      int fd = ::accept(listener, nullptr, nullptr);
+      if (fd < 0) return;
+      serve(fd, [](const mc::Request& q) {
+        mc::Response r = ok_answer(q);
+        if (q.has_list()) {
+          *r.add_domains() = domain("toolstack", 5, mc::RUNNING);
+          *r.add_domains() = domain("ping", 6, mc::RUNNING);
+        } else if (q.has_pause() && q.pause().name() == "xenstore") {
+          r.set_status(mc::REFUSED);
+          r.set_error("xenstore: not in the toolstack's controls");
+        } else if (q.has_pause() && q.pause().name() != "ping") {
+          r.set_status(mc::NO_SUCH_DOMAIN);
+          r.set_error("no domain " + q.pause().name());
+        }
+        return frame(r);
+      }, true);
+      ::close(fd);
+    }
+  });
+  char list[] = "--system", sys[] = "sys";
+  char* list_args[] = {list, sys};
+  EXPECT_EQ(moat::cli::control_command("list", 2, list_args), 0);
+  char ping[] = "ping", xs[] = "xenstore", nope[] = "nope";
+  char* pause_ping[] = {ping};
+  EXPECT_EQ(moat::cli::control_command("pause", 1, pause_ping), 0);
+  char* pause_xs[] = {xs};
+  EXPECT_EQ(moat::cli::control_command("pause", 1, pause_xs), 1);
+  char* pause_nope[] = {nope};
+  EXPECT_EQ(moat::cli::control_command("pause", 1, pause_nope), 1);
+  // Usage errors never reach the system.
+  char bad[] = "no/such";
+  char* pause_bad[] = {bad};
+  EXPECT_EQ(moat::cli::control_command("pause", 1, pause_bad), 2);
+  EXPECT_EQ(moat::cli::control_command("pause", 0, nullptr), 2);
+  fake.join();
+  ::close(listener);
+  ::unsetenv("MOAT_RUN_DIR");
+}
+
+}  // namespace
