@@ -1,6 +1,6 @@
 # The live system controlled from the host (issue 14, docs/control.md): the
-# toolstack domain answers `moat list`, `moat pause`, `moat unpause` and
-# `moat shutdown` on QEMU's COM2, which moat-systest makes the control socket
+# toolstack domain answers `moat list`, `moat pause`, `moat unpause`,
+# `moat shutdown` and `moat xenstore` on QEMU's COM2, which moat-systest makes the control socket
 # of the run directory out/run/<test name> (as `moat run` does); each CONTROL
 # runs the real `moat` CLI against it and its output lands in the log as
 # "control: ..." lines (build/cmake/SystemTest.cmake).
@@ -26,8 +26,14 @@ set(CONTROL_READY "pong: PASS xs_bench.connected")
 set(RUNNING "r-----")
 set(PAUSED "--p---")
 
-# List, pause, list, unpause, list, shut one guest down, then the whole system:
-# every answer as asked, and the system ends cleanly (every frame back).
+# List, pause, list, unpause, list; XenStore as the toolstack's own
+# permissions allow: a node under its home written (a relative path: its
+# home, as XenStore takes it), read back, listed, removed (then ENOENT), and
+# nodes it has no permission for refused by XenStore with EACCES (domain 1's
+# name: the builder's, readable by domain 1 and its console only; ping's
+# data/up, ping's own; /local/domain itself, the builder's); then shut one guest down, then the
+# whole system: every answer as asked, and the system ends cleanly (every
+# frame back).
 moat_system_test(NAME system_control
   MANIFEST manifests/control.textproto
   DOMAINS ${CONTROL_DOMAINS}
@@ -39,24 +45,44 @@ moat_system_test(NAME system_control
     "list ${CONTROL_GUEST}"
     "unpause ${CONTROL_GUEST}"
     "list ${CONTROL_GUEST}"
+    "xenstore write data/probe hello-from-host"
+    "xenstore read data/probe"
+    "xenstore ls data"
+    "xenstore read domid"
+    "xenstore rm data/probe"
+    "xenstore read data/probe"
+    "xenstore read /local/domain/1/name"
+    "xenstore read /local/domain/4/data/up"
+    "xenstore ls /local/domain"
     "shutdown ${CONTROL_GUEST}"
     "${CONTROL_GUEST} (domain|shutdown"
   EXPECT_LINE
     "control: [1] exit 0" "control: Name                                        ID   Mem VCPUs"
     "control: [2] exit 0" "control: [3] exit 0" "control: [4] exit 0" "control: [5] exit 0"
-    "control: [6] exit 0" "control: ${CONTROL_GUEST} asked to power off"
-    "control: [7] exit 0" "control: every controlled domain asked to power off"
+    "control: [6] exit 0" "control: [7] exit 0" "control: hello-from-host" "control: [8] exit 0" "control: probe"
+    "control: [9] exit 0" "control: [10] exit 0"
+    "control: [11] exit 1" "control: moat xenstore: failed: ENOENT: xenstore read data/probe"
+    "control: [12] exit 1" "control: moat xenstore: failed: EACCES: xenstore read /local/domain/1/name"
+    "control: [13] exit 1" "control: moat xenstore: failed: EACCES: xenstore read /local/domain/4/data/up"
+    "control: [14] exit 1" "control: moat xenstore: failed: EACCES: xenstore ls /local/domain"
+    "control: [15] exit 0" "control: ${CONTROL_GUEST} asked to power off"
+    "control: [16] exit 0" "control: every controlled domain asked to power off"
     "builder: ${CONTROL_GUEST} (domain"
   EXPECT_BETWEEN
     # Both guests and the toolstack listed, running.
     "control: [1] |control: [1] exit|control: ${CONTROL_GUEST} "
     "control: [1] |control: [1] exit|control: ${CONTROL_OTHER} "
     "control: [1] |control: [1] exit|control: toolstack "
+    # ping is domain 4 (the manifest's order), whose data/up step [13] reads.
+    "control: [1] |control: [1] exit|control: ping                                         4 "
     "control: [1] |control: [1] exit|${RUNNING}"
     "control: [3] |control: [3] exit|${PAUSED}"
     "control: [5] |control: [5] exit|${RUNNING}"
+    # What was written is what is read back, and listed; gone once removed.
+    "control: [7] |control: [7] exit|control: hello-from-host"
+    "control: [8] |control: [8] exit|control: probe"
     # The guest asked powers off (the builder's line) before the system is asked.
-    "control: [6] |control: [7] |) powered off"
+    "control: [15] |control: [16] |) powered off"
   FORBID_LINE "FAIL " "refused"
   EXPECT_EXIT clean
   LABELS system)

@@ -9,6 +9,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace moat::cli {
 
@@ -45,11 +46,42 @@ bool valid_domain_name(std::string_view name) {
   return true;
 }
 
+bool valid_xenstore_path(std::string_view path) {
+  if (path.empty() || path.size() > 256) return false;
+  for (char c : path)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+          c == '@' || c == '/'))
+      return false;
+  return true;
+}
+
+// `moat xenstore WORDS...` as a XenstoreRequest; "" or why not.
+std::string xenstore_request(const std::vector<std::string>& words, control::XenstoreRequest* x) {
+  if (words.empty()) return "which operation? (ls, read, write, rm)";
+  const std::string& verb = words[0];
+  size_t want = verb == "write" ? 3 : 2;
+  if (verb == "ls") x->set_op(control::XenstoreRequest::LS);
+  else if (verb == "read") x->set_op(control::XenstoreRequest::READ);
+  else if (verb == "write") x->set_op(control::XenstoreRequest::WRITE);
+  else if (verb == "rm") x->set_op(control::XenstoreRequest::RM);
+  else return "unknown operation '" + verb + "' (ls, read, write, rm)";
+  if (words.size() != want)
+    return verb == "write" ? "write takes a PATH and a VALUE" : verb + " takes one PATH";
+  if (!valid_xenstore_path(words[1]))
+    return "'" + words[1] + "' is no XenStore path this channel carries (1 to 256 of A-Z a-z 0-9 _ @ / -)";
+  x->set_path(words[1]);
+  if (want == 3) {
+    if (words[2].size() > 512) return "a value of " + std::to_string(words[2].size()) + " bytes: at most 512";
+    x->set_value(words[2]);
+  }
+  return "";
+}
+
 }  // namespace
 
 bool is_control_command(const char* command) {
   std::string_view c = command;
-  return c == "list" || c == "pause" || c == "unpause" || c == "shutdown";
+  return c == "list" || c == "pause" || c == "unpause" || c == "shutdown" || c == "xenstore";
 }
 
 void print_control_help(const char* command, FILE* out) {
@@ -69,6 +101,18 @@ void print_control_help(const char* command, FILE* out) {
                  "%s the domain NAME: the toolstack domain does it with its Domain\n"
                  "capability's control right (docs/control.md).\n",
                  command, c == "pause" ? "Pauses (stops scheduling)" : "Unpauses (schedules again)");
+  } else if (c == "xenstore") {
+    std::fputs("usage: moat xenstore ls PATH | read PATH | write PATH VALUE | rm PATH\n"
+               "                     [--system S] [--timeout SECONDS]\n"
+               "\n"
+               "XenStore as the toolstack domain's own permissions allow (it is one more\n"
+               "XenStore client): PATH absolute (/local/domain/3/name) or relative to the\n"
+               "toolstack's home, 1 to 256 of A-Z a-z 0-9 _ @ / -; VALUE at most 512 bytes.\n"
+               "ls prints the node's children, one a line (as xenstore-list); read its value\n"
+               "(as xenstore-read: '\\' doubled, other bytes than printable ASCII as \\ and\n"
+               "three octal digits); write sets it (creating it); rm removes it and all under\n"
+               "it. A refusal by XenStore comes back with its name: failed: EACCES: ...\n",
+               out);
   } else {
     std::fputs("usage: moat shutdown [NAME] [--system S] [--timeout SECONDS]\n"
                "\n"
@@ -95,10 +139,16 @@ void print_control_help(const char* command, FILE* out) {
 int control_command(const char* command, int argc, char** argv) {
   std::string_view op = command;
   std::string system, name;
+  std::vector<std::string> words;   // xenstore: ls|read|write|rm PATH [VALUE]
   bool have_name = false;
   double timeout = kDefaultTimeout;
   for (int i = 0; i < argc; ++i) {
     std::string_view arg = argv[i];
+    // write's VALUE is taken as it is, even one that starts with '-'.
+    if (op == "xenstore" && words.size() == 2 && words[0] == "write") {
+      words.push_back(argv[i]);
+      continue;
+    }
     if (arg == "-h" || arg == "--help") {
       print_control_help(command, stdout);
       return kExitOk;
@@ -114,11 +164,18 @@ int control_command(const char* command, int argc, char** argv) {
       ++i;
     } else if (!arg.empty() && arg[0] == '-') {
       return usage_error(command, "unknown option '" + std::string(arg) + "'");
+    } else if (op == "xenstore") {
+      words.push_back(argv[i]);
     } else {
       if (have_name) return usage_error(command, "one domain at a time");
       name = argv[i];
       have_name = true;
     }
+  }
+  control::Request request = control::make_request(fresh_seq());
+  if (op == "xenstore") {
+    std::string why = xenstore_request(words, request.mutable_xenstore());
+    if (!why.empty()) return usage_error(command, why);
   }
   bool needs_name = op == "pause" || op == "unpause";
   if (needs_name && !have_name) return usage_error(command, "which domain? (moat " + std::string(op) + " NAME)");
@@ -130,11 +187,10 @@ int control_command(const char* command, int argc, char** argv) {
   if (!rundir::choose(root, system, &chosen, &why)) return error(command, why);
   const std::string socket = (root / chosen / rundir::kSocket).string();
 
-  control::Request request = control::make_request(fresh_seq());
   if (op == "list") request.mutable_list();
   else if (op == "pause") request.mutable_pause()->set_name(name);
   else if (op == "unpause") request.mutable_unpause()->set_name(name);
-  else request.mutable_shutdown()->set_name(name);
+  else if (op == "shutdown") request.mutable_shutdown()->set_name(name);
 
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout));
@@ -157,7 +213,10 @@ int control_command(const char* command, int argc, char** argv) {
   }
   const control::Response& r = x.response;
   switch (r.status()) {
-    case control::OK: break;
+    case control::OK:
+      // A list or ls that left some out says so (check_response allows a note there only).
+      if (!r.error().empty()) std::fprintf(stderr, "moat %s: note: %s\n", command, r.error().c_str());
+      break;
     case control::BAD_VERSION:
       return error(command, "the toolstack speaks protocol version " + std::to_string(int(r.version())) +
                                 ", this moat version 1: " + r.error());
@@ -184,6 +243,12 @@ int control_command(const char* command, int argc, char** argv) {
     std::fputs(control::format_list(shown).c_str(), stdout);
   } else if (op == "shutdown") {
     std::printf("%s asked to power off\n", have_name ? name.c_str() : "every controlled domain");
+  } else if (op == "xenstore") {
+    // As xenstore-list / xenstore-read print; write and rm print nothing.
+    if (request.xenstore().op() == control::XenstoreRequest::LS)
+      for (const std::string& c : r.children()) std::printf("%s\n", c.c_str());
+    else if (request.xenstore().op() == control::XenstoreRequest::READ)
+      std::printf("%s\n", control::sanitise_value(r.value()).c_str());
   }
   return kExitOk;
 }

@@ -1,12 +1,13 @@
-// `moat list`, `moat pause`, `moat unpause`, `moat shutdown`: the running
-// system's toolstack domain asked through the control socket (rundir.hpp).
+// `moat list`, `moat pause`, `moat unpause`, `moat shutdown`, `moat xenstore
+// ls|read|write|rm PATH [VALUE]`: the running system's toolstack domain asked
+// through the control socket (rundir.hpp).
 #pragma once
 
 #include <cstdio>
 
 namespace moat::cli {
 
-// `command` is one of list, pause, unpause, shutdown; argv its arguments.
+// `command` is one of list, pause, unpause, shutdown, xenstore; argv its arguments.
 // Exit status: 0 done, 1 error (printed), 2 usage.
 [[nodiscard]] int control_command(const char* command, int argc, char** argv);
 

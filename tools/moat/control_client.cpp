@@ -23,6 +23,9 @@ using Clock = std::chrono::steady_clock;
 constexpr uint32_t kMaxDomainId = 0x7fef;    // DOMID_FIRST_RESERVED - 1
 constexpr uint32_t kMaxVcpus = 128;
 constexpr size_t kMaxNameLength = 32;        // manifest names (abi::kConsoleNameMax)
+// XenStore over the channel (proto/control.proto: XenstoreRequest).
+constexpr size_t kMaxValueLength = 512;
+constexpr size_t kMaxChildLength = 64;
 
 bool valid_domain_name(const std::string& name) {
   if (name.empty() || name.size() > kMaxNameLength) return false;
@@ -31,6 +34,18 @@ bool valid_domain_name(const std::string& name) {
               c == '-';
     if (!ok) return false;
   }
+  return true;
+}
+
+bool xenstore_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+         c == '@' || c == '/';
+}
+
+bool valid_child(const std::string& name) {
+  if (name.empty() || name.size() > kMaxChildLength) return false;
+  for (char c : name)
+    if (c == '/' || !xenstore_char(c)) return false;
   return true;
 }
 
@@ -61,10 +76,24 @@ bool check_response(const Request& request, const Response& r, std::string* why)
   // other answer must be in ours.
   if (r.status() != BAD_VERSION && r.version() != V1)
     return bad("protocol version " + std::to_string(int(r.version())) + ", not 1");
-  if (r.status() == OK && !r.error().empty()) return bad("status OK with an error (\"" + r.error() + "\")");
+  // OK carries a note only where the toolstack may show less than there is:
+  // a list or an ls too long for one frame.
+  const bool is_ls = request.op_case() == Request::kXenstore && request.xenstore().op() == XenstoreRequest::LS;
+  const bool is_read = request.op_case() == Request::kXenstore && request.xenstore().op() == XenstoreRequest::READ;
+  if (r.status() == OK && !r.error().empty() && request.op_case() != Request::kList && !is_ls)
+    return bad("status OK with an error (\"" + r.error() + "\")");
   if (r.status() != OK && r.error().empty()) return bad("status " + Status_Name(r.status()) + " without a reason");
   for (char c : r.error())
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return bad("control characters in its error text");
+  if (!r.value().empty() && !(r.status() == OK && is_read)) return bad("a value in an answer that is not a read");
+  if (r.value().size() > kMaxValueLength)
+    return bad("a value of " + std::to_string(r.value().size()) + " bytes, over " + std::to_string(kMaxValueLength));
+  if (r.children_size() != 0 && !(r.status() == OK && is_ls)) return bad("children in an answer that is not an ls");
+  std::set<std::string> children;
+  for (const std::string& c : r.children()) {
+    if (!valid_child(c)) return bad("a child that is not a node name (1 to 64 of [A-Za-z0-9_@-])");
+    if (!children.insert(c).second) return bad("child " + c + " listed twice");
+  }
   if (r.status() != OK || request.op_case() != Request::kList) {
     if (r.domains_size() != 0) return bad("domains in an answer that is not a list");
     return true;
@@ -196,6 +225,24 @@ Exchange exchange(const std::string& path, const Request& request, Clock::time_p
   x = exchange_on(fd, request, deadline);
   ::close(fd);
   return x;
+}
+
+std::string sanitise_value(const std::string& value) {
+  // Xen's sanitise_value (xenstore-read without -R): a backslash doubled,
+  // anything but printable ASCII as \ and three octal digits.
+  std::string out;
+  for (unsigned char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c < ' ' || c > '~') {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\%03o", c);
+      out += esc;
+    } else {
+      out += char(c);
+    }
+  }
+  return out;
 }
 
 std::string state_flags(State state) {

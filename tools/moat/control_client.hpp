@@ -33,7 +33,11 @@ struct Exchange {
 // the request's: the version (V1, or BAD_VERSION naming its own), a known
 // status, an error exactly when the status is not OK, no unknown fields,
 // domains only in the answer to a list, each with a valid name, unique name
-// and id, a known state, vCPUs and memory in range. False with *why.
+// and id, a known state, vCPUs and memory in range; a value (at most 512
+// bytes) only in the answer to a xenstore read, children (each a node name
+// of 1 to 64 of [A-Za-z0-9_@-], unique) only in the answer to an ls; an OK
+// with an error text (a note: some left out) only for a list or an ls.
+// False with *why.
 [[nodiscard]] bool check_response(const Request& request, const Response& response, std::string* why);
 
 // Sends `request` on the connected stream socket `fd` and waits for the
@@ -48,6 +52,11 @@ struct Exchange {
 // As `xl list` prints it: a header, then one row per domain
 // (Name ID Mem VCPUs State Time(s)), memory in MiB, the state as xl's flags.
 [[nodiscard]] std::string format_list(const Response& response);
+
+// A XenStore value as xenstore-read prints it (Xen's sanitise_value): `\`
+// doubled, bytes outside printable ASCII as `\` and three octal digits, so
+// that a guest's value can never drive the terminal.
+[[nodiscard]] std::string sanitise_value(const std::string& value);
 
 // xl's six state flags (r b p s c d) for a state: RUNNING "r-----", ...
 [[nodiscard]] std::string state_flags(State state);

@@ -6,6 +6,7 @@
 //   moat compile FILE -o OUT                                      binary manifest
 //   moat graph FILE -o OUT                                        who may talk to whom, drawn (graph.cpp)
 //   moat list|pause|unpause|shutdown [NAME] [--system S]          the running system (control_cli.cpp)
+//   moat xenstore ls|read|write|rm PATH [VALUE] [--system S]     its XenStore, as the toolstack may
 //
 // Later commands (whole-system runs, the control channel) go next to these.
 #include "control_cli.hpp"
@@ -54,6 +55,7 @@ void print_main_help(FILE* out) {
       "  list     the running system's domains, as 'xl list' prints them\n"
       "  pause    pause a domain of the running system (unpause: resume it)\n"
       "  shutdown ask a domain, or the whole running system, to power off\n"
+      "  xenstore ls, read, write or rm a XenStore node of the running system\n"
       "  help     show help for a command (moat help boot)\n"
       "\n"
       "Run 'moat <command> --help' for a command's options.\n",

@@ -1,14 +1,16 @@
 // The toolstack domain (docs/control.md): the host's `moat list`, `moat
-// pause/unpause NAME` and `moat shutdown [NAME]` arrive on COM2 as frames
-// (libs/control); each complete Request gets one Response. It acts only
-// through what the manifest gave it: a Domain capability with the control
-// right for each domain in its `controls` (pause, unpause, getinfo) and
-// write permission on those domains' control/shutdown XenStore node.
+// pause/unpause NAME`, `moat shutdown [NAME]` and `moat xenstore
+// ls|read|write|rm PATH` arrive on COM2 as frames (libs/control); each
+// complete Request gets one Response. It acts only through what the manifest
+// gave it: a Domain capability with the control right for each domain in its
+// `controls` (pause, unpause, getinfo), write permission on those domains'
+// control/shutdown XenStore node, and for `moat xenstore` its own XenStore
+// connection, with its own permissions (its home, what others let it see).
 //
 // Polled: COM2 every 10 ms while the host is quiet, every 1 ms while bytes
 // come (QEMU holds back what does not fit in the UART's FIFO). A request
 // never waits on a controlled domain: pause, unpause and getinfo are
-// hypercalls that return, and a XenStore write waits at most kStoreTimeoutNs.
+// hypercalls that return, and a XenStore request waits at most kStoreTimeoutNs.
 
 #include "domains.hpp"
 
@@ -19,6 +21,7 @@
 
 #include <abi/errno.hpp>
 #include <abi/hypercall.hpp>
+#include <abi/xs_wire.hpp>
 #include <base/format.hpp>
 #include <rt/console.hpp>
 #include <rt/events.hpp>
@@ -42,11 +45,14 @@ constexpr uint64_t kStoreTimeoutNs = 2'000'000'000;
 constexpr uint64_t kStaleFrameNs = 2'000'000'000;
 
 control::FrameReader g_reader;
-control::Response g_rsp;   // ~5 KiB: not on the stack
+control::Response g_rsp;   // ~10 KiB: not on the stack
 uint8_t g_payload[control::kMaxPayload];
 uint8_t g_frame[control::kMaxFrame];
 toolstack::Held g_held[control::kMaxListed];
-bool g_store;   // XenStore answered at start: shutdown is possible
+bool g_store;   // XenStore answered at start: shutdown and xenstore are possible
+// A XenStore reply: at most a payload (kXenstorePayloadMax) and our NUL.
+char g_store_buf[abi::kXenstorePayloadMax + 1];
+unsigned g_ls_total;   // the children an ls found (g_rsp holds those that fit)
 
 void sleep_until(uint64_t deadline) {
     abi::SchedPoll p{0, 0, deadline};
@@ -59,6 +65,7 @@ const char* op_name(control::Op op) {
     case control::Op::pause: return "pause";
     case control::Op::unpause: return "unpause";
     case control::Op::shutdown: return "shutdown";
+    case control::Op::xenstore: return "xenstore";
     default: return "request";
     }
 }
@@ -146,6 +153,69 @@ void shutdown_all() {
         g_rsp.status = control::Status::ok;
 }
 
+// A note in an OK answer that left children out (too many for a frame, or
+// names too long for the channel): how many it shows of how many.
+void children_note(unsigned shown, unsigned total) {
+    base::snformat(g_rsp.error, sizeof g_rsp.error, "%u of %u children listed (the rest do not fit in one answer)",
+                   shown, total);
+}
+
+// moat xenstore: one XenStore request with our own connection and
+// permissions (each waits at most kStoreTimeoutNs); the store's error comes
+// back by name. The error's name goes first: a long path may be cut from
+// the reason, the name never.
+void xenstore(const control::Request& q) {
+    const char* op = control::xs_op_name(q.xs_op);
+    if (!g_store)
+        return status(control::Status::failed, "ENOTCONN: xenstore %s %s: the toolstack has no XenStore connection",
+                      op, q.path);
+    auto store_failed = [&](rt::XsError e) {
+        status(control::Status::failed, "%s: xenstore %s %s", rt::xs_error_name(e), op, q.path);
+    };
+    switch (q.xs_op) {
+    case control::XsOp::read: {
+        auto r = rt::xs_read(q.path, g_store_buf, sizeof g_store_buf);
+        if (!r) return store_failed(r.error());
+        if (*r > control::kValueLen)
+            return status(control::Status::failed,
+                          "E2BIG: xenstore read %s: its value is %zu bytes, over the %zu of one answer", q.path, *r,
+                          control::kValueLen);
+        __builtin_memcpy(g_rsp.value, g_store_buf, *r);
+        g_rsp.value_len = uint16_t(*r);
+        g_rsp.status = control::Status::ok;
+        return;
+    }
+    case control::XsOp::write: {
+        auto w = rt::xs_write_bytes(q.path, q.value, q.value_len);
+        if (!w) return store_failed(w.error());
+        g_rsp.status = control::Status::ok;
+        return;
+    }
+    case control::XsOp::rm: {
+        auto w = rt::xs_rm(q.path);
+        if (!w) return store_failed(w.error());
+        g_rsp.status = control::Status::ok;
+        return;
+    }
+    case control::XsOp::ls: {
+        auto d = rt::xs_directory(q.path, g_store_buf, sizeof g_store_buf);
+        if (!d) return store_failed(d.error());
+        unsigned total = 0;
+        for (const char* c = rt::xs_next_name(g_store_buf, *d, nullptr); c; c = rt::xs_next_name(g_store_buf, *d, c)) {
+            ++total;
+            // A name the channel cannot carry (over kChildLen) is left out, counted.
+            if (g_rsp.n_children == control::kMaxChildren || !control::valid_child(c)) continue;
+            base::snformat(g_rsp.children[g_rsp.n_children++], control::kChildLen + 1, "%s", c);
+        }
+        g_rsp.status = control::Status::ok;
+        if (g_rsp.n_children < total) children_note(g_rsp.n_children, total);
+        g_ls_total = total;
+        return;
+    }
+    default: return status(control::Status::bad_request, "xenstore: no operation");
+    }
+}
+
 // Fills g_rsp for one request payload.
 void answer(const uint8_t* p, size_t n) {
     control::Request q;
@@ -155,6 +225,9 @@ void answer(const uint8_t* p, size_t n) {
     g_rsp.seq = q.seq;
     g_rsp.error[0] = '\0';
     g_rsp.n_domains = 0;
+    g_rsp.value_len = 0;
+    g_rsp.n_children = 0;
+    g_ls_total = 0;
     if (s != control::Status::ok) {
         status(s, "%s", err);
         return;
@@ -182,6 +255,7 @@ void answer(const uint8_t* p, size_t n) {
         if (!q.name[0]) return shutdown_all();
         if (!target(q, &h)) return;
         return shutdown_one(q, h);
+    case control::Op::xenstore: return xenstore(q);
     default: return status(control::Status::bad_request, "no operation");
     }
 }
@@ -193,6 +267,12 @@ void respond() {
         unsigned left = g_rsp.n_domains - 1u;
         g_rsp.n_domains = uint16_t(left);
         base::snformat(g_rsp.error, sizeof g_rsp.error, "more domains than fit in one answer: %u listed", left);
+        n = control::encode_response(g_rsp, g_payload, sizeof g_payload);
+    }
+    // An ls too long for one frame: fewer children, said so.
+    while (n == 0 && g_rsp.n_children > 0) {
+        g_rsp.n_children = uint16_t(g_rsp.n_children - 1);
+        children_note(g_rsp.n_children, g_ls_total);
         n = control::encode_response(g_rsp, g_payload, sizeof g_payload);
     }
     if (n == 0) {   // cannot happen: a bare status with a short reason fits
@@ -216,7 +296,7 @@ void rt::main() {
         rt::xs_set_timeout(kStoreTimeoutNs);
         toolstack::self_init();
     } else {
-        rt::printf("no XenStore: shutdown requests will fail\n");
+        rt::printf("no XenStore: shutdown and xenstore requests will fail\n");
     }
     kCom2.init(true);
     size_t n = toolstack::held(nullptr, 0);

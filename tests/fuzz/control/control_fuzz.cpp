@@ -4,8 +4,11 @@
 //   * the reader never holds a frame's worth of bytes after next() says
 //     false, and every payload it hands out has a valid CRC and length;
 //   * a request decoded OK has a known op and a valid name where one is
-//     needed, re-encodes, and decodes to the same request;
-//   * a response decoded OK re-encodes and decodes to the same response.
+//     needed (a xenstore one: a known access, a valid path, a value of at
+//     most 512 bytes and only for write), re-encodes, and decodes to the
+//     same request;
+//   * a response decoded OK has valid children's names and a value within
+//     its size, re-encodes and decodes to the same response.
 
 #include <control/frame.hpp>
 #include <control/messages.hpp>
@@ -37,16 +40,27 @@ void check_request(const uint8_t* p, size_t n) {
     }
     CHECK(q.version == control::kVersion);
     CHECK(q.op == control::Op::list || q.op == control::Op::pause || q.op == control::Op::unpause ||
-          q.op == control::Op::shutdown);
+          q.op == control::Op::shutdown || q.op == control::Op::xenstore);
     if (q.op == control::Op::pause || q.op == control::Op::unpause) CHECK(control::valid_name(q.name));
     if (q.op == control::Op::shutdown) CHECK(q.name[0] == '\0' || control::valid_name(q.name));
-    if (q.op == control::Op::list) CHECK(q.name[0] == '\0');
+    if (q.op == control::Op::list || q.op == control::Op::xenstore) CHECK(q.name[0] == '\0');
+    if (q.op == control::Op::xenstore) {
+        CHECK(q.xs_op == control::XsOp::ls || q.xs_op == control::XsOp::read || q.xs_op == control::XsOp::write ||
+              q.xs_op == control::XsOp::rm);
+        CHECK(control::valid_path(q.path));
+        CHECK(q.value_len <= control::kValueLen);
+        CHECK(q.xs_op == control::XsOp::write || q.value_len == 0);
+    } else {
+        CHECK(q.xs_op == control::XsOp::none && q.path[0] == '\0' && q.value_len == 0);
+    }
     uint8_t again[control::kMaxPayload];
     size_t m = control::encode_request(q, again, sizeof again);
     CHECK(m > 0);
     control::Request back;
     CHECK(control::decode_request(again, m, back, err, sizeof err) == control::Status::ok);
     CHECK(back.op == q.op && back.seq == q.seq && std::strcmp(back.name, q.name) == 0);
+    CHECK(back.xs_op == q.xs_op && std::strcmp(back.path, q.path) == 0 && back.value_len == q.value_len &&
+          std::memcmp(back.value, q.value, q.value_len) == 0);
 }
 
 void check_response(const uint8_t* p, size_t n) {
@@ -54,12 +68,17 @@ void check_response(const uint8_t* p, size_t n) {
     char err[200];
     if (!control::decode_response(p, n, r, err, sizeof err)) return;
     CHECK(r.n_domains <= control::kMaxListed);
+    CHECK(r.n_children <= control::kMaxChildren && r.value_len <= control::kValueLen);
+    for (unsigned k = 0; k < r.n_children; ++k) CHECK(control::valid_child(r.children[k]));
     static uint8_t again[64 * 1024];
     size_t m = control::encode_response(r, again, sizeof again);
     CHECK(m > 0);
     CHECK(control::decode_response(again, m, back, err, sizeof err));
     CHECK(back.status == r.status && back.seq == r.seq && back.n_domains == r.n_domains);
     CHECK(std::strcmp(back.error, r.error) == 0);
+    CHECK(back.n_children == r.n_children && back.value_len == r.value_len &&
+          std::memcmp(back.value, r.value, r.value_len) == 0);
+    for (unsigned k = 0; k < r.n_children; ++k) CHECK(std::strcmp(back.children[k], r.children[k]) == 0);
     for (unsigned k = 0; k < r.n_domains; ++k) {
         CHECK(std::strcmp(back.domains[k].name, r.domains[k].name) == 0);
         CHECK(back.domains[k].state == r.domains[k].state && back.domains[k].cpu_time_ns == r.domains[k].cpu_time_ns);

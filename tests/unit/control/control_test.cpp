@@ -243,8 +243,8 @@ TEST(ControlMessages, UnknownFieldsAreSkipped) {
 TEST(ControlMessages, UnknownOperationIsBadRequest) {
     control::Request q{};
     std::string why;
-    // Field 7: an operation of a later version.
-    Bytes b = cat({varint_field(1, 1), varint_field(2, 9), bytes_field(7, bytes_field(1, text("ping")))});
+    // Field 8: an operation of a later version.
+    Bytes b = cat({varint_field(1, 1), varint_field(2, 9), bytes_field(8, bytes_field(1, text("ping")))});
     EXPECT_EQ(decode(b, q, &why), control::Status::bad_request);
     EXPECT_EQ(q.seq, 9u);
     EXPECT_NE(why.find("no operation"), std::string::npos) << why;
@@ -394,6 +394,194 @@ TEST(ControlMessages, ValidName) {
     EXPECT_FALSE(control::valid_name("abcdefghijklmnopqrstuvwxyz0123456"));
     EXPECT_FALSE(control::valid_name(""));
     EXPECT_FALSE(control::valid_name("a b"));
+}
+
+// ---- xenstore ----
+
+// A length-delimited field of any length (bytes_field's length is one byte).
+Bytes long_field(uint32_t field, const Bytes& v) {
+    Bytes b = {uint8_t(field << 3 | 2)};
+    size_t n = v.size();
+    do {
+        b.push_back(uint8_t((n & 0x7f) | (n > 0x7f ? 0x80 : 0)));
+        n >>= 7;
+    } while (n);
+    b.insert(b.end(), v.begin(), v.end());
+    return b;
+}
+
+control::Request xs_request(control::XsOp op, const char* path, const Bytes& value = {}) {
+    control::Request q = request(control::Op::xenstore);
+    q.xs_op = op;
+    std::strncpy(q.path, path, sizeof q.path - 1);
+    q.value_len = uint16_t(value.size());
+    if (!value.empty()) std::memcpy(q.value, value.data(), value.size());
+    return q;
+}
+
+TEST(ControlXenstore, EveryOperationRoundTrips) {
+    std::string longest(control::kPathLen, 'p');
+    longest[0] = '/';
+    Bytes any_bytes(control::kValueLen);   // a value is bytes: NULs and all
+    for (size_t i = 0; i < any_bytes.size(); ++i) any_bytes[i] = uint8_t(i * 7);
+    struct {
+        control::XsOp op;
+        std::string path;
+        Bytes value;
+    } cases[] = {{control::XsOp::ls, "/local/domain/3", {}},      {control::XsOp::read, "name", {}},
+                 {control::XsOp::write, "data/a_b-c@d", text("v")}, {control::XsOp::write, "/x", {}},
+                 {control::XsOp::write, longest, any_bytes},      {control::XsOp::rm, "/local/domain/3/data", {}}};
+    for (auto& c : cases) {
+        control::Request q = xs_request(c.op, c.path.c_str(), c.value), back{};
+        Bytes b = encode(q);
+        ASSERT_FALSE(b.empty()) << c.path;
+        EXPECT_LE(control::encode_frame(b.data(), b.size(), Bytes(control::kMaxFrame).data(), control::kMaxFrame),
+                  control::kMaxFrame);
+        std::string why;
+        ASSERT_EQ(decode(b, back, &why), control::Status::ok) << c.path << ": " << why;
+        EXPECT_EQ(back.op, control::Op::xenstore);
+        EXPECT_EQ(back.xs_op, c.op);
+        EXPECT_EQ(back.path, c.path);
+        EXPECT_EQ(Bytes(back.value, back.value + back.value_len), c.value);
+    }
+}
+
+TEST(ControlXenstore, EncodeRefusesBadRequests) {
+    EXPECT_TRUE(encode(xs_request(control::XsOp::none, "/a")).empty());
+    EXPECT_TRUE(encode(xs_request(control::XsOp::read, "")).empty());
+    EXPECT_TRUE(encode(xs_request(control::XsOp::read, "a b")).empty());
+    EXPECT_TRUE(encode(xs_request(control::XsOp::read, "a.b")).empty());   // not a XenStore path character
+    control::Request unterminated = xs_request(control::XsOp::read, "/a");
+    std::memset(unterminated.path, 'a', sizeof unterminated.path);
+    EXPECT_TRUE(encode(unterminated).empty());
+    EXPECT_TRUE(encode(xs_request(control::XsOp::read, "/a", text("v"))).empty());   // a value for write only
+    control::Request q = xs_request(control::XsOp::write, "/a");
+    q.value_len = control::kValueLen + 1;
+    EXPECT_TRUE(encode(q).empty());
+}
+
+TEST(ControlXenstore, MalformedRequestsAreBadRequest) {
+    auto xs = [](uint64_t op, const Bytes& path, const Bytes& value = {}) {
+        Bytes inner = cat({varint_field(1, op), long_field(2, path)});
+        if (!value.empty()) inner = cat({inner, long_field(3, value)});
+        return cat({varint_field(1, 1), varint_field(2, 3), long_field(7, inner)});
+    };
+    control::Request q{};
+    std::string why;
+    EXPECT_EQ(decode(xs(2, text("/local/domain/1/name")), q, &why), control::Status::ok) << why;
+    EXPECT_EQ(q.xs_op, control::XsOp::read);
+    EXPECT_EQ(decode(xs(0, text("/a")), q, &why), control::Status::bad_request);
+    EXPECT_NE(why.find("unknown operation 0"), std::string::npos) << why;
+    EXPECT_EQ(decode(xs(5, text("/a")), q, &why), control::Status::bad_request);
+    EXPECT_NE(why.find("unknown operation 5"), std::string::npos) << why;
+    EXPECT_EQ(decode(xs(2, text("")), q, &why), control::Status::bad_request);
+    EXPECT_NE(why.find("malformed path"), std::string::npos) << why;
+    EXPECT_EQ(decode(xs(2, text("/a\n")), q), control::Status::bad_request);
+    EXPECT_EQ(decode(xs(2, text("/a b")), q), control::Status::bad_request);
+    EXPECT_EQ(decode(xs(2, Bytes(control::kPathLen, 'a')), q), control::Status::ok);
+    // 257 bytes: over nanopb's size for the field (undecodable) or over ours.
+    EXPECT_EQ(decode(xs(2, Bytes(control::kPathLen + 1, 'a')), q), control::Status::bad_request);
+    // A NUL inside would pass for "/local" if the bytes were not looked at.
+    Bytes nul = text("/local");
+    nul.push_back(0);
+    nul.push_back('x');
+    EXPECT_EQ(decode(xs(2, nul), q, &why), control::Status::bad_request);
+    EXPECT_NE(why.find("NUL"), std::string::npos) << why;
+    // A value on anything but write; and over 512 bytes.
+    EXPECT_EQ(decode(xs(2, text("/a"), text("v")), q, &why), control::Status::bad_request);
+    EXPECT_NE(why.find("write only"), std::string::npos) << why;
+    EXPECT_EQ(decode(xs(3, text("/a"), Bytes(control::kValueLen, 'v')), q, &why), control::Status::ok) << why;
+    EXPECT_EQ(q.value_len, control::kValueLen);
+    EXPECT_EQ(decode(xs(3, text("/a"), Bytes(control::kValueLen + 1, 'v')), q, &why), control::Status::bad_request);
+    // Every prefix of a write is refused (never half a path or value).
+    Bytes b = encode(xs_request(control::XsOp::write, "/local/domain/3/data", text("hello")));
+    for (size_t n = 0; n < b.size(); ++n)
+        EXPECT_NE(decode(Bytes(b.begin(), b.begin() + long(n)), q), control::Status::ok) << n;
+}
+
+control::Response xs_response() {
+    control::Response r{};
+    r.version = control::kVersion;
+    r.seq = 12;
+    r.status = control::Status::ok;
+    return r;
+}
+
+TEST(ControlXenstore, ValueAndChildrenRoundTrip) {
+    control::Response r = xs_response();
+    r.value_len = control::kValueLen;
+    for (size_t i = 0; i < control::kValueLen; ++i) r.value[i] = uint8_t(255 - i);
+    const char* kids[] = {"name", "domid", "a_b-c@d", "0"};
+    for (const char* k : kids) std::strcpy(r.children[r.n_children++], k);
+    Bytes b(control::kMaxPayload);
+    size_t n = control::encode_response(r, b.data(), b.size());
+    ASSERT_GT(n, 0u);
+    control::Response back{};
+    char err[200];
+    ASSERT_TRUE(control::decode_response(b.data(), n, back, err, sizeof err)) << err;
+    ASSERT_EQ(back.value_len, control::kValueLen);
+    EXPECT_EQ(std::memcmp(back.value, r.value, control::kValueLen), 0);
+    ASSERT_EQ(back.n_children, 4u);
+    for (int i = 0; i < 4; ++i) EXPECT_STREQ(back.children[i], kids[i]);
+}
+
+TEST(ControlXenstore, EncodeResponseRefusesBadFields) {
+    Bytes b(control::kMaxPayload);
+    control::Response r = xs_response();
+    r.value_len = control::kValueLen + 1;
+    EXPECT_EQ(control::encode_response(r, b.data(), b.size()), 0u);
+    for (const char* bad : {"", "a/b", "a b", "a.b"}) {
+        r = xs_response();
+        std::strcpy(r.children[0], bad);
+        r.n_children = 1;
+        EXPECT_EQ(control::encode_response(r, b.data(), b.size()), 0u) << bad;
+    }
+    r = xs_response();
+    r.n_children = control::kMaxChildren + 1;
+    for (auto& c : r.children) std::strcpy(c, "c");
+    EXPECT_EQ(control::encode_response(r, b.data(), b.size()), 0u);
+    // The longest names, as many as the struct holds: too many for a frame
+    // (the toolstack then lists fewer, and says so).
+    r = xs_response();
+    r.n_children = control::kMaxChildren;
+    for (auto& c : r.children) {
+        std::memset(c, 'c', control::kChildLen);
+        c[control::kChildLen] = 0;
+    }
+    EXPECT_EQ(control::encode_response(r, b.data(), b.size()), 0u);
+    r.n_children = 10;
+    EXPECT_GT(control::encode_response(r, b.data(), b.size()), 0u);
+    // Short names: every one fits.
+    for (auto& c : r.children) std::strcpy(c, "backend");
+    r.n_children = control::kMaxChildren;
+    EXPECT_GT(control::encode_response(r, b.data(), b.size()), 0u);
+}
+
+TEST(ControlXenstore, DecodeResponseChecksChildren) {
+    char err[200];
+    control::Response back{};
+    for (const char* bad : {"", "a/b", "a\nb"}) {
+        Bytes r = cat({varint_field(1, 1), varint_field(3, 1), bytes_field(7, text(bad))});
+        EXPECT_FALSE(control::decode_response(r.data(), r.size(), back, err, sizeof err)) << bad;
+        EXPECT_NE(std::string(err).find("children[0]"), std::string::npos) << err;
+    }
+    Bytes too_big = cat({varint_field(1, 1), varint_field(3, 1), long_field(6, Bytes(control::kValueLen + 1, 'v'))});
+    EXPECT_FALSE(control::decode_response(too_big.data(), too_big.size(), back, err, sizeof err));
+}
+
+TEST(ControlXenstore, ValidPathAndChild) {
+    EXPECT_TRUE(control::valid_path("/"));
+    EXPECT_TRUE(control::valid_path("name"));
+    EXPECT_TRUE(control::valid_path("/local/domain/0/a_b-c@d"));
+    EXPECT_TRUE(control::valid_path(std::string(control::kPathLen, 'a').c_str()));
+    EXPECT_FALSE(control::valid_path(std::string(control::kPathLen + 1, 'a').c_str()));
+    EXPECT_FALSE(control::valid_path(""));
+    EXPECT_FALSE(control::valid_path("a b"));
+    EXPECT_FALSE(control::valid_path("a\x7f"));
+    EXPECT_TRUE(control::valid_child("domid"));
+    EXPECT_FALSE(control::valid_child("a/b"));
+    EXPECT_FALSE(control::valid_child(""));
+    EXPECT_FALSE(control::valid_child(std::string(control::kChildLen + 1, 'a').c_str()));
 }
 
 }  // namespace

@@ -263,8 +263,15 @@ TEST(ControlCheck, RefusesNonsenseInEveryField) {
   refused(list, r, "unknown status 42");
   r = good, r.set_status(mc::STATUS_UNSPECIFIED);
   refused(list, r, "unknown status 0");
-  r = good, r.set_error("but");
-  refused(list, r, "status OK with an error");
+  // A note with OK only where some may be left out: a list (or an ls).
+  r = good, r.set_error("3 more domains not listed");
+  EXPECT_TRUE(mc::check_response(list, r, &why)) << why;
+  {
+    const mc::Request pause = pause_request("ping");
+    mc::Response p = ok_answer(pause);
+    p.set_error("but");
+    refused(pause, p, "status OK with an error");
+  }
   r = good, r.set_status(mc::REFUSED);
   refused(list, r, "without a reason");
   r = good, r.set_status(mc::REFUSED), r.set_error("no\x1b[2Jcap");
@@ -293,6 +300,85 @@ TEST(ControlCheck, RefusesNonsenseInEveryField) {
   const mc::Request pause = pause_request("ping");
   r = good, r.set_seq(pause.seq());
   refused(pause, r, "not a list");
+}
+
+mc::Request xs_request(mc::XenstoreRequest::Op op, const std::string& path, const std::string& value = "") {
+  mc::Request r = mc::make_request(99);
+  r.mutable_xenstore()->set_op(op);
+  r.mutable_xenstore()->set_path(path);
+  if (!value.empty()) r.mutable_xenstore()->set_value(value);
+  return r;
+}
+
+// A value only answers a read, children only an ls; each checked.
+TEST(ControlCheck, XenstoreAnswersAreChecked) {
+  auto refused = [&](const mc::Request& q, const mc::Response& r, const char* want) {
+    std::string why;
+    EXPECT_FALSE(mc::check_response(q, r, &why)) << want;
+    EXPECT_NE(why.find(want), std::string::npos) << "why: " << why << " want: " << want;
+  };
+  std::string why;
+  const mc::Request read = xs_request(mc::XenstoreRequest::READ, "/local/domain/5/name");
+  const mc::Request ls = xs_request(mc::XenstoreRequest::LS, "/local/domain/5");
+  const mc::Request write = xs_request(mc::XenstoreRequest::WRITE, "data/x", "1");
+
+  mc::Response r = ok_answer(read);
+  r.set_value(std::string("any\0bytes\xff", 10));
+  EXPECT_TRUE(mc::check_response(read, r, &why)) << why;
+  r.set_value(std::string(512, 'v'));
+  EXPECT_TRUE(mc::check_response(read, r, &why)) << why;
+  r.set_value(std::string(513, 'v'));
+  refused(read, r, "over 512");
+  r = ok_answer(write), r.set_value("v");
+  refused(write, r, "not a read");
+  r = ok_answer(read), r.set_status(mc::FAILED), r.set_error("EACCES: xenstore read x"), r.set_value("v");
+  refused(read, r, "not a read");
+  r = ok_answer(read), r.set_error("a note");
+  refused(read, r, "status OK with an error");
+
+  r = ok_answer(ls);
+  for (const char* c : {"name", "domid", "a_b-c@d", "0"}) r.add_children(c);
+  r.set_error("4 of 70 children listed (the rest do not fit in one answer)");
+  EXPECT_TRUE(mc::check_response(ls, r, &why)) << why;
+  for (const std::string& bad : {std::string(""), std::string("a/b"), std::string("a b"), std::string("\x1b[2J"),
+                                 std::string(65, 'c')}) {
+    mc::Response b = ok_answer(ls);
+    b.add_children(bad);
+    refused(ls, b, "not a node name");
+  }
+  r = ok_answer(ls), r.add_children("x"), r.add_children("x");
+  refused(ls, r, "listed twice");
+  r = ok_answer(read), r.add_children("x");
+  refused(read, r, "not an ls");
+  r = ok_answer(ls), r.add_domains()->CopyFrom(domain("ping", 6, mc::RUNNING));
+  refused(ls, r, "not a list");
+}
+
+TEST(ControlExchange, XenstoreRequestsCarryTheirFields) {
+  auto x = run(xs_request(mc::XenstoreRequest::WRITE, "/local/domain/5/data/x", "hello"), [](const mc::Request& q) {
+    EXPECT_TRUE(q.has_xenstore());
+    EXPECT_EQ(q.xenstore().op(), mc::XenstoreRequest::WRITE);
+    EXPECT_EQ(q.xenstore().path(), "/local/domain/5/data/x");
+    EXPECT_EQ(q.xenstore().value(), "hello");
+    return frame(ok_answer(q));
+  });
+  ASSERT_EQ(x.outcome, mc::Outcome::answered) << x.why;
+  // A hostile value comes back, checked; printed, it cannot drive a terminal.
+  x = run(xs_request(mc::XenstoreRequest::READ, "x"), [](const mc::Request& q) {
+    mc::Response r = ok_answer(q);
+    r.set_value("a\x1b[2J\\b\n");
+    return frame(r);
+  });
+  ASSERT_EQ(x.outcome, mc::Outcome::answered) << x.why;
+  EXPECT_EQ(mc::sanitise_value(x.response.value()), "a\\033[2J\\\\b\\012");
+  EXPECT_EQ(mc::sanitise_value(std::string("\0\xff ~", 4)), "\\000\\377 ~");
+  // Children in an answer to a read: malformed, not shown.
+  x = run(xs_request(mc::XenstoreRequest::READ, "x"), [](const mc::Request& q) {
+    mc::Response r = ok_answer(q);
+    r.add_children("sneaky");
+    return frame(r);
+  });
+  EXPECT_EQ(x.outcome, mc::Outcome::bad_answer);
 }
 
 // The run directory: which system a command talks to.
@@ -415,6 +501,83 @@ TEST_F(RunDir, CommandsTalkToTheSystemsSocket) {
   char* pause_bad[] = {bad};
   EXPECT_EQ(moat::cli::control_command("pause", 1, pause_bad), 2);
   EXPECT_EQ(moat::cli::control_command("pause", 0, nullptr), 2);
+  fake.join();
+  ::close(listener);
+  ::unsetenv("MOAT_RUN_DIR");
+}
+
+// `moat xenstore` end to end in-process against a fake toolstack: what it
+// prints (as xenstore-list / -read do), its exit statuses, the usage errors
+// that never reach the system.
+TEST_F(RunDir, XenstoreCommandsPrintAsXenstoreToolsDo) {
+  namespace rd = moat::rundir;
+  std::string why;
+  ASSERT_TRUE(rd::prepare(root_, "sys", "/x/sys.textproto", &why)) << why;
+  ASSERT_TRUE(rd::write_pid(root_, "sys", live_process(), &why)) << why;
+  ::setenv("MOAT_RUN_DIR", root_.c_str(), 1);
+
+  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string path = (root_ / "sys" / rd::kSocket).string();
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  constexpr int kAnswered = 6;
+  std::thread fake([&]() {
+    for (int i = 0; i < kAnswered; ++i) {
+      int fd = ::accept(listener, nullptr, nullptr);
+      if (fd < 0) return;
+      serve(fd, [](const mc::Request& q) {
+        mc::Response r = ok_answer(q);
+        const mc::XenstoreRequest& x = q.xenstore();
+        if (x.path().rfind("/local/domain/0", 0) == 0) {
+          r.set_status(mc::FAILED);
+          r.set_error("EACCES: xenstore " + std::string(x.op() == mc::XenstoreRequest::RM ? "rm " : "read ") +
+                      x.path());
+        } else if (x.op() == mc::XenstoreRequest::LS) {
+          r.add_children("name");
+          r.add_children("domid");
+        } else if (x.op() == mc::XenstoreRequest::READ) {
+          r.set_value("ping\x07");
+        } else if (x.op() == mc::XenstoreRequest::WRITE) {
+          EXPECT_TRUE(x.value() == "some value" || x.value() == "-1") << x.value();
+        }
+        return frame(r);
+      }, true);
+      ::close(fd);
+    }
+  });
+  auto cmd = [](std::vector<std::string> words) {
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(w.data());
+    return moat::cli::control_command("xenstore", int(argv.size()), argv.data());
+  };
+  testing::internal::CaptureStdout();
+  EXPECT_EQ(cmd({"ls", "/local/domain/5"}), 0);
+  EXPECT_EQ(cmd({"read", "/local/domain/5/name"}), 0);
+  EXPECT_EQ(cmd({"write", "data/x", "some value"}), 0);
+  EXPECT_EQ(cmd({"write", "data/x", "-1"}), 0);   // a value, not an option
+  EXPECT_EQ(testing::internal::GetCapturedStdout(), "name\ndomid\nping\\007\n");
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(cmd({"read", "/local/domain/0/name"}), 1);
+  EXPECT_EQ(cmd({"rm", "/local/domain/0/x", "--system", "sys"}), 1);
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("moat xenstore: failed: EACCES: xenstore read /local/domain/0/name"), std::string::npos) << err;
+  EXPECT_NE(err.find("moat xenstore: failed: EACCES: xenstore rm /local/domain/0/x"), std::string::npos) << err;
+  // Usage errors never reach the system.
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(cmd({}), 2);
+  EXPECT_EQ(cmd({"cat", "/x"}), 2);
+  EXPECT_EQ(cmd({"read"}), 2);
+  EXPECT_EQ(cmd({"read", "/a", "/b"}), 2);
+  EXPECT_EQ(cmd({"write", "/a"}), 2);
+  EXPECT_EQ(cmd({"read", "/a b"}), 2);
+  EXPECT_EQ(cmd({"read", "/a.b"}), 2);
+  EXPECT_EQ(cmd({"read", std::string(257, 'a')}), 2);
+  EXPECT_EQ(cmd({"write", "/a", std::string(513, 'v')}), 2);
+  err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("at most 512"), std::string::npos) << err;
   fake.join();
   ::close(listener);
   ::unsetenv("MOAT_RUN_DIR");

@@ -16,9 +16,19 @@ inline constexpr uint32_t kVersion = 1;     // Version.V1
 inline constexpr size_t kNameLen = 32;      // a domain name, as the manifest's
 inline constexpr size_t kErrorLen = 159;    // Response.error, without its NUL
 inline constexpr size_t kMaxListed = 64;    // Response.domains (those that fit in a frame, fewer)
+// XenStore access (Request.xenstore): a path of 1 to kPathLen bytes of
+// XenStore's path characters, absolute or relative to the toolstack's home;
+// a value of at most kValueLen bytes (any bytes); an ls answer of at most
+// kMaxChildren names of 1 to kChildLen bytes (fewer when the frame is full).
+inline constexpr size_t kPathLen = 256;
+inline constexpr size_t kValueLen = 512;
+inline constexpr size_t kChildLen = 64;
+inline constexpr size_t kMaxChildren = 64;
 
 // The operation: Request's oneof field numbers.
-enum class Op : uint8_t { none = 0, list = 3, pause = 4, unpause = 5, shutdown = 6 };
+enum class Op : uint8_t { none = 0, list = 3, pause = 4, unpause = 5, shutdown = 6, xenstore = 7 };
+// XenstoreRequest.Op, numbers as in proto/control.proto.
+enum class XsOp : uint8_t { none = 0, ls = 1, read = 2, write = 3, rm = 4 };
 // Numbers as in proto/control.proto.
 enum class Status : uint8_t { unspecified = 0, ok = 1, bad_version = 2, bad_request = 3, no_such_domain = 4,
                               refused = 5, failed = 6 };
@@ -30,6 +40,11 @@ struct Request {
     Op op;
     // pause, unpause: the domain; shutdown: the domain, or "" for every one.
     char name[kNameLen + 1];
+    // xenstore: which access, the path (valid_path), write's value.
+    XsOp xs_op;
+    char path[kPathLen + 1];
+    uint16_t value_len;   // at most kValueLen
+    uint8_t value[kValueLen];
 };
 
 struct DomainInfo {
@@ -48,10 +63,24 @@ struct Response {
     char error[kErrorLen + 1];   // "" when status is ok (or a note, e.g. domains left out of a list)
     uint16_t n_domains;          // at most kMaxListed
     DomainInfo domains[kMaxListed];
+    // xenstore read: the value (any bytes); value_len at most kValueLen.
+    uint16_t value_len;
+    uint8_t value[kValueLen];
+    // xenstore ls: the children's names (each valid_child); at most kMaxChildren.
+    uint16_t n_children;
+    char children[kMaxChildren][kChildLen + 1];
 };
 
 // Whether s is a domain name: 1 to kNameLen of [A-Za-z0-9_.-], NUL-terminated.
 [[nodiscard]] bool valid_name(const char* s);
+
+// Whether s is a XenStore path this channel carries: 1 to kPathLen of
+// XenStore's path characters [A-Za-z0-9_@/-] (what the store accepts; '@'
+// special paths are the store's to refuse), NUL-terminated.
+[[nodiscard]] bool valid_path(const char* s);
+// Whether s is a child's name in an ls answer: 1 to kChildLen of
+// [A-Za-z0-9_@-] (a path component), NUL-terminated.
+[[nodiscard]] bool valid_child(const char* s);
 
 // Decodes and checks a Request. ok: `out` is a request this version serves.
 // bad_version: it decoded, but speaks another version (out.version says
@@ -64,7 +93,8 @@ struct Response {
 [[nodiscard]] size_t encode_request(const Request& r, uint8_t* out, size_t cap);
 
 // Encodes a response; its size, or 0 if a field is out of range (a name, a
-// status or state, n_domains) or it does not fit in cap.
+// status or state, n_domains, value_len, a child's name, n_children) or it
+// does not fit in cap.
 [[nodiscard]] size_t encode_response(const Response& r, uint8_t* out, size_t cap);
 // Decodes and checks a response: false, with err, unless every field is
 // valid (version kVersion, a known status, every domain named and in a
@@ -73,5 +103,7 @@ struct Response {
 
 const char* status_name(Status s);   // "OK", "REFUSED", ...
 const char* state_name(State s);     // "running", "paused", ...
+const char* xs_op_name(XsOp op);     // "ls", "read", "write", "rm"
+
 
 }  // namespace control
