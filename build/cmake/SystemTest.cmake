@@ -8,6 +8,7 @@
 #                  [LABELS system|adversarial ...] [TIMEOUT seconds (default 120)]
 #                  [MANIFEST file DOMAINS target ...]   boot a manifest as `moat run` does
 #                  [BENCH_SUFFIX s]   (moat_bench_run) each figure's name followed by s
+#                  [BENCH_ONLY metric ...]   (moat_bench_run) merge only these figures
 #                  [IOMMU on|off]   the machine: q35 with intel-iommu (on) or the PC (off),
 #                       whatever the manifest's machine.iommu says (default: as it says; PC
 #                       for MODULES)
@@ -59,7 +60,7 @@ endif()
 # parsed options (${prefix}_NAME, ${prefix}_TIMEOUT, ${prefix}_LABELS).
 function(_moat_systest_parse prefix function_name)
   cmake_parse_arguments(A "ICOUNT" "NAME;EXPECT_EXIT;MIN_PASS;MAX_HYPERCALL_US;TIMEOUT;KERNEL_ARGS;MANIFEST;MANIFEST_DAMAGE;INPUT;INPUT_AFTER;UDP_ECHO;UDP_ECHO_AFTER;FRESH_DISKS;DISK_NAME;IOMMU;BENCH_SUFFIX;CONTROL_AFTER"
-    "MODULES;DOMAINS;QEMU_ARGS;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS;BEFORE_RUN;AFTER_EXIT;CONTROL" ${ARGN})
+    "MODULES;DOMAINS;QEMU_ARGS;EXPECT_PASS;EXPECT_LINE;FORBID_LINE;EXPECT_BETWEEN;EXPECT_SHARES;LABELS;BEFORE_RUN;AFTER_EXIT;CONTROL;BENCH_ONLY" ${ARGN})
   if(A_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${function_name}: unknown arguments: ${A_UNPARSED_ARGUMENTS}")
   endif()
@@ -152,6 +153,9 @@ function(_moat_systest_parse prefix function_name)
   if(A_BENCH_SUFFIX)
     list(APPEND args --bench-suffix ${A_BENCH_SUFFIX})
   endif()
+  foreach(metric IN LISTS A_BENCH_ONLY)
+    list(APPEND args --bench-only ${metric})
+  endforeach()
   foreach(x IN LISTS A_QEMU_ARGS)
     list(APPEND args --qemu-arg "${x}")
   endforeach()

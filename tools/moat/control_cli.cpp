@@ -3,6 +3,7 @@
 #include "control_client.hpp"
 #include "rundir.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -87,12 +88,13 @@ bool is_control_command(const char* command) {
 void print_control_help(const char* command, FILE* out) {
   std::string_view c = command;
   if (c == "list") {
-    std::fputs("usage: moat list [NAME] [--system S] [--timeout SECONDS]\n"
+    std::fputs("usage: moat list [NAME] [--system S] [--timeout SECONDS] [--rtt N]\n"
                "\n"
                "The domains of the running system, as 'xl list' prints them: Name, ID,\n"
                "Mem (MiB it owns), VCPUs, State (r running, p paused, s shut down, c crashed)\n"
                "and Time(s) (CPU time received): every domain the toolstack controls, and\n"
-               "the toolstack itself. With NAME, that domain only.\n",
+               "the toolstack itself. With NAME, that domain only. --rtt N first makes N\n"
+               "round trips and prints their median (BENCH control_rtt_ms, for make bench).\n",
                out);
   } else if (c == "pause" || c == "unpause") {
     std::fprintf(out,
@@ -142,6 +144,7 @@ int control_command(const char* command, int argc, char** argv) {
   std::vector<std::string> words;   // xenstore: ls|read|write|rm PATH [VALUE]
   bool have_name = false;
   double timeout = kDefaultTimeout;
+  long rtt = 0;   // list --rtt N: N round trips first, their median printed as a BENCH line
   for (int i = 0; i < argc; ++i) {
     std::string_view arg = argv[i];
     // write's VALUE is taken as it is, even one that starts with '-'.
@@ -161,6 +164,13 @@ int control_command(const char* command, int argc, char** argv) {
       if (i + 1 >= argc || end == argv[i + 1] || *end != '\0' || !(v > 0) || v > 86400)
         return usage_error(command, "--timeout needs a positive number of seconds");
       timeout = v;
+      ++i;
+    } else if (arg == "--rtt" && op == "list") {
+      char* end = nullptr;
+      long v = i + 1 < argc ? std::strtol(argv[i + 1], &end, 10) : 0;
+      if (i + 1 >= argc || end == argv[i + 1] || *end != '\0' || v < 1 || v > 10000)
+        return usage_error(command, "--rtt needs a number of round trips (1 to 10000)");
+      rtt = v;
       ++i;
     } else if (!arg.empty() && arg[0] == '-') {
       return usage_error(command, "unknown option '" + std::string(arg) + "'");
@@ -192,8 +202,27 @@ int control_command(const char* command, int argc, char** argv) {
   else if (op == "unpause") request.mutable_unpause()->set_name(name);
   else if (op == "shutdown") request.mutable_shutdown()->set_name(name);
 
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout));
+  auto span = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout));
+  if (rtt > 0) {
+    // control_rtt_ms (make bench): the median of `rtt` whole round trips, each
+    // a fresh connection and request as a user's `moat list` makes, in
+    // milliseconds of the host's clock.
+    std::vector<double> ms;
+    for (long k = 0; k < rtt; ++k) {
+      control::Request q = control::make_request(fresh_seq());
+      q.mutable_list();
+      auto t0 = std::chrono::steady_clock::now();
+      control::Exchange e = control::exchange(socket, q, t0 + span);
+      if (e.outcome != control::Outcome::answered || e.response.status() != control::OK)
+        return error(command, "round trip " + std::to_string(k + 1) + " of " + std::to_string(rtt) + " failed" +
+                                  (e.why.empty() ? "" : ": " + e.why));
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    double median = ms.size() % 2 ? ms[ms.size() / 2] : (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]) / 2;
+    std::printf("BENCH control_rtt_ms %.3f\n", median);
+  }
+  auto deadline = std::chrono::steady_clock::now() + span;
   control::Exchange x = control::exchange(socket, request, deadline);
   switch (x.outcome) {
     case control::Outcome::answered: break;

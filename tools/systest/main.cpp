@@ -9,6 +9,7 @@
 #include "qemu.hpp"
 #include "rundir.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -88,6 +89,8 @@ void print_help(FILE* out) {
       "  --icount                -icount shift=0 (guest time counts instructions)\n"
       "  --bench-json FILE       merge each \"BENCH <metric> <number>\" into the flat JSON\n"
       "                          object in FILE (when the test passes; at least one needed)\n"
+      "  --bench-only METRIC     ... only this metric (repeatable; others the run's\n"
+      "                          domains print are not this run's figures)\n"
       "  --bench-suffix S        ... each metric's name followed by S (the same run on\n"
       "                          another machine: net_guest_to_guest_pps_iommu)\n"
       "  --log FILE              also write the console (and the verdict) to FILE\n"
@@ -194,6 +197,7 @@ int main(int argc, char** argv) {
   moat::systest::Expectations expect;
   double timeout = 120;
   std::string bench_json, bench_suffix, log_path, name, manifest_file;
+  std::vector<std::string> bench_only;   // --bench-only: merge these metrics alone
   char damage_kind = 0;
   std::string input, input_after;   // typed once a console line contains input_after
   int udp_count = 0;                 // host UDP echo client: datagrams, and the line that starts it
@@ -356,6 +360,9 @@ int main(int argc, char** argv) {
     } else if (arg == "--name") {
       if (!value()) return usage_error("--name needs a name");
       name = v;
+    } else if (arg == "--bench-only") {
+      if (!value() || *v == '\0') return usage_error("--bench-only needs a metric");
+      bench_only.emplace_back(v);
     } else if (arg == "--bench-suffix") {
       if (!value() || *v == '\0') return usage_error("--bench-suffix needs a suffix");
       bench_suffix = v;
@@ -507,7 +514,10 @@ int main(int argc, char** argv) {
     if (verdict.ok && !bench_json.empty()) {
       std::string error;
       moat::json::Flat figures;
-      for (const auto& [metric, number] : verdict.bench) figures[metric + bench_suffix] = number;
+      for (const auto& [metric, number] : verdict.bench) {
+        bool wanted = bench_only.empty() || std::find(bench_only.begin(), bench_only.end(), metric) != bench_only.end();
+        if (wanted) figures[metric + bench_suffix] = number;
+      }
       if (!moat::json::merge_into_file(bench_json, figures, &error)) {
         verdict.ok = false;
         verdict.reasons.push_back("cannot merge benchmark results: " + error);
