@@ -79,7 +79,8 @@ void rt::main() {
     check(!back.broken() && served > 0, "demo.back_served_requests", "served %u", served);
     check(rt::unmap_grant(page) == 0, "demo.back_unmapped_ring");
     (void)rt::xs_write(path, "6");
-    // Then pings and UDP from the host, for a while.
+    // Then pings and UDP from the host, for a while (with `stay` and a vif:
+    // until asked to power off).
     net_serve();
     net_down();
     rt::printf("done, %u failed\n", rt::g_failed_checks);

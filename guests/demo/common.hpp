@@ -67,6 +67,46 @@ inline bool wait_for_state(const char* path, long want, uint64_t deadline) {
 // "key=N" from the command line, or `def`.
 inline unsigned arg(const char* key, unsigned def) { return unsigned(rt::cmdline_number(key, def)); }
 
+// `stay` on the command line (examples/demo.textproto, the live `make demo`):
+// once its work is done the guest stays up, as a Xen guest does, until its
+// toolstack writes "poweroff" to its control/shutdown node (`moat
+// shutdown`). Without it (the CI's copy of the demo) it ends by itself.
+inline bool stay() { return rt::has_arg("stay"); }
+
+// True if control/shutdown holds "poweroff" (Xen's request to power off).
+inline bool poweroff_asked() {
+    char buf[16];
+    auto r = rt::xs_read("control/shutdown", buf, sizeof buf);
+    return r && *r == 8 && __builtin_memcmp(buf, "poweroff", 8) == 0;
+}
+
+// Watches control/shutdown, so that a request wakes whoever waits on
+// XenStore (and queues an event for whoever polls it); false if the store
+// refuses.
+inline bool watch_shutdown() { return bool(rt::xs_watch("control/shutdown", "shutdown")); }
+
+// A queued watch event (without waiting), then whether it asks to power
+// off: cheap enough to call between other waits.
+inline bool poweroff_pending() {
+    rt::XsWatchEvent ev;
+    bool any = false;
+    while (rt::xs_next_watch_event(ev)) any = true;
+    return any && poweroff_asked();
+}
+
+// Sleeps on XenStore until asked to power off. The node is read after the
+// watch is set, so a request written before it is not missed.
+inline void stay_until_poweroff() {
+    bool watching = watch_shutdown();
+    check(watching, "demo.stay_watching_shutdown");
+    if (!watching) return;
+    while (!poweroff_asked()) {
+        rt::XsWatchEvent ev;
+        if (!rt::xs_wait_watch_event(ev)) return;   // the store is gone: nobody can ask any more
+    }
+    rt::printf("asked to power off (control/shutdown)\n");
+}
+
 // The network and the disk (netdisk.cpp), each only if the manifest gives
 // the guest a vif or a vbd.
 // Connects vif 0 with the address `ip=` of the command line; false if none.
@@ -75,7 +115,7 @@ bool net_up();
 void net_ping_peer();
 // Answers pings and, with `udp-echo=P`, UDP echo on P until `answer=N`
 // pings were answered and the datagram "moat-udp-done" came, or `serve-s=S`
-// seconds (default 60) passed.
+// seconds (default 60) passed; with `stay`, until asked to power off.
 void net_serve();
 void net_down();
 // vbd 0's first sector counts the system's starts: read, incremented,

@@ -1,6 +1,8 @@
 // The demo's front-end ("ping"): learns its back-end from XenStore, grants it
 // a ring page and offers it a port, and exchanges requests with it; then
 // pings pong through netback and counts the system's starts on its disk.
+// With `stay` (the live demo) it then says what to try and stays up until
+// asked to power off.
 
 #include "common.hpp"
 
@@ -94,4 +96,16 @@ void rt::main() {
     }
     disk_counter();
     rt::printf("done, %u failed\n", rt::g_failed_checks);
+    if (stay()) {
+        // ping is the last of the demo's guests to finish its work (its pings
+        // need pong serving), so the system is up for whoever reads this.
+        // The host's side of the UDP forward is the manifest's machine's,
+        // which a guest cannot see: `host-udp=P` tells it.
+        rt::printf("the system is up. From another terminal, try: out/bin/moat list; out/bin/moat xenstore read "
+                   "name (the toolstack's own XenStore)\n");
+        if (uint64_t udp = rt::cmdline_number("host-udp", 0))
+            rt::printf("pong echoes UDP from the host: echo hello | nc -u -w1 127.0.0.1 %lu\n", udp);
+        rt::printf("to end it: out/bin/moat shutdown (asks ping and pong to power off), or Ctrl-A X here\n");
+        stay_until_poweroff();
+    }
 }

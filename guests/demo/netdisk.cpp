@@ -67,24 +67,46 @@ void net_ping_peer() {
 void net_serve() {
     if (!g_nf.connected()) return;
     uint64_t port = rt::cmdline_number("udp-echo", 0);
-    uint64_t deadline = rt::now_ns() + rt::cmdline_number("serve-s", 60) * kSecond;
-    if (port && port < 65536) {
-        // The host's test client ends with this datagram; so may a reader.
-        g_ip.set_udp_echo(uint16_t(port), "moat-udp-done");
-        rt::printf("udp echo on port %lu (from the host: the manifest's udp_forward) for %lu s, or until "
-                   "\"moat-udp-done\"\n",
-                   port, rt::cmdline_number("serve-s", 60));
+    if (stay()) {
+        // The live demo: serve until asked to power off, whatever the host
+        // sends ("moat-udp-done" included: anyone may send it). The
+        // network's wait is cut into slices so that a request on XenStore
+        // is seen within one: a guest sleeps on one port at a time.
+        bool watching = watch_shutdown();
+        check(watching, "demo.stay_watching_shutdown");
+        if (port && port < 65536) {
+            g_ip.set_udp_echo(uint16_t(port), nullptr);
+            rt::printf("udp echo on port %lu (from the host: the manifest's udp_forward) until asked to power off\n",
+                       port);
+        }
+        constexpr uint64_t kSlice = kSecond / 4;
+        while (watching && !poweroff_pending()) (void)g_ip.poll(rt::now_ns() + kSlice);
+        if (watching) rt::printf("asked to power off (control/shutdown)\n");
+        // ping's pings come before its "what to try" lines, so a person
+        // following them finds these answered.
+        uint64_t answer = rt::cmdline_number("answer", 0);
+        check(g_ip.stats().echo_requests_answered >= answer, "demo.net_served", "%lu of %lu pings answered",
+              g_ip.stats().echo_requests_answered, answer);
+    } else {
+        uint64_t deadline = rt::now_ns() + rt::cmdline_number("serve-s", 60) * kSecond;
+        if (port && port < 65536) {
+            // The host's test client ends with this datagram; so may a reader.
+            g_ip.set_udp_echo(uint16_t(port), "moat-udp-done");
+            rt::printf("udp echo on port %lu (from the host: the manifest's udp_forward) for %lu s, or until "
+                       "\"moat-udp-done\"\n",
+                       port, rt::cmdline_number("serve-s", 60));
+        }
+        // Pings from the peer (`answer=N` of them) and datagrams from the host,
+        // until both are done or the time is up.
+        uint64_t answer = rt::cmdline_number("answer", 0);
+        auto done = [&] {
+            const auto& s = g_ip.stats();
+            return s.echo_requests_answered >= answer && (!port || s.udp_markers > 0);
+        };
+        while (rt::now_ns() < deadline && !done()) (void)g_ip.poll(deadline);
+        check(done(), "demo.net_served", "%lu of %lu pings answered%s", g_ip.stats().echo_requests_answered, answer,
+              port && !g_ip.stats().udp_markers ? ", no \"moat-udp-done\" from the host" : "");
     }
-    // Pings from the peer (`answer=N` of them) and datagrams from the host,
-    // until both are done or the time is up.
-    uint64_t answer = rt::cmdline_number("answer", 0);
-    auto done = [&] {
-        const auto& s = g_ip.stats();
-        return s.echo_requests_answered >= answer && (!port || s.udp_markers > 0);
-    };
-    while (rt::now_ns() < deadline && !done()) (void)g_ip.poll(deadline);
-    check(done(), "demo.net_served", "%lu of %lu pings answered%s", g_ip.stats().echo_requests_answered, answer,
-          port && !g_ip.stats().udp_markers ? ", no \"moat-udp-done\" from the host" : "");
     const auto& s = g_ip.stats();
     rt::printf("net: %lu pings answered, %lu datagrams echoed\n", s.echo_requests_answered, s.udp_echoed);
 }

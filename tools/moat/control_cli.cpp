@@ -82,7 +82,7 @@ std::string xenstore_request(const std::vector<std::string>& words, control::Xen
 
 bool is_control_command(const char* command) {
   std::string_view c = command;
-  return c == "list" || c == "pause" || c == "unpause" || c == "shutdown" || c == "xenstore";
+  return c == "list" || c == "pause" || c == "unpause" || c == "shutdown" || c == "xenstore" || c == "destroy";
 }
 
 void print_control_help(const char* command, FILE* out) {
@@ -103,6 +103,14 @@ void print_control_help(const char* command, FILE* out) {
                  "%s the domain NAME: the toolstack domain does it with its Domain\n"
                  "capability's control right (docs/control.md).\n",
                  command, c == "pause" ? "Pauses (stops scheduling)" : "Unpauses (schedules again)");
+  } else if (c == "destroy") {
+    std::fputs("usage: moat destroy NAME [--system S] [--timeout SECONDS]\n"
+               "\n"
+               "Destroys the domain NAME at once, as 'xl destroy' does: it is not asked, it\n"
+               "is gone, its memory back, and it is not restarted whatever its restart\n"
+               "policy. The toolstack asks the builder, which lets its back-ends go first\n"
+               "(docs/control.md). Only a domain in the toolstack's controls.\n",
+               out);
   } else if (c == "xenstore") {
     std::fputs("usage: moat xenstore ls PATH | read PATH | write PATH VALUE | rm PATH\n"
                "                     [--system S] [--timeout SECONDS]\n"
@@ -187,7 +195,7 @@ int control_command(const char* command, int argc, char** argv) {
     std::string why = xenstore_request(words, request.mutable_xenstore());
     if (!why.empty()) return usage_error(command, why);
   }
-  bool needs_name = op == "pause" || op == "unpause";
+  bool needs_name = op == "pause" || op == "unpause" || op == "destroy";
   if (needs_name && !have_name) return usage_error(command, "which domain? (moat " + std::string(op) + " NAME)");
   if (have_name && !valid_domain_name(name))
     return usage_error(command, "'" + name + "' is no domain name (1 to 32 of A-Z a-z 0-9 _ . -)");
@@ -201,6 +209,7 @@ int control_command(const char* command, int argc, char** argv) {
   else if (op == "pause") request.mutable_pause()->set_name(name);
   else if (op == "unpause") request.mutable_unpause()->set_name(name);
   else if (op == "shutdown") request.mutable_shutdown()->set_name(name);
+  else if (op == "destroy") request.mutable_destroy()->set_name(name);
 
   auto span = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout));
   if (rtt > 0) {
@@ -272,6 +281,8 @@ int control_command(const char* command, int argc, char** argv) {
     std::fputs(control::format_list(shown).c_str(), stdout);
   } else if (op == "shutdown") {
     std::printf("%s asked to power off\n", have_name ? name.c_str() : "every controlled domain");
+  } else if (op == "destroy") {
+    std::printf("%s destroyed\n", name.c_str());
   } else if (op == "xenstore") {
     // As xenstore-list / xenstore-read print; write and rm print nothing.
     if (request.xenstore().op() == control::XenstoreRequest::LS)

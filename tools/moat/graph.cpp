@@ -28,7 +28,7 @@ constexpr int kExitUsage = 2;
 
 // How long `dot` may take: a manifest's graph is tens of nodes, drawn in well
 // under a second; this only keeps a wedged dot from hanging `moat graph`.
-constexpr double kDotTimeoutS = 60;
+constexpr double kDotTimeoutS = 60;   // unless --timeout says otherwise
 
 // How a role looks. Every domain is a box; the fill tells the role, a double
 // border the two domains that hold other domains' lives (builder, toolstack),
@@ -362,7 +362,8 @@ bool render(const std::string& dot_text, std::string_view format, const std::fil
 
 void print_help(FILE* out) {
   std::fputs(
-      "usage: moat graph FILE -o OUT\n"
+      "usage: moat graph FILE -o OUT [--timeout SECONDS]\n"
+      "       moat graph [--system NAME] -o OUT [--timeout SECONDS]\n"
       "\n"
       "Checks the system manifest FILE as 'moat check' does and draws who may talk\n"
       "to whom: domains as boxes (fill and border by role: builder, xenstore,\n"
@@ -375,21 +376,28 @@ void print_help(FILE* out) {
       "\n"
       "OUT's extension says what is written: .dot or .gv the Graphviz DOT text,\n"
       ".svg, .png or .pdf a drawing made by Graphviz's dot ($MOAT_DOT if set);\n"
-      "'-' the DOT text on standard output.\n"
+      "'-' the DOT text on standard output. --timeout: how long dot may take\n"
+      "(default 60 s), as the commands that talk to a running system take it.\n"
+      "\n"
+      "Without FILE it draws the manifest a running system was started from\n"
+      "(out/run/NAME/manifest): NAME's, or with no --system the only system\n"
+      "running, as 'moat list' chooses.\n"
       "\n"
       "exit status: 0 written; 1 the manifest has problems (printed as moat check\n"
-      "does, nothing written), dot is missing or fails, or OUT cannot be written;\n"
-      "2 usage error.\n",
+      "does, nothing written), no such system is running, dot is missing or\n"
+      "fails, or OUT cannot be written; 2 usage error.\n",
       out);
 }
 
-int command(int argc, char** argv, const LoadAndCheck& load_and_check) {
+int command(int argc, char** argv, const LoadAndCheck& load_and_check, const RunningManifest& running) {
   auto usage_error = [](const std::string& message) {
     std::fprintf(stderr, "moat graph: %s\nRun 'moat graph --help' for usage.\n", message.c_str());
     return kExitUsage;
   };
   const char* file = nullptr;
   const char* out = nullptr;
+  const char* system = nullptr;
+  double timeout_s = kDotTimeoutS;
   for (int i = 0; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "-h" || arg == "--help") {
@@ -398,6 +406,16 @@ int command(int argc, char** argv, const LoadAndCheck& load_and_check) {
     } else if (arg == "-o") {
       if (i + 1 >= argc || !*argv[i + 1]) return usage_error("-o needs a file (or - for stdout)");
       out = argv[++i];
+    } else if (arg == "--system") {
+      if (i + 1 >= argc || !*argv[i + 1]) return usage_error("--system needs a system's name");
+      system = argv[++i];
+    } else if (arg == "--timeout") {
+      char* end = nullptr;
+      double v = i + 1 < argc ? std::strtod(argv[i + 1], &end) : 0;
+      if (i + 1 >= argc || end == argv[i + 1] || *end != '\0' || !(v > 0) || v > 86400)
+        return usage_error("--timeout needs a positive number of seconds");
+      timeout_s = v;
+      ++i;
     } else if (arg.size() > 1 && arg[0] == '-') {
       return usage_error("unknown option '" + std::string(arg) + "'");
     } else {
@@ -405,7 +423,8 @@ int command(int argc, char** argv, const LoadAndCheck& load_and_check) {
       file = argv[i];
     }
   }
-  if (!file) return usage_error("which manifest? (moat graph FILE -o OUT)");
+  if (file && system) return usage_error("a manifest or a running system (--system), not both");
+  if (!file && !running) return usage_error("which manifest? (moat graph FILE -o OUT)");
   if (!out) return usage_error("-o OUT is required (system.svg, system.dot, or - for the DOT on stdout)");
 
   // The format before the manifest: a typo in OUT is a usage error whatever
@@ -424,9 +443,19 @@ int command(int argc, char** argv, const LoadAndCheck& load_and_check) {
     }
   }
 
+  // A running system's manifest is read as it is now: the file the run
+  // directory names, checked again like any other.
+  std::string path = file ? file : "";
+  if (!file) {
+    std::string why;
+    if (!running(system ? system : "", &path, &why)) {
+      std::fprintf(stderr, "moat graph: %s\n", why.c_str());
+      return kExitFailed;
+    }
+  }
   moat::manifest::Loaded m;
-  if (!load_and_check(file, &m)) return kExitFailed;
-  std::string title = std::filesystem::path(file).filename().string();
+  if (!load_and_check(path, &m)) return kExitFailed;
+  std::string title = std::filesystem::path(path).filename().string();
   std::string dot_text = to_dot(m.system, title);
 
   if (o == "-") {
@@ -445,7 +474,7 @@ int command(int argc, char** argv, const LoadAndCheck& load_and_check) {
     return kExitOk;
   }
   std::string why;
-  if (!render(dot_text, format, out, kDotTimeoutS, &why)) {
+  if (!render(dot_text, format, out, timeout_s, &why)) {
     std::fprintf(stderr, "moat graph: %s\n", why.c_str());
     return kExitFailed;
   }

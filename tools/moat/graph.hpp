@@ -51,8 +51,16 @@ namespace moat::graph {
 // exactly what `moat check` refuses.
 using LoadAndCheck = std::function<bool(const std::string& file, moat::manifest::Loaded* m)>;
 
-// `moat graph FILE -o OUT` (argv without "moat graph"); the exit status.
-[[nodiscard]] int command(int argc, char** argv, const LoadAndCheck& load_and_check);
+// Which manifest a running system was started from: the system `wanted`
+// (empty: the only one running), as `moat list` picks it. False with *why
+// for a person. main.cpp passes the run directories' (rundir.hpp), so that
+// this file needs no more than a manifest.
+using RunningManifest = std::function<bool(const std::string& wanted, std::string* file, std::string* why)>;
+
+// `moat graph FILE -o OUT`, or `moat graph [--system NAME] -o OUT` with
+// `running` (argv without "moat graph"); the exit status.
+[[nodiscard]] int command(int argc, char** argv, const LoadAndCheck& load_and_check,
+                          const RunningManifest& running = {});
 
 void print_help(FILE* out);
 

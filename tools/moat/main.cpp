@@ -4,8 +4,8 @@
 //   moat run FILE [options]                                       a manifest's system in QEMU
 //   moat check FILE                                               validate a manifest
 //   moat compile FILE -o OUT                                      binary manifest
-//   moat graph FILE -o OUT                                        who may talk to whom, drawn (graph.cpp)
-//   moat list|pause|unpause|shutdown [NAME] [--system S]          the running system (control_cli.cpp)
+//   moat graph FILE|--system S -o OUT                             who may talk to whom, drawn (graph.cpp)
+//   moat list|pause|unpause|shutdown|destroy [NAME] [--system S]  the running system (control_cli.cpp)
 //   moat xenstore ls|read|write|rm PATH [VALUE] [--system S]     its XenStore, as the toolstack may
 //
 // Later commands (whole-system runs, the control channel) go next to these.
@@ -55,6 +55,7 @@ void print_main_help(FILE* out) {
       "  list     the running system's domains, as 'xl list' prints them\n"
       "  pause    pause a domain of the running system (unpause: resume it)\n"
       "  shutdown ask a domain, or the whole running system, to power off\n"
+      "  destroy  destroy a domain of the running system at once (not restarted)\n"
       "  xenstore ls, read, write or rm a XenStore node of the running system\n"
       "  help     show help for a command (moat help boot)\n"
       "\n"
@@ -346,6 +347,20 @@ bool load_and_check(const std::string& file, moat::manifest::Loaded* m, const st
   return ok;
 }
 
+// `moat graph --system NAME`: the manifest the system was started from, as
+// its run directory names it (rundir.hpp: one line, the path).
+bool running_manifest(const std::string& wanted, std::string* file, std::string* why) {
+  const auto root = moat::rundir::root();
+  std::string chosen;
+  if (!moat::rundir::choose(root, wanted, &chosen, why)) return false;
+  std::ifstream f(root / chosen / "manifest");
+  if (!std::getline(f, *file) || file->empty()) {
+    *why = "system " + chosen + " is running but " + (root / chosen / "manifest").string() + " names no manifest";
+    return false;
+  }
+  return true;
+}
+
 // Compiles a checked manifest (`file`, loaded into m) into `out`.
 bool write_manifest(const char* command, const moat::manifest::Loaded& m, const char* file, const char* out) {
   std::string bytes = moat::manifest::compile(m.system, std::filesystem::path(file).parent_path());
@@ -567,8 +582,9 @@ int main(int argc, char** argv) {
   if (command == "check") return cmd_check(argc - 2, argv + 2);
   if (command == "compile") return cmd_compile(argc - 2, argv + 2);
   if (command == "graph")
-    return moat::graph::command(argc - 2, argv + 2,
-                                [](const std::string& file, moat::manifest::Loaded* m) { return load_and_check(file, m); });
+    return moat::graph::command(
+        argc - 2, argv + 2, [](const std::string& file, moat::manifest::Loaded* m) { return load_and_check(file, m); },
+        running_manifest);
   if (moat::cli::is_control_command(argv[1])) return moat::cli::control_command(argv[1], argc - 2, argv + 2);
   if (!command.empty() && command[0] == '-')
     return usage_error(nullptr, "unknown option '" + std::string(command) + "' (options go after the command)");

@@ -34,7 +34,8 @@ static_assert(moat_control_Request_xenstore_tag == unsigned(Op::xenstore) &&
               moat_control_XenstoreRequest_Op_RM == int(XsOp::rm));
 static_assert(moat_control_Request_list_tag == unsigned(Op::list) && moat_control_Request_pause_tag == unsigned(Op::pause) &&
               moat_control_Request_unpause_tag == unsigned(Op::unpause) &&
-              moat_control_Request_shutdown_tag == unsigned(Op::shutdown));
+              moat_control_Request_shutdown_tag == unsigned(Op::shutdown) &&
+              moat_control_Request_destroy_tag == unsigned(Op::destroy));
 
 bool path_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
@@ -72,7 +73,7 @@ void copy_str(char* dst, size_t cap, const char* src) {
 
 // nanopb ends a string at its length; a NUL inside it would end it early
 // and pass for a shorter name or path. So the strings of the request's
-// operation (a domain's name: field 1 of pause, unpause, shutdown; a path:
+// operation (a domain's name: field 1 of pause, unpause, shutdown, destroy; a path:
 // field 2 of xenstore) are looked at as bytes on the wire: each occurrence
 // (protobuf keeps the last, nanopb merges) must be free of NULs.
 bool strings_have_nul(const uint8_t* data, size_t len) {
@@ -82,7 +83,7 @@ bool strings_have_nul(const uint8_t* data, size_t len) {
     bool eof;
     while (pb_decode_tag(&s, &wt, &tag, &eof)) {
         uint32_t inner = tag == moat_control_Request_pause_tag || tag == moat_control_Request_unpause_tag ||
-                                 tag == moat_control_Request_shutdown_tag
+                                 tag == moat_control_Request_shutdown_tag || tag == moat_control_Request_destroy_tag
                              ? 1
                          : tag == moat_control_Request_xenstore_tag ? 2
                                                                      : 0;
@@ -165,8 +166,9 @@ Status decode_request(const uint8_t* data, size_t len, Request& out, char* err, 
     case moat_control_Request_unpause_tag: out.op = Op::unpause, name = m.op.unpause.name; break;
     case moat_control_Request_shutdown_tag: out.op = Op::shutdown, name = m.op.shutdown.name; break;
     case moat_control_Request_xenstore_tag: out.op = Op::xenstore; break;
+    case moat_control_Request_destroy_tag: out.op = Op::destroy, name = m.op.destroy.name; break;
     default:
-        say(err, err_len, "request has no operation (list, pause, unpause, shutdown, xenstore)");
+        say(err, err_len, "request has no operation (list, pause, unpause, shutdown, xenstore, destroy)");
         return Status::bad_request;
     }
     if ((name || out.op == Op::xenstore) && strings_have_nul(data, len)) {
@@ -202,7 +204,11 @@ Status decode_request(const uint8_t* data, size_t len, Request& out, char* err, 
     // shutdown alone may name no domain (every one it controls).
     if (name && !(out.op == Op::shutdown && !name[0]) && !valid_name(name)) {
         say(err, err_len, "%s: malformed domain name: expected 1 to %zu of A-Z a-z 0-9 _ . -",
-            out.op == Op::pause ? "pause" : out.op == Op::unpause ? "unpause" : "shutdown", kNameLen);
+            out.op == Op::pause     ? "pause"
+            : out.op == Op::unpause ? "unpause"
+            : out.op == Op::destroy ? "destroy"
+                                    : "shutdown",
+            kNameLen);
         return Status::bad_request;
     }
     if (name) copy_str(out.name, sizeof out.name, name);
@@ -219,6 +225,7 @@ size_t encode_request(const Request& r, uint8_t* out, size_t cap) {
     case Op::pause: m.which_op = moat_control_Request_pause_tag, name = m.op.pause.name; break;
     case Op::unpause: m.which_op = moat_control_Request_unpause_tag, name = m.op.unpause.name; break;
     case Op::shutdown: m.which_op = moat_control_Request_shutdown_tag, name = m.op.shutdown.name; break;
+    case Op::destroy: m.which_op = moat_control_Request_destroy_tag, name = m.op.destroy.name; break;
     case Op::xenstore: {
         if (r.xs_op == XsOp::none || uint8_t(r.xs_op) > uint8_t(XsOp::rm) || r.value_len > kValueLen ||
             (r.xs_op != XsOp::write && r.value_len))

@@ -25,6 +25,7 @@
 #include <rt/pci.hpp>
 #include <rt/rt.hpp>
 #include <rt/time.hpp>
+#include <rt/xenbus.hpp>
 
 using namespace builder;
 
@@ -494,6 +495,8 @@ bool restart(int i) {
         for (unsigned k = 0; k < t.n_controls; ++k)
             if (g_state[t.controls[k]].live && t.controls[k] != g_store)
                 (void)store_control_node(g_state[t.controls[k]].dom.id, g_state[i].dom.id);
+        // And `moat destroy`'s directory is the new one's to write in.
+        if (t.n_controls) (void)store_destroy_dir(g_state[i].dom.id);
     }
     write_rings(i);
     if (store_ready() && (i == g_console || g_sys.domains[i].role == manifest::Role::netback ||
@@ -532,6 +535,18 @@ const char* reason_name(uint32_t r) {
     }
 }
 
+// Takes domain i apart: released from XenStore, its back-ends let go of its
+// pages, destroyed (every frame back to the kernel).
+void take_down(int i) {
+    State& st = g_state[i];
+    if (store_ready() && i != g_store)
+        store_release(st.dom.id, st.dom.console_port && g_console >= 0 ? domid_of(g_console) : kNoDomain);
+    // The back-ends drain and unmap its rings on @releaseDomain: give them a
+    // bounded while (yields, not time: no test depends on speed).
+    for (unsigned k = 0; k < 20000 && domctl_info(st.dom.id).mapped_grants; ++k) rt::sched_op(abi::SchedOp::yield);
+    destroy(i);
+}
+
 // A stopped domain: release it from XenStore, let back-ends unmap its pages,
 // destroy it, restart it if its policy says so.
 void reap(int i) {
@@ -539,12 +554,7 @@ void reap(int i) {
     State& st = g_state[i];
     DomInfo info = domctl_info(st.dom.id);
     rt::printf("%s (domain %u) %s\n", m.name, st.dom.id, reason_name(info.shutdown_reason));
-    if (store_ready() && i != g_store)
-        store_release(st.dom.id, st.dom.console_port && g_console >= 0 ? domid_of(g_console) : kNoDomain);
-    // The back-ends drain and unmap its rings on @releaseDomain: give them a
-    // bounded while (yields, not time: no test depends on speed).
-    for (unsigned k = 0; k < 20000 && domctl_info(st.dom.id).mapped_grants; ++k) rt::sched_op(abi::SchedOp::yield);
-    destroy(i);
+    take_down(i);
     bool crashed = info.shutdown_reason == 3 || info.shutdown_reason == 4;
     bool want = m.restart == manifest::RestartPolicy::always ||
                 (m.restart == manifest::RestartPolicy::on_crash && crashed);
@@ -557,6 +567,88 @@ void reap(int i) {
         rt::printf("%s reached its restart limit (%u): left down\n", m.name, m.max_restarts);
     }
     down_for_good(i);
+}
+
+// `moat destroy NAME` (docs/control.md): the toolstack asks by writing
+// "destroy" in kDestroyDir/NAME; we destroy the domain as we take a stopped one
+// apart, but for good (never restarted: the user asked it gone), and write
+// the outcome into the node. The request is the toolstack's word only: the
+// name must be one of its manifest's `controls`, checked here again.
+char g_destroy_buf[abi::kXenstorePayloadMax + 1];
+bool g_destroy_watched = false;
+
+// Drains the store's watch events (ours are on kDestroyDir only): whether
+// any came, i.e. whether the directory may hold a new request.
+bool destroy_events() {
+    if (!g_destroy_watched) return false;
+    bool any = false;
+    static rt::XsWatchEvent ev;   // a payload's worth: not on our stack
+    while (rt::xs_next_watch_event(ev)) any = true;
+    return any;
+}
+
+// The outcome of destroying domain `name` for the toolstack: "done", or why not.
+void destroy_for_toolstack(const char* name, char* outcome, size_t cap) {
+    int i = -1;
+    for (int k = 0; k < int(g_sys.n_domains); ++k)
+        if (__builtin_strcmp(g_sys.domains[k].name, name) == 0) i = k;
+    if (i < 0 || control_index(i) < 0) {
+        base::snformat(outcome, cap, "refused: \"%s\" is not in the toolstack's controls", name);
+        return;
+    }
+    // Every domain's XenStore goes with it, and our way to answer: not this one.
+    if (i == g_store) {
+        base::snformat(outcome, cap, "refused: \"%s\" is the XenStore domain: the builder does not destroy it", name);
+        return;
+    }
+    State& st = g_state[i];
+    if (!st.live) {
+        base::snformat(outcome, cap, "failed: \"%s\" is not running (down for good)", name);
+        return;
+    }
+    // Paused first: it runs no more while its back-ends let go of it.
+    long r = domctl_simple(uint32_t(abi::DomctlCmd::pause), st.dom.id);
+    rt::printf("%s (domain %u) destroyed for the toolstack (moat destroy): not restarted\n", name, st.dom.id);
+    if (r != 0) rt::printf("%s: pause before destroy failed: %ld (destroyed anyway)\n", name, r);
+    take_down(i);
+    down_for_good(i);
+    base::snformat(outcome, cap, "done");
+}
+
+// Serves every request in kDestroyDir that has no outcome yet (its value
+// still "destroy").
+void serve_destroys() {
+    static char names[abi::kXenstorePayloadMax + 1];
+    auto d = rt::xs_directory(kDestroyDir, names, sizeof names);
+    if (!d) return;   // gone (the toolstack removed it): nothing to serve
+    // Any name the toolstack wrote fits (a long one is refused, not cut to
+    // another's).
+    static char path[sizeof names + 16];
+    char outcome[160];
+    for (const char* c = rt::xs_next_name(names, *d, nullptr); c; c = rt::xs_next_name(names, *d, c)) {
+        base::snformat(path, sizeof path, "%s/%s", kDestroyDir, c);
+        auto v = rt::xs_read(path, g_destroy_buf, sizeof g_destroy_buf);
+        // Anything but "destroy" is answered already (or gone meanwhile).
+        if (!v || __builtin_strcmp(g_destroy_buf, "destroy") != 0) continue;
+        destroy_for_toolstack(c, outcome, sizeof outcome);
+        if (__builtin_strcmp(outcome, "done") != 0) rt::printf("moat destroy %s: %s\n", c, outcome);
+        // Unless the toolstack gave up and removed it meanwhile.
+        if (store_exists(path)) (void)store_write(path, outcome);
+    }
+}
+
+// Makes kDestroyDir and watches it, once XenStore answers and the toolstack
+// exists (with domains to control).
+void destroy_init() {
+    if (!store_ready() || g_toolstack < 0 || !g_state[g_toolstack].live || !g_sys.domains[g_toolstack].n_controls)
+        return;
+    if (!store_destroy_dir(g_state[g_toolstack].dom.id)) return;
+    auto w = rt::xs_watch(kDestroyDir, "destroy");
+    if (!w) {
+        rt::printf("xenstore watch %s: %s: moat destroy is not served\n", kDestroyDir, rt::xs_error_name(w.error()));
+        return;
+    }
+    g_destroy_watched = true;
 }
 
 bool guests_remain() { return g_guests_left != 0; }
@@ -739,6 +831,7 @@ void rt::main() {
     if (g_store >= 0 && g_state[g_store].live) {
         if (store_connect()) {
             allow_special_watches();
+            destroy_init();
             State& x = g_state[g_store];
             StoreDomain xd{x.dom.id, g_sys.domains[g_store].name, x.dom.console_mfn, x.dom.console_port,
                            g_console >= 0 ? domid_of(g_console) : kNoDomain, 0, 0};
@@ -767,9 +860,20 @@ void rt::main() {
     rt::printf("system up\n");
     if (has_option(g_sys.domains[g_builder].cmdline, "census")) census();
 
+    // Woken by a domain that stops (VIRQ_DOM_EXC) or by the store (a watch
+    // event: a `moat destroy` request).
+    uint32_t ports[2] = {g_dom_exc_port, g_destroy_watched ? rt::xs_port() : 0};
+    unsigned nports = ports[1] ? 2 : 1;
     while (guests_remain()) {
-        if (g_dom_exc_port) rt::wait_port(g_dom_exc_port);
-        else rt::sched_op(abi::SchedOp::yield);
+        // Events that came during our own requests are queued already: no
+        // port fires for them again.
+        bool asked = destroy_events();
+        if (!asked) {
+            if (g_dom_exc_port) rt::wait_ports(ports, nports, 0);
+            else rt::sched_op(abi::SchedOp::yield);
+            asked = destroy_events();
+        }
+        if (asked) serve_destroys();
         for (int i = 0; i < int(g_sys.n_domains); ++i) {
             if (!g_state[i].live) continue;
             DomInfo info = domctl_info(g_state[i].dom.id);

@@ -67,6 +67,15 @@ bool store_release(uint16_t dom, uint16_t console_backend);
 // again when the toolstack restarts under a new id. A failure is printed,
 // false returned.
 bool store_control_node(uint16_t dom, uint16_t toolstack);
+// `moat destroy` (docs/control.md): kDestroyDir, the builder's, writable
+// (not readable) by the toolstack, which asks there for a domain to be
+// destroyed: it writes "destroy" in kDestroyDir/<name> (the node is then its own),
+// the builder destroys the domain and writes the outcome into that node
+// ("done", "refused: why", "failed: why"), the toolstack reads it and
+// removes the node. Made again, empty, when the toolstack restarts under a
+// new id. A failure is printed, false returned.
+inline constexpr const char* kDestroyDir = "/moat/destroy";
+bool store_destroy_dir(uint16_t toolstack);
 // Whether a node exists (the builder may read every node).
 bool store_exists(const char* path);
 // Writes a node (the builder may write every node).

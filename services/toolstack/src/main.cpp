@@ -1,5 +1,5 @@
 // The toolstack domain (docs/control.md): the host's `moat list`, `moat
-// pause/unpause NAME`, `moat shutdown [NAME]` and `moat xenstore
+// pause/unpause NAME`, `moat shutdown [NAME]`, `moat destroy NAME` and `moat xenstore
 // ls|read|write|rm PATH` arrive on COM2 as frames (libs/control); each
 // complete Request gets one Response. It acts only through what the manifest
 // gave it: a Domain capability with the control right for each domain in its
@@ -11,6 +11,9 @@
 // come (QEMU holds back what does not fit in the UART's FIFO). A request
 // never waits on a controlled domain: pause, unpause and getinfo are
 // hypercalls that return, and a XenStore request waits at most kStoreTimeoutNs.
+// A destroy is the builder's to do (it built the domain, holds its back-ends'
+// connections and would otherwise restart it): we ask it in XenStore and
+// wait at most kDestroyTimeoutNs for its outcome.
 
 #include "domains.hpp"
 
@@ -40,6 +43,11 @@ constexpr rt::Uart kCom2{rt::Uart::kCom2};
 
 constexpr uint64_t kQuietTickNs = 10'000'000, kBusyTickNs = 1'000'000;
 constexpr uint64_t kStoreTimeoutNs = 2'000'000'000;
+// How long the builder may take to destroy a domain (its back-ends let go
+// first): guest time, polled every kBusyTickNs.
+constexpr uint64_t kDestroyTimeoutNs = 8'000'000'000;
+// Where the builder takes destroy requests (services/builder/src/store.hpp).
+constexpr const char* kDestroyDir = "/moat/destroy";
 // Half a frame that stops coming is forgotten after this long, so that the
 // next request is not read as its tail.
 constexpr uint64_t kStaleFrameNs = 2'000'000'000;
@@ -66,6 +74,7 @@ const char* op_name(control::Op op) {
     case control::Op::unpause: return "unpause";
     case control::Op::shutdown: return "shutdown";
     case control::Op::xenstore: return "xenstore";
+    case control::Op::destroy: return "destroy";
     default: return "request";
     }
 }
@@ -151,6 +160,52 @@ void shutdown_all() {
         status(control::Status::ok, "%u domains asked; %zu more not yet: ask again", asked, n - control::kMaxListed);
     else
         g_rsp.status = control::Status::ok;
+}
+
+// moat destroy NAME: asks the builder ("destroy" in kDestroyDir/NAME), which
+// checks our `controls` again, destroys the domain for good and writes the
+// outcome there ("done", "refused: why", "failed: why"); the node is removed
+// whatever the outcome, so the next request for NAME starts afresh.
+void destroy(const control::Request& q) {
+    char path[64];
+    base::snformat(path, sizeof path, "%s/%s", kDestroyDir, q.name);
+    (void)rt::xs_rm(path);   // a stale outcome of a request we gave up on
+    if (auto w = rt::xs_write(path, "destroy"); !w)
+        return status(control::Status::failed, "destroy \"%s\": cannot ask the builder (%s: xenstore write %s)", q.name,
+                      rt::xs_error_name(w.error()), path);
+    uint64_t deadline = rt::now_ns() + kDestroyTimeoutNs;
+    for (;;) {
+        auto r = rt::xs_read(path, g_store_buf, sizeof g_store_buf);
+        if (r && __builtin_strcmp(g_store_buf, "destroy") != 0) break;   // the builder's outcome
+        if (!r && r.error() != rt::XsError::timedout) {
+            status(control::Status::failed, "destroy \"%s\": the builder's answer cannot be read (%s: %s)", q.name,
+                   rt::xs_error_name(r.error()), path);
+            (void)rt::xs_rm(path);
+            return;
+        }
+        if (rt::now_ns() > deadline) {
+            status(control::Status::failed, "destroy \"%s\": the builder did not answer in %lu s", q.name,
+                   kDestroyTimeoutNs / 1'000'000'000);
+            (void)rt::xs_rm(path);
+            return;
+        }
+        sleep_until(rt::now_ns() + kBusyTickNs);
+    }
+    (void)rt::xs_rm(path);
+    // The builder's words, shown to a person: one printable line.
+    for (char* c = g_store_buf; *c; ++c)
+        if (uint8_t(*c) < 0x20 || uint8_t(*c) == 0x7f) *c = '?';
+    const char* out = g_store_buf;
+    if (__builtin_strcmp(out, "done") == 0) {
+        g_rsp.status = control::Status::ok;
+    } else if (__builtin_strncmp(out, "refused: ", 9) == 0) {
+        status(control::Status::refused, "destroy \"%s\": the builder refused: %s", q.name, out + 9);
+    } else {
+        // "failed: why", or anything else the builder may say: a person reads it.
+        const char* why = __builtin_strncmp(out, "failed: ", 8) == 0 ? out + 8 : out;
+        if (!*why) why = "the builder's answer is empty";
+        status(control::Status::failed, "destroy \"%s\": %s", q.name, why);
+    }
 }
 
 // A note in an OK answer that left children out (too many for a frame, or
@@ -256,6 +311,13 @@ void answer(const uint8_t* p, size_t n) {
         if (!target(q, &h)) return;
         return shutdown_one(q, h);
     case control::Op::xenstore: return xenstore(q);
+    case control::Op::destroy:
+        // What we hold no capability for, we do not ask the builder for
+        // either (which checks our `controls` itself).
+        if (!target(q, &h)) return;
+        if (!g_store)
+            return status(control::Status::failed, "destroy \"%s\": the toolstack has no XenStore connection", q.name);
+        return destroy(q);
     default: return status(control::Status::bad_request, "no operation");
     }
 }

@@ -40,8 +40,10 @@ void check_request(const uint8_t* p, size_t n) {
     }
     CHECK(q.version == control::kVersion);
     CHECK(q.op == control::Op::list || q.op == control::Op::pause || q.op == control::Op::unpause ||
-          q.op == control::Op::shutdown || q.op == control::Op::xenstore);
-    if (q.op == control::Op::pause || q.op == control::Op::unpause) CHECK(control::valid_name(q.name));
+          q.op == control::Op::shutdown || q.op == control::Op::xenstore || q.op == control::Op::destroy);
+    // destroy, like pause, names exactly one domain (never "" = every one).
+    if (q.op == control::Op::pause || q.op == control::Op::unpause || q.op == control::Op::destroy)
+        CHECK(control::valid_name(q.name));
     if (q.op == control::Op::shutdown) CHECK(q.name[0] == '\0' || control::valid_name(q.name));
     if (q.op == control::Op::list || q.op == control::Op::xenstore) CHECK(q.name[0] == '\0');
     if (q.op == control::Op::xenstore) {

@@ -183,7 +183,7 @@ TEST(ControlMessages, EveryRequestRoundTrips) {
         const char* name;
     } cases[] = {{control::Op::list, ""},      {control::Op::pause, "ping"},  {control::Op::unpause, "a.b-c_9"},
                  {control::Op::shutdown, ""}, {control::Op::shutdown, "pong"},
-                 {control::Op::pause, "abcdefghijklmnopqrstuvwxyz012345"}};
+                 {control::Op::pause, "abcdefghijklmnopqrstuvwxyz012345"}, {control::Op::destroy, "pong"}};
     for (auto& c : cases) {
         control::Request q = request(c.op, c.name, 0xfffffff0u), back{};
         Bytes b = encode(q);
@@ -200,6 +200,9 @@ TEST(ControlMessages, EncodeRefusesBadNames) {
     EXPECT_TRUE(encode(request(control::Op::pause, "")).empty());
     EXPECT_TRUE(encode(request(control::Op::pause, "bad name")).empty());
     EXPECT_TRUE(encode(request(control::Op::unpause, "x/y")).empty());
+    // destroy names one domain: never "every one", as shutdown's empty name is.
+    EXPECT_TRUE(encode(request(control::Op::destroy, "")).empty());
+    EXPECT_TRUE(encode(request(control::Op::destroy, "a b")).empty());
     EXPECT_TRUE(encode(request(control::Op::none)).empty());
 }
 
@@ -243,8 +246,8 @@ TEST(ControlMessages, UnknownFieldsAreSkipped) {
 TEST(ControlMessages, UnknownOperationIsBadRequest) {
     control::Request q{};
     std::string why;
-    // Field 8: an operation of a later version.
-    Bytes b = cat({varint_field(1, 1), varint_field(2, 9), bytes_field(8, bytes_field(1, text("ping")))});
+    // Field 9: an operation of a later version.
+    Bytes b = cat({varint_field(1, 1), varint_field(2, 9), bytes_field(9, bytes_field(1, text("ping")))});
     EXPECT_EQ(decode(b, q, &why), control::Status::bad_request);
     EXPECT_EQ(q.seq, 9u);
     EXPECT_NE(why.find("no operation"), std::string::npos) << why;
@@ -268,6 +271,16 @@ TEST(ControlMessages, MalformedNamesAreBadRequest) {
     EXPECT_NE(why.find("NUL"), std::string::npos) << why;
     EXPECT_EQ(decode(with_name(6, text("")), q), control::Status::ok);   // shutdown of everything
     EXPECT_EQ(q.op, control::Op::shutdown);
+    // destroy (field 8): one domain, checked as pause's; no empty name (no
+    // "destroy everything"), no NUL inside.
+    EXPECT_EQ(decode(with_name(8, text("")), q, &why), control::Status::bad_request);
+    EXPECT_NE(why.find("destroy"), std::string::npos) << why;
+    EXPECT_EQ(decode(with_name(8, nul), q, &why), control::Status::bad_request);
+    EXPECT_NE(why.find("NUL"), std::string::npos) << why;
+    EXPECT_EQ(decode(with_name(8, text("x/y")), q), control::Status::bad_request);
+    EXPECT_EQ(decode(with_name(8, text("pong")), q), control::Status::ok);
+    EXPECT_EQ(q.op, control::Op::destroy);
+    EXPECT_STREQ(q.name, "pong");
 }
 
 TEST(ControlMessages, TruncatedAndGarbageRequestsAreBadRequest) {

@@ -26,7 +26,8 @@ inline constexpr size_t kChildLen = 64;
 inline constexpr size_t kMaxChildren = 64;
 
 // The operation: Request's oneof field numbers.
-enum class Op : uint8_t { none = 0, list = 3, pause = 4, unpause = 5, shutdown = 6, xenstore = 7 };
+enum class Op : uint8_t { none = 0, list = 3, pause = 4, unpause = 5, shutdown = 6, xenstore = 7,
+                         destroy = 8 };
 // XenstoreRequest.Op, numbers as in proto/control.proto.
 enum class XsOp : uint8_t { none = 0, ls = 1, read = 2, write = 3, rm = 4 };
 // Numbers as in proto/control.proto.
@@ -38,7 +39,7 @@ struct Request {
     uint32_t version;
     uint32_t seq;
     Op op;
-    // pause, unpause: the domain; shutdown: the domain, or "" for every one.
+    // pause, unpause, destroy: the domain; shutdown: the domain, or "" for every one.
     char name[kNameLen + 1];
     // xenstore: which access, the path (valid_path), write's value.
     XsOp xs_op;
