@@ -5,6 +5,7 @@
 #include <control/messages.hpp>
 
 #include <base/format.hpp>
+#include <base/raw_enum.hpp>
 
 #include <cstdarg>
 
@@ -55,15 +56,7 @@ __attribute__((format(printf, 3, 4))) void say(char* err, size_t err_len, const 
     va_end(ap);
 }
 
-// nanopb keeps enums in C enum objects: read them as the int the wire had
-// (a value outside the enum is possible and must not be loaded as the enum).
-template <typename E>
-int32_t raw_enum(const E& e) {
-    static_assert(sizeof(E) == sizeof(int32_t));
-    int32_t v;
-    __builtin_memcpy(&v, &e, sizeof v);
-    return v;
-}
+using base::raw_enum;
 
 void copy_str(char* dst, size_t cap, const char* src) {
     size_t i = 0;

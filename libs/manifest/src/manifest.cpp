@@ -15,6 +15,7 @@
 
 #include <base/crc32.hpp>
 #include <base/format.hpp>
+#include <base/raw_enum.hpp>
 
 #include <cstdarg>
 
@@ -74,15 +75,7 @@ const char* right_name(uint8_t bit) {
     return bit == kGrantMapRo ? "MAP_RO" : bit == kGrantMapRw ? "MAP_RW" : "COPY";
 }
 
-// nanopb stores enums in C enum objects; read them as the int the wire had
-// (a value outside the enum is possible and must not be loaded as the enum).
-template <typename E>
-int32_t raw_enum(const E& e) {
-    static_assert(sizeof(E) == sizeof(int32_t));
-    int32_t v;
-    __builtin_memcpy(&v, &e, sizeof v);
-    return v;
-}
+using base::raw_enum;
 
 // A name read from the input (domain name, peer, connection end): kept only
 // if it fits; `ok` if it is 1 to kNameLen of [A-Za-z0-9_.-].
