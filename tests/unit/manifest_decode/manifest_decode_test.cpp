@@ -148,15 +148,15 @@ TEST(ManifestDecode, DemoRoundTrip) {
     ASSERT_TRUE(r.ok) << r.err;
     const manifest::System& s = decoded();
     EXPECT_EQ(s.memory_mib, 256u);
-    ASSERT_EQ(s.n_domains, 8u);
-    const char* names[] = {"builder", "console", "xenstore", "netback", "blkback", "ping", "pong", "loner"};
-    const manifest::Role roles[] = {manifest::Role::builder, manifest::Role::console, manifest::Role::xenstore,
-                                    manifest::Role::netback, manifest::Role::blkback, manifest::Role::guest,
-                                    manifest::Role::guest,   manifest::Role::guest};
-    // builder; console, xenstore, netback, blkback, demo_front, demo_back, demo_loner.
-    const uint32_t modules[] = {0, 2, 3, 4, 5, 6, 7, 8};
-    const uint64_t kib[] = {16384, 8192, 16384, 16384, 16384, 16384, 16384, 16384};
-    for (unsigned i = 0; i < 8; ++i) {
+    ASSERT_EQ(s.n_domains, 9u);
+    const char* names[] = {"builder", "console", "xenstore", "netback", "blkback", "toolstack", "ping", "pong", "loner"};
+    const manifest::Role roles[] = {manifest::Role::builder, manifest::Role::console,   manifest::Role::xenstore,
+                                    manifest::Role::netback, manifest::Role::blkback,   manifest::Role::toolstack,
+                                    manifest::Role::guest,   manifest::Role::guest,     manifest::Role::guest};
+    // builder; console, xenstore, netback, blkback, toolstack, demo_front, demo_back, demo_loner.
+    const uint32_t modules[] = {0, 2, 3, 4, 5, 6, 7, 8, 9};
+    const uint64_t kib[] = {16384, 8192, 16384, 16384, 16384, 8192, 16384, 16384, 16384};
+    for (unsigned i = 0; i < 9; ++i) {
         SCOPED_TRACE(names[i]);
         const manifest::Domain& d = s.domains[i];
         EXPECT_STREQ(d.name, names[i]);
@@ -197,41 +197,50 @@ TEST(ManifestDecode, DemoRoundTrip) {
         EXPECT_EQ(drv.pci[0].function, 0u);
     }
 
-    const manifest::Domain& ping = s.domains[5];
-    EXPECT_STREQ(ping.cmdline, "rounds=1000 ip=10.0.2.15 ping=10.0.2.16 count=10");
+    const manifest::Domain& toolstack = s.domains[5];
+    ASSERT_EQ(toolstack.n_ioports, 1u);
+    EXPECT_EQ(toolstack.ioports[0].first, 0x2f8u);
+    ASSERT_EQ(toolstack.n_controls, 2u);
+    EXPECT_EQ(toolstack.controls[0], 6u);
+    EXPECT_EQ(toolstack.controls[1], 7u);
+
+    const manifest::Domain& ping = s.domains[6];
+    EXPECT_STREQ(ping.cmdline, "rounds=1000 ip=10.0.2.15 ping=10.0.2.16 count=10 stay host-udp=5555");
     EXPECT_EQ(ping.weight, 256u);   // default
     EXPECT_EQ(ping.cpu_cap, 0u);
 
-    const manifest::Domain& pong = s.domains[6];
+    const manifest::Domain& pong = s.domains[7];
     ASSERT_EQ(pong.n_grants, 1u);
-    EXPECT_EQ(pong.grants[0].peer, 5u);
+    EXPECT_EQ(pong.grants[0].peer, 6u);
     EXPECT_EQ(pong.grants[0].rights, manifest::kGrantMapRw | manifest::kGrantCopy);
-    EXPECT_STREQ(pong.cmdline, "ip=10.0.2.16 answer=10 udp-echo=7 serve-s=120");
+    EXPECT_STREQ(pong.cmdline, "ip=10.0.2.16 answer=10 udp-echo=7 stay");
 
-    const manifest::Domain& loner = s.domains[7];
+    const manifest::Domain& loner = s.domains[8];
     EXPECT_EQ(loner.weight, 128u);
     EXPECT_EQ(loner.cpu_cap, 50u);
-    EXPECT_STREQ(loner.cmdline, "peers=8");
+    EXPECT_STREQ(loner.cmdline, "peers=9");
     EXPECT_EQ(loner.n_grants + loner.n_events + loner.n_pci + loner.n_ioports + loner.n_irqs + loner.n_mmio, 0);
 
-    ASSERT_EQ(s.n_connections, 16u);
+    ASSERT_EQ(s.n_connections, 18u);
     EXPECT_EQ(s.connections[0].frontend, 2u);
     EXPECT_EQ(s.connections[0].backend, 1u);
     EXPECT_EQ(s.connections[0].kind, manifest::ConnKind::console);
-    EXPECT_EQ(s.connections[6].frontend, 1u);
-    EXPECT_EQ(s.connections[6].backend, 2u);
-    EXPECT_EQ(s.connections[6].kind, manifest::ConnKind::xenstore);
-    EXPECT_EQ(s.connections[12].frontend, 5u);
-    EXPECT_EQ(s.connections[12].backend, 6u);
-    EXPECT_EQ(s.connections[12].kind, manifest::ConnKind::ring);
-    for (unsigned k : {13u, 14u}) {
-        EXPECT_EQ(s.connections[k].frontend, k == 13 ? 5u : 6u);
+    EXPECT_EQ(s.connections[6].frontend, 5u);   // the toolstack's console
+    EXPECT_EQ(s.connections[6].backend, 1u);
+    EXPECT_EQ(s.connections[7].frontend, 1u);
+    EXPECT_EQ(s.connections[7].backend, 2u);
+    EXPECT_EQ(s.connections[7].kind, manifest::ConnKind::xenstore);
+    EXPECT_EQ(s.connections[14].frontend, 6u);
+    EXPECT_EQ(s.connections[14].backend, 7u);
+    EXPECT_EQ(s.connections[14].kind, manifest::ConnKind::ring);
+    for (unsigned k : {15u, 16u}) {
+        EXPECT_EQ(s.connections[k].frontend, k == 15 ? 6u : 7u);
         EXPECT_EQ(s.connections[k].backend, 3u);
         EXPECT_EQ(s.connections[k].kind, manifest::ConnKind::vif);
         EXPECT_FALSE(s.connections[k].has_mac);
     }
-    const manifest::Connection& vbd = s.connections[15];
-    EXPECT_EQ(vbd.frontend, 5u);
+    const manifest::Connection& vbd = s.connections[17];
+    EXPECT_EQ(vbd.frontend, 6u);
     EXPECT_EQ(vbd.backend, 4u);
     EXPECT_EQ(vbd.kind, manifest::ConnKind::vbd);
     EXPECT_EQ(vbd.first_sector, 0u);
