@@ -118,6 +118,24 @@ bool check_response(const Request& request, const Response& r, std::string* why)
   return true;
 }
 
+namespace {
+
+// Waits until `fd` is ready for `events` or the deadline passes: true when
+// ready (or interrupted: the caller tries again); false with `*why` set when
+// poll itself failed.
+bool wait_ready(int fd, short events, Clock::time_point deadline, bool* ready, std::string* why) {
+  pollfd p{fd, events, 0};
+  int r = ::poll(&p, 1, ms_until(deadline));
+  if (r < 0 && errno != EINTR) {
+    *why = std::string("poll: ") + std::strerror(errno);
+    return false;
+  }
+  *ready = r > 0;
+  return true;
+}
+
+}  // namespace
+
 Exchange exchange_on(int fd, const Request& request, Clock::time_point deadline) {
   Exchange x;
   std::string payload;
@@ -136,14 +154,12 @@ Exchange exchange_on(int fd, const Request& request, Clock::time_point deadline)
   };
   while (sent < frame.size()) {
     if (Clock::now() >= deadline) return timed_out();
-    pollfd p{fd, POLLOUT, 0};
-    int r = ::poll(&p, 1, ms_until(deadline));
-    if (r < 0 && errno != EINTR) {
+    bool ready = false;
+    if (!wait_ready(fd, POLLOUT, deadline, &ready, &x.why)) {
       x.outcome = Outcome::unreachable;
-      x.why = std::string("poll: ") + std::strerror(errno);
       return x;
     }
-    if (r <= 0) continue;
+    if (!ready) continue;
     ssize_t n = ::send(fd, frame.data() + sent, frame.size() - sent, MSG_NOSIGNAL);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     if (n <= 0) {
@@ -156,14 +172,12 @@ Exchange exchange_on(int fd, const Request& request, Clock::time_point deadline)
   char buf[512];   // less than a frame per read: the reader stays bounded
   for (;;) {
     if (Clock::now() >= deadline) return timed_out();
-    pollfd p{fd, POLLIN, 0};
-    int r = ::poll(&p, 1, ms_until(deadline));
-    if (r < 0 && errno != EINTR) {
+    bool ready = false;
+    if (!wait_ready(fd, POLLIN, deadline, &ready, &x.why)) {
       x.outcome = Outcome::unreachable;
-      x.why = std::string("poll: ") + std::strerror(errno);
       return x;
     }
-    if (r <= 0) continue;
+    if (!ready) continue;
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     if (n <= 0) {
