@@ -32,7 +32,24 @@ static_assert(moat_control_Request_xenstore_tag == unsigned(Op::xenstore) &&
               moat_control_XenstoreRequest_Op_LS == int(XsOp::ls) &&
               moat_control_XenstoreRequest_Op_READ == int(XsOp::read) &&
               moat_control_XenstoreRequest_Op_WRITE == int(XsOp::write) &&
-              moat_control_XenstoreRequest_Op_RM == int(XsOp::rm));
+              moat_control_XenstoreRequest_Op_RM == int(XsOp::rm) &&
+              moat_control_XenstoreRequest_Op_WATCH == int(XsOp::watch) &&
+              moat_control_XenstoreRequest_Op_WATCH_READ == int(XsOp::watch_read) &&
+              moat_control_XenstoreRequest_Op_UNWATCH == int(XsOp::unwatch));
+static_assert(moat_control_Request_upload_tag == unsigned(Op::upload) &&
+              moat_control_Request_create_tag == unsigned(Op::create) &&
+              moat_control_Request_trace_tag == unsigned(Op::trace) &&
+              moat_control_TraceRequest_Op_START == int(TraceOp::start) &&
+              moat_control_TraceRequest_Op_READ == int(TraceOp::read) &&
+              moat_control_TraceRequest_Op_STOP == int(TraceOp::stop));
+static_assert(sizeof(moat_control_UploadRequest{}.data.bytes) == kUploadLen);
+static_assert(sizeof(moat_control_CreateRequest{}.name) == kNameLen + 1 &&
+              sizeof(moat_control_CreateRequest{}.cmdline) == kCmdlineLen + 1 &&
+              sizeof(moat_control_CreateRequest{}.console) == kNameLen + 1 &&
+              sizeof(moat_control_CreateRequest{}.xenstore) == kNameLen + 1);
+static_assert(sizeof(moat_control_Response{}.records.bytes) == kRecordsLen && kRecordsLen % kTraceRecordBytes == 0);
+static_assert(sizeof(moat_control_Response{}.events) / sizeof(moat_control_Response{}.events[0]) == kMaxEvents &&
+              sizeof(moat_control_Response{}.events[0]) == kPathLen + 1);
 static_assert(moat_control_Request_list_tag == unsigned(Op::list) && moat_control_Request_pause_tag == unsigned(Op::pause) &&
               moat_control_Request_unpause_tag == unsigned(Op::unpause) &&
               moat_control_Request_shutdown_tag == unsigned(Op::shutdown) &&
@@ -66,28 +83,37 @@ void copy_str(char* dst, size_t cap, const char* src) {
 
 // nanopb ends a string at its length; a NUL inside it would end it early
 // and pass for a shorter name or path. So the strings of the request's
-// operation (a domain's name: field 1 of pause, unpause, shutdown, destroy; a path:
-// field 2 of xenstore) are looked at as bytes on the wire: each occurrence
-// (protobuf keeps the last, nanopb merges) must be free of NULs.
+// operation (a domain's name: field 1 of pause, unpause, shutdown, destroy,
+// create; a path: field 2 of xenstore; create's cmdline, console and
+// xenstore: fields 4 to 6) are looked at as bytes on the wire: each
+// occurrence (protobuf keeps the last, nanopb merges) must be free of NULs.
+uint32_t string_fields(uint32_t op_tag) {   // a bit per field number
+    switch (op_tag) {
+    case moat_control_Request_pause_tag:
+    case moat_control_Request_unpause_tag:
+    case moat_control_Request_shutdown_tag:
+    case moat_control_Request_destroy_tag: return 1u << 1;
+    case moat_control_Request_xenstore_tag: return 1u << 2;
+    case moat_control_Request_create_tag: return 1u << 1 | 1u << 4 | 1u << 5 | 1u << 6;
+    default: return 0;
+    }
+}
+
 bool strings_have_nul(const uint8_t* data, size_t len) {
     pb_istream_t s = pb_istream_from_buffer(data, len);
     pb_wire_type_t wt;
     uint32_t tag;
     bool eof;
     while (pb_decode_tag(&s, &wt, &tag, &eof)) {
-        uint32_t inner = tag == moat_control_Request_pause_tag || tag == moat_control_Request_unpause_tag ||
-                                 tag == moat_control_Request_shutdown_tag || tag == moat_control_Request_destroy_tag
-                             ? 1
-                         : tag == moat_control_Request_xenstore_tag ? 2
-                                                                     : 0;
-        if (!inner || wt != PB_WT_STRING) {
+        uint32_t fields = string_fields(tag);
+        if (!fields || wt != PB_WT_STRING) {
             if (!pb_skip_field(&s, wt)) return true;
             continue;
         }
         pb_istream_t sub;
         if (!pb_make_string_substream(&s, &sub)) return true;
         while (pb_decode_tag(&sub, &wt, &tag, &eof)) {
-            if (tag != inner || wt != PB_WT_STRING) {
+            if (tag >= 32 || !(fields & (1u << tag)) || wt != PB_WT_STRING) {
                 if (!pb_skip_field(&sub, wt)) return true;
                 continue;
             }
@@ -112,7 +138,96 @@ bool printable(const char* s) {
     return true;
 }
 
+bool nul_within(const char* s, size_t cap) {
+    for (size_t i = 0; i < cap; ++i)
+        if (!s[i]) return true;
+    return false;
+}
+
+bool name_or_empty(const char* s, size_t cap) { return nul_within(s, cap) && (!s[0] || valid_name(s)); }
+
+// The checks decode_request makes of an upload, create or trace, shared
+// with the encoder (which refuses what the decoder would).
+const char* upload_problem(uint32_t offset, size_t data_len) {
+    if (data_len == 0 || data_len > kUploadLen) return "upload: expected 1 to 768 bytes of data";
+    if (offset > kStageBytes || data_len > kStageBytes - offset)
+        return "upload: the piece ends beyond the staging area (4 MiB)";
+    return nullptr;
+}
+
+const char* create_problem(const char* name, uint64_t memory_kib, uint32_t vcpus, const char* cmdline,
+                           const char* console, const char* xenstore, uint32_t image_size) {
+    if (!valid_name(name)) return "create: malformed domain name: expected 1 to 32 of A-Z a-z 0-9 _ . -";
+    if (memory_kib < kMinCreateKib || memory_kib > kMaxCreateKib || memory_kib % 4)
+        return "create: memory must be whole pages from 1 MiB to 1 TiB";
+    if (vcpus == 0 || vcpus > kMaxVcpus) return "create: vcpus must be 1 to 128";
+    if (!valid_cmdline(cmdline)) return "create: the command line must be at most 255 printable bytes";
+    if (!name_or_empty(console, kNameLen + 1) || !name_or_empty(xenstore, kNameLen + 1))
+        return "create: a back-end (console, xenstore) must be a domain name or empty";
+    if (image_size == 0 || image_size > kStageBytes) return "create: the image must be 1 byte to 4 MiB";
+    return nullptr;
+}
+
+bool valid_upload(const Request& r) { return !upload_problem(r.offset, r.data_len); }
+
+bool valid_create(const Request& r) {
+    return nul_within(r.name, sizeof r.name) && nul_within(r.cmdline, sizeof r.cmdline) &&
+           nul_within(r.console, sizeof r.console) && nul_within(r.xenstore, sizeof r.xenstore) &&
+           !create_problem(r.name, r.memory_kib, r.vcpus, r.cmdline, r.console, r.xenstore, r.image_size);
+}
+
+Status decode_upload(const moat_control_UploadRequest& u, Request& out, char* err, size_t err_len) {
+    if (const char* why = upload_problem(u.offset, u.data.size)) {
+        say(err, err_len, "%s", why);
+        return Status::bad_request;
+    }
+    out.offset = u.offset;
+    out.data_len = uint16_t(u.data.size);
+    __builtin_memcpy(out.data, u.data.bytes, u.data.size);
+    return Status::ok;
+}
+
+Status decode_create(const moat_control_CreateRequest& c, Request& out, char* err, size_t err_len) {
+    if (const char* why =
+            create_problem(c.name, c.memory_kib, c.vcpus, c.cmdline, c.console, c.xenstore, c.image_size)) {
+        say(err, err_len, "%s", why);
+        return Status::bad_request;
+    }
+    copy_str(out.name, sizeof out.name, c.name);
+    out.memory_kib = c.memory_kib;
+    out.vcpus = c.vcpus;
+    copy_str(out.cmdline, sizeof out.cmdline, c.cmdline);
+    copy_str(out.console, sizeof out.console, c.console);
+    copy_str(out.xenstore, sizeof out.xenstore, c.xenstore);
+    out.image_size = c.image_size;
+    out.image_crc32 = c.image_crc32;
+    return Status::ok;
+}
+
+Status decode_trace(const moat_control_TraceRequest& t, Request& out, char* err, size_t err_len) {
+    int32_t op = raw_enum(t.op);
+    if (op <= 0 || op > int32_t(TraceOp::stop)) {
+        say(err, err_len, "trace: unknown operation %d (start, read, stop)", int(op));
+        return Status::bad_request;
+    }
+    out.trace_op = TraceOp(op);
+    if (out.trace_op != TraceOp::read && (t.cpu || t.cursor)) {
+        say(err, err_len, "trace %s: cpu and cursor are for read only", trace_op_name(out.trace_op));
+        return Status::bad_request;
+    }
+    out.cpu = t.cpu;
+    out.cursor = t.cursor;
+    return Status::ok;
+}
+
 }  // namespace
+
+bool valid_cmdline(const char* s) {
+    size_t n = 0;
+    for (; s[n]; ++n)
+        if (n == kCmdlineLen || uint8_t(s[n]) < 0x20 || uint8_t(s[n]) >= 0x7f) return false;
+    return true;
+}
 
 bool valid_name(const char* s) {
     size_t n = 0;
@@ -160,23 +275,35 @@ Status decode_request(const uint8_t* data, size_t len, Request& out, char* err, 
     case moat_control_Request_shutdown_tag: out.op = Op::shutdown, name = m.op.shutdown.name; break;
     case moat_control_Request_xenstore_tag: out.op = Op::xenstore; break;
     case moat_control_Request_destroy_tag: out.op = Op::destroy, name = m.op.destroy.name; break;
+    case moat_control_Request_upload_tag: out.op = Op::upload; break;
+    case moat_control_Request_create_tag: out.op = Op::create; break;
+    case moat_control_Request_trace_tag: out.op = Op::trace; break;
     default:
-        say(err, err_len, "request has no operation (list, pause, unpause, shutdown, xenstore, destroy)");
+        say(err, err_len,
+            "request has no operation (list, pause, unpause, shutdown, xenstore, destroy, upload, create, trace)");
         return Status::bad_request;
     }
-    if ((name || out.op == Op::xenstore) && strings_have_nul(data, len)) {
+    if ((name || out.op == Op::xenstore || out.op == Op::create) && strings_have_nul(data, len)) {
         if (out.op == Op::xenstore) {
             say(err, err_len, "xenstore: malformed path: it contains a NUL byte");
+            return Status::bad_request;
+        }
+        if (out.op == Op::create) {
+            say(err, err_len, "create: a string (name, cmdline, console, xenstore) contains a NUL byte");
             return Status::bad_request;
         }
         say(err, err_len, "malformed domain name: it contains a NUL byte");
         return Status::bad_request;
     }
+    if (out.op == Op::upload) return decode_upload(m.op.upload, out, err, err_len);
+    if (out.op == Op::create) return decode_create(m.op.create, out, err, err_len);
+    if (out.op == Op::trace) return decode_trace(m.op.trace, out, err, err_len);
     if (out.op == Op::xenstore) {
         const moat_control_XenstoreRequest& x = m.op.xenstore;
         int32_t op = raw_enum(x.op);
-        if (op <= 0 || op > int32_t(XsOp::rm)) {
-            say(err, err_len, "xenstore: unknown operation %d (ls, read, write, rm)", int(op));
+        if (op <= 0 || op > int32_t(XsOp::unwatch)) {
+            say(err, err_len, "xenstore: unknown operation %d (ls, read, write, rm, watch, watch_read, unwatch)",
+                int(op));
             return Status::bad_request;
         }
         out.xs_op = XsOp(op);
@@ -220,7 +347,7 @@ size_t encode_request(const Request& r, uint8_t* out, size_t cap) {
     case Op::shutdown: m.which_op = moat_control_Request_shutdown_tag, name = m.op.shutdown.name; break;
     case Op::destroy: m.which_op = moat_control_Request_destroy_tag, name = m.op.destroy.name; break;
     case Op::xenstore: {
-        if (r.xs_op == XsOp::none || uint8_t(r.xs_op) > uint8_t(XsOp::rm) || r.value_len > kValueLen ||
+        if (r.xs_op == XsOp::none || uint8_t(r.xs_op) > uint8_t(XsOp::unwatch) || r.value_len > kValueLen ||
             (r.xs_op != XsOp::write && r.value_len))
             return 0;
         bool terminated = false;
@@ -233,6 +360,36 @@ size_t encode_request(const Request& r, uint8_t* out, size_t cap) {
         __builtin_memcpy(m.op.xenstore.value.bytes, r.value, r.value_len);
         break;
     }
+    case Op::upload:
+        if (!valid_upload(r)) return 0;
+        m.which_op = moat_control_Request_upload_tag;
+        m.op.upload.offset = r.offset;
+        m.op.upload.data.size = r.data_len;
+        __builtin_memcpy(m.op.upload.data.bytes, r.data, r.data_len);
+        break;
+    case Op::create: {
+        if (!valid_create(r)) return 0;
+        moat_control_CreateRequest& c = m.op.create;
+        m.which_op = moat_control_Request_create_tag;
+        copy_str(c.name, sizeof c.name, r.name);
+        c.memory_kib = r.memory_kib;
+        c.vcpus = r.vcpus;
+        copy_str(c.cmdline, sizeof c.cmdline, r.cmdline);
+        copy_str(c.console, sizeof c.console, r.console);
+        copy_str(c.xenstore, sizeof c.xenstore, r.xenstore);
+        c.image_size = r.image_size;
+        c.image_crc32 = r.image_crc32;
+        break;
+    }
+    case Op::trace:
+        if (r.trace_op == TraceOp::none || uint8_t(r.trace_op) > uint8_t(TraceOp::stop) ||
+            (r.trace_op != TraceOp::read && (r.cpu || r.cursor)))
+            return 0;
+        m.which_op = moat_control_Request_trace_tag;
+        m.op.trace.op = moat_control_TraceRequest_Op(r.trace_op);
+        m.op.trace.cpu = r.cpu;
+        m.op.trace.cursor = r.cursor;
+        break;
     default: return 0;
     }
     if (name) {
@@ -245,6 +402,7 @@ size_t encode_request(const Request& r, uint8_t* out, size_t cap) {
 
 size_t encode_response(const Response& r, uint8_t* out, size_t cap) {
     if (r.n_domains > kMaxListed || r.value_len > kValueLen || r.n_children > kMaxChildren ||
+        r.records_len > kRecordsLen || r.records_len % kTraceRecordBytes || r.n_events > kMaxEvents ||
         r.status == Status::unspecified || uint8_t(r.status) > uint8_t(Status::failed))
         return 0;
     // On the toolstack's stack: ~10 KiB of its 64.
@@ -268,6 +426,20 @@ size_t encode_response(const Response& r, uint8_t* out, size_t cap) {
         o.vcpus = d.vcpus;
         o.state = moat_control_State(d.state);
         o.cpu_time_ns = d.cpu_time_ns;
+        o.events_sent = d.events_sent;
+        o.grant_ops = d.grant_ops;
+        o.grant_copy_bytes = d.grant_copy_bytes;
+    }
+    m.free_memory_kib = r.free_memory_kib;
+    m.records.size = r.records_len;
+    __builtin_memcpy(m.records.bytes, r.records, r.records_len);
+    m.next = r.next;
+    m.lost = r.lost;
+    m.cpus = r.cpus;
+    m.events_count = r.n_events;
+    for (unsigned k = 0; k < r.n_events; ++k) {
+        if (!nul_within(r.events[k], sizeof r.events[k]) || !valid_path(r.events[k])) return 0;
+        copy_str(m.events[k], sizeof m.events[k], r.events[k]);
     }
     m.value.size = r.value_len;
     __builtin_memcpy(m.value.bytes, r.value, r.value_len);
@@ -289,6 +461,11 @@ bool decode_response(const uint8_t* data, size_t len, Response& out, char* err, 
     out.n_domains = 0;
     out.value_len = 0;
     out.n_children = 0;
+    out.free_memory_kib = 0;
+    out.records_len = 0;
+    out.next = out.lost = 0;
+    out.cpus = 0;
+    out.n_events = 0;
     if (err && err_len) err[0] = '\0';
     moat_control_Response m = moat_control_Response_init_zero;
     pb_istream_t s = pb_istream_from_buffer(data, len);
@@ -333,6 +510,9 @@ bool decode_response(const uint8_t* data, size_t len, Response& out, char* err, 
         o.vcpus = d.vcpus;
         o.state = State(state);
         o.cpu_time_ns = d.cpu_time_ns;
+        o.events_sent = d.events_sent;
+        o.grant_ops = d.grant_ops;
+        o.grant_copy_bytes = d.grant_copy_bytes;
     }
     out.n_domains = uint16_t(m.domains_count);
     // A child's name is a path component (a NUL inside ends it early: the host
@@ -347,6 +527,26 @@ bool decode_response(const uint8_t* data, size_t len, Response& out, char* err, 
         copy_str(out.children[k], sizeof out.children[k], m.children[k]);
     }
     out.n_children = uint16_t(m.children_count);
+    if (m.records.size % kTraceRecordBytes) {
+        say(err, err_len, "response's records are not whole records (%u bytes)", unsigned(m.records.size));
+        out.n_domains = out.n_children = 0;
+        return false;
+    }
+    for (unsigned k = 0; k < m.events_count; ++k) {
+        if (!valid_path(m.events[k])) {
+            say(err, err_len, "response's events[%u] is not a XenStore path", k);
+            out.n_domains = out.n_children = 0;
+            return false;
+        }
+        copy_str(out.events[k], sizeof out.events[k], m.events[k]);
+    }
+    out.n_events = uint16_t(m.events_count);
+    out.free_memory_kib = m.free_memory_kib;
+    out.records_len = uint16_t(m.records.size);
+    __builtin_memcpy(out.records, m.records.bytes, m.records.size);
+    out.next = m.next;
+    out.lost = m.lost;
+    out.cpus = m.cpus;
     out.value_len = uint16_t(m.value.size);
     __builtin_memcpy(out.value, m.value.bytes, m.value.size);
     return true;
@@ -370,6 +570,18 @@ const char* xs_op_name(XsOp op) {
     case XsOp::read: return "read";
     case XsOp::write: return "write";
     case XsOp::rm: return "rm";
+    case XsOp::watch: return "watch";
+    case XsOp::watch_read: return "watch_read";
+    case XsOp::unwatch: return "unwatch";
+    default: return "?";
+    }
+}
+
+const char* trace_op_name(TraceOp op) {
+    switch (op) {
+    case TraceOp::start: return "start";
+    case TraceOp::read: return "read";
+    case TraceOp::stop: return "stop";
     default: return "?";
     }
 }

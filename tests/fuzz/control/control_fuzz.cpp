@@ -40,15 +40,31 @@ void check_request(const uint8_t* p, size_t n) {
     }
     CHECK(q.version == control::kVersion);
     CHECK(q.op == control::Op::list || q.op == control::Op::pause || q.op == control::Op::unpause ||
-          q.op == control::Op::shutdown || q.op == control::Op::xenstore || q.op == control::Op::destroy);
-    // destroy, like pause, names exactly one domain (never "" = every one).
-    if (q.op == control::Op::pause || q.op == control::Op::unpause || q.op == control::Op::destroy)
+          q.op == control::Op::shutdown || q.op == control::Op::xenstore || q.op == control::Op::destroy ||
+          q.op == control::Op::upload || q.op == control::Op::create || q.op == control::Op::trace);
+    // destroy and create, like pause, name exactly one domain (never "" = every one).
+    if (q.op == control::Op::pause || q.op == control::Op::unpause || q.op == control::Op::destroy ||
+        q.op == control::Op::create)
         CHECK(control::valid_name(q.name));
     if (q.op == control::Op::shutdown) CHECK(q.name[0] == '\0' || control::valid_name(q.name));
-    if (q.op == control::Op::list || q.op == control::Op::xenstore) CHECK(q.name[0] == '\0');
+    if (q.op == control::Op::list || q.op == control::Op::xenstore || q.op == control::Op::upload ||
+        q.op == control::Op::trace)
+        CHECK(q.name[0] == '\0');
+    if (q.op == control::Op::upload)
+        CHECK(q.data_len >= 1 && q.data_len <= control::kUploadLen && q.offset + q.data_len <= control::kStageBytes);
+    if (q.op == control::Op::create) {
+        CHECK(q.memory_kib >= control::kMinCreateKib && q.memory_kib <= control::kMaxCreateKib && q.memory_kib % 4 == 0);
+        CHECK(q.vcpus >= 1 && q.vcpus <= control::kMaxVcpus && control::valid_cmdline(q.cmdline));
+        CHECK(q.console[0] == '\0' || control::valid_name(q.console));
+        CHECK(q.xenstore[0] == '\0' || control::valid_name(q.xenstore));
+        CHECK(q.image_size >= 1 && q.image_size <= control::kStageBytes);
+    }
+    if (q.op == control::Op::trace)
+        CHECK(q.trace_op == control::TraceOp::read || (q.trace_op != control::TraceOp::none && !q.cpu && !q.cursor));
     if (q.op == control::Op::xenstore) {
         CHECK(q.xs_op == control::XsOp::ls || q.xs_op == control::XsOp::read || q.xs_op == control::XsOp::write ||
-              q.xs_op == control::XsOp::rm);
+              q.xs_op == control::XsOp::rm || q.xs_op == control::XsOp::watch ||
+              q.xs_op == control::XsOp::watch_read || q.xs_op == control::XsOp::unwatch);
         CHECK(control::valid_path(q.path));
         CHECK(q.value_len <= control::kValueLen);
         CHECK(q.xs_op == control::XsOp::write || q.value_len == 0);
@@ -63,6 +79,11 @@ void check_request(const uint8_t* p, size_t n) {
     CHECK(back.op == q.op && back.seq == q.seq && std::strcmp(back.name, q.name) == 0);
     CHECK(back.xs_op == q.xs_op && std::strcmp(back.path, q.path) == 0 && back.value_len == q.value_len &&
           std::memcmp(back.value, q.value, q.value_len) == 0);
+    CHECK(back.offset == q.offset && back.data_len == q.data_len && std::memcmp(back.data, q.data, q.data_len) == 0);
+    CHECK(back.memory_kib == q.memory_kib && back.vcpus == q.vcpus && std::strcmp(back.cmdline, q.cmdline) == 0 &&
+          std::strcmp(back.console, q.console) == 0 && std::strcmp(back.xenstore, q.xenstore) == 0 &&
+          back.image_size == q.image_size && back.image_crc32 == q.image_crc32);
+    CHECK(back.trace_op == q.trace_op && back.cpu == q.cpu && back.cursor == q.cursor);
 }
 
 void check_response(const uint8_t* p, size_t n) {
@@ -72,6 +93,8 @@ void check_response(const uint8_t* p, size_t n) {
     CHECK(r.n_domains <= control::kMaxListed);
     CHECK(r.n_children <= control::kMaxChildren && r.value_len <= control::kValueLen);
     for (unsigned k = 0; k < r.n_children; ++k) CHECK(control::valid_child(r.children[k]));
+    CHECK(r.records_len % control::kTraceRecordBytes == 0 && r.n_events <= control::kMaxEvents);
+    for (unsigned k = 0; k < r.n_events; ++k) CHECK(control::valid_path(r.events[k]));
     static uint8_t again[64 * 1024];
     size_t m = control::encode_response(r, again, sizeof again);
     CHECK(m > 0);
@@ -81,6 +104,10 @@ void check_response(const uint8_t* p, size_t n) {
     CHECK(back.n_children == r.n_children && back.value_len == r.value_len &&
           std::memcmp(back.value, r.value, r.value_len) == 0);
     for (unsigned k = 0; k < r.n_children; ++k) CHECK(std::strcmp(back.children[k], r.children[k]) == 0);
+    CHECK(back.records_len == r.records_len && std::memcmp(back.records, r.records, r.records_len) == 0 &&
+          back.next == r.next && back.lost == r.lost && back.cpus == r.cpus && back.free_memory_kib == r.free_memory_kib);
+    CHECK(back.n_events == r.n_events);
+    for (unsigned k = 0; k < r.n_events; ++k) CHECK(std::strcmp(back.events[k], r.events[k]) == 0);
     for (unsigned k = 0; k < r.n_domains; ++k) {
         CHECK(std::strcmp(back.domains[k].name, r.domains[k].name) == 0);
         CHECK(back.domains[k].state == r.domains[k].state && back.domains[k].cpu_time_ns == r.domains[k].cpu_time_ns);

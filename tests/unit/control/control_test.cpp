@@ -235,8 +235,8 @@ Bytes bytes_field(uint32_t field, const Bytes& v) {
 
 TEST(ControlMessages, UnknownFieldsAreSkipped) {
     control::Request q{};
-    // version 1, seq 5, a varint field 15 and a bytes field 9 we do not know, list.
-    Bytes b = cat({varint_field(1, 1), varint_field(2, 5), varint_field(15, 99), bytes_field(9, text("zz")),
+    // version 1, seq 5, a varint field 15 and a bytes field 14 we do not know, list.
+    Bytes b = cat({varint_field(1, 1), varint_field(2, 5), varint_field(15, 99), bytes_field(14, text("zz")),
                    bytes_field(3, {})});
     EXPECT_EQ(decode(b, q), control::Status::ok);
     EXPECT_EQ(q.op, control::Op::list);
@@ -246,8 +246,8 @@ TEST(ControlMessages, UnknownFieldsAreSkipped) {
 TEST(ControlMessages, UnknownOperationIsBadRequest) {
     control::Request q{};
     std::string why;
-    // Field 9: an operation of a later version.
-    Bytes b = cat({varint_field(1, 1), varint_field(2, 9), bytes_field(9, bytes_field(1, text("ping")))});
+    // Field 14: an operation of a later version.
+    Bytes b = cat({varint_field(1, 1), varint_field(2, 9), bytes_field(14, bytes_field(1, text("ping")))});
     EXPECT_EQ(decode(b, q, &why), control::Status::bad_request);
     EXPECT_EQ(q.seq, 9u);
     EXPECT_NE(why.find("no operation"), std::string::npos) << why;
@@ -485,8 +485,8 @@ TEST(ControlXenstore, MalformedRequestsAreBadRequest) {
     EXPECT_EQ(q.xs_op, control::XsOp::read);
     EXPECT_EQ(decode(xs(0, text("/a")), q, &why), control::Status::bad_request);
     EXPECT_NE(why.find("unknown operation 0"), std::string::npos) << why;
-    EXPECT_EQ(decode(xs(5, text("/a")), q, &why), control::Status::bad_request);
-    EXPECT_NE(why.find("unknown operation 5"), std::string::npos) << why;
+    EXPECT_EQ(decode(xs(8, text("/a")), q, &why), control::Status::bad_request);
+    EXPECT_NE(why.find("unknown operation 8"), std::string::npos) << why;
     EXPECT_EQ(decode(xs(2, text("")), q, &why), control::Status::bad_request);
     EXPECT_NE(why.find("malformed path"), std::string::npos) << why;
     EXPECT_EQ(decode(xs(2, text("/a\n")), q), control::Status::bad_request);
@@ -595,6 +595,196 @@ TEST(ControlXenstore, ValidPathAndChild) {
     EXPECT_FALSE(control::valid_child("a/b"));
     EXPECT_FALSE(control::valid_child(""));
     EXPECT_FALSE(control::valid_child(std::string(control::kChildLen + 1, 'a').c_str()));
+}
+
+
+// ---- create, upload, trace, watch, top's counters (protocol only) ----
+
+control::Request create_request() {
+    control::Request q = request(control::Op::create, "guest2");
+    q.memory_kib = 4096;
+    q.vcpus = 1;
+    std::strcpy(q.cmdline, "role=idle stay");
+    std::strcpy(q.console, "console");
+    std::strcpy(q.xenstore, "xenstore");
+    q.image_size = 123456;
+    q.image_crc32 = 0xdeadbeef;
+    return q;
+}
+
+TEST(ControlCreate, CreateUploadAndTraceRoundTrip) {
+    control::Request q = create_request(), back{};
+    ASSERT_EQ(decode(encode(q), back), control::Status::ok);
+    EXPECT_EQ(back.op, control::Op::create);
+    EXPECT_STREQ(back.name, "guest2");
+    EXPECT_EQ(back.memory_kib, 4096u);
+    EXPECT_EQ(back.vcpus, 1u);
+    EXPECT_STREQ(back.cmdline, "role=idle stay");
+    EXPECT_STREQ(back.console, "console");
+    EXPECT_STREQ(back.xenstore, "xenstore");
+    EXPECT_EQ(back.image_size, 123456u);
+    EXPECT_EQ(back.image_crc32, 0xdeadbeefu);
+
+    control::Request u = request(control::Op::upload);
+    u.offset = uint32_t(control::kStageBytes - control::kUploadLen);
+    u.data_len = uint16_t(control::kUploadLen);
+    for (size_t k = 0; k < control::kUploadLen; ++k) u.data[k] = uint8_t(k * 7);
+    Bytes b = encode(u);
+    ASSERT_FALSE(b.empty());
+    ASSERT_LE(b.size() + control::kHeaderBytes, control::kMaxFrame);
+    ASSERT_EQ(decode(b, back), control::Status::ok);
+    EXPECT_EQ(back.offset, u.offset);
+    ASSERT_EQ(back.data_len, control::kUploadLen);
+    EXPECT_EQ(0, std::memcmp(back.data, u.data, control::kUploadLen));
+
+    control::Request t = request(control::Op::trace);
+    t.trace_op = control::TraceOp::read;
+    t.cpu = 3;
+    t.cursor = 1ull << 40;
+    ASSERT_EQ(decode(encode(t), back), control::Status::ok);
+    EXPECT_EQ(back.trace_op, control::TraceOp::read);
+    EXPECT_EQ(back.cpu, 3u);
+    EXPECT_EQ(back.cursor, 1ull << 40);
+}
+
+TEST(ControlCreate, EncoderRefusesWhatTheDecoderWould) {
+    auto refused = [](void (*mutate)(control::Request&)) {
+        control::Request q = create_request();
+        mutate(q);
+        return encode(q).empty();
+    };
+    EXPECT_TRUE(refused([](control::Request& q) { q.name[0] = '\0'; }));
+    EXPECT_TRUE(refused([](control::Request& q) { q.memory_kib = 1020; }));
+    EXPECT_TRUE(refused([](control::Request& q) { q.memory_kib = 4098; }));
+    EXPECT_TRUE(refused([](control::Request& q) { q.memory_kib = control::kMaxCreateKib + 4; }));
+    EXPECT_TRUE(refused([](control::Request& q) { q.vcpus = 0; }));
+    EXPECT_TRUE(refused([](control::Request& q) { q.vcpus = control::kMaxVcpus + 1; }));
+    EXPECT_TRUE(refused([](control::Request& q) { q.cmdline[3] = '\n'; }));
+    EXPECT_TRUE(refused([](control::Request& q) { std::strcpy(q.console, "no spaces"); }));
+    EXPECT_TRUE(refused([](control::Request& q) { q.image_size = 0; }));
+    EXPECT_TRUE(refused([](control::Request& q) { q.image_size = uint32_t(control::kStageBytes) + 1; }));
+    EXPECT_FALSE(refused([](control::Request& q) { q.console[0] = q.xenstore[0] = q.cmdline[0] = '\0'; }));
+    control::Request u = request(control::Op::upload);
+    u.data_len = 0;
+    EXPECT_TRUE(encode(u).empty());
+    u.data_len = 1;
+    u.offset = uint32_t(control::kStageBytes);
+    EXPECT_TRUE(encode(u).empty());
+    control::Request t = request(control::Op::trace);
+    EXPECT_TRUE(encode(t).empty());   // no trace op
+    t.trace_op = control::TraceOp::start;
+    t.cpu = 1;
+    EXPECT_TRUE(encode(t).empty());   // cpu is for read only
+}
+
+TEST(ControlCreate, HostileCreatesAreBadRequest) {
+    // A create (field 10) with inner fields as a hostile host could write them.
+    auto create = [](std::initializer_list<Bytes> inner) {
+        return cat({varint_field(1, 1), varint_field(2, 4), long_field(10, cat(inner))});
+    };
+    Bytes ok_fields[] = {long_field(1, text("g")), varint_field(2, 4096), varint_field(3, 1), varint_field(7, 10)};
+    control::Request q{};
+    std::string why;
+    EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], ok_fields[2], ok_fields[3]}), q, &why), control::Status::ok)
+        << why;
+    // A NUL inside the name, the cmdline, a back-end's name.
+    EXPECT_EQ(decode(create({long_field(1, text("g\0x")), ok_fields[1], ok_fields[2], ok_fields[3]}), q, &why),
+              control::Status::ok);   // text() stops at the NUL: "g", legitimately
+    Bytes nul_name = {'g', 0, 'x'};
+    EXPECT_EQ(decode(create({long_field(1, nul_name), ok_fields[1], ok_fields[2], ok_fields[3]}), q, &why),
+              control::Status::bad_request);
+    EXPECT_NE(why.find("NUL"), std::string::npos) << why;
+    EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], ok_fields[2], ok_fields[3], long_field(4, nul_name)}), q),
+              control::Status::bad_request);
+    EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], ok_fields[2], ok_fields[3], long_field(5, nul_name)}), q),
+              control::Status::bad_request);
+    // Oversized strings and out-of-range numbers.
+    EXPECT_EQ(decode(create({long_field(1, Bytes(33, 'a')), ok_fields[1], ok_fields[2], ok_fields[3]}), q),
+              control::Status::bad_request);
+    EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], ok_fields[2], ok_fields[3], long_field(4, Bytes(256, 'a'))}),
+                     q),
+              control::Status::bad_request);
+    EXPECT_EQ(decode(create({ok_fields[0], varint_field(2, ~0ull), ok_fields[2], ok_fields[3]}), q, &why),
+              control::Status::bad_request);
+    EXPECT_NE(why.find("memory"), std::string::npos) << why;
+    EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], varint_field(3, 1u << 31), ok_fields[3]}), q),
+              control::Status::bad_request);
+    EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], ok_fields[2], varint_field(7, 0xffffffffu)}), q),
+              control::Status::bad_request);
+    // An upload past the staging area, or with more data than a piece holds.
+    auto upload = [](uint64_t offset, size_t n) {
+        return cat({varint_field(1, 1), varint_field(2, 4),
+                    long_field(9, cat({varint_field(1, offset), long_field(2, Bytes(n, 'x'))}))});
+    };
+    EXPECT_EQ(decode(upload(0, 768), q), control::Status::ok);
+    EXPECT_EQ(decode(upload(0, 769), q), control::Status::bad_request);
+    EXPECT_EQ(decode(upload(control::kStageBytes - 1, 2), q), control::Status::bad_request);
+    EXPECT_EQ(decode(upload(0xffffffffu, 1), q), control::Status::bad_request);
+    // A trace op out of range.
+    EXPECT_EQ(decode(cat({varint_field(1, 1), long_field(11, varint_field(1, 9))}), q, &why),
+              control::Status::bad_request);
+    // Every prefix of a create is refused.
+    Bytes b = encode(create_request());
+    for (size_t n = 1; n < b.size(); ++n) EXPECT_NE(decode(Bytes(b.begin(), b.begin() + long(n)), q),
+                                                   control::Status::ok) << n;
+}
+
+TEST(ControlCreate, NewResponseFieldsRoundTripAndAreChecked) {
+    control::Response r = response();
+    r.domains[1].events_sent = 1234567;
+    r.domains[1].grant_ops = 89;
+    r.domains[1].grant_copy_bytes = 1ull << 33;
+    r.free_memory_kib = 99999;
+    r.records_len = uint16_t(control::kRecordsLen);
+    for (size_t k = 0; k < control::kRecordsLen; ++k) r.records[k] = uint8_t(k);
+    r.next = 77;
+    r.lost = 5;
+    r.cpus = 4;
+    r.n_events = 2;
+    std::strcpy(r.events[0], "/local/domain/3/data/x");
+    std::strcpy(r.events[1], "data");
+    r.n_domains = 2;   // with the records, three do not fit a frame
+    Bytes b(control::kMaxPayload);
+    size_t n = control::encode_response(r, b.data(), b.size());
+    ASSERT_GT(n, 0u);
+    control::Response back{};
+    char err[200];
+    ASSERT_TRUE(control::decode_response(b.data(), n, back, err, sizeof err)) << err;
+    EXPECT_EQ(back.domains[1].events_sent, 1234567u);
+    EXPECT_EQ(back.domains[1].grant_ops, 89u);
+    EXPECT_EQ(back.domains[1].grant_copy_bytes, 1ull << 33);
+    EXPECT_EQ(back.free_memory_kib, 99999u);
+    ASSERT_EQ(back.records_len, control::kRecordsLen);
+    EXPECT_EQ(0, std::memcmp(back.records, r.records, control::kRecordsLen));
+    EXPECT_EQ(back.next, 77u);
+    EXPECT_EQ(back.lost, 5u);
+    EXPECT_EQ(back.cpus, 4u);
+    ASSERT_EQ(back.n_events, 2u);
+    EXPECT_STREQ(back.events[1], "data");
+    // Part of a record, a bad path, too many events: refused both ways.
+    control::Response bad = r;
+    bad.records_len = 31;
+    EXPECT_EQ(control::encode_response(bad, b.data(), b.size()), 0u);
+    bad = r;
+    std::strcpy(bad.events[0], "a b");
+    EXPECT_EQ(control::encode_response(bad, b.data(), b.size()), 0u);
+    bad = r;
+    bad.n_events = uint16_t(control::kMaxEvents + 1);
+    EXPECT_EQ(control::encode_response(bad, b.data(), b.size()), 0u);
+    Bytes partial = cat({varint_field(1, 1), varint_field(3, 1), long_field(9, Bytes(33, 'r'))});
+    EXPECT_FALSE(control::decode_response(partial.data(), partial.size(), back, err, sizeof err));
+    Bytes bad_event = cat({varint_field(1, 1), varint_field(3, 1), long_field(13, text("a\tb"))});
+    EXPECT_FALSE(control::decode_response(bad_event.data(), bad_event.size(), back, err, sizeof err));
+}
+
+TEST(ControlXenstore, WatchOperationsRoundTrip) {
+    for (control::XsOp op : {control::XsOp::watch, control::XsOp::watch_read, control::XsOp::unwatch}) {
+        control::Request q = xs_request(op, "data"), back{};
+        ASSERT_EQ(decode(encode(q), back), control::Status::ok) << control::xs_op_name(op);
+        EXPECT_EQ(back.xs_op, op);
+        EXPECT_STREQ(back.path, "data");
+        EXPECT_TRUE(encode(xs_request(op, "data", text("v"))).empty()) << "a value is for write only";
+    }
 }
 
 }  // namespace

@@ -24,12 +24,29 @@ inline constexpr size_t kPathLen = 256;
 inline constexpr size_t kValueLen = 512;
 inline constexpr size_t kChildLen = 64;
 inline constexpr size_t kMaxChildren = 64;
+// moat create (Request.upload, Request.create): an image is staged in the
+// toolstack in pieces of 1 to kUploadLen bytes, within kStageBytes; a
+// command line of at most kCmdlineLen printable bytes.
+inline constexpr size_t kUploadLen = 768;
+inline constexpr size_t kStageBytes = 4u << 20;
+inline constexpr size_t kCmdlineLen = 255;
+inline constexpr uint64_t kMinCreateKib = 1024, kMaxCreateKib = 1ull << 30;
+inline constexpr uint32_t kMaxVcpus = 128;
+// moat trace (Response.records): whole records of kTraceRecordBytes
+// (abi/trace.hpp), at most kRecordsLen bytes an answer.
+inline constexpr size_t kTraceRecordBytes = 32;
+inline constexpr size_t kRecordsLen = 896;
+// xenstore WATCH_READ (Response.events): at most kMaxEvents fired paths.
+inline constexpr size_t kMaxEvents = 3;
 
 // The operation: Request's oneof field numbers.
 enum class Op : uint8_t { none = 0, list = 3, pause = 4, unpause = 5, shutdown = 6, xenstore = 7,
-                         destroy = 8 };
+                         destroy = 8, upload = 9, create = 10, trace = 11 };
 // XenstoreRequest.Op, numbers as in proto/control.proto.
-enum class XsOp : uint8_t { none = 0, ls = 1, read = 2, write = 3, rm = 4 };
+enum class XsOp : uint8_t { none = 0, ls = 1, read = 2, write = 3, rm = 4, watch = 5, watch_read = 6,
+                            unwatch = 7 };
+// TraceRequest.Op.
+enum class TraceOp : uint8_t { none = 0, start = 1, read = 2, stop = 3 };
 // Numbers as in proto/control.proto.
 enum class Status : uint8_t { unspecified = 0, ok = 1, bad_version = 2, bad_request = 3, no_such_domain = 4,
                               refused = 5, failed = 6 };
@@ -46,6 +63,24 @@ struct Request {
     char path[kPathLen + 1];
     uint16_t value_len;   // at most kValueLen
     uint8_t value[kValueLen];
+    // upload: data_len (1 to kUploadLen) bytes at offset, within kStageBytes.
+    uint32_t offset;
+    uint16_t data_len;
+    uint8_t data[kUploadLen];
+    // create: the new guest (name above); memory_kib a multiple of 4 in
+    // [kMinCreateKib, kMaxCreateKib]; vcpus 1 to kMaxVcpus; console and
+    // xenstore valid names or ""; the image staged at [0, image_size),
+    // image_size 1 to kStageBytes.
+    uint64_t memory_kib;
+    uint32_t vcpus;
+    char cmdline[kCmdlineLen + 1];
+    char console[kNameLen + 1];
+    char xenstore[kNameLen + 1];
+    uint32_t image_size, image_crc32;
+    // trace: start, read (cpu, cursor), stop.
+    TraceOp trace_op;
+    uint32_t cpu;
+    uint64_t cursor;
 };
 
 struct DomainInfo {
@@ -55,6 +90,7 @@ struct DomainInfo {
     uint32_t vcpus;
     State state;
     uint64_t cpu_time_ns;
+    uint64_t events_sent, grant_ops, grant_copy_bytes;   // moat top's counters
 };
 
 struct Response {
@@ -70,6 +106,16 @@ struct Response {
     // xenstore ls: the children's names (each valid_child); at most kMaxChildren.
     uint16_t n_children;
     char children[kMaxChildren][kChildLen + 1];
+    uint64_t free_memory_kib;   // list: the machine's free memory
+    // trace read: records_len (a multiple of kTraceRecordBytes, at most
+    // kRecordsLen) bytes of records; next, lost; start and read: cpus.
+    uint16_t records_len;
+    uint8_t records[kRecordsLen];
+    uint64_t next, lost;
+    uint32_t cpus;
+    // xenstore watch_read: the fired paths (each valid_path); at most kMaxEvents.
+    uint16_t n_events;
+    char events[kMaxEvents][kPathLen + 1];
 };
 
 // Whether s is a domain name: 1 to kNameLen of [A-Za-z0-9_.-], NUL-terminated.
@@ -94,8 +140,8 @@ struct Response {
 [[nodiscard]] size_t encode_request(const Request& r, uint8_t* out, size_t cap);
 
 // Encodes a response; its size, or 0 if a field is out of range (a name, a
-// status or state, n_domains, value_len, a child's name, n_children) or it
-// does not fit in cap.
+// status or state, n_domains, value_len, a child's name, n_children,
+// records_len, an event's path, n_events) or it does not fit in cap.
 [[nodiscard]] size_t encode_response(const Response& r, uint8_t* out, size_t cap);
 // Decodes and checks a response: false, with err, unless every field is
 // valid (version kVersion, a known status, every domain named and in a
@@ -104,7 +150,11 @@ struct Response {
 
 const char* status_name(Status s);   // "OK", "REFUSED", ...
 const char* state_name(State s);     // "running", "paused", ...
-const char* xs_op_name(XsOp op);     // "ls", "read", "write", "rm"
+const char* xs_op_name(XsOp op);     // "ls", "read", "write", "rm", "watch", ...
+const char* trace_op_name(TraceOp op);   // "start", "read", "stop"
+// Whether s is a command line a create may carry: at most kCmdlineLen
+// printable ASCII bytes, NUL-terminated.
+[[nodiscard]] bool valid_cmdline(const char* s);
 
 
 }  // namespace control
