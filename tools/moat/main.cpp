@@ -9,7 +9,11 @@
 //   moat xenstore ls|read|write|rm PATH [VALUE] [--system S]     its XenStore, as the toolstack may
 //
 // Later commands (whole-system runs, the control channel) go next to these.
+#include "console_cli.hpp"
 #include "control_cli.hpp"
+#include "create_cli.hpp"
+#include "top_cli.hpp"
+#include "trace_cli.hpp"
 #include "graph.hpp"
 #include "manifest.hpp"
 #include "process.hpp"
@@ -571,6 +575,13 @@ int main(int argc, char** argv) {
       moat::graph::print_help(stdout);
       return kExitOk;
     }
+    if (topic == "create" || topic == "console" || topic == "top" || topic == "trace") {
+      if (topic == "create") moat::cli::print_create_help(stdout);
+      if (topic == "console") moat::cli::print_console_help(stdout);
+      if (topic == "top") moat::cli::print_top_help(stdout);
+      if (topic == "trace") moat::cli::print_trace_help(stdout);
+      return kExitOk;
+    }
     if (moat::cli::is_control_command(argv[2])) {
       moat::cli::print_control_help(argv[2], stdout);
       return kExitOk;
@@ -585,6 +596,13 @@ int main(int argc, char** argv) {
     return moat::graph::command(
         argc - 2, argv + 2, [](const std::string& file, moat::manifest::Loaded* m) { return load_and_check(file, m); },
         running_manifest);
+  {
+    auto load = [](const std::string& file, moat::manifest::Loaded* m) { return load_and_check(file, m); };
+    if (command == "create") return moat::cli::create_command(argc - 2, argv + 2, load, running_manifest);
+    if (command == "console") return moat::cli::console_command(argc - 2, argv + 2, load, running_manifest);
+    if (command == "top") return moat::cli::top_command(argc - 2, argv + 2, load, running_manifest);
+    if (command == "trace") return moat::cli::trace_command(argc - 2, argv + 2, load, running_manifest);
+  }
   if (moat::cli::is_control_command(argv[1])) return moat::cli::control_command(argv[1], argc - 2, argv + 2);
   if (!command.empty() && command[0] == '-')
     return usage_error(nullptr, "unknown option '" + std::string(command) + "' (options go after the command)");

@@ -1,0 +1,17 @@
+// `moat create` (docs/control.md): see create_cli.cpp.
+#pragma once
+
+#include "graph.hpp"   // LoadAndCheck, RunningManifest
+
+#include <cstdio>
+
+namespace moat::cli {
+
+// Exit status: 0 done, 1 error (printed), 2 usage. load_and_check and
+// running_manifest are moat's own (main.cpp), as `moat graph` gets them.
+[[nodiscard]] int create_command(int argc, char** argv, const moat::graph::LoadAndCheck& load_and_check,
+                               const moat::graph::RunningManifest& running_manifest);
+
+void print_create_help(FILE* out);
+
+}  // namespace moat::cli
