@@ -1,0 +1,1 @@
+# System tests of `moat create` (docs/control.md).

@@ -1,0 +1,1 @@
+# System tests of `moat top` (docs/control.md).

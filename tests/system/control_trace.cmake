@@ -1,0 +1,1 @@
+# System tests of `moat trace` (docs/control.md).
