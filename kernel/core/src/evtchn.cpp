@@ -4,6 +4,7 @@
 #include <core/irq.hpp>
 #include <core/platform.hpp>
 #include <core/sched.hpp>
+#include <core/trace.hpp>
 
 namespace core {
 
@@ -24,6 +25,7 @@ void wake_pollers(Vcpu& v, uint32_t port) {
 
 void evtchn_set_pending(Domain& d, uint32_t port) {
     if (port >= kMaxEvtchnPorts) return;
+    trace_event(d.id, port);
     if (d.fifo.active) {
         if (evtchn_fifo_set_pending(d, port)) wake_pollers(d.vcpu[0], port);
         return;

@@ -17,9 +17,11 @@
 #include <core/pv_build.hpp>
 #include <core/sched.hpp>
 #include <core/timer.hpp>
+#include <core/trace.hpp>
 
 #include <abi/errno.hpp>
 #include <abi/moat.hpp>
+#include <abi/trace.hpp>
 #include <abi/x86_64.hpp>
 #include <base/format.hpp>
 #include <cap/ops.hpp>
@@ -183,6 +185,15 @@ int64_t hc_domctl(Vcpu& v, Regs& r) {
     }
 
     if (cmd == abi::DomctlCmd::module_info || cmd == abi::DomctlCmd::module_read) return module_op(v, op, r.rdi);
+    if (cmd == abi::DomctlCmd::trace) {   // core/trace.hpp: its own capability (or none, to mark)
+        abi::DomctlTrace t;
+        static_assert(sizeof t <= sizeof op.u.raw);
+        __builtin_memcpy(&t, op.u.raw, sizeof t);
+        long rc = trace_ctl(v, t);
+        if (rc != 0 || static_cast<abi::TraceCtl>(t.op) == abi::TraceCtl::mark) return rc;
+        __builtin_memcpy(op.u.raw, &t, sizeof t);
+        return put_guest(r.rdi, op) ? 0 : err(abi::Errno::efault);
+    }
     if (cmd == abi::DomctlCmd::physinfo) {
         // What memory is left is the business of whoever may turn it into domains.
         if (!caps::holds_type(d, cap::Type::untyped, cap::right::use)) return err(abi::Errno::eperm);
@@ -241,6 +252,9 @@ int64_t hc_domctl(Vcpu& v, Regs& r) {
         static_assert(sizeof op.u.info.name == kDomainNameLen);
         __builtin_memcpy(op.u.info.name, x->name, kDomainNameLen);
         op.u.info.name[kDomainNameLen - 1] = 0;
+        op.u.info.events_sent = x->events_sent;
+        op.u.info.grant_ops = x->grant_ops;
+        op.u.info.grant_copy_bytes = x->grant_copy_bytes;
         return put_guest(r.rdi, op) ? 0 : err(abi::Errno::efault);
     case abi::DomctlCmd::setvcpucontext: {
         long rc = set_context(v, *x, op.u.context);

@@ -229,19 +229,23 @@ int64_t hc_event_channel_op(Vcpu& v, Regs& r) {
         const Channel* cp = s.port == 0 ? nullptr : port_channel(d, s.port);
         if (!cp) return err(abi::Errno::einval);
         const Channel& c = *cp;
+        // events_sent (core/domain.hpp) counts the sends that return 0.
         switch (c.state) {
         case ChannelState::interdomain: {
+            ++d.events_sent;
             Domain* peer = domain_at(c.remote_dom);
             if (peer && peer->state == DomainState::running) evtchn_set_pending(*peer, c.remote_port);
             return 0;
         }
         case ChannelState::ipi:
+            ++d.events_sent;
             evtchn_set_pending(d, s.port);
             return 0;
         case ChannelState::virq:    // only the hypervisor raises a VIRQ (Xen: -EINVAL)
         case ChannelState::pirq:    // only the device raises its line
             return err(abi::Errno::einval);
         case ChannelState::unbound:
+            ++d.events_sent;
             return 0;   // nobody listens yet: dropped, as in Xen
         case ChannelState::free:
             return err(abi::Errno::einval);

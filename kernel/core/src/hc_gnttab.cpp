@@ -14,6 +14,7 @@
 #include <core/mm.hpp>
 #include <core/platform.hpp>
 #include <core/pte.hpp>
+#include <core/trace.hpp>
 
 #include <abi/errno.hpp>
 #include <abi/grant_table.hpp>
@@ -468,6 +469,7 @@ void do_copy(Domain& d, abi::GnttabCopy& op) {
     const uint8_t* from = frame_va<uint8_t>(src) + op.source.offset;
     if (dst != src) __builtin_memcpy(to, from, op.len);   // different frames cannot overlap
     else __builtin_memmove(to, from, op.len);
+    d.grant_copy_bytes += op.len;   // at most 4096 (resolve): no overflow in 2^52 copies
     if (fast) {
         --f.type_count;
     } else {
@@ -676,6 +678,7 @@ unsigned gnttab_mapped_by_others(const Domain& d) {
 
 int64_t hc_grant_table_op(Vcpu& v, Regs& r) {
     Domain& d = *v.domain;
+    trace_grant(v, r.rdi, r.rdx);   // the command and the count asked for, before any check
     switch (static_cast<abi::GnttabOp>(r.rdi)) {
     case abi::GnttabOp::setup_table:
         return batch<abi::GnttabSetupTable>(v, r, [&](abi::GnttabSetupTable& op) {
@@ -696,14 +699,23 @@ int64_t hc_grant_table_op(Vcpu& v, Regs& r) {
             op.max_nr_frames = kMaxGrantFrames;
         });
     case abi::GnttabOp::map_grant_ref:
-        return batch<abi::GnttabMapGrantRef>(v, r, [&](abi::GnttabMapGrantRef& op) { do_map(d, v, op); });
+        // grant_ops and grant_copy_bytes: core/domain.hpp (each operation
+        // read counts once, whatever its status; only copied bytes count).
+        return batch<abi::GnttabMapGrantRef>(v, r, [&](abi::GnttabMapGrantRef& op) {
+            ++d.grant_ops;
+            do_map(d, v, op);
+        });
     case abi::GnttabOp::unmap_grant_ref:
-        return batch<abi::GnttabUnmapGrantRef>(v, r, [&](abi::GnttabUnmapGrantRef& op) { do_unmap(d, v, op); });
+        return batch<abi::GnttabUnmapGrantRef>(v, r, [&](abi::GnttabUnmapGrantRef& op) {
+            ++d.grant_ops;
+            do_unmap(d, v, op);
+        });
     case abi::GnttabOp::copy:   // only the status goes back, as in Xen
         return batch<abi::GnttabCopy>(
             v, r,
             [&](abi::GnttabCopy& op) {
                 v.work.charge(op.len / 512);   // the bytes, beyond the operation itself
+                ++d.grant_ops;
                 do_copy(d, op);
             },
             [](uint64_t at, const abi::GnttabCopy& op) {

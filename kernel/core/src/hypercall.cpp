@@ -4,6 +4,7 @@
 #include <core/iommu.hpp>
 #include <core/log.hpp>
 #include <core/platform.hpp>
+#include <core/trace.hpp>
 
 #include <abi/errno.hpp>
 #include <abi/hypercall.hpp>
@@ -49,6 +50,29 @@ struct Table {
 };
 constexpr Table kTable;
 
+// While tracing (core/trace.hpp), every number goes through traced_call,
+// which times the real handler and records it; otherwise kTable is used as
+// it is. Switching tables costs the untraced path one load, not a branch.
+int64_t traced_call(Vcpu& v, Regs& r) {
+    uint64_t nr = r.rax;   // below 64: dispatch looked it up
+    Handler h = kTable.h[nr];
+    uint16_t dom = v.domain->id, vcpu = uint16_t(v.id);   // the vCPU may be gone afterwards
+    uint64_t t0 = platform::now_ns();
+    int64_t ret = h ? h(v, r) : abi::neg(abi::Errno::enosys);
+    uint64_t t1 = platform::now_ns();
+    if (g_trace_on)   // not when this very call stopped it
+        trace_put(abi::TraceKind::hypercall, dom, vcpu, (nr & 0xFFFF) | uint64_t(uint32_t(int32_t(ret))) << 32,
+                  t1 - t0, t0);
+    return ret;
+}
+struct TracedTable : Table {
+    constexpr TracedTable() {
+        for (auto& x : h) x = traced_call;
+    }
+};
+constexpr TracedTable kTracedTable;
+const Table* g_table = &kTable;
+
 // What one call of each hypercall costs before anything it charges itself
 // (core/budget.hpp): what a multicall entry of it spends up front. Measured
 // under -icount; the longer work inside (page tables, batches, bytes) is
@@ -70,11 +94,13 @@ constexpr Costs kCosts;
 
 }  // namespace
 
+void hypercall_trace(bool on) { g_table = on ? &kTracedTable : &kTable; }
+
 uint32_t hypercall_base_cost(uint64_t nr) { return nr < 64 ? kCosts.c[nr] : 2; }
 
 void hypercall_dispatch(Vcpu& v, Regs& r) {
     uint64_t nr = r.rax;
-    Handler h = nr < 64 ? kTable.h[nr] : nullptr;
+    Handler h = nr < 64 ? g_table->h[nr] : nullptr;
     int64_t ret = h ? h(v, r) : abi::neg(abi::Errno::enosys);
     // Rights a batch took from devices (grant unmaps) leave the IOTLB
     // before the caller, or anyone, runs again: one flush per batch.

@@ -2,6 +2,7 @@
 #include <core/platform.hpp>
 #include <core/sched.hpp>
 #include <core/timer.hpp>
+#include <core/trace.hpp>
 #include <core/vcpu.hpp>
 
 #include <cstddef>
@@ -30,6 +31,7 @@ Vcpu* sched_pick(Vcpu* current, bool resched) {
     if (current && !resched && schedulable(*current) && g_running == &current->se) return current;
     uint64_t now = platform::now_ns();
     g_running = g_credit.pick(g_running, now);
+    trace_sched(vcpu_of(g_running));   // a switch, or the CPU idling: recorded when it changes
     return vcpu_of(g_running);
 }
 

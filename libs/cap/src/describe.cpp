@@ -38,6 +38,7 @@ const char* type_name(Type t) {
     case Type::pci_device: return "pci_device";
     case Type::module: return "module";
     case Type::debug_console: return "debug_console";
+    case Type::trace: return "trace";
     }
     return "unknown";
 }

@@ -27,7 +27,7 @@ constexpr bool contiguous_rights() {
     return true;
 }
 static_assert(contiguous_rights(), "held_kind needs each type's rights in one run of bits");
-static_assert(kind_base(kTypeCount) == 33, "CSpace::kHeldKinds");
+static_assert(kind_base(kTypeCount) == 35, "CSpace::kHeldKinds");
 
 // Precondition: c.rights is a subset of valid_rights(c.type) (every stored
 // capability's is).

@@ -21,6 +21,7 @@
 #include "frontend.hpp"
 #include "virtio_blk.hpp"
 
+#include <rt/trace.hpp>
 #include <rt/events.hpp>
 #include <rt/gnttab.hpp>
 #include <rt/mm.hpp>
@@ -223,6 +224,8 @@ bool start(Frontend& f) {
     return true;
 }
 
+rt::TraceMarker g_marks;   // each batch served, in the kernel's trace while somebody traces
+
 // One pass over one front-end's ring; true if it has more right away.
 bool serve(Frontend& f) {
     unsigned budget = kBatch;
@@ -252,6 +255,7 @@ bool serve(Frontend& f) {
         return false;
     }
     if (!more && !f.held && !f.blocked) more = f.ring.final_check_for_requests();
+    if (budget < kBatch) g_marks.mark(abi::kMarkBlk, kBatch - budget);
     return more && !f.ring.broken();
 }
 

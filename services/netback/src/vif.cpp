@@ -30,6 +30,7 @@
 #include <base/format.hpp>
 #include <base/number.hpp>
 #include <ring/ring.hpp>
+#include <rt/trace.hpp>
 #include <rt/console.hpp>
 #include <rt/events.hpp>
 #include <rt/gnttab.hpp>
@@ -85,6 +86,7 @@ struct RxMeta {
 };
 RxMeta g_rx_meta[kRxCopies];
 unsigned g_rx_n;
+rt::TraceMarker g_marks;   // each batch served, in the kernel's trace while somebody traces
 
 long read_number(const char* path) {
     auto r = rt::xs_read_number(path);
@@ -379,6 +381,7 @@ void vif_tx(Vif& v) {
     }
     // The copies out of the staging buffers run before they are reused.
     rx_flush();
+    if (n) g_marks.mark(abi::kMarkNetTx, n);
     if (n && v.tx.push_responses_and_check_notify()) v.kick = true;
 }
 
@@ -494,6 +497,7 @@ void rx_flush() {
     if (!g_rx_n) return;
     unsigned n = g_rx_n;
     g_rx_n = 0;
+    g_marks.mark(abi::kMarkNetRx, n);
     if (rt::gnttab_op(abi::GnttabOp::copy, g_rx_ops, n) != 0)
         for (unsigned i = 0; i < n; ++i) g_rx_ops[i].status = int16_t(abi::GntStatus::general_error);
     for (unsigned i = 0; i < n; ++i) {

@@ -176,7 +176,7 @@ TEST(CreateRoot, Refusals) {
     EXPECT_EQ(err(create_root(w[0], 4, Capability::irq(1))), Error::invalid_slot);
     EXPECT_EQ(err(create_root(w[0], 1, Capability::irq(1))), Error::slot_occupied);
     EXPECT_EQ(err(create_root(w[0], 0, Capability{})), Error::bad_type);
-    EXPECT_EQ(err(create_root(w[0], 0, Capability::make(static_cast<Type>(11), 0))),
+    EXPECT_EQ(err(create_root(w[0], 0, Capability::make(static_cast<Type>(kTypeCount), 0))),
               Error::bad_type);
     EXPECT_EQ(err(create_root(w[0], 0, Capability::domain(1, right::map_ro))), Error::bad_rights);
     EXPECT_EQ(err(create_root(w[0], 0, Capability::make(Type::irq, right::use | right::bind, 1))),

@@ -94,6 +94,53 @@ TEST_F(EventChannels, BindAndSend) {
     EXPECT_EQ(s.u.interdomain.port, pb);
 }
 
+// moat top's events_sent (core/domain.hpp): the sends that succeeded, in
+// the sender's counter only (not the receiver's, not a third domain's).
+TEST_F(EventChannels, EventsSentCountsTheSendersSuccessfulSends) {
+    auto [pa, pb] = connect(a, b);
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(send(a, pa), 0);
+    EXPECT_EQ(a->events_sent, 5u);
+    EXPECT_EQ(b->events_sent, 0u) << "receiving is not sending";
+    EXPECT_EQ(c->events_sent, 0u);
+    EXPECT_EQ(send(b, pb), 0);
+    EXPECT_EQ(b->events_sent, 1u);
+    EXPECT_EQ(a->events_sent, 5u);
+    // Refused sends (no such port, a VIRQ's) do not count.
+    EXPECT_EQ(send(a, 0), kEinval);
+    EXPECT_EQ(send(a, 1023), kEinval);
+    EXPECT_EQ(send(a, 0xFFFFFFFFu), kEinval);
+    abi::EvtchnBindVirq bv{uint32_t(abi::Virq::timer), 0, 0};
+    ASSERT_EQ(op(a, EvtchnOp::bind_virq, bv), 0);
+    EXPECT_EQ(send(a, bv.port), kEinval);
+    EXPECT_EQ(a->events_sent, 5u);
+    // To itself on an IPI port, and into a closed peer's unbound end (dropped,
+    // as Xen does, but the sender's call succeeded): both count.
+    abi::EvtchnBindIpi bi{0, 0};
+    ASSERT_EQ(op(a, EvtchnOp::bind_ipi, bi), 0);
+    EXPECT_EQ(send(a, bi.port), 0);
+    ASSERT_EQ(close(b, pb), 0);
+    EXPECT_EQ(send(a, pa), 0);
+    EXPECT_EQ(a->events_sent, 7u);
+    EXPECT_EQ(b->events_sent, 1u);
+
+    // getinfo reads them, with a Domain capability with control only.
+    give(c, cap::Type::domain, cap::right::control, a->id);
+    auto getinfo = [&](core::Domain* asker, core::DomId of, abi::DomctlInfo* out) {
+        abi::MoatDomctl d{};
+        d.version = abi::kMoatDomctlVersion;
+        d.cmd = uint32_t(abi::DomctlCmd::getinfo);
+        d.domain = of;
+        put(asker, kScratch, d);
+        int64_t rc = hc(asker, Hypercall::domctl, kScratch);
+        *out = get<abi::MoatDomctl>(asker, kScratch).u.info;
+        return rc;
+    };
+    abi::DomctlInfo i{};
+    EXPECT_EQ(getinfo(c, a->id, &i), 0);
+    EXPECT_EQ(i.events_sent, 7u);
+    EXPECT_EQ(getinfo(b, a->id, &i), kEperm) << "b may send to a, not look at it";
+}
+
 TEST_F(EventChannels, BindNeedsACapabilityAndAnOffer) {
     core::Domain* loner = build("loner");
     ASSERT_NE(loner, nullptr);

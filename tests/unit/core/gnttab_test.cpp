@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -277,6 +278,75 @@ TEST_F(GrantTable, CopyChecksBothSides) {
     EXPECT_EQ(copy(bad), st(St::permission_denied));
     bad.dest.u.ref = kRef;   // the writable grant: allowed
     EXPECT_EQ(copy(bad), st(St::okay));
+}
+
+// moat top's counters (core/domain.hpp): each operation of a batch counts
+// once in the asking domain's grant_ops, failed ones too; only the bytes
+// actually copied count in grant_copy_bytes; nobody else's counters move,
+// and only a holder of a Domain capability with control reads them.
+TEST_F(GrantTable, CountersCountTheAskersOperationsAndCopiedBytes) {
+    grant(granter, kRef, mapper->id, shared);
+    core::Domain* watcher = build("watcher");
+    ASSERT_NE(watcher, nullptr);
+    give(watcher, cap::Type::domain, cap::right::control, mapper->id);
+    auto info = [&](core::Domain* asker, core::DomId of, int64_t* rc = nullptr) {
+        abi::MoatDomctl op{};
+        op.version = abi::kMoatDomctlVersion;
+        op.cmd = uint32_t(abi::DomctlCmd::getinfo);
+        op.domain = of;
+        put(asker, kScratch, op);
+        int64_t r = hc(asker, Hypercall::domctl, kScratch);
+        if (rc) *rc = r;
+        return get<abi::MoatDomctl>(asker, kScratch).u.info;
+    };
+    EXPECT_EQ(info(watcher, mapper->id).grant_ops, 0u);
+
+    // A batch of 3 copies of 100 bytes each: 3 operations, 300 bytes.
+    abi::GnttabCopy c{};
+    c.source.u.ref = kRef;
+    c.source.domid = granter->id;
+    c.dest.u.gmfn = mfn_at(mapper, kPlay);
+    c.dest.domid = abi::kDomidSelf;
+    c.len = 100;
+    c.flags = abi::kGntcopySourceGref;
+    std::array<abi::GnttabCopy, 3> batch = {c, c, c};
+    batch[1].dest.offset = 100, batch[2].dest.offset = 200;
+    put(mapper, kScratch, batch);
+    ASSERT_EQ(hc(mapper, Hypercall::grant_table_op, uint64_t(GnttabOp::copy), kScratch, 3), 0);
+    for (auto& done : get<decltype(batch)>(mapper, kScratch)) EXPECT_EQ(done.status, st(St::okay));
+    EXPECT_EQ(mapper->grant_ops, 3u);
+    EXPECT_EQ(mapper->grant_copy_bytes, 300u);
+    // A copy that fails (past the page's end) is an operation asked for, no bytes.
+    abi::GnttabCopy bad = c;
+    bad.source.offset = 4000;
+    put(mapper, kScratch, bad);
+    ASSERT_EQ(hc(mapper, Hypercall::grant_table_op, uint64_t(GnttabOp::copy), kScratch, 1), 0);
+    EXPECT_EQ(get<abi::GnttabCopy>(mapper, kScratch).status, st(St::bad_copy_arg));
+    EXPECT_EQ(mapper->grant_ops, 4u);
+    EXPECT_EQ(mapper->grant_copy_bytes, 300u);
+    // A map and its unmap: two more; a refused map (no such grant) one more.
+    auto op = map(mapper, granter->id, kRef, kPlay + 0x1000);
+    ASSERT_EQ(op.status, st(St::okay));
+    EXPECT_EQ(unmap(mapper, op.handle, kPlay + 0x1000), st(St::okay));
+    EXPECT_NE(map(mapper, granter->id, kRef + 7, kPlay + 0x1000).status, st(St::okay));
+    EXPECT_EQ(mapper->grant_ops, 7u);
+    // The granter, whose grant all this used, asked for nothing; nor did the watcher.
+    EXPECT_EQ(granter->grant_ops, 0u);
+    EXPECT_EQ(granter->grant_copy_bytes, 0u);
+    EXPECT_EQ(watcher->grant_ops, 0u);
+
+    // getinfo reports them to the watcher (it has control of the mapper) ...
+    int64_t rc = -1;
+    abi::DomctlInfo i = info(watcher, mapper->id, &rc);
+    EXPECT_EQ(rc, 0);
+    EXPECT_EQ(i.grant_ops, 7u);
+    EXPECT_EQ(i.grant_copy_bytes, 300u);
+    EXPECT_EQ(i.events_sent, 0u);
+    // ... and to nobody without: the granter may not look at the mapper's.
+    i = info(granter, mapper->id, &rc);
+    EXPECT_EQ(rc, -1) << "EPERM: no Domain capability";
+    EXPECT_EQ(i.grant_ops, 0u) << "nothing written back";
+    EXPECT_EQ(mapper->grant_ops, 7u) << "a getinfo is no grant operation";
 }
 
 // Issue 10, finding 2: the granter is taken apart while the mapper is stopped

@@ -20,6 +20,7 @@
 #include <core/memory.hpp>
 #include <core/platform.hpp>
 #include <core/pv_build.hpp>
+#include <core/trace.hpp>
 
 extern "C" const uint64_t boot_pml4_pa;
 extern "C" [[noreturn]] void enter_first_guest(core::Regs* frame);
@@ -100,6 +101,8 @@ bool has_option(const char* cmdline, const char* opt) { return base::has_word(cm
     *reinterpret_cast<volatile uint64_t*>(0x8) = 1;
 }
 
+static_assert(core::kTraceCpus == kMaxCpus, "a trace buffer for each CPU the kernel can run");
+
 // The kernel keeps no policy: the first domain gets every capability over
 // what the kernel did not keep for itself, and hands them out.
 void give_first_domain_everything() {
@@ -115,6 +118,7 @@ void give_first_domain_everything() {
     auto give = [&](const Capability& c) { given += core::caps::give_root(*first, c) >= 0; };
     give(Capability{Type::untyped, r::use, 0, core::frame_table().nframes(), 0});
     give(Capability{Type::debug_console, r::use, 0, 0, 0});
+    give(Capability{Type::trace, r::use, 0, 0, 0});   // the kernel's trace buffers (core/trace.hpp)
     // The serial ports (COM1, COM2), for the console domain to drive. The
     // other legacy ports the kernel uses (PIC, PIT, debug exit) stay its own.
     give(Capability{Type::io_ports, r::use, 0x3F8, 8, 0});

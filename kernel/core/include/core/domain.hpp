@@ -173,6 +173,22 @@ struct Domain {
     uint64_t tot_pages = 0;     // frames it owns now (shared info not counted)
     uint64_t max_pages = 0;     // the most it may own (memory_op increase/populate)
 
+    // What it asked of the hypervisor since it was created (a fresh Domain
+    // starts at 0), for `moat top` through domctl getinfo (abi::DomctlInfo).
+    // Each is written only by its own hypercalls, on its own vCPU, one
+    // increment where the operation is handled: another domain can read
+    // them (getinfo, with a Domain capability) but never change them.
+    //  - events_sent: EVTCHNOP_send calls that succeeded (to a peer, to
+    //    itself on an IPI port, or dropped on an unbound port, as Xen does);
+    //  - grant_ops: grant map, unmap and copy operations it asked for, each
+    //    operation of a batch once, whether or not it succeeded (its status
+    //    says so): the work it asked the hypervisor to do;
+    //  - grant_copy_bytes: bytes GNTTABOP_copy copied for it (successful
+    //    operations only), a back-end's ring traffic.
+    uint64_t events_sent = 0;
+    uint64_t grant_ops = 0;
+    uint64_t grant_copy_bytes = 0;
+
     abi::ShutdownReason shutdown_reason = abi::ShutdownReason::poweroff;
     // Created by domctl: on shutdown it stops and waits to be destroyed (its
     // builder reads why, lets back-ends let go, restarts it); the domains the

@@ -16,7 +16,7 @@ namespace abi {
 // are those of libs/cap (cap::Type, cap::right), part of this ABI.
 enum class CapType : uint32_t {
   null = 0, untyped = 1, domain = 2, grant = 3, event = 4, io_ports = 5, irq = 6, mmio = 7,
-  pci_device = 8, module = 9, debug_console = 10,
+  pci_device = 8, module = 9, debug_console = 10, trace = 11,   // trace: the kernel's trace buffers (abi/trace.hpp)
 };
 inline constexpr uint32_t kCapRightControl = 1u << 0;      // Domain: pause, unpause, destroy, info
 inline constexpr uint32_t kCapRightBuild = 1u << 1;        // Domain: memory, foreign mappings, vCPU context
@@ -69,7 +69,8 @@ static_assert(offsetof(CapOpArgs, cap) == 24);
 // ---------------------------------------------------------------------------
 // domctl(MoatDomctl*). Every command but create names its domain and needs a
 // Domain capability for it with the right shown.
-inline constexpr uint32_t kMoatDomctlVersion = 0x4d4f0002;   // 2: getinfo gives the name
+// 2: getinfo gives the name; 3: and moat top's counters (events_sent, ...).
+inline constexpr uint32_t kMoatDomctlVersion = 0x4d4f0003;
 
 enum class DomctlCmd : uint32_t {
   create = 0,          // needs an Untyped capability; returns the new domain, paused
@@ -83,6 +84,7 @@ enum class DomctlCmd : uint32_t {
   module_read = 8,     // needs a Module capability for u.module.index
   set_grant = 9,       // build: writes entry u.grant.ref of the domain's grant table
   physinfo = 10,       // needs an Untyped capability; `domain` unused
+  trace = 11,          // abi/trace.hpp: start, read, stop need the Trace capability; mark: anyone
 };
 
 // The largest CSpace a domain may have (create's cspace_slots; the first
@@ -117,8 +119,14 @@ struct DomctlInfo {
   uint64_t cpu_time_ns;    // CPU time received
   uint64_t free_frames;    // machine-wide, for tests of frame accounting
   char name[32];           // its name (as created), NUL-terminated
+  // What the domain asked of the hypervisor since it was created (core/
+  // domain.hpp says exactly what counts), for `moat top`:
+  uint64_t events_sent;       // EVTCHNOP_send calls that succeeded
+  uint64_t grant_ops;         // grant map, unmap and copy operations, each of a batch, failed ones too
+  uint64_t grant_copy_bytes;  // bytes GNTTABOP_copy copied for it
 };
-static_assert(sizeof(DomctlInfo) == 88);
+static_assert(sizeof(DomctlInfo) == 112);
+static_assert(offsetof(DomctlInfo, events_sent) == 88);
 
 // physinfo: the machine's frames, for whoever may turn memory into domains
 // (and for tests of frame accounting).
@@ -183,7 +191,7 @@ struct MoatDomctl {
     uint8_t raw[64];
   } u;
 };
-static_assert(sizeof(MoatDomctl) == 104);
+static_assert(sizeof(MoatDomctl) == 128);
 static_assert(offsetof(MoatDomctl, domain) == 8);
 static_assert(offsetof(MoatDomctl, u) == 16);
 

@@ -25,8 +25,9 @@ enum class Type : uint8_t {
     pci_device,     // object: PCI segment/bus/device/function (bdf)
     module,         // object: boot module index
     debug_console,  // no object
+    trace,          // no object: start, read and stop the kernel's trace buffers
 };
-constexpr unsigned kTypeCount = 11;
+constexpr unsigned kTypeCount = 12;
 
 // Rights. In a namespace of their own so `right::copy` does not collide with
 // cap::copy(); `Right::copy` works as well.
@@ -61,7 +62,8 @@ constexpr uint32_t valid_rights(Type t) {
     case Type::mmio:
     case Type::pci_device:
     case Type::module:
-    case Type::debug_console: return right::use;
+    case Type::debug_console:
+    case Type::trace: return right::use;
     }
     return 0;
 }
@@ -147,6 +149,7 @@ struct Capability {
         return make(Type::module, right::use, index);
     }
     static constexpr Capability debug_console() { return make(Type::debug_console, right::use); }
+    static constexpr Capability trace() { return make(Type::trace, right::use); }
 };
 
 // A human name for a type ("grant"); never null.

@@ -165,7 +165,7 @@ private:
     friend class Registry;
     friend struct detail::Tree;
     static constexpr unsigned kMaxLevels = 7;   // 32^7 > 2^32 slots
-    static constexpr unsigned kHeldKinds = 33;  // sum over types of 2^(rights bits)
+    static constexpr unsigned kHeldKinds = 35;  // sum over types of 2^(rights bits)
 
     // Every slot empty: no chains, every bitmap bit set, counts zero.
     void init_index();
