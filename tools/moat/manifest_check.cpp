@@ -228,14 +228,55 @@ class Checker {
     check_toolstack(d, w, who);
   }
 
+  // The toolstack's create quota (`moat create`, docs/control.md): how many
+  // guests, how much memory in all, which CONSOLE/XENSTORE back-ends.
+  void check_create_quota(const CreateQuota& q, const Where& w) {
+    if (q.domains() == 0 || q.domains() > ::manifest::kMaxCreated)
+      error(w.field("domains"), "may_create.domains " + std::to_string(q.domains()) + " out of range 1-" +
+                                    std::to_string(::manifest::kMaxCreated) + " (how many created guests at once)");
+    if (q.memory_kib() != 0)
+      error(w.field("memory_kib"), "may_create.memory_kib is set by 'moat compile'; write memory: \"" +
+                                       kib_text(q.memory_kib()) + "\" instead");
+    if (q.memory().empty()) {
+      error(w.self(), "may_create has no memory (the created guests' memory together, e.g. memory: \"64M\")");
+    } else {
+      uint64_t kib = 0;
+      std::string why;
+      uint64_t machine_kib = uint64_t(sys_.machine().memory_mib() ? sys_.machine().memory_mib() : kDefaultMachineMib) * 1024;
+      if (!parse_memory(q.memory(), &kib, &why))
+        error(w.field("memory"), "may_create: " + why);
+      else if (kib > machine_kib)
+        error(w.field("memory"), "may_create.memory " + q.memory() + " is more than the machine's " + kib_text(machine_kib));
+    }
+    if (q.backends_size() > int(::manifest::kMaxPerDomain))
+      error(w.field("backends", int(::manifest::kMaxPerDomain)),
+            "more than " + std::to_string(::manifest::kMaxPerDomain) + " back-ends in may_create (the builder's limit)");
+    std::map<std::string, Pos> seen;
+    for (int k = 0; k < q.backends_size(); ++k) {
+      const std::string& name = q.backends(k);
+      Pos p = w.field("backends", k);
+      if (auto i = peer(name, p, "may_create.backends")) {
+        Domain::Role r = sys_.domains(*i).role();
+        if (r != Domain::CONSOLE && r != Domain::XENSTORE)
+          error(p, "may_create.backends names \"" + name + "\", a " + Domain::Role_Name(r) +
+                       ": only CONSOLE and XENSTORE domains serve created guests");
+        auto [it, fresh] = seen.emplace(name, p);
+        if (!fresh) error(p, "\"" + name + "\" named twice in may_create.backends (first at " + at_line(it->second) + ")");
+      }
+    }
+  }
+
   // A TOOLSTACK drives COM2 (the host's control channel, docs/control.md)
   // and controls the domains it names; nobody else names any.
   void check_toolstack(const Domain& d, const Where& w, const std::string& who) {
     if (d.role() != Domain::TOOLSTACK) {
       if (d.controls_size() > 0)
         error(w.field("controls", 0), "controls is for the TOOLSTACK only, not " + Domain::Role_Name(d.role()));
+      if (d.has_may_create())
+        error(w.field("may_create"), "may_create is for the TOOLSTACK only, not " + Domain::Role_Name(d.role()));
       return;
     }
+    if (d.has_may_create()) check_create_quota(d.may_create(), w.nested("may_create"));
     bool com2 = false;
     for (const IoPortRange& r : d.ioports()) com2 |= r.first() <= kCom2 && uint64_t(r.first()) + r.count() >= kCom2 + 8;
     if (!com2)

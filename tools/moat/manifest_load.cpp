@@ -134,6 +134,8 @@ std::string compile(const System& system, const std::filesystem::path& base_dir)
     uint64_t kib = 0;
     std::string why;
     if (parse_memory(d.memory(), &kib, &why)) d.set_memory_kib(kib);
+    if (d.has_may_create() && parse_memory(d.may_create().memory(), &kib, &why))
+      d.mutable_may_create()->set_memory_kib(kib);
     d.set_module(plan.module[size_t(i)]);
     d.set_ramdisk_module(plan.ramdisk_module[size_t(i)]);
   }

@@ -265,6 +265,25 @@ bool cb_control(pb_istream_t* stream, const pb_field_t*, void** arg) {
     return true;
 }
 
+// Domain.may_create.backends: a name, resolved; its role is checked once
+// every domain's is known (check_create).
+bool cb_create_backend(pb_istream_t* stream, const pb_field_t*, void** arg) {
+    auto& c = *static_cast<Ctx*>(*arg);
+    Domain& d = *c.dom;
+    if (d.n_create_backends == kMaxPerDomain || c.out->n_create_backend_pool == kMaxPerDomain)
+        return fail(c, "%s: more than %u back-ends in may_create", who(*c.out, d).s, kMaxPerDomain);
+    Name n;
+    if (!read_name(stream, &n)) return false;
+    uint16_t peer;
+    if (!resolve(c, n, "may_create.backends", &peer)) return false;
+    for (unsigned k = 0; k < d.n_create_backends; ++k)
+        if (d.create_backends[k] == peer)
+            return fail(c, "%s: \"%s\" named twice in may_create.backends", who(*c.out, d).s, n.s);
+    c.out->create_backend_pool[c.out->n_create_backend_pool++] = peer;   // d.create_backends[d.n_create_backends]
+    d.n_create_backends++;
+    return true;
+}
+
 int hex_digit(char ch) {
     if (ch >= '0' && ch <= '9') return ch - '0';
     if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
@@ -382,7 +401,13 @@ bool cb_domain_full(pb_istream_t* stream, const pb_field_t*, void** arg) {
     d.irqs = s.irq_pool + s.n_irq_pool;
     d.mmio = s.mmio_pool + s.n_mmio_pool;
     d.controls = s.control_pool + s.n_control_pool;
+    d.create_backends = s.create_backend_pool + s.n_create_backend_pool;
+    d.n_create_backends = 0;
+    d.create_domains = 0;
+    d.create_memory_kib = 0;
     moat_Domain m = moat_Domain_init_zero;
+    m.may_create.backends.funcs.decode = cb_create_backend;
+    m.may_create.backends.arg = &c;
     pb_callback_t* cbs[] = {&m.cmdline, &m.grants, &m.events, &m.pci, &m.ioports, &m.irqs, &m.mmio, &m.controls};
     bool (*fns[])(pb_istream_t*, const pb_field_t*, void**) = {cb_cmdline, cb_grant, cb_event, cb_pci,
                                                                cb_ioports, cb_irq, cb_mmio, cb_control};
@@ -424,6 +449,19 @@ bool cb_domain_full(pb_istream_t* stream, const pb_field_t*, void** arg) {
     if (d.role == Role::builder && d.restart != RestartPolicy::never)
         return fail(c, "%s: the builder is never restarted: its restart policy must be NEVER", w.s);
     d.debug_console = m.debug_console;
+    if (m.has_may_create) {
+        if (d.role != Role::toolstack)
+            return fail(c, "%s: may_create is for the TOOLSTACK only, not %s", w.s, role_name(d.role));
+        if (m.may_create.domains == 0 || m.may_create.domains > kMaxCreated)
+            return fail(c, "%s: may_create.domains %u out of range 1-%u", w.s, m.may_create.domains, kMaxCreated);
+        if (m.may_create.memory_kib == 0 || m.may_create.memory_kib % (kPage / 1024) != 0)
+            return fail(c, "%s: may_create.memory_kib %llu is not a non-zero whole number of 4K pages", w.s,
+                        static_cast<unsigned long long>(m.may_create.memory_kib));
+        d.create_domains = uint8_t(m.may_create.domains);
+        d.create_memory_kib = m.may_create.memory_kib;
+    } else if (d.n_create_backends) {
+        return fail(c, "%s: may_create.backends without may_create", w.s);   // cannot happen
+    }
     return true;
 }
 
@@ -535,6 +573,25 @@ bool check_roles(Ctx& c) {
             if (s.domains[s.domains[i].controls[k]].role == Role::builder)
                 return fail(c, "domain \"%s\" names the builder \"%s\" in controls: nobody controls the builder",
                             s.domains[i].name, s.domains[s.domains[i].controls[k]].name);
+    return true;
+}
+
+// A create quota: within the machine's memory, back-ends that serve what a
+// created guest connects to (CONSOLE, XENSTORE).
+bool check_create(Ctx& c) {
+    const System& s = *c.out;
+    for (unsigned i = 0; i < s.n_domains; ++i) {
+        const Domain& d = s.domains[i];
+        if (!d.create_domains) continue;
+        if (d.create_memory_kib > uint64_t(s.memory_mib) * 1024)
+            return fail(c, "domain \"%s\": may_create.memory is more than the machine's %uM", d.name, s.memory_mib);
+        for (unsigned k = 0; k < d.n_create_backends; ++k) {
+            const Domain& b = s.domains[d.create_backends[k]];
+            if (b.role != Role::console && b.role != Role::xenstore)
+                return fail(c, "domain \"%s\": may_create.backends names \"%s\", a %s: only CONSOLE and XENSTORE domains serve created guests",
+                            d.name, b.name, role_name(b.role));
+        }
+    }
     return true;
 }
 
@@ -770,6 +827,7 @@ bool decode(const uint8_t* data, size_t len, System& out, char* err, size_t err_
     out.memory_mib = kDefaultMachineMib;
     out.n_grant_pool = out.n_event_pool = out.n_pci_pool = out.n_ioport_pool = out.n_irq_pool = out.n_mmio_pool = 0;
     out.n_control_pool = 0;
+    out.n_create_backend_pool = 0;
     out.n_cmdline_pool = 0;
     __builtin_memset(out.name_buckets, 0, sizeof out.name_buckets);
 
@@ -798,7 +856,7 @@ bool decode(const uint8_t* data, size_t len, System& out, char* err, size_t err_
     if (!run_pass(c, payload, payload_len, true)) return false;
     if (c.seen != out.n_domains) return fail(c, "domains changed between passes");  // cannot happen
 
-    return check_roles(c) && check_memory(c) && check_modules(c) && check_devices(c) && check_connections(c);
+    return check_roles(c) && check_create(c) && check_memory(c) && check_modules(c) && check_devices(c) && check_connections(c);
 }
 
 }  // namespace manifest

@@ -7,8 +7,10 @@
 // restarts them as their policy says. When every guest is down for good it
 // stops the services and itself, which ends the system.
 
+#include "create.hpp"
 #include "pv.hpp"
 #include "store.hpp"
+#include "trace_cap.hpp"
 
 #include <abi/errno.hpp>
 #include <abi/event_channel.hpp>
@@ -156,7 +158,14 @@ int control_index(int i) { return g_toolstack < 0 ? -1 : int(g_controlled_at[i])
 // The CSpace domain i needs: every capability it will hold, and a few more.
 uint32_t cspace_size(int i) {
     const manifest::Domain& m = g_sys.domains[i];
-    uint32_t n = m.n_ioports + m.n_irqs + m.n_mmio + 8 * m.n_pci + (m.debug_console ? 1 : 0) + m.n_controls + 4;
+    // The toolstack's Domain capabilities: one per controlled domain and
+    // per guest it may create.
+    uint32_t n = m.n_ioports + m.n_irqs + m.n_mmio + 8 * m.n_pci + (m.debug_console ? 1 : 0) + m.n_controls +
+                 m.create_domains + 4;
+    // A back-end of created guests: a Grant and an Event capability for each.
+    if (g_toolstack >= 0)
+        for (unsigned k = 0; k < g_sys.domains[g_toolstack].n_create_backends; ++k)
+            if (int(g_sys.domains[g_toolstack].create_backends[k]) == i) n += 2 * g_sys.domains[g_toolstack].create_domains;
     unsigned nl;
     const manifest::Link* links = g_index.links_of(unsigned(i), &nl);
     for (unsigned k = 0; k < nl; ++k) n += (links[k].grant ? 1 : 0) + (links[k].bind ? 1 : 0);
@@ -262,7 +271,9 @@ uint16_t backend_of(int i, manifest::ConnKind kind) {
     return kNoDomain;
 }
 
-char g_cmdline[manifest::kCmdlineLen + 64];
+// A command line and what we put before it (the store's master, the
+// toolstack's create quota with up to kMaxPerDomain back-ends' names).
+char g_cmdline[manifest::kCmdlineLen + 64 + manifest::kMaxPerDomain * (manifest::kNameLen + 1)];
 
 PvSpec spec_of(int i) {
     const manifest::Domain& m = g_sys.domains[i];
@@ -329,6 +340,17 @@ bool build(int i, long store_port_for_master) {
                        store_port_for_master, m.cmdline[0] ? " " : "", m.cmdline);
         s.cmdline = g_cmdline;
     }
+    // The toolstack learns its create quota from us, for clean early
+    // refusals (we check every create against it again ourselves):
+    // create-quota=DOMAINS,KIB[,BACKEND...].
+    if (m.role == manifest::Role::toolstack && m.create_domains) {
+        size_t at = base::snformat(g_cmdline, sizeof g_cmdline, "create-quota=%u,%lu", m.create_domains,
+                                   m.create_memory_kib);
+        for (unsigned k = 0; k < m.n_create_backends && at < sizeof g_cmdline; ++k)
+            at += base::snformat(g_cmdline + at, sizeof g_cmdline - at, ",%s", g_sys.domains[m.create_backends[k]].name);
+        if (at < sizeof g_cmdline) base::snformat(g_cmdline + at, sizeof g_cmdline - at, "%s%s", m.cmdline[0] ? " " : "", m.cmdline);
+        s.cmdline = g_cmdline;
+    }
     if (!pv_build(s, g_state[i].dom, err, sizeof err)) {
         rt::printf("%s: %s\n", m.name, err);
         return false;
@@ -339,6 +361,7 @@ bool build(int i, long store_port_for_master) {
     for (unsigned k = 0; k < nl; ++k)
         if (links[k].peer == g_builder || g_state[links[k].peer].live) ok &= install_link(links[k]);
     for (unsigned k = 0; k < m.n_controls; ++k) ok &= install_control(k);
+    if (m.role == manifest::Role::toolstack) ok &= builder::give_trace_capability(g_state[i].dom.id, s.cspace_slots, m.name);
     if (!ok) return false;
     rt::printf("built %s (%s) as domain %u: %lu KiB, image %s (%ld bytes)\n", m.name, role_name(m.role),
                g_state[i].dom.id, m.memory_kib, name, size);
@@ -496,7 +519,8 @@ bool restart(int i) {
             if (g_state[t.controls[k]].live && t.controls[k] != g_store)
                 (void)store_control_node(g_state[t.controls[k]].dom.id, g_state[i].dom.id);
         // And `moat destroy`'s directory is the new one's to write in.
-        if (t.n_controls) (void)store_destroy_dir(g_state[i].dom.id);
+        if (t.n_controls || t.create_domains) (void)store_destroy_dir(g_state[i].dom.id);
+        if (t.create_domains) (void)store_create_dir(g_state[i].dom.id);
     }
     write_rings(i);
     if (store_ready() && (i == g_console || g_sys.domains[i].role == manifest::Role::netback ||
@@ -569,6 +593,209 @@ void reap(int i) {
     down_for_good(i);
 }
 
+// ---- `moat create` (docs/control.md): guests the toolstack adds live ----
+//
+// A created guest is not in the manifest: it has its own table here, at
+// most the toolstack's quota of them at once (manifest::kMaxCreated), each
+// with a console and a XenStore connection at most, to back-ends the quota
+// names. It is a guest like the manifest's (counted in g_guests_left, so the
+// system lives while it runs), never restarted: when it stops or is
+// destroyed it is taken apart and its entry is free again (its name too).
+struct Created {
+    bool live = false;
+    char name[manifest::kNameLen + 1] = {};
+    uint64_t memory_kib = 0;
+    int console = -1;            // its back-ends (indices), -1: none
+    uint16_t control_slot = 0;   // the toolstack's slot for it + 1 (0: none yet)
+    // Its back-ends' slots for their Grant and Event capabilities naming it
+    // (+ 1; 0: none yet), console then store: an entry used again reuses
+    // them (destroying its previous guest emptied them).
+    uint16_t be_grant[2] = {}, be_event[2] = {};
+    char cmdline[kCreateCmdlineLen + 1] = {};
+    PvDomain dom;
+};
+Created g_created[manifest::kMaxCreated];
+bool g_create_timed = false;   // domain_create_live_insns: the first create's only
+// The staging area's frame list, copied out of the toolstack's frames.
+uint64_t g_create_list[kCreateStagePages];
+// The image is copied into g_manifest: the module is decoded into g_sys
+// once at boot and never read again (the domains' strings live in g_sys's
+// pools), so its 4 MiB serve each create's one copy of the image.
+static_assert(sizeof g_manifest >= kCreateStageBytes);
+
+int created_named(const char* name) {
+    for (unsigned k = 0; k < manifest::kMaxCreated; ++k)
+        if (g_created[k].live && __builtin_strcmp(g_created[k].name, name) == 0) return int(k);
+    return -1;
+}
+
+// Takes a created guest apart as a stopped manifest domain is (released
+// from XenStore, its back-ends let go of its rings, destroyed: every frame
+// back); its entry and name are free again.
+void take_down_created(int k) {
+    Created& c = g_created[k];
+    if (!c.live) return;
+    if (store_ready())
+        store_release(c.dom.id, c.dom.console_port && c.console >= 0 ? domid_of(c.console) : kNoDomain);
+    for (unsigned n = 0; n < 20000 && domctl_info(c.dom.id).mapped_grants; ++n) rt::sched_op(abi::SchedOp::yield);
+    domctl_simple(uint32_t(abi::DomctlCmd::destroy), c.dom.id);
+    c.live = false;
+    --g_guests_left;
+}
+
+// The back-end `name` of a create request ("" none) for connections of
+// `role`: its index, or -1 with the refusal in outcome.
+bool create_backend(const char* name, manifest::Role role, int* out, char* outcome, size_t cap) {
+    *out = -1;
+    if (!*name) return true;
+    const manifest::Domain& t = g_sys.domains[g_toolstack];
+    int i = g_sys.find(name);
+    bool in_quota = false;
+    for (unsigned k = 0; k < t.n_create_backends; ++k) in_quota |= int(t.create_backends[k]) == i;
+    if (i < 0 || !in_quota) {
+        base::snformat(outcome, cap, "refused: back-end \"%s\" is not in the toolstack's create quota", name);
+        return false;
+    }
+    if (g_sys.domains[i].role != role) {
+        base::snformat(outcome, cap, "refused: back-end \"%s\" is no %s domain", name,
+                       role == manifest::Role::console ? "CONSOLE" : "XENSTORE");
+        return false;
+    }
+    if (!g_state[i].live) {
+        base::snformat(outcome, cap, "failed: back-end \"%s\" is not running", name);
+        return false;
+    }
+    *out = i;
+    return true;
+}
+
+// Serves one create request of the toolstack's (its node's value, read
+// once): every field checked against the manifest's quota here, whatever
+// the toolstack checked; the image copied out of its frames once and
+// checked on the copy; the guest built, given to XenStore and its
+// back-ends, its Domain capability (control right) given to the toolstack,
+// started. The outcome: "done <domid>", "refused: why", "failed: why".
+void create_for_toolstack(const char* name, const char* value, char* outcome, size_t cap) {
+    const manifest::Domain& t = g_sys.domains[g_toolstack];
+    if (!t.create_domains) {
+        base::snformat(outcome, cap, "refused: the manifest gives the toolstack no create quota");
+        return;
+    }
+    static CreateRequest q;
+    char why[120];
+    if (!parse_create(name, value, q, why, sizeof why)) {
+        base::snformat(outcome, cap, "refused: %s", why);
+        return;
+    }
+    if (g_sys.find(q.name) >= 0 || created_named(q.name) >= 0 || __builtin_strcmp(q.name, "builder") == 0) {
+        base::snformat(outcome, cap, "refused: a domain called \"%s\" exists already", q.name);
+        return;
+    }
+    unsigned n = 0;
+    uint64_t kib = 0;
+    int slot = -1;
+    for (unsigned k = 0; k < manifest::kMaxCreated; ++k) {
+        if (g_created[k].live) ++n, kib += g_created[k].memory_kib;
+        else if (slot < 0) slot = int(k);
+    }
+    if (n >= t.create_domains || slot < 0) {
+        base::snformat(outcome, cap, "refused: %u created domains exist, the quota's most", n);
+        return;
+    }
+    if (q.memory_kib > t.create_memory_kib - kib) {
+        base::snformat(outcome, cap, "refused: %lu KiB asked, %lu KiB left of the create quota's %lu KiB", q.memory_kib,
+                       t.create_memory_kib - kib, t.create_memory_kib);
+        return;
+    }
+    int console = -1, store = -1;
+    if (!create_backend(q.console, manifest::Role::console, &console, outcome, cap) ||
+        !create_backend(q.xenstore, manifest::Role::xenstore, &store, outcome, cap))
+        return;
+    // The image: the frame list, then the frames it names, each checked by
+    // the kernel to be the toolstack's; copied once, checked on the copy (the
+    // toolstack may change its frames meanwhile: we never read them again).
+    const uint16_t ts = g_state[g_toolstack].dom.id;
+    const uint64_t pages = (uint64_t(q.image_size) + 4095) / 4096;
+    if (!copy_foreign(ts, q.list, kCreateListPages, reinterpret_cast<uint8_t*>(g_create_list)) ||
+        !copy_foreign(ts, g_create_list, pages, g_manifest)) {
+        base::snformat(outcome, cap, "refused: the staging area's frames are not all the toolstack's");
+        return;
+    }
+    if (uint32_t crc = manifest::crc32(g_manifest, q.image_size); crc != q.image_crc32) {
+        base::snformat(outcome, cap, "refused: the image's CRC-32 is %08x, the request says %08x", crc, q.image_crc32);
+        return;
+    }
+    Created& c = g_created[slot];
+    Created old = c;
+    c = Created{};
+    for (int e = 0; e < 2; ++e) c.be_grant[e] = old.be_grant[e], c.be_event[e] = old.be_event[e];
+    base::snformat(c.name, sizeof c.name, "%s", q.name);
+    base::snformat(c.cmdline, sizeof c.cmdline, "%s", q.cmdline);
+    c.memory_kib = q.memory_kib;
+    c.console = console;
+    PvSpec s{};
+    s.name = c.name;
+    s.image = g_manifest;
+    s.image_bytes = q.image_size;
+    s.cmdline = c.cmdline;
+    s.nr_pages = q.memory_kib / 4;
+    s.weight = 256;
+    s.cspace_slots = 16;
+    s.console_backend = console >= 0 ? domid_of(console) : kNoDomain;
+    s.store_backend = store >= 0 ? domid_of(store) : kNoDomain;
+    char err[160];
+    if (!pv_create(s, c.dom, err, sizeof err)) {
+        base::snformat(outcome, cap, "failed: %s", err);
+        return;
+    }
+    c.live = true;
+    ++g_guests_left;
+    auto fail = [&](const char* what) {
+        base::snformat(outcome, cap, "failed: %s", what);
+        rt::printf("moat create %s: %s\n", c.name, what);
+        take_down_created(slot);
+    };
+    if (!pv_build(s, c.dom, err, sizeof err)) return fail(err);
+    c.control_slot = old.control_slot;
+    if (!install(g_toolstack, long(c.dom.slot_domain), abi::kCapRightControl, "Domain", -1, &c.control_slot))
+        return fail("cannot give the toolstack its Domain capability");
+    // What its connections imply, as for a manifest connection: each
+    // back-end maps its ring page and binds its channel (Grant MAP_RW,
+    // Event); it binds to the back-end (Event, its slots 0 and 1).
+    const int ends[2] = {console, store};
+    uint32_t own_slot = 0;
+    for (int e = 0; e < 2; ++e) {
+        if (ends[e] < 0) continue;
+        bool ok = install(ends[e], long(c.dom.slot_grant), abi::kCapRightMapRw, "Grant", -1, &c.be_grant[e]) &&
+                  install(ends[e], long(c.dom.slot_event), abi::kCapRightBind, "Event", -1, &c.be_event[e]) &&
+                  rt::cap_install(c.dom.id, uint32_t(event_slot(ends[e])), own_slot++, abi::kCapRightBind) == 0;
+        if (!ok) return fail("cannot give it and its back-ends the capabilities its connections need");
+    }
+    if (store_ready()) {
+        StoreDomain sd{c.dom.id, c.name, c.dom.console_mfn, c.dom.console_port, s.console_backend, c.dom.store_mfn,
+                       c.dom.store_port};
+        if (!store_introduce(sd)) return fail("XenStore refused its introduction");
+        (void)store_control_node(c.dom.id, ts);
+        // As for a manifest guest: its back-ends map its rings first.
+        unsigned want = (c.dom.console_port ? 1u : 0u) + (c.dom.store_port ? 1u : 0u);
+        uint64_t deadline = rt::now_ns() + kBackendWaitNs;
+        while (domctl_info(c.dom.id).mapped_grants < want && rt::now_ns() < deadline) nap(1000000);
+        (void)store_stamp_start(c.dom.id);
+    }
+    rt::printf("built %s (guest, created for the toolstack) as domain %u: %lu KiB, image of %u bytes\n", c.name,
+               c.dom.id, c.memory_kib, q.image_size);
+    if (long r = domctl_simple(uint32_t(abi::DomctlCmd::unpause), c.dom.id); r != 0) return fail("unpause failed");
+    // From the toolstack's receiving the request to the guest's first
+    // instruction (it runs from here): guest time, which counts
+    // instructions under -icount shift=0.
+    uint64_t now = rt::now_ns();
+    if (!g_create_timed && now > q.asked_ns) {
+        g_create_timed = true;
+        rt::printf("BENCH domain_create_live_insns %lu\n", now - q.asked_ns);
+    }
+    base::snformat(outcome, cap, "done %u", c.dom.id);
+}
+
 // `moat destroy NAME` (docs/control.md): the toolstack asks by writing
 // "destroy" in kDestroyDir/NAME; we destroy the domain as we take a stopped one
 // apart, but for good (never restarted: the user asked it gone), and write
@@ -589,6 +816,15 @@ bool destroy_events() {
 
 // The outcome of destroying domain `name` for the toolstack: "done", or why not.
 void destroy_for_toolstack(const char* name, char* outcome, size_t cap) {
+    if (int k = created_named(name); k >= 0) {
+        Created& c = g_created[k];
+        long r = domctl_simple(uint32_t(abi::DomctlCmd::pause), c.dom.id);
+        rt::printf("%s (domain %u) destroyed for the toolstack (moat destroy)\n", name, c.dom.id);
+        if (r != 0) rt::printf("%s: pause before destroy failed: %ld (destroyed anyway)\n", name, r);
+        take_down_created(k);
+        base::snformat(outcome, cap, "done");
+        return;
+    }
     int i = -1;
     for (int k = 0; k < int(g_sys.n_domains); ++k)
         if (__builtin_strcmp(g_sys.domains[k].name, name) == 0) i = k;
@@ -637,18 +873,47 @@ void serve_destroys() {
     }
 }
 
-// Makes kDestroyDir and watches it, once XenStore answers and the toolstack
-// exists (with domains to control).
-void destroy_init() {
-    if (!store_ready() || g_toolstack < 0 || !g_state[g_toolstack].live || !g_sys.domains[g_toolstack].n_controls)
-        return;
-    if (!store_destroy_dir(g_state[g_toolstack].dom.id)) return;
-    auto w = rt::xs_watch(kDestroyDir, "destroy");
-    if (!w) {
-        rt::printf("xenstore watch %s: %s: moat destroy is not served\n", kDestroyDir, rt::xs_error_name(w.error()));
-        return;
+// Serves every request in kCreateDir that has no outcome yet (its value
+// still "create ...").
+void serve_creates() {
+    static char names[abi::kXenstorePayloadMax + 1];
+    auto d = rt::xs_directory(kCreateDir, names, sizeof names);
+    if (!d) return;
+    static char path[sizeof names + 16];
+    char outcome[200];
+    for (const char* c = rt::xs_next_name(names, *d, nullptr); c; c = rt::xs_next_name(names, *d, c)) {
+        base::snformat(path, sizeof path, "%s/%s", kCreateDir, c);
+        auto v = rt::xs_read(path, g_destroy_buf, sizeof g_destroy_buf);
+        if (!v || __builtin_strncmp(g_destroy_buf, "create ", 7) != 0) continue;
+        if (!g_state[g_toolstack].live) continue;
+        create_for_toolstack(c, g_destroy_buf, outcome, sizeof outcome);
+        if (__builtin_strncmp(outcome, "done", 4) != 0) rt::printf("moat create %s: %s\n", c, outcome);
+        if (store_exists(path)) (void)store_write(path, outcome);
     }
-    g_destroy_watched = true;
+}
+
+// Makes kDestroyDir (a toolstack with domains to control) and kCreateDir (one
+// with a create quota) and watches them, once XenStore answers.
+void destroy_init() {
+    if (!store_ready() || g_toolstack < 0 || !g_state[g_toolstack].live) return;
+    const manifest::Domain& t = g_sys.domains[g_toolstack];
+    // A created guest is destroyed through kDestroyDir too.
+    if (t.n_controls || t.create_domains) {
+        if (!store_destroy_dir(g_state[g_toolstack].dom.id)) return;
+        auto w = rt::xs_watch(kDestroyDir, "destroy");
+        if (!w) {
+            rt::printf("xenstore watch %s: %s: moat destroy is not served\n", kDestroyDir, rt::xs_error_name(w.error()));
+            return;
+        }
+        g_destroy_watched = true;
+    }
+    // Without a quota there is no directory: the toolstack's request cannot
+    // be written, and it refuses every create itself.
+    if (t.create_domains) {
+        if (!store_create_dir(g_state[g_toolstack].dom.id)) return;
+        if (auto w = rt::xs_watch(kCreateDir, "create"); !w)
+            rt::printf("xenstore watch %s: %s: moat create is not served\n", kCreateDir, rt::xs_error_name(w.error()));
+    }
 }
 
 bool guests_remain() { return g_guests_left != 0; }
@@ -873,11 +1138,23 @@ void rt::main() {
             else rt::sched_op(abi::SchedOp::yield);
             asked = destroy_events();
         }
-        if (asked) serve_destroys();
+        if (asked) {
+            serve_destroys();
+            serve_creates();
+        }
         for (int i = 0; i < int(g_sys.n_domains); ++i) {
             if (!g_state[i].live) continue;
             DomInfo info = domctl_info(g_state[i].dom.id);
             if (info.ok && info.state == abi::kDomainStateStopped) reap(i);
+        }
+        // A created guest that stopped is taken apart, never restarted.
+        for (unsigned k = 0; k < manifest::kMaxCreated; ++k) {
+            if (!g_created[k].live) continue;
+            DomInfo info = domctl_info(g_created[k].dom.id);
+            if (!info.ok || info.state != abi::kDomainStateStopped) continue;
+            rt::printf("%s (domain %u) %s: a created guest, not restarted\n", g_created[k].name, g_created[k].dom.id,
+                       reason_name(info.shutdown_reason));
+            take_down_created(int(k));
         }
     }
     rt::printf("every guest is down: stopping the services\n");

@@ -41,9 +41,9 @@ bool window_init() {
     return true;
 }
 
-bool window_map(uint16_t dom, const uint64_t* mfns, unsigned n) {
+bool window_map(uint16_t dom, const uint64_t* mfns, unsigned n, uint64_t flags = kRw) {
     abi::MmuUpdate u[kWindow];
-    for (unsigned i = 0; i < n; ++i) u[i] = abi::MmuUpdate{g_window_l1e[i], (mfns[i] << 12) | kRw};
+    for (unsigned i = 0; i < n; ++i) u[i] = abi::MmuUpdate{g_window_l1e[i], (mfns[i] << 12) | flags};
     // mmu_update leaves the TLB alone, as in Xen: stale translations of the
     // window would write to our own frames.
     return rt::hypercall(abi::Hypercall::mmu_update, rt::ptr(u), n, 0, dom) == 0 &&
@@ -83,12 +83,21 @@ bool each_page(uint16_t dom, uint64_t first, uint64_t count, F&& fn) {
     });
 }
 
+// Reads image bytes [off, off+len): from the spec's memory (bounded by
+// image_bytes) or from its boot module.
+bool image_read(const PvSpec& s, uint64_t off, void* dst, uint64_t len) {
+    if (!s.image) return module_read(s.image_module, off, dst, len) == 0;
+    if (off > s.image_bytes || len > s.image_bytes - off) return false;
+    __builtin_memcpy(dst, s.image + off, len);
+    return true;
+}
+
 // The kernel image as an elf::Source: parse() reads its headers and notes
 // through this, a block at a time; the segments are streamed separately.
-struct ModuleSource {
-    uint32_t index;
+struct ImageSource {
+    const PvSpec* spec;
     static bool read(void* ctx, uint64_t off, void* dst, size_t len) {
-        return module_read(static_cast<ModuleSource*>(ctx)->index, off, dst, len) == 0;
+        return image_read(*static_cast<ImageSource*>(ctx)->spec, off, dst, len);
     }
 };
 
@@ -162,6 +171,24 @@ PhysInfo domctl_physinfo() {
                     (op.u.physinfo.flags & abi::kPhysinfoDmaConfined) != 0};
 }
 
+bool copy_foreign(uint16_t dom, const uint64_t* mfns, uint64_t n, uint8_t* dst) {
+    if (!window_init()) return false;
+    // Read-only: a frame of its page tables maps too (its own memory to
+    // read), and nothing of ours can write to it.
+    constexpr uint64_t kRo = rt::kPteP | rt::kPteA;
+    for (uint64_t done = 0; done < n;) {
+        unsigned k = n - done < kWindow ? unsigned(n - done) : kWindow;
+        if (!window_map(dom, mfns + done, k, kRo)) {
+            (void)window_unmap(k);
+            return false;
+        }
+        __builtin_memcpy(dst + done * 4096, g_window[0], k * 4096ull);
+        if (!window_unmap(k)) return false;
+        done += k;
+    }
+    return true;
+}
+
 bool pv_create(const PvSpec& s, PvDomain& out, char* err, size_t err_len) {
     if (s.nr_pages > kMaxPages) {
         base::snformat(err, err_len, "%lu pages of memory, the builder handles at most %lu", s.nr_pages, kMaxPages);
@@ -199,14 +226,14 @@ bool pv_build(const PvSpec& s, PvDomain& d, char* err, size_t err_len) {
         return false;
     }
 
-    // The image: its headers and notes, read from its boot module.
-    long image_size = module_size(s.image_module, nullptr, 0);
+    // The image: its headers and notes, read from its boot module (or memory).
+    long image_size = s.image ? long(s.image_bytes) : module_size(s.image_module, nullptr, 0);
     if (image_size < 0) {
         base::snformat(err, err_len, "cannot read its image (boot module %u): %ld", s.image_module, image_size);
         return false;
     }
-    ModuleSource ms{s.image_module};
-    const elf::Source src{uint64_t(image_size), nullptr, &ModuleSource::read, &ms};
+    ImageSource ms{&s};
+    const elf::Source src{uint64_t(image_size), nullptr, &ImageSource::read, &ms};
     auto img = elf::parse(src);
     if (!img) {
         base::snformat(err, err_len, "image: %s", elf::describe(img.error()));
@@ -273,7 +300,7 @@ bool pv_build(const PvSpec& s, PvDomain& d, char* err, size_t err_len) {
             const uint64_t mem_end = g.vaddr + g.memsz < hi ? g.vaddr + g.memsz : hi;
             if (a >= mem_end) continue;
             const uint64_t file_end = g.vaddr + g.filesz < mem_end ? g.vaddr + g.filesz : mem_end;
-            if (a < file_end && module_read(s.image_module, g.offset + (a - g.vaddr), w + (a - lo), file_end - a) != 0) {
+            if (a < file_end && !image_read(s, g.offset + (a - g.vaddr), w + (a - lo), file_end - a)) {
                 read_ok = false;
                 return false;
             }

@@ -25,7 +25,11 @@ inline constexpr uint64_t kMaxPages = 256 * 1024;   // 1 GiB
 
 struct PvSpec {
     const char* name;
-    uint32_t image_module;     // boot module holding its kernel (an ELF image)
+    uint32_t image_module;     // boot module holding its kernel (an ELF image), unless `image` is set
+    // Or the image in our own memory (a live create's, copied out of the
+    // toolstack's frames once): image_bytes bytes at `image`.
+    const uint8_t* image = nullptr;
+    uint64_t image_bytes = 0;
     uint32_t ramdisk_module;   // boot module holding its ramdisk; 0: none
     const char* cmdline;
     uint64_t nr_pages;       // all of its memory, the two ring pages included
@@ -50,6 +54,11 @@ bool pv_create(const PvSpec& s, PvDomain& out, char* err, size_t err_len);
 // layout it chose (two lines, "<name>: kernel ..."). False with a reason in
 // err; the caller destroys the domain.
 bool pv_build(const PvSpec& s, PvDomain& d, char* err, size_t err_len);
+
+// Copies n frames of domain `dom` (mfns, each checked by the kernel to be
+// dom's: our Domain capability with build names it) into dst, n * 4096
+// bytes, through read-only foreign mappings. False if any is refused.
+[[nodiscard]] bool copy_foreign(uint16_t dom, const uint64_t* mfns, uint64_t n, uint8_t* dst);
 
 // A boot module's size and file name (module_info); negative errno on failure.
 long module_size(uint32_t index, char* name, size_t name_len);

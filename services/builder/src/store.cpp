@@ -212,15 +212,20 @@ bool store_control_node(uint16_t dom, uint16_t toolstack) {
     return true;
 }
 
-bool store_destroy_dir(uint16_t toolstack) {
+namespace {
+bool request_dir(const char* dir, uint16_t toolstack) {
     // Requests of a previous toolstack go: they were its, not this one's.
-    auto rm = rt::xs_rm(kDestroyDir);
-    if (!rm && rm.error() != rt::XsError::noent) return report("rm", kDestroyDir, rm.error());
+    auto rm = rt::xs_rm(dir);
+    if (!rm && rm.error() != rt::XsError::noent) return report("rm", dir, rm.error());
     rt::XsPerm perms[] = {{g_self, 'n'}, {toolstack, 'w'}};
-    if (auto m = rt::xs_mkdir(kDestroyDir); !m) return report("mkdir", kDestroyDir, m.error());
-    if (auto p = rt::xs_set_perms(kDestroyDir, perms, 2); !p) return report("set-perms", kDestroyDir, p.error());
+    if (auto m = rt::xs_mkdir(dir); !m) return report("mkdir", dir, m.error());
+    if (auto p = rt::xs_set_perms(dir, perms, 2); !p) return report("set-perms", dir, p.error());
     return true;
 }
+}  // namespace
+
+bool store_destroy_dir(uint16_t toolstack) { return request_dir(kDestroyDir, toolstack); }
+bool store_create_dir(uint16_t toolstack) { return request_dir(kCreateDir, toolstack); }
 
 bool store_exists(const char* path) {
     char buf[8];

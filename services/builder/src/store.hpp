@@ -76,6 +76,12 @@ bool store_control_node(uint16_t dom, uint16_t toolstack);
 // new id. A failure is printed, false returned.
 inline constexpr const char* kDestroyDir = "/moat/destroy";
 bool store_destroy_dir(uint16_t toolstack);
+// `moat create` (docs/control.md): kCreateDir, made as kDestroyDir is (the
+// builder's, writable, not readable, by the toolstack); the toolstack writes
+// a request "create ..." in kCreateDir/<name>, the builder the outcome
+// ("done <domid>", "refused: why", "failed: why").
+inline constexpr const char* kCreateDir = "/moat/create";
+bool store_create_dir(uint16_t toolstack);
 // Whether a node exists (the builder may read every node).
 bool store_exists(const char* path);
 // Writes a node (the builder may write every node).

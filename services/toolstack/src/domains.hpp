@@ -18,7 +18,8 @@ void self_init();
 const char* self_name();
 // Our own line of `moat list`: from start_info and our vCPU's runstate (we
 // hold no Domain capability for ourselves: none that would let us raise our
-// own weight).
+// own weight). So its moat top counters (events_sent, grant_ops,
+// grant_copy_bytes), which only getinfo reports, are 0.
 control::DomainInfo self_info();
 
 // A domain we hold a capability for, as getinfo sees it now.

@@ -15,7 +15,10 @@
 // connections and would otherwise restart it): we ask it in XenStore and
 // wait at most kDestroyTimeoutNs for its outcome.
 
+#include "create.hpp"
 #include "domains.hpp"
+#include "watch.hpp"
+#include "trace.hpp"
 
 #include <control/frame.hpp>
 #include <control/messages.hpp>
@@ -75,6 +78,8 @@ const char* op_name(control::Op op) {
     case control::Op::shutdown: return "shutdown";
     case control::Op::xenstore: return "xenstore";
     case control::Op::destroy: return "destroy";
+    case control::Op::upload: return "upload";
+    case control::Op::create: return "create";
     default: return "request";
     }
 }
@@ -118,6 +123,7 @@ void list() {
     size_t filled = n < control::kMaxListed - 1 ? n : control::kMaxListed - 1;
     for (size_t k = 0; k < filled; ++k) g_rsp.domains[1 + k] = g_held[k].info;
     g_rsp.n_domains = uint16_t(1 + filled);
+    g_rsp.free_memory_kib = toolstack::free_memory_kib();
     g_rsp.status = control::Status::ok;
     if (filled < n) base::snformat(g_rsp.error, sizeof g_rsp.error, "%zu more domains not listed", n - filled);
 }
@@ -220,6 +226,8 @@ void children_note(unsigned shown, unsigned total) {
 // back by name. The error's name goes first: a long path may be cut from
 // the reason, the name never.
 void xenstore(const control::Request& q) {
+    if (q.xs_op == control::XsOp::watch || q.xs_op == control::XsOp::watch_read || q.xs_op == control::XsOp::unwatch)
+        return toolstack::watch_request(q, g_rsp, g_store);
     const char* op = control::xs_op_name(q.xs_op);
     if (!g_store)
         return status(control::Status::failed, "ENOTCONN: xenstore %s %s: the toolstack has no XenStore connection",
@@ -276,12 +284,11 @@ void answer(const uint8_t* p, size_t n) {
     control::Request q;
     char err[control::kErrorLen + 1];
     control::Status s = control::decode_request(p, n, q, err, sizeof err);
+    // Every field from zero: nothing of the last answer (its records, its
+    // events, a list's domains) can leak into this one.
+    __builtin_memset(&g_rsp, 0, sizeof g_rsp);
     g_rsp.version = control::kVersion;
     g_rsp.seq = q.seq;
-    g_rsp.error[0] = '\0';
-    g_rsp.n_domains = 0;
-    g_rsp.value_len = 0;
-    g_rsp.n_children = 0;
     g_ls_total = 0;
     if (s != control::Status::ok) {
         status(s, "%s", err);
@@ -318,6 +325,9 @@ void answer(const uint8_t* p, size_t n) {
         if (!g_store)
             return status(control::Status::failed, "destroy \"%s\": the toolstack has no XenStore connection", q.name);
         return destroy(q);
+    case control::Op::upload: return toolstack::upload(q, g_rsp);
+    case control::Op::create: return toolstack::create(q, g_rsp, g_store);
+    case control::Op::trace: return toolstack::trace(q, g_rsp);
     default: return status(control::Status::bad_request, "no operation");
     }
 }
@@ -360,6 +370,7 @@ void rt::main() {
     } else {
         rt::printf("no XenStore: shutdown and xenstore requests will fail\n");
     }
+    toolstack::create_init();
     kCom2.init(true);
     size_t n = toolstack::held(nullptr, 0);
     rt::printf("control channel on COM2, controlling %zu domains\n", n);
@@ -378,6 +389,7 @@ void rt::main() {
             }
         }
         uint64_t now = rt::now_ns();
+        if (g_store) toolstack::watch_tick(now);
         if (got) last_byte = now;
         else if (g_reader.pending() && now - last_byte > kStaleFrameNs) g_reader.reset();
         sleep_until(now + (got ? kBusyTickNs : kQuietTickNs));

@@ -24,6 +24,10 @@ inline constexpr unsigned kMaxDevices = 1024;    // pci, ioports, irqs, mmio of 
 // The domains a TOOLSTACK controls (Domain.controls): at most every other
 // domain, in one pool (there is at most one toolstack).
 inline constexpr unsigned kMaxControls = kMaxDomains;
+// A TOOLSTACK's create quota (Domain.may_create, `moat create`): at most
+// kMaxCreated live-created domains at once, connected to at most
+// kMaxPerDomain back-ends.
+inline constexpr unsigned kMaxCreated = 64;
 inline constexpr unsigned kNameLen = 32;
 inline constexpr unsigned kCmdlineLen = 1023;
 inline constexpr unsigned kCmdlineBytes = 512 * 1024;   // all command lines together, each with its NUL
@@ -78,6 +82,15 @@ struct Domain {
     // consecutive entries of System::control_pool.
     const uint16_t* controls;
     uint16_t n_controls;
+    // TOOLSTACK only: its create quota (create_domains 0: none, every create
+    // refused). create_domains 1 to kMaxCreated, create_memory_kib whole
+    // pages within the machine's memory, create_backends CONSOLE or XENSTORE
+    // domains (indices), each once; n_create_backends consecutive entries
+    // of System::create_backend_pool.
+    uint8_t create_domains;
+    uint64_t create_memory_kib;
+    const uint16_t* create_backends;
+    uint8_t n_create_backends;
 };
 
 struct Connection {
@@ -106,9 +119,10 @@ struct System {
     uint32_t irq_pool[kMaxDevices];
     Range mmio_pool[kMaxDevices];
     uint16_t control_pool[kMaxControls];
+    uint16_t create_backend_pool[kMaxPerDomain];
     char cmdline_pool[kCmdlineBytes];
     uint32_t n_grant_pool, n_event_pool, n_pci_pool, n_ioport_pool, n_irq_pool, n_mmio_pool, n_control_pool,
-        n_cmdline_pool;
+        n_create_backend_pool, n_cmdline_pool;
 
     // Names to indices: open addressing, index + 1 per used bucket (0: empty),
     // filled by the decoder once the names are checked. find() costs a few

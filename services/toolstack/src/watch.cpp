@@ -1,0 +1,162 @@
+// XenStore watches for the host (watch.hpp). Every watch event the toolstack's
+// XenStore client queues is ours: the toolstack sets no other watch (the
+// destroy and create outcomes are polled). An event for a token we do not
+// hold (a watch removed while its event was in flight) is dropped.
+
+#include "watch.hpp"
+
+#include <base/format.hpp>
+#include <rt/console.hpp>
+#include <rt/time.hpp>
+#include <rt/xenbus.hpp>
+
+#include <cstdarg>
+
+namespace toolstack {
+
+namespace {
+
+// One watch. Invariants: `used` slots only are meaningful; among used ones,
+// paths are unique (a second WATCH of a path renews the first); `head` and
+// `count` describe a ring of at most kQueued valid paths, oldest at head.
+struct Watch {
+    bool used;
+    char path[control::kPathLen + 1];
+    char token[24];   // "moat-ctl-<slot>-<generation>": a token of a removed watch is never reused
+    uint64_t touched_ns;   // the last WATCH or WATCH_READ: the lease runs from here
+    unsigned head, count;
+    uint64_t dropped;      // events not queued (queue full, or a path the channel cannot carry) since the last read
+    char queue[kQueued][control::kPathLen + 1];
+};
+
+Watch g_watches[kMaxWatches];
+uint32_t g_generation;
+rt::XsWatchEvent g_ev;   // ~4 KiB: not on the stack
+
+__attribute__((format(printf, 3, 4))) void answer(control::Response& rsp, control::Status s, const char* fmt, ...) {
+    rsp.status = s;
+    va_list ap;
+    va_start(ap, fmt);
+    base::vsnformat(rsp.error, sizeof rsp.error, fmt, ap);
+    va_end(ap);
+}
+
+Watch* find_path(const char* path) {
+    for (Watch& w : g_watches)
+        if (w.used && __builtin_strcmp(w.path, path) == 0) return &w;
+    return nullptr;
+}
+
+Watch* find_token(const char* token) {
+    for (Watch& w : g_watches)
+        if (w.used && __builtin_strcmp(w.token, token) == 0) return &w;
+    return nullptr;
+}
+
+void push(Watch& w, const char* path) {
+    if (w.count == kQueued || !control::valid_path(path)) {
+        ++w.dropped;
+        return;
+    }
+    unsigned tail = (w.head + w.count) % kQueued;
+    base::snformat(w.queue[tail], sizeof w.queue[tail], "%s", path);
+    ++w.count;
+}
+
+void pump() {
+    while (rt::xs_next_watch_event(g_ev))
+        if (Watch* w = find_token(g_ev.token)) push(*w, g_ev.path);
+}
+
+void remove(Watch& w) {
+    (void)rt::xs_unwatch(w.path, w.token);   // gone already is fine: it is gone either way
+    w.used = false;
+}
+
+}  // namespace
+
+void watch_request(const control::Request& q, control::Response& rsp, bool store) {
+    const char* op = control::xs_op_name(q.xs_op);
+    if (!store)
+        return answer(rsp, control::Status::failed,
+                      "ENOTCONN: xenstore %s %s: the toolstack has no XenStore connection", op, q.path);
+    pump();
+    uint64_t now = rt::now_ns();
+    Watch* w = find_path(q.path);
+    switch (q.xs_op) {
+    case control::XsOp::watch: {
+        if (w) {   // already held: renewed (a host that lost an answer may ask again)
+            w->touched_ns = now;
+            rsp.status = control::Status::ok;
+            return;
+        }
+        for (Watch& s : g_watches)
+            if (!s.used) {
+                w = &s;
+                break;
+            }
+        if (!w)
+            return answer(rsp, control::Status::failed,
+                          "ENOSPC: xenstore watch %s: the toolstack holds %u watches already (each lapses %u s "
+                          "after its last read)",
+                          q.path, kMaxWatches, unsigned(kLeaseNs / 1'000'000'000));
+        *w = Watch{};
+        base::snformat(w->path, sizeof w->path, "%s", q.path);
+        base::snformat(w->token, sizeof w->token, "moat-ctl-%u-%u", unsigned(w - g_watches), ++g_generation);
+        if (auto r = rt::xs_watch(w->path, w->token); !r)
+            return answer(rsp, control::Status::failed, "%s: xenstore watch %s", rt::xs_error_name(r.error()),
+                          q.path);
+        w->used = true;
+        w->touched_ns = now;
+        rsp.status = control::Status::ok;
+        return;
+    }
+    case control::XsOp::watch_read: {
+        if (!w)
+            return answer(rsp, control::Status::failed,
+                          "ENOENT: xenstore watch_read %s: no watch on it (never set, removed, or lapsed after "
+                          "%u s unread)",
+                          q.path, unsigned(kLeaseNs / 1'000'000'000));
+        w->touched_ns = now;
+        rsp.n_events = 0;
+        while (w->count && rsp.n_events < control::kMaxEvents) {
+            base::snformat(rsp.events[rsp.n_events++], control::kPathLen + 1, "%s", w->queue[w->head]);
+            w->head = (w->head + 1) % kQueued;
+            --w->count;
+        }
+        rsp.status = control::Status::ok;
+        if (w->dropped) {
+            rsp.error[0] = '\0';
+            base::snformat(rsp.error, sizeof rsp.error, "%lu events dropped: the watch's queue (%u) was full",
+                           (unsigned long)w->dropped, kQueued);
+            w->dropped = 0;
+        }
+        return;
+    }
+    case control::XsOp::unwatch:
+        if (!w)
+            return answer(rsp, control::Status::failed, "ENOENT: xenstore unwatch %s: no watch on it", q.path);
+        remove(*w);
+        rsp.status = control::Status::ok;
+        return;
+    default: return answer(rsp, control::Status::bad_request, "xenstore %s: not a watch operation", op);
+    }
+}
+
+void watch_tick(uint64_t now) {
+    pump();
+    for (Watch& w : g_watches)
+        if (w.used && now - w.touched_ns > kLeaseNs) {
+            rt::printf("toolstack: watch on %s lapsed (not read for %u s)\n", w.path,
+                       unsigned(kLeaseNs / 1'000'000'000));
+            remove(w);
+        }
+}
+
+unsigned watches_held() {
+    unsigned n = 0;
+    for (const Watch& w : g_watches) n += w.used;
+    return n;
+}
+
+}  // namespace toolstack
