@@ -1,7 +1,9 @@
 #include "control_cli.hpp"
+#include "cli_args.hpp"
 
 #include "control_client.hpp"
 #include "rundir.hpp"
+#include "watch_cli.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -58,16 +60,17 @@ bool valid_xenstore_path(std::string_view path) {
 
 // `moat xenstore WORDS...` as a XenstoreRequest; "" or why not.
 std::string xenstore_request(const std::vector<std::string>& words, control::XenstoreRequest* x) {
-  if (words.empty()) return "which operation? (ls, read, write, rm)";
+  if (words.empty()) return "which operation? (ls, read, write, rm, watch)";
   const std::string& verb = words[0];
   size_t want = verb == "write" ? 3 : 2;
   if (verb == "ls") x->set_op(control::XenstoreRequest::LS);
   else if (verb == "read") x->set_op(control::XenstoreRequest::READ);
   else if (verb == "write") x->set_op(control::XenstoreRequest::WRITE);
   else if (verb == "rm") x->set_op(control::XenstoreRequest::RM);
-  else return "unknown operation '" + verb + "' (ls, read, write, rm)";
+  else if (verb == "watch") x->set_op(control::XenstoreRequest::WATCH);
+  else return "unknown operation '" + verb + "' (ls, read, write, rm, watch)";
   if (words.size() != want)
-    return verb == "write" ? "write takes a PATH and a VALUE" : verb + " takes one PATH";
+    return verb == "write" ? "write takes a PATH and a VALUE (the words after PATH, a space apart)" : verb + " takes one PATH";
   if (!valid_xenstore_path(words[1]))
     return "'" + words[1] + "' is no XenStore path this channel carries (1 to 256 of A-Z a-z 0-9 _ @ / -)";
   x->set_path(words[1]);
@@ -88,12 +91,13 @@ bool is_control_command(const char* command) {
 void print_control_help(const char* command, FILE* out) {
   std::string_view c = command;
   if (c == "list") {
-    std::fputs("usage: moat list [NAME] [--system S] [--timeout SECONDS] [--rtt N]\n"
+    std::fputs("usage: moat list [NAME] [--free] [--system S] [--timeout SECONDS] [--rtt N]\n"
                "\n"
                "The domains of the running system, as 'xl list' prints them: Name, ID,\n"
                "Mem (MiB it owns), VCPUs, State (r running, p paused, s shut down, c crashed)\n"
                "and Time(s) (CPU time received): every domain the toolstack controls, and\n"
-               "the toolstack itself. With NAME, that domain only. --rtt N first makes N\n"
+               "the toolstack itself. With NAME, that domain only. --free adds a line\n"
+               "'free memory: N KiB', the machine's (as xl info's free_memory). --rtt N first makes N\n"
                "round trips and prints their median (BENCH control_rtt_ms, for make bench).\n",
                out);
   } else if (c == "pause" || c == "unpause") {
@@ -113,6 +117,7 @@ void print_control_help(const char* command, FILE* out) {
                out);
   } else if (c == "xenstore") {
     std::fputs("usage: moat xenstore ls PATH | read PATH | write PATH VALUE | rm PATH\n"
+               "       moat xenstore watch PATH [--count N] [--seconds S] [--keep]\n"
                "                     [--system S] [--timeout SECONDS]\n"
                "\n"
                "XenStore as the toolstack domain's own permissions allow (it is one more\n"
@@ -121,7 +126,13 @@ void print_control_help(const char* command, FILE* out) {
                "ls prints the node's children, one a line (as xenstore-list); read its value\n"
                "(as xenstore-read: '\\' doubled, other bytes than printable ASCII as \\ and\n"
                "three octal digits); write sets it (creating it); rm removes it and all under\n"
-               "it. A refusal by XenStore comes back with its name: failed: EACCES: ...\n",
+               "it. A refusal by XenStore comes back with its name: failed: EACCES: ...\n"
+               "watch prints the path of each change at or under PATH, one a line, as it\n"
+               "comes (as xenstore-watch; the first is PATH itself, as XenStore fires a new\n"
+               "watch once), until Ctrl-C, N paths (--count) or S seconds (--seconds); it\n"
+               "is the toolstack's watch, fired for what the toolstack may read. --keep\n"
+               "leaves it set when done: a later watch of PATH takes what it queued (at\n"
+               "most 16 paths), and unread it lapses after 10 s.\n",
                out);
   } else {
     std::fputs("usage: moat shutdown [NAME] [--system S] [--timeout SECONDS]\n"
@@ -152,12 +163,18 @@ int control_command(const char* command, int argc, char** argv) {
   std::vector<std::string> words;   // xenstore: ls|read|write|rm PATH [VALUE]
   bool have_name = false;
   double timeout = kDefaultTimeout;
+  bool free = false;   // list --free: the machine's free memory after the table
   long rtt = 0;   // list --rtt N: N round trips first, their median printed as a BENCH line
+  WatchOptions watch;   // xenstore watch: --count, --seconds, --keep
   for (int i = 0; i < argc; ++i) {
     std::string_view arg = argv[i];
-    // write's VALUE is taken as it is, even one that starts with '-'.
-    if (op == "xenstore" && words.size() == 2 && words[0] == "write") {
-      words.push_back(argv[i]);
+    // write's VALUE is taken as it is, even one that starts with '-'; the
+    // words after it join it, a space apart (a value with spaces from a
+    // caller that cannot quote, as moat-systest's CONTROL steps).
+    if (op == "xenstore" && words.size() >= 2 && words[0] == "write" &&
+        (words.size() == 2 || std::string_view(argv[i]).substr(0, 2) != "--")) {
+      if (words.size() == 2) words.push_back(argv[i]);
+      else words[2] += std::string(" ") + argv[i];
       continue;
     }
     if (arg == "-h" || arg == "--help") {
@@ -167,12 +184,11 @@ int control_command(const char* command, int argc, char** argv) {
       if (i + 1 >= argc || !*argv[i + 1]) return usage_error(command, "--system needs a system's name");
       system = argv[++i];
     } else if (arg == "--timeout") {
-      char* end = nullptr;
-      double v = i + 1 < argc ? std::strtod(argv[i + 1], &end) : 0;
-      if (i + 1 >= argc || end == argv[i + 1] || *end != '\0' || !(v > 0) || v > 86400)
+      if (i + 1 >= argc || !parse_timeout(argv[i + 1], &timeout))
         return usage_error(command, "--timeout needs a positive number of seconds");
-      timeout = v;
       ++i;
+    } else if (arg == "--free" && op == "list") {
+      free = true;
     } else if (arg == "--rtt" && op == "list") {
       char* end = nullptr;
       long v = i + 1 < argc ? std::strtol(argv[i + 1], &end, 10) : 0;
@@ -180,6 +196,18 @@ int control_command(const char* command, int argc, char** argv) {
         return usage_error(command, "--rtt needs a number of round trips (1 to 10000)");
       rtt = v;
       ++i;
+    } else if ((arg == "--count" || arg == "--seconds") && op == "xenstore" && !words.empty() &&
+               words[0] == "watch") {
+      double v;
+      if (i + 1 >= argc || !parse_number(argv[i + 1], 0, 1e6, &v) || !(v > 0) ||
+          (arg == "--count" && v != double(long(v))))
+        return usage_error(command, std::string(arg) + " needs a positive " +
+                                        (arg == "--count" ? "number of paths" : "number of seconds"));
+      if (arg == "--count") watch.count = long(v);
+      else watch.seconds = v;
+      ++i;
+    } else if (arg == "--keep" && op == "xenstore" && !words.empty() && words[0] == "watch") {
+      watch.keep = true;
     } else if (!arg.empty() && arg[0] == '-') {
       return usage_error(command, "unknown option '" + std::string(arg) + "'");
     } else if (op == "xenstore") {
@@ -204,6 +232,13 @@ int control_command(const char* command, int argc, char** argv) {
   std::string chosen, why;
   if (!rundir::choose(root, system, &chosen, &why)) return error(command, why);
   const std::string socket = (root / chosen / rundir::kSocket).string();
+  if (op == "xenstore" && request.xenstore().op() == control::XenstoreRequest::WATCH) {
+    watch.socket = socket;
+    watch.system = chosen;
+    watch.path = request.xenstore().path();
+    watch.timeout = timeout;
+    return xenstore_watch(watch);
+  }
 
   if (op == "list") request.mutable_list();
   else if (op == "pause") request.mutable_pause()->set_name(name);
@@ -279,6 +314,8 @@ int control_command(const char* command, int argc, char** argv) {
         return error(command, "no domain '" + name + "' in system " + chosen + " (that the toolstack controls)");
     }
     std::fputs(control::format_list(shown).c_str(), stdout);
+    // As xl info's free_memory (KiB here: a frame's difference shows).
+    if (free) std::printf("free memory: %llu KiB\n", static_cast<unsigned long long>(r.free_memory_kib()));
   } else if (op == "shutdown") {
     std::printf("%s asked to power off\n", have_name ? name.c_str() : "every controlled domain");
   } else if (op == "destroy") {

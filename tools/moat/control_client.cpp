@@ -26,6 +26,14 @@ constexpr size_t kMaxNameLength = 32;        // manifest names (abi::kConsoleNam
 // XenStore over the channel (proto/control.proto: XenstoreRequest).
 constexpr size_t kMaxValueLength = 512;
 constexpr size_t kMaxChildLength = 64;
+constexpr size_t kMaxPathLength = 256;
+constexpr size_t kMaxEvents = 3;               // xenstore WATCH_READ's fired paths
+// moat trace: whole records, at most kMaxRecordsBytes an answer; cpus, the
+// number of per-CPU buffers, 1 to kMaxCpus (far above any machine QEMU or
+// the kernel runs: only nonsense is kept out).
+constexpr size_t kTraceRecordBytes = 32;
+constexpr size_t kMaxRecordsBytes = 896;
+constexpr uint32_t kMaxCpus = 4096;
 
 bool valid_domain_name(const std::string& name) {
   if (name.empty() || name.size() > kMaxNameLength) return false;
@@ -46,6 +54,13 @@ bool valid_child(const std::string& name) {
   if (name.empty() || name.size() > kMaxChildLength) return false;
   for (char c : name)
     if (c == '/' || !xenstore_char(c)) return false;
+  return true;
+}
+
+bool valid_path(const std::string& path) {
+  if (path.empty() || path.size() > kMaxPathLength) return false;
+  for (char c : path)
+    if (!xenstore_char(c)) return false;
   return true;
 }
 
@@ -76,28 +91,66 @@ bool check_response(const Request& request, const Response& r, std::string* why)
   // other answer must be in ours.
   if (r.status() != BAD_VERSION && r.version() != V1)
     return bad("protocol version " + std::to_string(int(r.version())) + ", not 1");
+  const bool ok = r.status() == OK;
+  const bool is_list = request.op_case() == Request::kList;
+  const bool is_create = request.op_case() == Request::kCreate;
+  const bool is_xs = request.op_case() == Request::kXenstore;
+  const bool is_ls = is_xs && request.xenstore().op() == XenstoreRequest::LS;
+  const bool is_read = is_xs && request.xenstore().op() == XenstoreRequest::READ;
+  const bool is_watch_read = is_xs && request.xenstore().op() == XenstoreRequest::WATCH_READ;
+  const bool is_trace = request.op_case() == Request::kTrace;
+  const bool is_trace_read = is_trace && request.trace().op() == TraceRequest::READ;
+  const bool is_trace_start = is_trace && request.trace().op() == TraceRequest::START;
   // OK carries a note only where the toolstack may show less than there is:
-  // a list or an ls too long for one frame.
-  const bool is_ls = request.op_case() == Request::kXenstore && request.xenstore().op() == XenstoreRequest::LS;
-  const bool is_read = request.op_case() == Request::kXenstore && request.xenstore().op() == XenstoreRequest::READ;
-  if (r.status() == OK && !r.error().empty() && request.op_case() != Request::kList && !is_ls)
+  // a list or an ls too long for one frame, a watch queue that overflowed.
+  if (ok && !r.error().empty() && !is_list && !is_ls && !is_watch_read)
     return bad("status OK with an error (\"" + r.error() + "\")");
-  if (r.status() != OK && r.error().empty()) return bad("status " + Status_Name(r.status()) + " without a reason");
+  if (!ok && r.error().empty()) return bad("status " + Status_Name(r.status()) + " without a reason");
   for (char c : r.error())
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return bad("control characters in its error text");
-  if (!r.value().empty() && !(r.status() == OK && is_read)) return bad("a value in an answer that is not a read");
+  if (!r.value().empty() && !(ok && is_read)) return bad("a value in an answer that is not a read");
   if (r.value().size() > kMaxValueLength)
     return bad("a value of " + std::to_string(r.value().size()) + " bytes, over " + std::to_string(kMaxValueLength));
-  if (r.children_size() != 0 && !(r.status() == OK && is_ls)) return bad("children in an answer that is not an ls");
+  if (r.children_size() != 0 && !(ok && is_ls)) return bad("children in an answer that is not an ls");
   std::set<std::string> children;
   for (const std::string& c : r.children()) {
     if (!valid_child(c)) return bad("a child that is not a node name (1 to 64 of [A-Za-z0-9_@-])");
     if (!children.insert(c).second) return bad("child " + c + " listed twice");
   }
-  if (r.status() != OK || request.op_case() != Request::kList) {
+  if (r.free_memory_kib() != 0 && !(ok && is_list)) return bad("free memory in an answer that is not a list");
+  // xenstore WATCH_READ: the fired paths, each one XenStore could hold.
+  if (r.events_size() != 0 && !(ok && is_watch_read))
+    return bad("watch events in an answer that is not a watch_read");
+  if (size_t(r.events_size()) > kMaxEvents)
+    return bad(std::to_string(r.events_size()) + " watch events, over " + std::to_string(kMaxEvents));
+  for (const std::string& e : r.events())
+    if (!valid_path(e)) return bad("a watch event that is not a XenStore path (1 to 256 of [A-Za-z0-9_@/-])");
+  // moat trace: records, next and lost answer a read; cpus a start or a read.
+  if (!(ok && is_trace_read) && (!r.records().empty() || r.next() != 0 || r.lost() != 0))
+    return bad("trace records in an answer that is not a trace read");
+  if (!(ok && (is_trace_read || is_trace_start)) && r.cpus() != 0)
+    return bad("a number of CPUs in an answer that is not a trace start or read");
+  if (ok && (is_trace_read || is_trace_start)) {
+    if (r.cpus() < 1 || r.cpus() > kMaxCpus)
+      return bad(std::to_string(r.cpus()) + " CPUs, not 1 to " + std::to_string(kMaxCpus));
+    if (is_trace_read && request.trace().cpu() >= r.cpus())
+      return bad("records of CPU " + std::to_string(request.trace().cpu()) + " of only " + std::to_string(r.cpus()));
+  }
+  if (r.records().size() % kTraceRecordBytes != 0 || r.records().size() > kMaxRecordsBytes)
+    return bad("trace records of " + std::to_string(r.records().size()) + " bytes, not whole " +
+               std::to_string(kTraceRecordBytes) + "-byte records within " + std::to_string(kMaxRecordsBytes));
+  if (ok && is_trace_read && r.next() < request.trace().cursor())
+    return bad("a trace cursor that went back (next " + std::to_string(r.next()) + ", asked from " +
+               std::to_string(request.trace().cursor()) + ")");
+  // Domains: those of a list; the new one in the answer to a create.
+  if (!ok || (!is_list && !is_create)) {
     if (r.domains_size() != 0) return bad("domains in an answer that is not a list");
     return true;
   }
+  if (is_create && r.domains_size() != 1)
+    return bad(std::to_string(r.domains_size()) + " domains in the answer to a create, not the 1 created");
+  if (is_create && r.domains(0).name() != request.create().name())
+    return bad("the answer to the create of " + request.create().name() + " names another domain");
   std::set<std::string> names;
   std::set<uint32_t> ids;
   for (const DomainInfo& d : r.domains()) {

@@ -32,12 +32,17 @@ struct Exchange {
 // Checks every field of a decoded Response to `request`, one whose seq is
 // the request's: the version (V1, or BAD_VERSION naming its own), a known
 // status, an error exactly when the status is not OK, no unknown fields,
-// domains only in the answer to a list, each with a valid name, unique name
-// and id, a known state, vCPUs and memory in range; a value (at most 512
-// bytes) only in the answer to a xenstore read, children (each a node name
-// of 1 to 64 of [A-Za-z0-9_@-], unique) only in the answer to an ls; an OK
-// with an error text (a note: some left out) only for a list or an ls.
-// False with *why.
+// domains only in the answer to a list (and exactly one, the one named, in
+// the OK answer to a create), each with a valid name, unique name and id, a
+// known state, vCPUs and memory in range; free memory only in a list's; a
+// value (at most 512 bytes) only in the answer to a xenstore read, children
+// (each a node name of 1 to 64 of [A-Za-z0-9_@-], unique) only in the
+// answer to an ls, events (at most 3 XenStore paths) only in a watch_read's;
+// records (whole 32-byte records, at most 896 bytes), next (not before the
+// request's cursor) and lost only in a trace read's, cpus (1 to 4096, above
+// the cpu read) in exactly the OK answers to a trace start or read; an OK
+// with an error text (a note: some left out) only for a list, an ls or a
+// watch_read. Only OK answers carry any of these. False with *why.
 [[nodiscard]] bool check_response(const Request& request, const Response& response, std::string* why);
 
 // Sends `request` on the connected stream socket `fd` and waits for the

@@ -1,4 +1,5 @@
 #include "graph.hpp"
+#include "cli_args.hpp"
 
 #include "process.hpp"
 
@@ -410,11 +411,8 @@ int command(int argc, char** argv, const LoadAndCheck& load_and_check, const Run
       if (i + 1 >= argc || !*argv[i + 1]) return usage_error("--system needs a system's name");
       system = argv[++i];
     } else if (arg == "--timeout") {
-      char* end = nullptr;
-      double v = i + 1 < argc ? std::strtod(argv[i + 1], &end) : 0;
-      if (i + 1 >= argc || end == argv[i + 1] || *end != '\0' || !(v > 0) || v > 86400)
+      if (i + 1 >= argc || !moat::cli::parse_timeout(argv[i + 1], &timeout_s))
         return usage_error("--timeout needs a positive number of seconds");
-      timeout_s = v;
       ++i;
     } else if (arg.size() > 1 && arg[0] == '-') {
       return usage_error("unknown option '" + std::string(arg) + "'");

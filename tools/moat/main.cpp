@@ -127,10 +127,12 @@ void print_run_help(FILE* out) {
       "                       directory (default: FILE's name without .textproto)\n"
       "\n"
       "The run directory out/run/NAME (../run beside this binary, or $MOAT_RUN_DIR)\n"
-      "holds manifest (FILE's path) and pid (QEMU's) while the system runs. When the\n"
-      "manifest has a TOOLSTACK domain, QEMU's COM2 is the unix socket\n"
-      "out/run/NAME/control.sock, through which 'moat list', 'moat pause',\n"
-      "'moat unpause' and 'moat shutdown' ask it (docs/control.md).\n",
+      "holds manifest (FILE's path) and pid (QEMU's) while the system runs, and\n"
+      "console.log, the console's output, which 'moat console NAME' follows from\n"
+      "another terminal (with --log FILE, a symlink to FILE; a new run of the same\n"
+      "name starts it afresh). When the manifest has a TOOLSTACK domain, QEMU's COM2\n"
+      "is the unix socket out/run/NAME/control.sock, through which 'moat list',\n"
+      "'moat pause', 'moat unpause' and 'moat shutdown' ask it (docs/control.md).\n",
       out);
   std::fputs(kQemuOptionsHelp, out);
 }
@@ -529,6 +531,25 @@ int cmd_run(int argc, char** argv) {
       std::string error;
       if (!moat::rundir::write_pid(root, name, pid, &error)) std::fprintf(stderr, "moat run: %s\n", error.c_str());
     };
+  }
+  // COM1's output in the run directory, for `moat console` (docs/control.md):
+  // QEMU's chardev logs it there, or into --log FILE (one logfile per
+  // chardev) with console.log a symlink to FILE.
+  const auto console_log = root / name / moat::rundir::kConsoleLog;
+  if (run.spec.serial_log.empty()) {
+    run.spec.serial_log = console_log.string();
+    // Made now, empty, so that a `moat console` started as soon as the pid is
+    // written finds it; QEMU opens it with O_TRUNC, the same file.
+    if (!run.dry_run) std::ofstream(console_log, std::ios::trunc);
+  } else if (!run.dry_run) {
+    std::error_code ec;
+    auto target = std::filesystem::absolute(run.spec.serial_log, ec);
+    // --log naming console.log itself: already where it belongs (a link would loop).
+    if (!ec && std::filesystem::weakly_canonical(target, ec) != std::filesystem::weakly_canonical(console_log, ec))
+      std::filesystem::create_symlink(target, console_log, ec);
+    if (ec)
+      std::fprintf(stderr, "moat run: cannot link %s to the log %s (moat console will not find it): %s\n",
+                   console_log.c_str(), run.spec.serial_log.c_str(), ec.message().c_str());
   }
 
   int rc = run_qemu("run", run);

@@ -46,18 +46,17 @@ bool write_file(const fs::path& path, const std::string& text, std::string* why)
   return true;
 }
 
-// The pid in dir/pid, or 0 if there is none (or it is not a number).
-pid_t read_pid(const fs::path& dir) {
-  std::ifstream in(dir / "pid");
+}  // namespace
+
+pid_t pid_of(const fs::path& root, const std::string& name) {
+  std::ifstream in(root / name / "pid");
   long pid = 0;
   if (!(in >> pid) || pid <= 0 || pid > (1L << 22)) return 0;
   return pid_t(pid);
 }
 
-}  // namespace
-
 bool alive(const fs::path& root, const std::string& name) {
-  pid_t pid = read_pid(root / name);
+  pid_t pid = pid_of(root, name);
   return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
 }
 
@@ -81,6 +80,7 @@ bool prepare(const fs::path& root, const std::string& name, const fs::path& mani
   // QEMU cannot bind over a leftover socket of an earlier run.
   fs::remove(dir / kSocket, ec);
   fs::remove(dir / "pid", ec);
+  fs::remove(dir / kConsoleLog, ec);
   fs::path absolute = fs::absolute(manifest, ec);
   return write_file(dir / "manifest", (ec ? manifest : absolute).string() + "\n", why);
 }

@@ -6,6 +6,9 @@
 //   control.sock  QEMU's COM2 as a unix socket server (the toolstack's channel)
 //   manifest      the path of the manifest, one line
 //   pid           QEMU's process id, one line: the system is alive while it is
+//   console.log   COM1's output as it comes (QEMU's chardev logfile for `moat
+//                 run`, a symlink to --log FILE if given; moat-systest's copy
+//                 of the pipe), which `moat console` follows
 // so that `moat list` and friends find the system and know whether it runs.
 #pragma once
 
@@ -29,9 +32,11 @@ namespace moat::rundir {
 [[nodiscard]] std::string name_of(const std::filesystem::path& manifest);
 
 inline constexpr const char* kSocket = "control.sock";
+inline constexpr const char* kConsoleLog = "console.log";
 
 // Makes root/name ready for a new run: the directory, the `manifest` file; a
-// stale control.sock and pid removed. False with *why if a system of that
+// stale control.sock and pid removed, and the previous run's console.log (a
+// `moat console` must never show an earlier run's lines as this one's). False with *why if a system of that
 // name is alive (its pid file names a live process) or a file cannot be written.
 [[nodiscard]] bool prepare(const std::filesystem::path& root, const std::string& name,
                            const std::filesystem::path& manifest, std::string* why);
@@ -42,6 +47,9 @@ inline constexpr const char* kSocket = "control.sock";
 // When QEMU has ended: removes pid and control.sock (the manifest stays, for
 // whoever looks afterwards).
 void finish(const std::filesystem::path& root, const std::string& name);
+
+// The pid in root/name/pid, or 0 if there is none (or it is not a number).
+[[nodiscard]] pid_t pid_of(const std::filesystem::path& root, const std::string& name);
 
 // True if root/name/pid names a live process.
 [[nodiscard]] bool alive(const std::filesystem::path& root, const std::string& name);

@@ -381,6 +381,8 @@ int main(int argc, char** argv) {
   if (fresh_fill >= 0 && manifest_file.empty()) return usage_error("--fresh-disks needs --manifest");
   int udp_port = 0;
   moat::systest::UdpEchoClient udp;
+  // The run directory's console.log (with a run directory: a TOOLSTACK), or -1.
+  int console_log_fd = -1;
   if (!manifest_file.empty()) {
     // As `moat run` boots it: the builder, the binary manifest, the images.
     if (!spec.modules.empty()) return usage_error("--manifest and --module exclude each other");
@@ -447,6 +449,13 @@ int main(int argc, char** argv) {
         return kExitFail;
       }
       spec.control_socket = (moat::rundir::root() / run_name / moat::rundir::kSocket).string();
+      // COM1's bytes as they come, as `moat run` keeps them, for `moat console`.
+      auto log = moat::rundir::root() / run_name / moat::rundir::kConsoleLog;
+      console_log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (console_log_fd < 0) {
+        std::fprintf(stderr, "moat-systest: cannot write %s: %s\n", log.c_str(), std::strerror(errno));
+        return kExitFail;
+      }
     }
   }
   if (!control.empty() && run_name.empty())
@@ -601,6 +610,24 @@ int main(int argc, char** argv) {
     if (control_poke) control_poke();
   };
   auto emit_err = [&](const std::string& l) { output.err("qemu stderr: " + l + "\n"); };
+  // Before the lines are handled, so that a control command started by a
+  // line finds that line in the log. A log that cannot be written is given
+  // up (said once): the run itself goes on.
+  auto log_console = [&](const char* bytes, size_t n) {
+    if (console_log_fd < 0) return;
+    for (size_t done = 0; done < n;) {
+      ssize_t w = ::write(console_log_fd, bytes + done, n - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        output.err(std::string("moat-systest: console.log: ") + (w < 0 ? std::strerror(errno) : "short write") +
+                   ": no longer written\n");
+        ::close(console_log_fd);
+        console_log_fd = -1;
+        return;
+      }
+      done += size_t(w);
+    }
+  };
 
   char buf[8192];
   // The --control commands: one at a time, its output (stdout and stderr) on
@@ -698,6 +725,7 @@ int main(int argc, char** argv) {
         continue;
       }
       lines.clear();
+      if (k == 0) log_console(buf, size_t(n));
       (k == 0 ? console : qemu_err).feed(std::string_view(buf, static_cast<size_t>(n)), &lines);
       for (auto& l : lines) {
         if (k == 0) emit_console(l);
@@ -725,6 +753,7 @@ int main(int argc, char** argv) {
     ssize_t n;
     while ((n = ::read(fds[k].fd, buf, sizeof buf)) > 0) {
       lines.clear();
+      if (k == 0) log_console(buf, size_t(n));
       (k == 0 ? console : qemu_err).feed(std::string_view(buf, static_cast<size_t>(n)), &lines);
       for (auto& l : lines) {
         if (k == 0) emit_console(l);

@@ -354,6 +354,128 @@ TEST(ControlCheck, XenstoreAnswersAreChecked) {
   refused(ls, r, "not a list");
 }
 
+// The fields of moat create, top, trace and xenstore watch: each only in
+// the answer it belongs to, each in range; a hostile answer of each kind.
+TEST(ControlCheck, NewOperationsAnswersAreChecked) {
+  auto refused = [&](const mc::Request& q, const mc::Response& r, const char* want) {
+    std::string why;
+    EXPECT_FALSE(mc::check_response(q, r, &why)) << want;
+    EXPECT_NE(why.find(want), std::string::npos) << "why: " << why << " want: " << want;
+  };
+  std::string why;
+  const mc::Request list = list_request();
+  const mc::Request pause = pause_request("ping");
+
+  // moat top: counters in a list (any value), free memory only in a list.
+  mc::Response r = ok_answer(list);
+  mc::DomainInfo d = domain("ping", 6, mc::RUNNING);
+  d.set_events_sent(~0ull), d.set_grant_ops(3), d.set_grant_copy_bytes(300);
+  *r.add_domains() = d;
+  r.set_free_memory_kib(123456);
+  EXPECT_TRUE(mc::check_response(list, r, &why)) << why;
+  r = ok_answer(pause), r.set_free_memory_kib(1);
+  refused(pause, r, "free memory in an answer that is not a list");
+  r = ok_answer(list), r.set_status(mc::FAILED), r.set_error("x"), r.set_free_memory_kib(1);
+  refused(list, r, "free memory in an answer that is not a list");
+
+  // moat create: exactly the one domain created in its OK answer; none in an upload's.
+  mc::Request create = mc::make_request(5);
+  create.mutable_create()->set_name("guest1");
+  mc::Request upload = mc::make_request(6);
+  upload.mutable_upload()->set_offset(0);
+  upload.mutable_upload()->set_data("abc");
+  r = ok_answer(create), *r.add_domains() = domain("guest1", 9, mc::RUNNING);
+  EXPECT_TRUE(mc::check_response(create, r, &why)) << why;
+  r = ok_answer(create);
+  refused(create, r, "0 domains in the answer to a create");
+  r = ok_answer(create), *r.add_domains() = domain("guest1", 9, mc::RUNNING);
+  *r.add_domains() = domain("guest2", 10, mc::RUNNING);
+  refused(create, r, "2 domains in the answer to a create");
+  r = ok_answer(create), *r.add_domains() = domain("ping", 9, mc::RUNNING);
+  refused(create, r, "names another domain");
+  r = ok_answer(create), *r.add_domains() = domain("guest1", 9, mc::State(7));
+  refused(create, r, "unknown state 7");
+  r = ok_answer(create), r.set_status(mc::FAILED), r.set_error("ENOMEM");
+  *r.add_domains() = domain("guest1", 9, mc::RUNNING);
+  refused(create, r, "not a list");
+  r = ok_answer(create), r.set_status(mc::FAILED), r.set_error("ENOMEM");
+  EXPECT_TRUE(mc::check_response(create, r, &why)) << why;
+  r = ok_answer(upload);
+  EXPECT_TRUE(mc::check_response(upload, r, &why)) << why;
+  r = ok_answer(upload), *r.add_domains() = domain("guest1", 9, mc::RUNNING);
+  refused(upload, r, "not a list");
+  r = ok_answer(create), *r.add_domains() = domain("guest1", 9, mc::RUNNING), r.set_error("note");
+  refused(create, r, "status OK with an error");
+
+  // moat trace: cpus in start and read, records/next/lost only in read.
+  auto trace = [](mc::TraceRequest::Op op, uint32_t cpu = 0, uint64_t cursor = 0) {
+    mc::Request q = mc::make_request(7);
+    q.mutable_trace()->set_op(op);
+    q.mutable_trace()->set_cpu(cpu);
+    q.mutable_trace()->set_cursor(cursor);
+    return q;
+  };
+  const mc::Request start = trace(mc::TraceRequest::START);
+  const mc::Request read = trace(mc::TraceRequest::READ, 1, 100);
+  const mc::Request stop = trace(mc::TraceRequest::STOP);
+  r = ok_answer(start), r.set_cpus(2);
+  EXPECT_TRUE(mc::check_response(start, r, &why)) << why;
+  r = ok_answer(start);
+  refused(start, r, "0 CPUs");
+  r = ok_answer(start), r.set_cpus(4097);
+  refused(start, r, "4097 CPUs");
+  r = ok_answer(start), r.set_cpus(2), r.set_records(std::string(32, 'r'));
+  refused(start, r, "not a trace read");
+  r = ok_answer(stop), r.set_cpus(2);
+  refused(stop, r, "not a trace start or read");
+  r = ok_answer(stop), r.set_next(5);
+  refused(stop, r, "not a trace read");
+  r = ok_answer(list), r.set_lost(1);
+  refused(list, r, "not a trace read");
+  r = ok_answer(read), r.set_cpus(2), r.set_records(std::string(896, 'r')), r.set_next(128), r.set_lost(0);
+  EXPECT_TRUE(mc::check_response(read, r, &why)) << why;
+  r = ok_answer(read), r.set_cpus(2), r.set_next(100), r.set_lost(7);   // nothing new: next == cursor
+  EXPECT_TRUE(mc::check_response(read, r, &why)) << why;
+  r = ok_answer(read), r.set_cpus(2), r.set_records(std::string(928, 'r')), r.set_next(129);
+  refused(read, r, "not whole 32-byte records within 896");
+  r = ok_answer(read), r.set_cpus(2), r.set_records(std::string(33, 'r')), r.set_next(101);
+  refused(read, r, "not whole 32-byte records");
+  r = ok_answer(read), r.set_cpus(2), r.set_records(std::string(32, 'r')), r.set_next(99);
+  refused(read, r, "cursor that went back");
+  r = ok_answer(read), r.set_cpus(1), r.set_next(100);
+  refused(read, r, "records of CPU 1 of only 1");
+  r = ok_answer(read), r.set_next(100);
+  refused(read, r, "0 CPUs");
+  r = ok_answer(read), r.set_status(mc::FAILED), r.set_error("EINVAL"), r.set_records(std::string(32, 'r'));
+  refused(read, r, "not a trace read");
+  r = ok_answer(read), r.set_status(mc::FAILED), r.set_error("EINVAL"), r.set_cpus(2);
+  refused(read, r, "not a trace start or read");
+
+  // xenstore WATCH_READ: at most 3 fired paths, each a path; a note for an overflow.
+  const mc::Request watch_read = xs_request(mc::XenstoreRequest::WATCH_READ, "/local/domain/5");
+  const mc::Request watch = xs_request(mc::XenstoreRequest::WATCH, "/local/domain/5");
+  r = ok_answer(watch_read);
+  for (const char* e : {"/local/domain/5/name", "/local/domain/5/data/x", "@releaseDomain"}) r.add_events(e);
+  r.set_error("12 events lost: the queue overflowed");
+  EXPECT_TRUE(mc::check_response(watch_read, r, &why)) << why;
+  r.add_events("/local/domain/5/more");
+  refused(watch_read, r, "4 watch events, over 3");
+  for (const std::string& bad : {std::string(""), std::string("/a b"), std::string("/\x1b[2J"),
+                                 std::string(257, 'p')}) {
+    mc::Response b = ok_answer(watch_read);
+    b.add_events(bad);
+    refused(watch_read, b, "not a XenStore path");
+  }
+  r = ok_answer(watch), r.add_events("/local/domain/5");
+  refused(watch, r, "not a watch_read");
+  r = ok_answer(watch), r.set_error("a note");
+  refused(watch, r, "status OK with an error");
+  r = ok_answer(watch_read), r.set_status(mc::FAILED), r.set_error("ENOENT"), r.add_events("/x");
+  refused(watch_read, r, "not a watch_read");
+  r = ok_answer(watch_read), r.set_value("v");
+  refused(watch_read, r, "not a read");
+}
+
 TEST(ControlExchange, XenstoreRequestsCarryTheirFields) {
   auto x = run(xs_request(mc::XenstoreRequest::WRITE, "/local/domain/5/data/x", "hello"), [](const mc::Request& q) {
     EXPECT_TRUE(q.has_xenstore());
