@@ -1,1 +1,120 @@
-# System tests of `moat create` (docs/control.md).
+# System tests of `moat create` (docs/control.md, "moat create").
+#
+# Run as a script (AFTER_EXIT of system_control_create, cmake -P this file
+# -DLOG=...): the machine's free memory `moat list --free` printed before the
+# first create and after its destroy must be the same, frame for frame.
+if(CMAKE_SCRIPT_MODE_FILE)
+  file(STRINGS "${LOG}" free REGEX "^control: free memory: [0-9]+ KiB$")
+  list(LENGTH free n)
+  if(n LESS 2)
+    message(FATAL_ERROR "free memory printed ${n} times in ${LOG}, expected at least 2")
+  endif()
+  list(GET free 0 before)
+  list(GET free 1 after)
+  if(NOT before STREQUAL after)
+    message(FATAL_ERROR "frames not back after the destroy: '${before}' before the create, '${after}' after")
+  endif()
+  message(STATUS "free memory as before the create: ${before}")
+  return()
+endif()
+
+set(CREATE_DOMAINS ${SERVICE_DOMAINS} toolstack xs_bench)
+set(CREATE_READY "ping: PASS xs_bench.connected")
+# The fragments `moat create` reads, their images named as the test
+# manifests name theirs.
+set(DOMAINS ${CMAKE_BINARY_DIR}/domains)
+set(CREATE_DIR ${CMAKE_BINARY_DIR}/tests/system/manifests)
+foreach(f guest big nostore ping)
+  configure_file(${CMAKE_CURRENT_SOURCE_DIR}/manifests/create_${f}.textproto ${CREATE_DIR}/create_${f}.textproto @ONLY)
+endforeach()
+
+# Create a guest, list it running, see its console line, destroy it, free
+# memory exactly as before; create it again under the same name, destroy it
+# again; shut down cleanly (every frame and domain id back).
+moat_system_test(NAME system_control_create
+  MANIFEST manifests/create.textproto
+  DOMAINS ${CREATE_DOMAINS}
+  TIMEOUT 400
+  CONTROL_AFTER "${CREATE_READY}"
+  CONTROL
+    "list --free"
+    "create ${CREATE_DIR}/create_guest.textproto"
+    "extra: PASS xs_bench.connected|list extra"
+    "destroy extra"
+    "list --free"
+    "create ${CREATE_DIR}/create_guest.textproto"
+    "list extra"
+    "destroy extra"
+    "list extra"
+    "shutdown"
+  AFTER_EXIT ${CMAKE_COMMAND} -DLOG=${CMAKE_BINARY_DIR}/tests/system/logs/system_control_create.log
+    -P ${CMAKE_CURRENT_LIST_FILE}
+  EXPECT_LINE
+    "control: [1] exit 0" "control: [2] exit 0" "control: extra created as domain"
+    "builder: built extra (guest, created for the toolstack) as domain"
+    "extra: PASS xs_bench.connected"
+    "control: [3] exit 0" "control: [4] exit 0" "control: extra destroyed"
+    "control: [5] exit 0" "control: [6] exit 0" "control: [7] exit 0" "control: [8] exit 0"
+    "control: [9] exit 1" "control: [10] exit 0"
+    "all frames back" "all domain ids back"
+  EXPECT_BETWEEN
+    "control: [3] |control: [3] exit|control: extra "
+    "control: [3] |control: [3] exit|r-----"
+    "control: [7] |control: [7] exit|control: extra "
+    "control: [7] |control: [7] exit|r-----"
+  FORBID_LINE "FAIL" "FRAMES NOT BACK")
+
+# Creates outside the quota (one 8M guest, on the console only) are refused
+# with the reason: by moat create's check (a name the system has), by the toolstack (too much
+# memory, a back-end not given), and the same forged past it into
+# /moat/create (which the toolstack's XenStore access allows) by the builder:
+# a name that exists, a back-end not given, too much memory, staging frames
+# that are not the toolstack's; each reason read back from its node.
+moat_system_test(NAME system_control_create_refused
+  MANIFEST manifests/create_refused.textproto
+  DOMAINS ${CREATE_DOMAINS}
+  TIMEOUT 300
+  CONTROL_AFTER "${CREATE_READY}"
+  CONTROL
+    "create ${CREATE_DIR}/create_big.textproto"
+    "create ${CREATE_DIR}/create_nostore.textproto"
+    "create ${CREATE_DIR}/create_ping.textproto"
+    "xenstore write /moat/create/ping create memory=8192 console=console xenstore=- size=100 crc=1 list=1,2 asked=0 cmdline="
+    "xenstore read /moat/create/ping"
+    "xenstore write /moat/create/nostore create memory=8192 console=console xenstore=xenstore size=100 crc=1 list=1,2 asked=0 cmdline="
+    "xenstore read /moat/create/nostore"
+    "xenstore write /moat/create/big create memory=16384 console=console xenstore=- size=100 crc=1 list=1,2 asked=0 cmdline="
+    "xenstore read /moat/create/big"
+    "xenstore write /moat/create/forged create memory=8192 console=console xenstore=- size=100 crc=1 list=1,2 asked=0 cmdline="
+    "xenstore read /moat/create/forged"
+    "list"
+    "shutdown"
+  EXPECT_LINE
+    "control: [1] exit 1" "control: moat create: big: refused: create \"big\": 12288 KiB asked, 8192 KiB left of the create quota's 8192 KiB"
+    "control: [2] exit 1" "control: moat create: nostore: refused: create \"nostore\": back-end \"xenstore\" is not in the toolstack's create quota"
+    "control: [3] exit 1" "duplicate domain name \"ping\""
+    "control: [5] exit 0" "control: refused: a domain called \"ping\" exists already"
+    "control: [7] exit 0" "control: refused: back-end \"xenstore\" is not in the toolstack's create quota"
+    "control: [9] exit 0" "control: refused: 16384 KiB asked, 8192 KiB left of the create quota's 8192 KiB"
+    "control: [11] exit 0" "control: refused: the staging area's frames are not all the toolstack's"
+    "control: [12] exit 0" "control: [13] exit 0"
+    "all frames back"
+  FORBID_LINE "FAIL" "built forged" "built big" "built nostore")
+
+# A manifest without a quota: every create refused by the toolstack.
+moat_system_test(NAME system_control_create_noquota
+  MANIFEST manifests/control.textproto
+  DOMAINS ${CREATE_DOMAINS}
+  TIMEOUT 300
+  CONTROL_AFTER "pong: PASS xs_bench.connected"
+  CONTROL
+    "create ${CREATE_DIR}/create_guest.textproto"
+    "xenstore write /moat/create/extra create"
+    "shutdown"
+  EXPECT_LINE
+    "control: [1] exit 1"
+    "control: moat create: extra: refused: create \"extra\": the manifest gives the toolstack no create quota"
+    "control: [2] exit 1"
+    "control: [3] exit 0"
+    "all frames back"
+  FORBID_LINE "FAIL" "built extra")
