@@ -43,6 +43,9 @@ static_assert(moat_control_Request_upload_tag == unsigned(Op::upload) &&
               moat_control_TraceRequest_Op_READ == int(TraceOp::read) &&
               moat_control_TraceRequest_Op_STOP == int(TraceOp::stop));
 static_assert(sizeof(moat_control_UploadRequest{}.data.bytes) == kUploadLen);
+static_assert(moat_control_Request_console_input_tag == unsigned(Op::console_input) &&
+              sizeof(moat_control_ConsoleInput{}.name) == kNameLen + 1 &&
+              sizeof(moat_control_ConsoleInput{}.data.bytes) == kInputLen);
 static_assert(sizeof(moat_control_CreateRequest{}.name) == kNameLen + 1 &&
               sizeof(moat_control_CreateRequest{}.cmdline) == kCmdlineLen + 1 &&
               sizeof(moat_control_CreateRequest{}.console) == kNameLen + 1 &&
@@ -92,7 +95,8 @@ uint32_t string_fields(uint32_t op_tag) {   // a bit per field number
     case moat_control_Request_pause_tag:
     case moat_control_Request_unpause_tag:
     case moat_control_Request_shutdown_tag:
-    case moat_control_Request_destroy_tag: return 1u << 1;
+    case moat_control_Request_destroy_tag:
+    case moat_control_Request_console_input_tag: return 1u << 1;
     case moat_control_Request_xenstore_tag: return 1u << 2;
     case moat_control_Request_create_tag: return 1u << 1 | 1u << 4 | 1u << 5 | 1u << 6;
     default: return 0;
@@ -269,7 +273,15 @@ Status decode_request(const uint8_t* data, size_t len, Request& out, char* err, 
     }
     const char* name = nullptr;
     switch (m.which_op) {
-    case moat_control_Request_list_tag: out.op = Op::list; break;
+    case moat_control_Request_list_tag:
+        out.op = Op::list;
+        if (m.op.list.start >= kMaxDomains) {
+            say(err, err_len, "list: start %u is past the %u domains there can be", unsigned(m.op.list.start),
+                unsigned(kMaxDomains));
+            return Status::bad_request;
+        }
+        out.start = m.op.list.start;
+        break;
     case moat_control_Request_pause_tag: out.op = Op::pause, name = m.op.pause.name; break;
     case moat_control_Request_unpause_tag: out.op = Op::unpause, name = m.op.unpause.name; break;
     case moat_control_Request_shutdown_tag: out.op = Op::shutdown, name = m.op.shutdown.name; break;
@@ -278,9 +290,11 @@ Status decode_request(const uint8_t* data, size_t len, Request& out, char* err, 
     case moat_control_Request_upload_tag: out.op = Op::upload; break;
     case moat_control_Request_create_tag: out.op = Op::create; break;
     case moat_control_Request_trace_tag: out.op = Op::trace; break;
+    case moat_control_Request_console_input_tag: out.op = Op::console_input, name = m.op.console_input.name; break;
     default:
         say(err, err_len,
-            "request has no operation (list, pause, unpause, shutdown, xenstore, destroy, upload, create, trace)");
+            "request has no operation (list, pause, unpause, shutdown, xenstore, destroy, upload, create, trace, "
+            "console_input)");
         return Status::bad_request;
     }
     if ((name || out.op == Op::xenstore || out.op == Op::create) && strings_have_nul(data, len)) {
@@ -327,11 +341,21 @@ Status decode_request(const uint8_t* data, size_t len, Request& out, char* err, 
             out.op == Op::pause     ? "pause"
             : out.op == Op::unpause ? "unpause"
             : out.op == Op::destroy ? "destroy"
+            : out.op == Op::console_input ? "console_input"
                                     : "shutdown",
             kNameLen);
         return Status::bad_request;
     }
     if (name) copy_str(out.name, sizeof out.name, name);
+    if (out.op == Op::console_input) {
+        const auto& in = m.op.console_input.data;
+        if (in.size == 0 || in.size > kInputLen) {
+            say(err, err_len, "console_input: expected 1 to %zu bytes of input", kInputLen);
+            return Status::bad_request;
+        }
+        out.input_len = uint16_t(in.size);
+        __builtin_memcpy(out.input, in.bytes, in.size);
+    }
     return Status::ok;
 }
 
@@ -341,7 +365,17 @@ size_t encode_request(const Request& r, uint8_t* out, size_t cap) {
     m.seq = r.seq;
     char* name = nullptr;
     switch (r.op) {
-    case Op::list: m.which_op = moat_control_Request_list_tag; break;
+    case Op::list:
+        if (r.start >= kMaxDomains) return 0;
+        m.which_op = moat_control_Request_list_tag;
+        m.op.list.start = r.start;
+        break;
+    case Op::console_input:
+        if (r.input_len == 0 || r.input_len > kInputLen) return 0;
+        m.which_op = moat_control_Request_console_input_tag, name = m.op.console_input.name;
+        m.op.console_input.data.size = r.input_len;
+        __builtin_memcpy(m.op.console_input.data.bytes, r.input, r.input_len);
+        break;
     case Op::pause: m.which_op = moat_control_Request_pause_tag, name = m.op.pause.name; break;
     case Op::unpause: m.which_op = moat_control_Request_unpause_tag, name = m.op.unpause.name; break;
     case Op::shutdown: m.which_op = moat_control_Request_shutdown_tag, name = m.op.shutdown.name; break;
@@ -401,7 +435,7 @@ size_t encode_request(const Request& r, uint8_t* out, size_t cap) {
 }
 
 size_t encode_response(const Response& r, uint8_t* out, size_t cap) {
-    if (r.n_domains > kMaxListed || r.value_len > kValueLen || r.n_children > kMaxChildren ||
+    if (r.n_domains > kMaxListed || r.value_len > kValueLen || r.n_children > kMaxChildren || r.total > kMaxDomains ||
         r.records_len > kRecordsLen || r.records_len % kTraceRecordBytes || r.n_events > kMaxEvents ||
         r.status == Status::unspecified || uint8_t(r.status) > uint8_t(Status::failed))
         return 0;
@@ -431,6 +465,7 @@ size_t encode_response(const Response& r, uint8_t* out, size_t cap) {
         o.grant_copy_bytes = d.grant_copy_bytes;
     }
     m.free_memory_kib = r.free_memory_kib;
+    m.total = r.total;
     m.records.size = r.records_len;
     __builtin_memcpy(m.records.bytes, r.records, r.records_len);
     m.next = r.next;
@@ -462,6 +497,7 @@ bool decode_response(const uint8_t* data, size_t len, Response& out, char* err, 
     out.value_len = 0;
     out.n_children = 0;
     out.free_memory_kib = 0;
+    out.total = 0;
     out.records_len = 0;
     out.next = out.lost = 0;
     out.cpus = 0;
@@ -541,6 +577,13 @@ bool decode_response(const uint8_t* data, size_t len, Response& out, char* err, 
         copy_str(out.events[k], sizeof out.events[k], m.events[k]);
     }
     out.n_events = uint16_t(m.events_count);
+    if (m.total > kMaxDomains) {
+        say(err, err_len, "response's total %u is over the %u domains there can be", unsigned(m.total),
+            unsigned(kMaxDomains));
+        out.n_domains = out.n_children = out.n_events = 0;
+        return false;
+    }
+    out.total = m.total;
     out.free_memory_kib = m.free_memory_kib;
     out.records_len = uint16_t(m.records.size);
     __builtin_memcpy(out.records, m.records.bytes, m.records.size);

@@ -41,11 +41,15 @@ void check_request(const uint8_t* p, size_t n) {
     CHECK(q.version == control::kVersion);
     CHECK(q.op == control::Op::list || q.op == control::Op::pause || q.op == control::Op::unpause ||
           q.op == control::Op::shutdown || q.op == control::Op::xenstore || q.op == control::Op::destroy ||
-          q.op == control::Op::upload || q.op == control::Op::create || q.op == control::Op::trace);
+          q.op == control::Op::upload || q.op == control::Op::create || q.op == control::Op::trace ||
+          q.op == control::Op::console_input);
     // destroy and create, like pause, name exactly one domain (never "" = every one).
     if (q.op == control::Op::pause || q.op == control::Op::unpause || q.op == control::Op::destroy ||
-        q.op == control::Op::create)
+        q.op == control::Op::create || q.op == control::Op::console_input)
         CHECK(control::valid_name(q.name));
+    if (q.op == control::Op::console_input) CHECK(q.input_len >= 1 && q.input_len <= control::kInputLen);
+    else CHECK(q.input_len == 0);
+    CHECK(q.start < control::kMaxDomains && (q.op == control::Op::list || q.start == 0));
     if (q.op == control::Op::shutdown) CHECK(q.name[0] == '\0' || control::valid_name(q.name));
     if (q.op == control::Op::list || q.op == control::Op::xenstore || q.op == control::Op::upload ||
         q.op == control::Op::trace)
@@ -84,6 +88,7 @@ void check_request(const uint8_t* p, size_t n) {
           std::strcmp(back.console, q.console) == 0 && std::strcmp(back.xenstore, q.xenstore) == 0 &&
           back.image_size == q.image_size && back.image_crc32 == q.image_crc32);
     CHECK(back.trace_op == q.trace_op && back.cpu == q.cpu && back.cursor == q.cursor);
+    CHECK(back.start == q.start && back.input_len == q.input_len && std::memcmp(back.input, q.input, q.input_len) == 0);
 }
 
 void check_response(const uint8_t* p, size_t n) {
@@ -106,7 +111,7 @@ void check_response(const uint8_t* p, size_t n) {
     for (unsigned k = 0; k < r.n_children; ++k) CHECK(std::strcmp(back.children[k], r.children[k]) == 0);
     CHECK(back.records_len == r.records_len && std::memcmp(back.records, r.records, r.records_len) == 0 &&
           back.next == r.next && back.lost == r.lost && back.cpus == r.cpus && back.free_memory_kib == r.free_memory_kib);
-    CHECK(back.n_events == r.n_events);
+    CHECK(back.n_events == r.n_events && back.total == r.total && r.total <= control::kMaxDomains);
     for (unsigned k = 0; k < r.n_events; ++k) CHECK(std::strcmp(back.events[k], r.events[k]) == 0);
     for (unsigned k = 0; k < r.n_domains; ++k) {
         CHECK(std::strcmp(back.domains[k].name, r.domains[k].name) == 0);

@@ -787,4 +787,54 @@ TEST(ControlXenstore, WatchOperationsRoundTrip) {
     }
 }
 
+
+TEST(ControlPaging, ListStartAndTotalRoundTrip) {
+    control::Request q = request(control::Op::list), back{};
+    q.start = 40;
+    ASSERT_EQ(decode(encode(q), back), control::Status::ok);
+    EXPECT_EQ(back.start, 40u);
+    q.start = control::kMaxDomains;
+    EXPECT_TRUE(encode(q).empty());
+    std::string why;
+    Bytes b = cat({varint_field(1, 1), long_field(3, varint_field(1, control::kMaxDomains))});
+    EXPECT_EQ(decode(b, back, &why), control::Status::bad_request);
+    EXPECT_NE(why.find("start"), std::string::npos) << why;
+    control::Response r = response();
+    r.total = 300;
+    Bytes out(control::kMaxPayload);
+    size_t n = control::encode_response(r, out.data(), out.size());
+    ASSERT_GT(n, 0u);
+    control::Response rb{};
+    char err[200];
+    ASSERT_TRUE(control::decode_response(out.data(), n, rb, err, sizeof err)) << err;
+    EXPECT_EQ(rb.total, 300u);
+    r.total = control::kMaxDomains + 1;
+    EXPECT_EQ(control::encode_response(r, out.data(), out.size()), 0u);
+    Bytes big = cat({varint_field(1, 1), varint_field(3, 1), varint_field(14, control::kMaxDomains + 1)});
+    EXPECT_FALSE(control::decode_response(big.data(), big.size(), rb, err, sizeof err));
+}
+
+TEST(ControlConsoleInput, RoundTripsAndRefusesBadInput) {
+    control::Request q = request(control::Op::console_input, "ping"), back{};
+    q.input_len = uint16_t(control::kInputLen);
+    for (size_t k = 0; k < control::kInputLen; ++k) q.input[k] = uint8_t(k);   // any bytes, NUL and Ctrl-] included
+    ASSERT_EQ(decode(encode(q), back), control::Status::ok);
+    EXPECT_STREQ(back.name, "ping");
+    ASSERT_EQ(back.input_len, control::kInputLen);
+    EXPECT_EQ(0, std::memcmp(back.input, q.input, control::kInputLen));
+    q.input_len = 0;
+    EXPECT_TRUE(encode(q).empty());
+    q.input_len = 1;
+    q.name[0] = '\0';
+    EXPECT_TRUE(encode(q).empty());
+    auto input = [](const Bytes& name, size_t n) {
+        return cat({varint_field(1, 1), long_field(12, cat({long_field(1, name), long_field(2, Bytes(n, 'k'))}))});
+    };
+    EXPECT_EQ(decode(input(text("ping"), 1), back), control::Status::ok);
+    EXPECT_EQ(decode(input(text("ping"), 0), back), control::Status::bad_request);
+    EXPECT_EQ(decode(input(text("ping"), control::kInputLen + 1), back), control::Status::bad_request);
+    EXPECT_EQ(decode(input(Bytes{'p', 0, 'x'}, 1), back), control::Status::bad_request);
+    EXPECT_EQ(decode(input(text("no spaces"), 1), back), control::Status::bad_request);
+}
+
 }  // namespace

@@ -38,10 +38,15 @@ inline constexpr size_t kTraceRecordBytes = 32;
 inline constexpr size_t kRecordsLen = 896;
 // xenstore WATCH_READ (Response.events): at most kMaxEvents fired paths.
 inline constexpr size_t kMaxEvents = 3;
+// list (Request.start, Response.total): a page of the domains from start,
+// start and total below kMaxDomains.
+inline constexpr uint32_t kMaxDomains = 4096;
+// console_input: 1 to kInputLen bytes for one domain's console.
+inline constexpr size_t kInputLen = 256;
 
 // The operation: Request's oneof field numbers.
 enum class Op : uint8_t { none = 0, list = 3, pause = 4, unpause = 5, shutdown = 6, xenstore = 7,
-                         destroy = 8, upload = 9, create = 10, trace = 11 };
+                         destroy = 8, upload = 9, create = 10, trace = 11, console_input = 12 };
 // XenstoreRequest.Op, numbers as in proto/control.proto.
 enum class XsOp : uint8_t { none = 0, ls = 1, read = 2, write = 3, rm = 4, watch = 5, watch_read = 6,
                             unwatch = 7 };
@@ -81,6 +86,11 @@ struct Request {
     TraceOp trace_op;
     uint32_t cpu;
     uint64_t cursor;
+    // list: the first domain wanted (below kMaxDomains).
+    uint32_t start;
+    // console_input: input_len (1 to kInputLen) bytes for `name`'s console.
+    uint16_t input_len;
+    uint8_t input[kInputLen];
 };
 
 struct DomainInfo {
@@ -116,6 +126,7 @@ struct Response {
     // xenstore watch_read: the fired paths (each valid_path); at most kMaxEvents.
     uint16_t n_events;
     char events[kMaxEvents][kPathLen + 1];
+    uint32_t total;   // list: domains in all (at most kMaxDomains)
 };
 
 // Whether s is a domain name: 1 to kNameLen of [A-Za-z0-9_.-], NUL-terminated.
