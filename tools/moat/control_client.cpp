@@ -118,6 +118,13 @@ bool check_response(const Request& request, const Response& r, std::string* why)
     if (!children.insert(c).second) return bad("child " + c + " listed twice");
   }
   if (r.free_memory_kib() != 0 && !(ok && is_list)) return bad("free memory in an answer that is not a list");
+  // list: total counts every domain (at most 4096); a page holds those from
+  // its start, so no more than are left from there.
+  if (r.total() != 0 && !(ok && is_list)) return bad("a total in an answer that is not a list");
+  if (r.total() > 4096) return bad("a total of " + std::to_string(r.total()) + " domains, over 4096");
+  if (ok && is_list && uint64_t(request.list().start()) + uint64_t(r.domains_size()) > r.total())
+    return bad(std::to_string(r.domains_size()) + " domains from " + std::to_string(request.list().start()) +
+               " in a list of " + std::to_string(r.total()));
   // xenstore WATCH_READ: the fired paths, each one XenStore could hold.
   if (r.events_size() != 0 && !(ok && is_watch_read))
     return bad("watch events in an answer that is not a watch_read");

@@ -101,7 +101,7 @@ control::DomainInfo self_info() {
     return d;
 }
 
-size_t held(Held* out, size_t cap) {
+size_t held(Held* out, size_t cap, size_t skip) {
     abi::CapOpArgs a{};
     a.domain = abi::kDomidSelf;
     long n = rt::cap_op(abi::CapOp::size, a);
@@ -116,7 +116,7 @@ size_t held(Held* out, size_t cap) {
         if (dup) continue;
         Held h{id, {}};
         if (!info_of(id, h.info)) continue;
-        if (count < cap) out[count] = h;
+        if (count >= skip && count - skip < cap) out[count - skip] = h;
         ids[count++] = id;
     }
     return count;

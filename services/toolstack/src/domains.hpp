@@ -27,9 +27,10 @@ struct Held {
     uint16_t id;
     control::DomainInfo info;
 };
-// Fills out[0..cap) with those we hold, in CSpace order, each once; returns
-// how many there are (may exceed cap: the rest are counted, not filled).
-size_t held(Held* out, size_t cap);
+// Fills out[0..cap) with those we hold from the skip-th on, in CSpace
+// order, each once; returns how many we hold in all (the first `skip` and
+// those past cap are counted, not filled).
+size_t held(Held* out, size_t cap, size_t skip = 0);
 // The one called `name`, if we hold it.
 [[nodiscard]] bool find(const char* name, Held* out);
 // Whether `name` was ever one of ours (seen in a getinfo): a controlled

@@ -117,15 +117,21 @@ void failed(const control::Request& q, const char* what, long rc) {
            what, -rc);
 }
 
-void list() {
-    size_t n = toolstack::held(g_held, control::kMaxListed - 1);
-    g_rsp.domains[0] = toolstack::self_info();
-    size_t filled = n < control::kMaxListed - 1 ? n : control::kMaxListed - 1;
-    for (size_t k = 0; k < filled; ++k) g_rsp.domains[1 + k] = g_held[k].info;
-    g_rsp.n_domains = uint16_t(1 + filled);
+// A page of the list: domain `start` on, in our order (ourselves at 0, then
+// those we hold, in CSpace order), as many as fit (respond() trims the
+// page to one frame); total counts them all. Domains that come or go
+// between the host's pages shift the order: the host merges pages by id.
+void list(uint32_t start) {
+    bool self = start == 0;
+    size_t skip = self ? 0 : start - 1;
+    size_t room = control::kMaxListed - (self ? 1 : 0);
+    size_t n = toolstack::held(g_held, room, skip);
+    size_t filled = n > skip ? (n - skip < room ? n - skip : room) : 0;
+    if (self) g_rsp.domains[g_rsp.n_domains++] = toolstack::self_info();
+    for (size_t k = 0; k < filled; ++k) g_rsp.domains[g_rsp.n_domains++] = g_held[k].info;
+    g_rsp.total = uint32_t(1 + n < control::kMaxDomains ? 1 + n : control::kMaxDomains);
     g_rsp.free_memory_kib = toolstack::free_memory_kib();
     g_rsp.status = control::Status::ok;
-    if (filled < n) base::snformat(g_rsp.error, sizeof g_rsp.error, "%zu more domains not listed", n - filled);
 }
 
 void shutdown_one(const control::Request& q, const toolstack::Held& h) {
@@ -296,7 +302,7 @@ void answer(const uint8_t* p, size_t n) {
     }
     toolstack::Held h;
     switch (q.op) {
-    case control::Op::list: list(); return;
+    case control::Op::list: list(q.start); return;
     case control::Op::pause:
         if (!target(q, &h)) return;
         if (h.info.state == control::State::shutdown || h.info.state == control::State::crashed)
@@ -334,11 +340,10 @@ void answer(const uint8_t* p, size_t n) {
 
 void respond() {
     size_t n = control::encode_response(g_rsp, g_payload, sizeof g_payload);
-    // A list too long for one frame: fewer domains, said so.
+    // A list page too long for one frame: fewer domains (the host asks for
+    // the rest from where the page ends: total says how many there are).
     while (n == 0 && g_rsp.n_domains > 1) {
-        unsigned left = g_rsp.n_domains - 1u;
-        g_rsp.n_domains = uint16_t(left);
-        base::snformat(g_rsp.error, sizeof g_rsp.error, "more domains than fit in one answer: %u listed", left);
+        g_rsp.n_domains = uint16_t(g_rsp.n_domains - 1u);
         n = control::encode_response(g_rsp, g_payload, sizeof g_payload);
     }
     // An ls too long for one frame: fewer children, said so.
