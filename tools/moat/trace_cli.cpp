@@ -445,10 +445,6 @@ int trace_command(int argc, char** argv, const moat::graph::LoadAndCheck&, const
   if (!stop()) return kExitFailed;
   for (unsigned c = 0; c < cpus; ++c)
     if (!rd.drain(c)) return kExitFailed;
-  // Once more: a stop's answer carries no trace fields, and the toolstack
-  // (services/toolstack/src/main.cpp) does not clear those between answers
-  // yet, so the next `moat list` would carry a read's.
-  if (!stop()) return kExitFailed;
 
   std::vector<abi::TraceRecord> all;
   for (auto& v : rd.records) all.insert(all.end(), v.begin(), v.end());
