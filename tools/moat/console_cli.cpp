@@ -3,6 +3,7 @@
 
 #include "console_cli.hpp"
 #include "cli_args.hpp"
+#include "control_client.hpp"
 
 #include "manifest.hpp"
 #include "rundir.hpp"
@@ -15,6 +16,7 @@
 #include <deque>
 #include <fcntl.h>
 #include <poll.h>
+#include <random>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -63,7 +65,118 @@ struct RawKeys {
 volatile std::sig_atomic_t g_stop = 0;
 void on_stop_signal(int) { g_stop = 1; }
 
+// A seq no earlier client used, most likely: a late answer to a request that
+// timed out then carries another seq and is skipped.
+uint32_t fresh_seq() {
+  std::random_device rd;
+  return uint32_t(rd()) | 1u;
+}
+
+// Typed bytes as console_input requests to the system's toolstack, each
+// through a new connection to its control socket, as every moat command's.
+class ToolstackInput final : public InputSink {
+ public:
+  ToolstackInput(std::string socket, std::string domain, std::string system, double timeout)
+      : socket_(std::move(socket)), domain_(std::move(domain)), system_(std::move(system)), timeout_(timeout) {}
+
+  bool send(std::string_view bytes, std::string* why) override {
+    namespace mc = moat::control;
+    mc::Request q = mc::make_request(fresh_seq());
+    q.mutable_console_input()->set_name(domain_);
+    q.mutable_console_input()->set_data(std::string(bytes));
+    auto span = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout_));
+    mc::Exchange x = mc::exchange(socket_, q, std::chrono::steady_clock::now() + span);
+    switch (x.outcome) {
+      case mc::Outcome::answered: break;
+      case mc::Outcome::timeout: {
+        char secs[32];
+        std::snprintf(secs, sizeof secs, "%g", timeout_);
+        *why = "system " + system_ + " did not answer in " + secs + " s";
+        return false;
+      }
+      default: *why = "system " + system_ + ": " + x.why; return false;
+    }
+    const mc::Response& r = x.response;
+    switch (r.status()) {
+      case mc::OK: return true;
+      case mc::REFUSED: *why = "refused: " + r.error(); break;
+      case mc::NO_SUCH_DOMAIN: *why = "no domain '" + domain_ + "' running: " + r.error(); break;
+      case mc::FAILED: *why = "failed: " + r.error(); break;
+      case mc::BAD_REQUEST: *why = "the toolstack found the request malformed: " + r.error(); break;
+      case mc::BAD_VERSION:
+        *why = "the toolstack speaks protocol version " + std::to_string(int(r.version())) + ": " + r.error();
+        break;
+      default: *why = "status " + std::to_string(int(r.status())); break;   // check_response() rules it out
+    }
+    return false;
+  }
+
+ private:
+  std::string socket_, domain_, system_;
+  double timeout_;
+};
+
 }  // namespace
+
+bool parse_send_text(std::string_view text, std::string* out, std::string* why) {
+  out->clear();
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\\') {
+      *out += text[i];
+      continue;
+    }
+    if (++i == text.size()) {
+      *why = "a \\ at the end of the text (\\\\ for a backslash)";
+      return false;
+    }
+    switch (text[i]) {
+      case 'r': *out += '\r'; break;
+      case 'n': *out += '\n'; break;
+      case 't': *out += '\t'; break;
+      case 'e': *out += '\x1b'; break;
+      case '\\': *out += '\\'; break;
+      case 'x': {
+        int hi = i + 1 < text.size() ? hex(text[i + 1]) : -1, lo = i + 2 < text.size() ? hex(text[i + 2]) : -1;
+        if (hi < 0 || lo < 0) {
+          *why = "\\x needs two hex digits";
+          return false;
+        }
+        *out += char(hi * 16 + lo);
+        i += 2;
+        break;
+      }
+      default:
+        *why = std::string("unknown escape \\") + sanitise_console(text.substr(i, 1)) +
+               " (\\r \\n \\t \\e \\\\ \\xHH)";
+        return false;
+    }
+  }
+  if (out->empty()) {
+    *why = "nothing to send";
+    return false;
+  }
+  return true;
+}
+
+std::vector<std::string> input_batches(std::string_view bytes) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at < bytes.size(); at += kInputBatch) out.emplace_back(bytes.substr(at, kInputBatch));
+  return out;
+}
+
+TypedKeys take_keys(std::string_view typed) {
+  TypedKeys k;
+  size_t end = typed.find(char(kCtrlRightBracket));
+  k.detach = end != std::string_view::npos;
+  k.send = typed.substr(0, end);
+  return k;
+}
 
 std::string sanitise_console(std::string_view text) {
   if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
@@ -127,7 +240,7 @@ void ConsoleFilter::reset() {
 }
 
 int follow_console(const std::filesystem::path& log, pid_t qemu, const FollowOptions& o, FILE* out, FILE* err,
-                   int keys, const volatile std::sig_atomic_t* stop) {
+                   int keys, const volatile std::sig_atomic_t* stop, InputSink* input) {
   const char* system = o.system.c_str();
   int fd = ::open(log.c_str(), O_RDONLY | O_CLOEXEC);
   struct stat st {};
@@ -141,11 +254,13 @@ int follow_console(const std::filesystem::path& log, pid_t qemu, const FollowOpt
   std::vector<std::string> lines;
   bool seen = false;   // a printed line contained o.until
   // Prints the lines; true once `until` is seen (the lines after it are not printed).
+  // With --send, `until` counts the lines after the send only.
+  bool match = o.send.empty();
   auto print = [&](const std::vector<std::string>& batch) {
     for (const auto& l : batch) {
       std::fputs(l.c_str(), out);
       std::fputc('\n', out);
-      if (!o.until.empty() && l.find(o.until) != std::string::npos) {
+      if (match && !o.until.empty() && l.find(o.until) != std::string::npos) {
         seen = true;
         break;
       }
@@ -190,6 +305,20 @@ int follow_console(const std::filesystem::path& log, pid_t qemu, const FollowOpt
     }
   }
   if (print(std::vector<std::string>(backlog.begin(), backlog.end()))) return finish(kExitOk);
+  if (!o.send.empty()) {
+    if (!input) {
+      std::fprintf(err, "moat console: --send: system %s has no toolstack domain to take input\n", system);
+      return finish(kExitFailed);
+    }
+    std::string why;
+    for (const std::string& b : input_batches(o.send)) {
+      if (!input->send(b, &why)) {
+        std::fprintf(err, "moat console: --send to %s: %s\n", o.domain.c_str(), sanitise_console(why).c_str());
+        return finish(kExitFailed);
+      }
+    }
+    match = true;
+  }
   if (!o.follow) {
     if (auto rest = filter.partial()) print({*rest});   // what there is of the last line
     if (seen) return finish(kExitOk);
@@ -202,6 +331,7 @@ int follow_console(const std::filesystem::path& log, pid_t qemu, const FollowOpt
                                                            std::chrono::duration<double>(o.timeout))
                                       : Clock::time_point::max();
   bool noted = false;   // the note on typed input, said once
+  bool input_failed = false;   // said once; no more keys are sent
   for (;;) {
     if (stop && *stop) {
       std::fprintf(err, "\nmoat console: stopped by a signal\n");
@@ -267,24 +397,39 @@ int follow_console(const std::filesystem::path& log, pid_t qemu, const FollowOpt
     pollfd p{keys, POLLIN, 0};
     int r = ::poll(&p, keys >= 0 ? 1 : 0, wait_ms);
     if (r <= 0 || !(p.revents & (POLLIN | POLLHUP))) continue;
-    unsigned char typed[256];
+    unsigned char typed[kInputBatch];
     ssize_t n = ::read(keys, typed, sizeof typed);
     if (n <= 0) {
       if (n == 0 || errno != EINTR) keys = -1;   // no more keys: follow on
       continue;
     }
-    for (ssize_t i = 0; i < n; ++i) {
-      if (typed[i] == kCtrlRightBracket || typed[i] == kCtrlC) {
-        std::fprintf(err, "\nmoat console: detached from %s (system %s)\n", o.domain.c_str(), system);
-        return finish(o.until.empty() ? kExitOk : kExitFailed);
+    auto detached = [&] {
+      std::fprintf(err, "\nmoat console: detached from %s (system %s)\n", o.domain.c_str(), system);
+      return finish(o.until.empty() ? kExitOk : kExitFailed);
+    };
+    if (!input) {
+      for (ssize_t i = 0; i < n; ++i) {
+        if (typed[i] == kCtrlRightBracket || typed[i] == kCtrlC) return detached();
+        if (!noted) {
+          noted = true;
+          std::fprintf(err,
+                       "moat console: input: system %s has no toolstack: type in the system's own terminal, where "
+                       "Ctrl-] moves the focus (keys typed here are not sent; Ctrl-] here detaches)\n",
+                       system);
+        }
       }
-      if (!noted) {
-        noted = true;
-        std::fprintf(err,
-                     "moat console: input: type in the system's own terminal, where Ctrl-] moves the focus "
-                     "(keys typed here are not sent; Ctrl-] here detaches)\n");
-      }
+      continue;
     }
+    // What arrived together goes in one request (the read takes at most
+    // kInputBatch bytes); a failure stops the input, not the output.
+    TypedKeys k = take_keys(std::string_view(reinterpret_cast<const char*>(typed), size_t(n)));
+    std::string why;
+    if (!k.send.empty() && !input_failed && !input->send(k.send, &why)) {
+      input_failed = true;
+      std::fprintf(err, "\nmoat console: input to %s not sent: %s; keys typed here are no longer sent "
+                   "(Ctrl-] detaches)\n", o.domain.c_str(), sanitise_console(why).c_str());
+    }
+    if (k.detach) return detached();
   }
 }
 
@@ -318,6 +463,11 @@ int console_command(int argc, char** argv, const moat::graph::LoadAndCheck& load
       o.until = v;
     } else if (arg == "--timeout") {
       if (!parse_timeout(value(), &o.timeout)) return usage("--timeout needs a positive number of seconds");
+    } else if (arg == "--send") {
+      const char* v = value();
+      std::string why;
+      if (!v) return usage("--send needs a text to send");
+      if (!parse_send_text(v, &o.send, &why)) return usage("--send: " + why);
     } else if (!arg.empty() && arg[0] == '-') {
       return usage("unknown option '" + sanitise_console(arg) + "'");
     } else {
@@ -327,6 +477,8 @@ int console_command(int argc, char** argv, const moat::graph::LoadAndCheck& load
     }
   }
   if (!have_name) return usage("which domain? (moat console NAME)");
+  if (!o.send.empty() && !o.follow && !o.until.empty())
+    return usage("--until with --send waits for lines after the send: drop --no-follow");
 
   auto fail = [](const std::string& message) {
     std::fprintf(stderr, "moat console: %s\n", message.c_str());
@@ -347,6 +499,13 @@ int console_command(int argc, char** argv, const moat::graph::LoadAndCheck& load
   if (!found)
     return fail("no domain '" + sanitise_console(o.domain) + "' in system " + system + " (its domains: " + names + ")");
   pid_t qemu = moat::rundir::pid_of(root, system);
+  // Input goes through the toolstack, when the system has one.
+  bool toolstack = false;
+  for (const auto& d : m.system.domains()) toolstack |= d.role() == moat::Domain::TOOLSTACK;
+  // As other moat commands, patient with a loaded host; never a hang.
+  constexpr double kInputTimeout = 10;
+  ToolstackInput input((root / system / moat::rundir::kSocket).string(), o.domain, system,
+                       o.timeout > 0 && o.timeout < kInputTimeout ? o.timeout : kInputTimeout);
 
   // The keys in raw mode while following, so that Ctrl-] detaches at once;
   // the terminal put back on every way out (detach, Ctrl-C, SIGTERM, the end).
@@ -364,7 +523,8 @@ int console_command(int argc, char** argv, const moat::graph::LoadAndCheck& load
   ::sigaction(SIGTERM, &stop, &old_term);
   ::sigaction(SIGHUP, &stop, &old_hup);
   ::sigaction(SIGPIPE, &ignore, &old_pipe);   // a closed stdout is a write error, said once
-  int rc = follow_console(root / system / moat::rundir::kConsoleLog, qemu, o, stdout, stderr, keys_fd, &g_stop);
+  int rc = follow_console(root / system / moat::rundir::kConsoleLog, qemu, o, stdout, stderr, keys_fd, &g_stop,
+                          toolstack ? &input : nullptr);
   keys.leave(STDIN_FILENO);
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGTERM, &old_term, nullptr);
@@ -375,21 +535,28 @@ int console_command(int argc, char** argv, const moat::graph::LoadAndCheck& load
 
 void print_console_help(FILE* out) {
   std::fputs(
-      "usage: moat console NAME [--system S] [--lines N] [--no-follow] [--until TEXT] [--timeout SECONDS]\n"
+      "usage: moat console NAME [--system S] [--lines N] [--no-follow] [--send TEXT] [--until TEXT]\n"
+      "                         [--timeout SECONDS]\n"
       "\n"
       "Shows domain NAME's console, as 'xl console' does, from any terminal: its last\n"
       "lines in the running system's console log (out/run/S/console.log, which 'moat\n"
       "run' and moat-systest keep), then each new one as it comes, without the\n"
       "\"NAME: \" the console service puts before it. Bytes other than printable ASCII\n"
-      "and tab are shown as \\ooo. Ctrl-] (or Ctrl-C) detaches; it ends by itself when\n"
-      "the system does. Keys typed here are not sent: type in the system's own\n"
-      "terminal, where Ctrl-] moves the console's focus.\n"
+      "and tab are shown as \\ooo. Ctrl-] detaches; it ends by itself when the system\n"
+      "does. Keys typed here go to NAME's console (Ctrl-C too) through the system's\n"
+      "toolstack, which takes them only for a domain it controls; a refusal is said\n"
+      "once and no more keys are sent. A system without a toolstack takes input on\n"
+      "its own terminal only (where Ctrl-] moves the console's focus; Ctrl-C here\n"
+      "then detaches too).\n"
       "\n"
       "options:\n"
       "  --system S           which system; default: the only one running\n"
       "  --lines N            how many recent lines first (default 20; 0 to 10000)\n"
       "  --no-follow          print them and exit\n"
-      "  --until TEXT         exit 0 once a line containing TEXT is shown (recent ones count)\n"
+      "  --send TEXT          send TEXT to the console after the recent lines; escapes\n"
+      "                       \\r (Enter) \\n \\t \\e \\\\ \\xHH\n"
+      "  --until TEXT         exit 0 once a line containing TEXT is shown (recent ones\n"
+      "                       count, except with --send: lines after it only)\n"
       "  --timeout SECONDS    stop following after SECONDS (with --until: exit 1, not seen)\n"
       "\n"
       "exit status: 0 detached, the system ended, or TEXT seen; 1 an error, or TEXT\n"

@@ -5,8 +5,10 @@
 // The log is COM1's output as the console service writes it: each domain's
 // lines as "NAME: text", the kernel's and the services' as they are. The
 // command prints the domain's recent lines, then follows the log; Ctrl-]
-// detaches. It reads only: typed input still goes in on the system's own
-// terminal, where the console service's Ctrl-] moves the focus.
+// detaches. Keys typed meanwhile go to the domain's console as
+// console_input requests to the system's toolstack (docs/control.md), which
+// takes them only for a domain it controls; a system without a toolstack
+// takes input on its own terminal alone.
 #pragma once
 
 #include "graph.hpp"   // LoadAndCheck, RunningManifest
@@ -72,6 +74,34 @@ class ConsoleFilter {
   bool mine_ = false;
 };
 
+// --send TEXT: TEXT with its escapes \r \n \t \e (ESC) \\ and \xHH (two hex
+// digits) made bytes; false with *why for another escape, a \ at the end,
+// or an empty result.
+[[nodiscard]] bool parse_send_text(std::string_view text, std::string* out, std::string* why);
+
+// Bytes in console_input requests: pieces of at most kInputBatch (the
+// protocol's 1 to 256 bytes), in order, none empty.
+inline constexpr size_t kInputBatch = 256;
+[[nodiscard]] std::vector<std::string> input_batches(std::string_view bytes);
+
+// What the keys read at once mean: those before the first Ctrl-] are sent
+// (Ctrl-C too: in raw mode it is a key for the guest, as in `xl console`),
+// and Ctrl-] detaches (what follows it is dropped).
+struct TypedKeys {
+  std::string send;
+  bool detach = false;
+};
+[[nodiscard]] TypedKeys take_keys(std::string_view typed);
+
+// Where typed bytes go: the toolstack (console_cli.cpp), or a test's fake.
+class InputSink {
+ public:
+  virtual ~InputSink() = default;
+  // Hands 1 to kInputBatch bytes to the domain's console; false with *why
+  // (one line for a person: a refusal, no answer, ...).
+  [[nodiscard]] virtual bool send(std::string_view bytes, std::string* why) = 0;
+};
+
 struct FollowOptions {
   std::string domain;
   size_t lines = 20;          // backlog: the last N of the domain's lines
@@ -79,6 +109,7 @@ struct FollowOptions {
   std::string until;          // non-empty: exit 0 once a printed line contains it
   double timeout = 0;         // > 0: stop following after this many seconds (1 with `until`)
   std::string system;         // for messages
+  std::string send;           // non-empty: sent after the backlog (`until` then counts later lines only)
 };
 
 // How the backlog is found: at most the log's last kBacklogScan bytes are
@@ -87,11 +118,16 @@ inline constexpr size_t kBacklogScan = 16u << 20;
 
 // Prints `options.domain`'s lines of the log at `log` to `out` and follows it
 // while process `qemu` lives. `keys`: a file descriptor of the user's keys
-// (already in raw mode), or -1: Ctrl-] (0x1d) detaches, Ctrl-C (0x03) too,
-// anything else gets a note once on `err`. `stop` (may be null) is polled:
-// a signal handler sets it. Returns the exit status (0 detached, ended, or
-// `until` seen; 1 `until` not seen, the log unreadable), having said why on `err`.
+// (already in raw mode), or -1: Ctrl-] (0x1d) detaches; the other keys go to
+// `input` in batches of what arrives together; the first failure is said
+// once on `err` and no more keys are sent (the lines still are shown).
+// Without `input` (no toolstack) Ctrl-C detaches too and other keys get a
+// note once. `options.send` goes to `input` after the backlog (a failure:
+// exit 1). `stop` (may be null) is polled: a signal handler sets it.
+// Returns the exit status (0 detached, ended, or `until` seen; 1 `until` not
+// seen, the log unreadable, --send not taken), having said why on `err`.
 [[nodiscard]] int follow_console(const std::filesystem::path& log, pid_t qemu, const FollowOptions& options,
-                                 FILE* out, FILE* err, int keys, const volatile std::sig_atomic_t* stop);
+                                 FILE* out, FILE* err, int keys, const volatile std::sig_atomic_t* stop,
+                                 InputSink* input = nullptr);
 
 }  // namespace moat::cli

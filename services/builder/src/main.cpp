@@ -485,6 +485,8 @@ void allow_special_watches() {
     store_allow_special_watches(g_console >= 0 ? domid_of(g_console) : kNoDomain, backends, n);
 }
 
+void console_input_dir();
+
 // Builds and starts i again after it stopped; peers get their capabilities
 // naming it back (destroying it revoked them).
 bool restart(int i) {
@@ -522,6 +524,9 @@ bool restart(int i) {
         if (t.n_controls || t.create_domains) (void)store_destroy_dir(g_state[i].dom.id);
         if (t.create_domains) (void)store_create_dir(g_state[i].dom.id);
     }
+    // `moat console`'s input directory names the toolstack and the console
+    // service by id: made again for a new one of either.
+    if ((i == g_toolstack || i == g_console) && store_ready()) console_input_dir();
     write_rings(i);
     if (store_ready() && (i == g_console || g_sys.domains[i].role == manifest::Role::netback ||
                           g_sys.domains[i].role == manifest::Role::blkback))
@@ -892,10 +897,19 @@ void serve_creates() {
     }
 }
 
+// kConsoleInputDir, when the system has a toolstack with domains to control
+// (or create) and a console service, both running.
+void console_input_dir() {
+    if (g_toolstack < 0 || g_console < 0 || !g_state[g_toolstack].live || !g_state[g_console].live) return;
+    const manifest::Domain& t = g_sys.domains[g_toolstack];
+    if (t.n_controls || t.create_domains) (void)store_console_input_dir(domid_of(g_toolstack), domid_of(g_console));
+}
+
 // Makes kDestroyDir (a toolstack with domains to control) and kCreateDir (one
 // with a create quota) and watches them, once XenStore answers.
 void destroy_init() {
     if (!store_ready() || g_toolstack < 0 || !g_state[g_toolstack].live) return;
+    console_input_dir();
     const manifest::Domain& t = g_sys.domains[g_toolstack];
     // A created guest is destroyed through kDestroyDir too.
     if (t.n_controls || t.create_domains) {

@@ -225,6 +225,19 @@ bool request_dir(const char* dir, uint16_t toolstack) {
 }  // namespace
 
 bool store_destroy_dir(uint16_t toolstack) { return request_dir(kDestroyDir, toolstack); }
+
+bool store_console_input_dir(uint16_t toolstack, uint16_t console) {
+    // Input of a previous toolstack (or for a previous console) goes with it.
+    auto rm = rt::xs_rm(kConsoleInputDir);
+    if (!rm && rm.error() != rt::XsError::noent) return report("rm", kConsoleInputDir, rm.error());
+    // 'b' for the console: it reads each node and removes it (rm needs write
+    // on the node, which inherits these entries with the toolstack as owner).
+    rt::XsPerm perms[] = {{g_self, 'n'}, {toolstack, 'w'}, {console, 'b'}};
+    if (auto m = rt::xs_mkdir(kConsoleInputDir); !m) return report("mkdir", kConsoleInputDir, m.error());
+    if (auto p = rt::xs_set_perms(kConsoleInputDir, perms, 3); !p)
+        return report("set-perms", kConsoleInputDir, p.error());
+    return true;
+}
 bool store_create_dir(uint16_t toolstack) { return request_dir(kCreateDir, toolstack); }
 
 bool store_exists(const char* path) {

@@ -82,6 +82,16 @@ bool store_destroy_dir(uint16_t toolstack);
 // ("done <domid>", "refused: why", "failed: why").
 inline constexpr const char* kCreateDir = "/moat/create";
 bool store_create_dir(uint16_t toolstack);
+// `moat console NAME`'s typed keys (docs/control.md): kConsoleInputDir, the
+// builder's, writable by the toolstack, readable and writable by the console
+// service. The toolstack writes one node a request,
+// kConsoleInputDir/<seq> = "<domid> <bytes>"; a node takes its parent's
+// permissions with its creator as owner (XenStore's rule), so each is the
+// toolstack's and the console may read and remove it (removing needs write).
+// Made again, empty, when the toolstack or the console restarts under a new
+// id. A failure is printed, false returned.
+inline constexpr const char* kConsoleInputDir = "/moat/console-input";
+bool store_console_input_dir(uint16_t toolstack, uint16_t console);
 // Whether a node exists (the builder may read every node).
 bool store_exists(const char* path);
 // Writes a node (the builder may write every node).

@@ -23,6 +23,7 @@ struct Backend {
     bool used = false;
     bool faulted = false;          // its page went away (the domain was destroyed)
     bool said_broken = false, said_input_full = false;
+    uint64_t input_dropped = 0;    // bytes for in[] that found it full
     uint16_t dom = 0;
     uint32_t remote_port = 0, port = 0;
     abi::XenconsInterface* ring = nullptr;
@@ -251,6 +252,40 @@ void reap_one(uint16_t dom, bool (*offers)(uint16_t dom, uint32_t port)) {
     if (gone(b, offers)) disconnect(b);
 }
 
+namespace {
+// Bytes for b's in[] ring, as many as it has room for; the rest are dropped
+// (said once until it takes input again) and counted. The ring's index is
+// read once and never trusted: a consumer index that makes no sense leaves
+// no room.
+void put_input(Backend& b, const char* s, size_t n) {
+    uint32_t cons;
+    if (!load(b, &b.ring->in_cons, &cons)) return;
+    uint32_t used = b.in_prod - cons;
+    size_t room = used >= abi::kXenconsInSize ? 0 : abi::kXenconsInSize - used;
+    size_t take = n < room ? n : room;
+    if (take < n) {
+        b.input_dropped += n - take;
+        if (!b.said_input_full)
+            rt::printf("%s (domain %u) reads no input: typed bytes are dropped\n", b.name, b.dom);
+        b.said_input_full = true;
+    } else if (b.said_input_full) {
+        b.said_input_full = false;
+        rt::printf("%s (domain %u) reads input again: %lu typed bytes were dropped in all\n", b.name, b.dom,
+                   static_cast<unsigned long>(b.input_dropped));
+    }
+    if (take == 0) return;
+    // In at most two pieces: up to the ring's end, then from its start.
+    size_t off = abi::xencons_in_slot(b.in_prod);
+    size_t first = take < abi::kXenconsInSize - off ? take : abi::kXenconsInSize - off;
+    if (safe_copy(&b.ring->in[off], s, first) != 0 || safe_copy(&b.ring->in[0], s + first, take - first) != 0) {
+        b.faulted = true;
+        return;
+    }
+    b.in_prod += uint32_t(take);
+    if (store(b, &b.ring->in_prod, b.in_prod)) rt::notify(b.port);
+}
+}  // namespace
+
 void input(char c) {
     if (c == kCtrlRightBracket) {
         move_focus(g_focus);
@@ -263,21 +298,14 @@ void input(char c) {
         return;
     }
     g_said_no_focus = false;
-    Backend& b = g_backends[g_focus];
-    uint32_t cons;
-    if (!load(b, &b.ring->in_cons, &cons)) return;
-    if (b.in_prod - cons >= abi::kXenconsInSize) {   // full (or nonsense): the byte is not taken
-        if (!b.said_input_full) rt::printf("%s (domain %u) reads no input: typed bytes are dropped\n", b.name, b.dom);
-        b.said_input_full = true;
-        return;
-    }
-    b.said_input_full = false;
-    if (safe_copy(&b.ring->in[abi::xencons_in_slot(b.in_prod)], &c, 1) != 0) {
-        b.faulted = true;
-        return;
-    }
-    ++b.in_prod;
-    if (store(b, &b.ring->in_prod, b.in_prod)) rt::notify(b.port);
+    put_input(g_backends[g_focus], &c, 1);
+}
+
+bool input_to(uint16_t dom, const char* s, size_t n) {
+    if (!serving(dom)) return false;
+    Backend& b = g_backends[g_by_dom[dom] - 1];
+    if (!b.faulted) put_input(b, s, n);
+    return true;
 }
 
 }  // namespace console::backends

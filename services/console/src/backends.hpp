@@ -42,4 +42,11 @@ void reap_one(uint16_t dom, bool (*offers)(uint16_t dom, uint32_t port));
 // (and says which); anything else goes to the focused domain's in[] ring.
 void input(char c);
 
+// Bytes for domain `dom`'s in[] ring from elsewhere than COM1 (`moat
+// console`'s typed keys, services/console/src/store.hpp), written as typed
+// input is (what does not fit is dropped, said once, counted); Ctrl-] is a
+// byte like any other here, and the focus does not move. False if we serve
+// no console of `dom`.
+bool input_to(uint16_t dom, const char* s, size_t n);
+
 }  // namespace console::backends

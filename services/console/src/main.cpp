@@ -1,7 +1,8 @@
 // The console domain: drives COM1 and writes to it, in whole lines, the
 // kernel's log (CONSOLEIO_read, as it is) and every domain's PV console ring
 // ("<name>: <line>"); typed input goes to the domain in focus (Ctrl-] moves
-// it). See docs/system.md, "Console domain".
+// it), and `moat console NAME`'s keys to NAME (the toolstack hands them over
+// in XenStore: store.hpp). See docs/system.md, "Console domain".
 //
 // Command line: `exit-after-ms=N` stops the domain after N ms (system tests
 // of the kernel taking the UART back); `focus=NAME` gives the keyboard to
@@ -90,6 +91,10 @@ void look_at(void* self, uint16_t dom) {
     connect_one(self, dom);
 }
 
+bool deliver_input(void*, uint16_t dom, const char* bytes, size_t n) {
+    return console::backends::input_to(dom, bytes, n);
+}
+
 uint64_t exit_after_ns() {
     const char* cmd = reinterpret_cast<const char*>(rt::start_info().cmd_line);
     constexpr char kOpt[] = "exit-after-ms=";
@@ -174,6 +179,12 @@ void rt::main() {
                 console::backends::reap(console::store::still_offers);
                 console::store::for_each_domain(connect_one, &self);
             }
+        }
+        // `moat console`'s typed keys, a bounded number of nodes a tick;
+        // more waiting keeps us from blocking.
+        if (store_up) {
+            console::store::take_input(deliver_input, nullptr);
+            busy |= console::store::input_pending();
         }
         if (now >= next_reap) {
             // Domains destroyed without their node going (their channel is unbound).

@@ -48,4 +48,28 @@ bool console_of(uint16_t dom, uint32_t* port, char* name, size_t name_cap);
 // answer (that says nothing about the domain).
 bool still_offers(uint16_t dom, uint32_t port);
 
+// `moat console NAME`'s typed keys (docs/control.md): the toolstack writes
+// each request as kInputDir/<seq> = "<domid> <bytes>" (seq increasing, 1
+// to kInputMax bytes); the builder made the directory ours to read and
+// empty. up() watches it too; take_events notes that it changed.
+inline constexpr const char* kInputDir = "/moat/console-input";
+inline constexpr size_t kInputMax = 256;
+// Nodes looked at per call: a toolstack that writes many (its XenStore
+// quota bounds them) costs us at most this many reads and removals a tick;
+// the rest wait for the next one.
+inline constexpr unsigned kInputPerTick = 16;
+
+// Whether input may be waiting (the directory changed, the watch was just
+// set, or events were dropped, and not all was taken since).
+bool input_pending();
+
+// Takes up to kInputPerTick nodes of kInputDir, lowest seq first: each is
+// read and removed, and then `deliver(ctx, dom, bytes, n)` is called with
+// its bytes (n 1 to kInputMax); deliver returns false if it serves no
+// console of `dom`. A node that is malformed (its name not a number, its
+// value not "<domid> <1 to kInputMax bytes>", a domid not served) is
+// removed, not delivered, and said on our log (the first few; the rest
+// counted). A node we can neither read nor remove is skipped.
+void take_input(bool (*deliver)(void* ctx, uint16_t dom, const char* bytes, size_t n), void* ctx);
+
 }  // namespace console::store

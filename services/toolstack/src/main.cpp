@@ -18,6 +18,7 @@
 // connections and would otherwise restart it): we ask it in XenStore and
 // wait at most kDestroyTimeoutNs for its outcome.
 
+#include "console_input.hpp"
 #include "create.hpp"
 #include "domains.hpp"
 #include "watch.hpp"
@@ -81,6 +82,7 @@ const char* op_name(control::Op op) {
     case control::Op::shutdown: return "shutdown";
     case control::Op::xenstore: return "xenstore";
     case control::Op::destroy: return "destroy";
+    case control::Op::console_input: return "console input";
     case control::Op::upload: return "upload";
     case control::Op::create: return "create";
     default: return "request";
@@ -234,10 +236,36 @@ void children_note(unsigned shown, unsigned total) {
 // permissions (each waits at most kStoreTimeoutNs); the store's error comes
 // back by name. The error's name goes first: a long path may be cut from
 // the reason, the name never.
+// Whether `path` (as the host wrote it: XenStore takes repeated slashes as
+// one) is kConsoleInputDir or under it: our own channel to the console
+// service, which delivers what is there to the domain it names. Only
+// console_input writes there, after checking our Domain capability for that
+// domain; the host's `moat xenstore` may not, or it could type into any
+// console the console service serves.
+bool in_console_channel(const char* path) {
+    const char* want = toolstack::kConsoleInputDir;
+    const char* p = path;
+    for (;;) {
+        if (*want == '/') {
+            if (*p != '/') return false;
+            while (*p == '/') ++p;
+            ++want;
+            continue;
+        }
+        if (!*want) return *p == '\0' || *p == '/';
+        if (*p++ != *want++) return false;
+    }
+}
+
 void xenstore(const control::Request& q) {
     if (q.xs_op == control::XsOp::watch || q.xs_op == control::XsOp::watch_read || q.xs_op == control::XsOp::unwatch)
         return toolstack::watch_request(q, g_rsp, g_store);
     const char* op = control::xs_op_name(q.xs_op);
+    if ((q.xs_op == control::XsOp::write || q.xs_op == control::XsOp::rm) && in_console_channel(q.path))
+        return status(control::Status::refused,
+                      "xenstore %s %s: the toolstack's own channel to the console (moat console NAME types there, "
+                      "for the domains it controls)",
+                      op, q.path);
     if (!g_store)
         return status(control::Status::failed, "ENOTCONN: xenstore %s %s: the toolstack has no XenStore connection",
                       op, q.path);
@@ -337,6 +365,7 @@ void answer(const uint8_t* p, size_t n) {
     case control::Op::upload: return toolstack::upload(q, g_rsp);
     case control::Op::create: return toolstack::create(q, g_rsp, g_store);
     case control::Op::trace: return toolstack::trace(q, g_rsp);
+    case control::Op::console_input: return toolstack::console_input(q, g_rsp, g_store);
     default: return status(control::Status::bad_request, "no operation");
     }
 }

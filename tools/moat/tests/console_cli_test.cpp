@@ -3,8 +3,10 @@
 // reads, long lines, sanitising, kernel and other domains' lines skipped),
 // and the follower against a log in a temporary run directory, with a child
 // process standing in for QEMU: backlog, new lines as they are appended in
-// pieces, --until, --timeout, keys (a note, then Ctrl-]), a log started
-// afresh, the system's end.
+// pieces, --until, --timeout, keys (without a toolstack a note, then
+// Ctrl-]; with one, sent in batches through an input sink, a refusal said
+// once and no more sent), --send (its escapes, batches of 256, `until`
+// counting only lines after it), a log started afresh, the system's end.
 #include "console_cli.hpp"
 #include "rundir.hpp"
 
@@ -16,6 +18,8 @@
 #include <fstream>
 #include <sstream>
 #include <sys/wait.h>
+#include <atomic>
+#include <mutex>
 #include <thread>
 #include <unistd.h>
 
@@ -152,10 +156,10 @@ class Follow : public ::testing::Test {
     o << bytes;
   }
   // Runs the follower; its output and errors land in files read afterwards.
-  int follow(const mc::FollowOptions& o, int keys = -1, pid_t qemu = 0) {
+  int follow(const mc::FollowOptions& o, int keys = -1, pid_t qemu = 0, mc::InputSink* input = nullptr) {
     FILE* out = std::fopen(out_path_.c_str(), "w");
     FILE* err = std::fopen(err_path_.c_str(), "w");
-    int rc = mc::follow_console(log_, qemu ? qemu : qemu_, o, out, err, keys, nullptr);
+    int rc = mc::follow_console(log_, qemu ? qemu : qemu_, o, out, err, keys, nullptr, input);
     std::fclose(out);
     std::fclose(err);
     return rc;
@@ -273,10 +277,163 @@ TEST_F(Follow, KeysGetANoteOnceThenCtrlRightBracketDetaches) {
   ::close(keys[0]);
   ::close(keys[1]);
   std::string e = err();
-  EXPECT_NE(e.find("input: type in the system's own terminal, where Ctrl-] moves the focus"), std::string::npos) << e;
+  EXPECT_NE(e.find("input: system test has no toolstack: type in the system's own terminal, where Ctrl-] moves the "
+                   "focus"),
+            std::string::npos)
+      << e;
   EXPECT_EQ(e.find("input:"), e.rfind("input:"));   // once
   EXPECT_NE(e.find("detached from ping"), std::string::npos) << e;
   EXPECT_EQ(out(), "up\n");
+}
+
+// An input sink that records what it is given; it refuses from the
+// `refuse_from`th request on (0: never).
+class FakeInput : public mc::InputSink {
+ public:
+  bool send(std::string_view bytes, std::string* why) override {
+    std::lock_guard<std::mutex> l(m_);
+    ++calls_;
+    if (refuse_from_ && calls_ >= refuse_from_) {
+      *why = "refused: console input for \"ping\": not ours";
+      return false;
+    }
+    EXPECT_FALSE(bytes.empty());
+    EXPECT_LE(bytes.size(), mc::kInputBatch);
+    got_.emplace_back(bytes);
+    return true;
+  }
+  std::vector<std::string> got() {
+    std::lock_guard<std::mutex> l(m_);
+    return got_;
+  }
+  unsigned calls() {
+    std::lock_guard<std::mutex> l(m_);
+    return calls_;
+  }
+  unsigned refuse_from_ = 0;
+
+ private:
+  std::mutex m_;
+  std::vector<std::string> got_;
+  unsigned calls_ = 0;
+};
+
+TEST_F(Follow, KeysAreSentInBatchesUntilCtrlRightBracket) {
+  append("ping: up\n");
+  int keys[2];
+  ASSERT_EQ(::pipe(keys), 0);
+  FakeInput input;
+  int rc = -1;
+  std::thread t([&] { rc = follow(options(true), keys[0], 0, &input); });
+  // Written together: one request. Ctrl-C is a key for the guest here.
+  ASSERT_EQ(::write(keys[1], "ls\r\x03", 4), 4);
+  for (int i = 0; i < 6000 && input.got().size() < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // What comes before a Ctrl-] goes; what follows it does not.
+  ASSERT_EQ(::write(keys[1], "q\x1dzz", 4), 4);
+  t.join();
+  ::close(keys[0]);
+  ::close(keys[1]);
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(input.got(), (std::vector<std::string>{"ls\r\x03", "q"}));
+  EXPECT_NE(err().find("detached from ping"), std::string::npos) << err();
+  EXPECT_EQ(err().find("input:"), std::string::npos) << err();   // no note: input works
+}
+
+TEST_F(Follow, ARefusalIsSaidOnceThenNoMoreKeysAreSentAndLinesGoOn) {
+  append("ping: up\n");
+  int keys[2];
+  ASSERT_EQ(::pipe(keys), 0);
+  FakeInput input;
+  input.refuse_from_ = 1;
+  int rc = -1;
+  std::thread t([&] { rc = follow(options(true), keys[0], 0, &input); });
+  ASSERT_EQ(::write(keys[1], "a", 1), 1);
+  for (int i = 0; i < 6000 && input.calls() < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(::write(keys[1], "b", 1), 1);
+  append("ping: still shown\n");
+  ASSERT_TRUE(wait_for_out("still shown\n"));
+  ASSERT_EQ(::write(keys[1], "\x1d", 1), 1);
+  t.join();
+  ::close(keys[0]);
+  ::close(keys[1]);
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(input.calls(), 1u);   // "b" was not sent
+  std::string e = err();
+  EXPECT_NE(e.find("input to ping not sent: refused: console input for \"ping\": not ours; keys typed here are no "
+                   "longer sent"),
+            std::string::npos)
+      << e;
+  EXPECT_EQ(e.find("not sent"), e.rfind("not sent"));   // once
+  EXPECT_EQ(out(), "up\nstill shown\n");
+}
+
+TEST_F(Follow, SendGoesAfterTheBacklogAndUntilCountsOnlyLaterLines) {
+  // "got" is in the backlog already: it must not end the wait.
+  append("ping: got \"hello\"\n");
+  FakeInput input;
+  auto o = options(true);
+  o.send = std::string(300, 'x') + "\r";
+  o.until = "got \"hello\"";
+  std::atomic<int> rc = -1;
+  std::thread t([&] { rc = follow(o, -1, 0, &input); });
+  for (int i = 0; i < 6000 && input.got().size() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(rc, -1);   // still waiting
+  append("ping: got \"hello\"\n");
+  t.join();
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(input.got(), (std::vector<std::string>{std::string(256, 'x'), std::string(44, 'x') + "\r"}));
+  EXPECT_EQ(out(), "got \"hello\"\ngot \"hello\"\n");
+}
+
+TEST_F(Follow, SendRefusedOrWithoutAToolstackIsAnError) {
+  append("ping: up\n");
+  FakeInput input;
+  input.refuse_from_ = 1;
+  auto o = options(true);
+  o.send = "x";
+  EXPECT_EQ(follow(o, -1, 0, &input), 1);
+  EXPECT_NE(err().find("--send to ping: refused: console input for \"ping\": not ours"), std::string::npos) << err();
+  EXPECT_EQ(follow(o), 1);
+  EXPECT_NE(err().find("--send: system test has no toolstack domain to take input"), std::string::npos) << err();
+}
+
+TEST(SendText, Escapes) {
+  std::string out, why;
+  ASSERT_TRUE(mc::parse_send_text("hello\\r", &out, &why)) << why;
+  EXPECT_EQ(out, "hello\r");
+  ASSERT_TRUE(mc::parse_send_text("a\\nb\\tc\\\\d\\e[\\x00\\x7F\\xfF", &out, &why)) << why;
+  EXPECT_EQ(out, std::string("a\nb\tc\\d\x1b[\0\x7f\xff", 12));
+  ASSERT_TRUE(mc::parse_send_text("plain text", &out, &why)) << why;
+  EXPECT_EQ(out, "plain text");
+  EXPECT_FALSE(mc::parse_send_text("end\\", &out, &why));
+  EXPECT_NE(why.find("at the end"), std::string::npos) << why;
+  EXPECT_FALSE(mc::parse_send_text("\\q", &out, &why));
+  EXPECT_NE(why.find("unknown escape \\q"), std::string::npos) << why;
+  EXPECT_FALSE(mc::parse_send_text("\\x4", &out, &why));
+  EXPECT_FALSE(mc::parse_send_text("\\xg0", &out, &why));
+  EXPECT_NE(why.find("two hex digits"), std::string::npos) << why;
+  EXPECT_FALSE(mc::parse_send_text("", &out, &why));
+}
+
+TEST(SendText, BatchesAndKeys) {
+  EXPECT_TRUE(mc::input_batches("").empty());
+  EXPECT_EQ(mc::input_batches("abc"), (std::vector<std::string>{"abc"}));
+  auto b = mc::input_batches(std::string(513, 'k'));
+  ASSERT_EQ(b.size(), 3u);
+  EXPECT_EQ(b[0].size(), 256u);
+  EXPECT_EQ(b[1].size(), 256u);
+  EXPECT_EQ(b[2].size(), 1u);
+  EXPECT_EQ(mc::input_batches(std::string(256, 'k')).size(), 1u);
+  auto k = mc::take_keys("ab\x03c");
+  EXPECT_EQ(k.send, "ab\x03c");
+  EXPECT_FALSE(k.detach);
+  k = mc::take_keys("ab\x1d" "cd\x1d");
+  EXPECT_EQ(k.send, "ab");
+  EXPECT_TRUE(k.detach);
+  k = mc::take_keys("\x1d");
+  EXPECT_EQ(k.send, "");
+  EXPECT_TRUE(k.detach);
 }
 
 TEST_F(Follow, ALogStartedAfreshIsReadFromItsStart) {
@@ -333,6 +490,11 @@ TEST_F(Follow, CommandRefusesANameNotInTheManifest) {
   EXPECT_EQ(run({"ping", "--lines", "-1"}), 2);
   EXPECT_EQ(run({"ping", "--timeout", "0"}), 2);
   EXPECT_EQ(run({"ping", "pong"}), 2);
+  EXPECT_EQ(run({"ping", "--send", "bad\\q"}), 2);
+  EXPECT_EQ(run({"ping", "--send", ""}), 2);
+  EXPECT_EQ(run({"ping", "--no-follow", "--send", "x", "--until", "y"}), 2);
+  // This manifest has no toolstack: nothing can take the text.
+  EXPECT_EQ(run({"ping", "--send", "x\\r", "--timeout", "5"}), 1);
   EXPECT_EQ(run({}), 2);
   ::unsetenv("MOAT_RUN_DIR");
 }
