@@ -143,6 +143,7 @@ TEST(ControlExchange, ListIsAnsweredAndPrintedAsXlDoes) {
     mc::Response r = ok_answer(q);
     *r.add_domains() = domain("toolstack", 5, mc::RUNNING);
     *r.add_domains() = domain("ping", 6, mc::PAUSED);
+    r.set_total(2);
     return frame(r);
   });
   ASSERT_EQ(x.outcome, mc::Outcome::answered) << x.why;
@@ -255,6 +256,7 @@ TEST(ControlCheck, RefusesNonsenseInEveryField) {
   };
   mc::Response good = ok_answer(list);
   *good.add_domains() = domain("ping", 6, mc::RUNNING);
+  good.set_total(8);
   std::string why;
   EXPECT_TRUE(mc::check_response(list, good, &why)) << why;
 
@@ -372,6 +374,7 @@ TEST(ControlCheck, NewOperationsAnswersAreChecked) {
   d.set_events_sent(~0ull), d.set_grant_ops(3), d.set_grant_copy_bytes(300);
   *r.add_domains() = d;
   r.set_free_memory_kib(123456);
+  r.set_total(1);
   EXPECT_TRUE(mc::check_response(list, r, &why)) << why;
   r = ok_answer(pause), r.set_free_memory_kib(1);
   refused(pause, r, "free memory in an answer that is not a list");
@@ -474,6 +477,53 @@ TEST(ControlCheck, NewOperationsAnswersAreChecked) {
   refused(watch_read, r, "not a watch_read");
   r = ok_answer(watch_read), r.set_value("v");
   refused(watch_read, r, "not a read");
+}
+
+// moat console's keys (Request.console_input): the answer is a status and,
+// unless OK, its reason; anything else in it is malformed.
+TEST(ControlCheck, ConsoleInputAnswersCarryNothingButTheirStatus) {
+  auto refused = [&](const mc::Request& q, const mc::Response& r, const char* want) {
+    std::string why;
+    EXPECT_FALSE(mc::check_response(q, r, &why)) << want;
+    EXPECT_NE(why.find(want), std::string::npos) << "why: " << why << " want: " << want;
+  };
+  std::string why;
+  mc::Request q = mc::make_request(9);
+  q.mutable_console_input()->set_name("echo");
+  q.mutable_console_input()->set_data("hello\r");
+  mc::Response r = ok_answer(q);
+  EXPECT_TRUE(mc::check_response(q, r, &why)) << why;
+  for (mc::Status s : {mc::REFUSED, mc::NO_SUCH_DOMAIN, mc::FAILED}) {
+    r = ok_answer(q), r.set_status(s), r.set_error("console input for \"echo\": why");
+    EXPECT_TRUE(mc::check_response(q, r, &why)) << why;
+  }
+  r = ok_answer(q), r.set_status(mc::REFUSED);
+  refused(q, r, "without a reason");
+  r = ok_answer(q), r.set_error("a note");
+  refused(q, r, "status OK with an error");
+  r = ok_answer(q), *r.add_domains() = domain("echo", 5, mc::RUNNING);
+  refused(q, r, "not a list");
+  r = ok_answer(q), r.set_value("v");
+  refused(q, r, "not a read");
+  r = ok_answer(q), r.add_children("c");
+  refused(q, r, "not an ls");
+  r = ok_answer(q), r.set_free_memory_kib(4);
+  refused(q, r, "not a list");
+  r = ok_answer(q), r.add_events("/x");
+  refused(q, r, "not a watch_read");
+  r = ok_answer(q), r.set_cpus(1);
+  refused(q, r, "not a trace start or read");
+  r = ok_answer(q), r.set_records(std::string(32, 'r'));
+  refused(q, r, "not a trace read");
+  // And the request carries the name and the bytes as they are.
+  q.mutable_console_input()->set_data(std::string("\0\x1d\xff\r", 4));
+  auto x = run(q, [](const mc::Request& got) {
+    EXPECT_TRUE(got.has_console_input());
+    EXPECT_EQ(got.console_input().name(), "echo");
+    EXPECT_EQ(got.console_input().data(), std::string("\0\x1d\xff\r", 4));
+    return frame(ok_answer(got));
+  });
+  EXPECT_EQ(x.outcome, mc::Outcome::answered) << x.why;
 }
 
 TEST(ControlExchange, XenstoreRequestsCarryTheirFields) {
@@ -596,6 +646,7 @@ TEST_F(RunDir, CommandsTalkToTheSystemsSocket) {
         if (q.has_list()) {
           *r.add_domains() = domain("toolstack", 5, mc::RUNNING);
           *r.add_domains() = domain("ping", 6, mc::RUNNING);
+          r.set_total(2);
         } else if (q.has_pause() && q.pause().name() == "xenstore") {
           r.set_status(mc::REFUSED);
           r.set_error("xenstore: not in the toolstack's controls");
@@ -703,6 +754,30 @@ TEST_F(RunDir, XenstoreCommandsPrintAsXenstoreToolsDo) {
   fake.join();
   ::close(listener);
   ::unsetenv("MOAT_RUN_DIR");
+}
+
+
+TEST(ControlCheck, ListPagesAreChecked) {
+  mc::Request list = mc::make_request(9);
+  list.mutable_list()->set_start(3);
+  mc::Response r = ok_answer(list);
+  *r.add_domains() = domain("guest4", 7, mc::RUNNING);
+  *r.add_domains() = domain("guest5", 8, mc::RUNNING);
+  r.set_total(5);
+  std::string why;
+  EXPECT_TRUE(mc::check_response(list, r, &why)) << why;
+  r.set_total(4);   // two from the fourth of four: one too many
+  EXPECT_FALSE(mc::check_response(list, r, &why));
+  EXPECT_NE(why.find("2 domains from 3 in a list of 4"), std::string::npos) << why;
+  r.set_total(5000);
+  EXPECT_FALSE(mc::check_response(list, r, &why));
+  EXPECT_NE(why.find("over 4096"), std::string::npos) << why;
+  mc::Request pause = mc::make_request(9);
+  pause.mutable_pause()->set_name("ping");
+  mc::Response p = ok_answer(pause);
+  p.set_total(1);
+  EXPECT_FALSE(mc::check_response(pause, p, &why));
+  EXPECT_NE(why.find("a total in an answer that is not a list"), std::string::npos) << why;
 }
 
 }  // namespace
