@@ -24,19 +24,26 @@ moat_system_test(NAME system_control_trace
   MANIFEST manifests/control.textproto
   DOMAINS ${SERVICE_DOMAINS} toolstack xs_bench
   TIMEOUT 400
-  BEFORE_RUN ${CMAKE_COMMAND} -E rm -f ${trace_file}
+  BEFORE_RUN ${CMAKE_COMMAND} -E rm -f ${trace_file} ${trace_file}.sched
   CONTROL_AFTER "pong: PASS xs_bench.connected"
   CONTROL
     "trace --seconds 1 -o ${trace_file}"
     "list"
+    "trace --seconds 1 --only sched -o ${trace_file}.sched"
+    "trace --seconds 1 --only nosuch -o ${trace_file}.x"
     "shutdown"
   EXPECT_LINE
     "toolstack: trace started (1 cpu buffers)" "toolstack: trace stopped"
     "control: [1] exit 0" "control: moat trace: " " records from 1 cpu(s), "
     "control: [2] exit 0" "control: [3] exit 0"
+    # Scheduling only: few enough records that none is lost.
+    "control: moat trace: " " records from 1 cpu(s), 0 lost"
+    "control: [4] exit 2" "control: [5] exit 0"
   EXPECT_BETWEEN
     "control: [2] |control: [2] exit|control: toolstack "
   FORBID_LINE "FAIL " "refused"
   EXPECT_EXIT clean
-  AFTER_EXIT ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/perfetto_check.py ${trace_file} --cpus 1
+  # Both traces through the independent reader; the second must hold
+  # scheduling slices and nothing else.
+  AFTER_EXIT sh -c "${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/perfetto_check.py ${trace_file} --cpus 1 && ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/perfetto_check.py ${trace_file}.sched --cpus 1 --sched-only"
   LABELS system)

@@ -7,9 +7,11 @@ to show the trace: every packet decodes; there is a track per CPU ("CPU n")
 and per domain; on every track the slices are balanced (each end closes the
 innermost open begin, at or after it) and events come in time order;
 every CPU track has scheduling slices; at least one domain track has a
-hypercall slice. Prints the counts. Exit status 0 when every check holds.
+hypercall slice (with --sched-only, a trace of `moat trace --only sched`:
+none, and no instant event either). Prints the counts. Exit status 0 when
+every check holds.
 
-usage: perfetto_check.py FILE [--cpus N]
+usage: perfetto_check.py FILE [--cpus N] [--sched-only]
 """
 
 import sys
@@ -84,8 +86,18 @@ def main(argv):
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
     want_cpus = None
-    if len(argv) == 4 and argv[2] == "--cpus":
-        want_cpus = int(argv[3])
+    sched_only = False
+    rest = argv[2:]
+    while rest:
+        if rest[0] == "--cpus" and len(rest) > 1:
+            want_cpus = int(rest[1])
+            rest = rest[2:]
+        elif rest[0] == "--sched-only":
+            sched_only = True
+            rest = rest[1:]
+        else:
+            print(__doc__.strip().splitlines()[-1], file=sys.stderr)
+            return 2
     data = open(argv[1], "rb").read()
     problems = []
     tracks = {}    # uuid -> name
@@ -159,10 +171,14 @@ def main(argv):
     for uuid, name in sorted(cpu_tracks.items()):
         if slices.get(uuid, 0) == 0:
             problems.append("%s has no scheduling slice" % name)
-    if not domain_tracks:
+    if not domain_tracks and not sched_only:   # a domain's track holds its hypercalls and instants
         problems.append("no domain track")
     hypercalls = sum(slices.get(u, 0) for u in domain_tracks)
-    if hypercalls == 0:
+    if sched_only:
+        if hypercalls or instants:
+            problems.append("%d hypercall slices and %d instant events in a trace of scheduling only" %
+                            (hypercalls, instants))
+    elif hypercalls == 0:
         problems.append("no hypercall slice on any domain track")
 
     print("perfetto_check: %d packets, %d CPU tracks, %d domain tracks, %d scheduling slices, "

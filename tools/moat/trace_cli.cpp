@@ -369,18 +369,21 @@ struct Reader {
 
 void print_trace_help(FILE* out) {
   std::fprintf(out,
-               "usage: moat trace --seconds N -o FILE [--system S] [--timeout SECONDS]\n"
+               "usage: moat trace --seconds N -o FILE [--only KINDS] [--system S] [--timeout SECONDS]\n"
                "  Records the running system's scheduling (per CPU), hypercalls, event deliveries,\n"
                "  grant operations and back-end requests (per domain) for N seconds (1 to 3600, host\n"
                "  time) from the kernel's per-CPU trace buffers, through the toolstack domain, and\n"
                "  writes FILE as a Perfetto trace (open it in ui.perfetto.dev).\n"
                "  --system S   which running system (default: the only one)\n"
+               "  --only K,... only these kinds of records: sched, hypercall, event, grant, mark (default:\n"
+               "               all; fewer kinds, fewer records lost to the control channel's speed)\n"
                "  --timeout T  seconds to wait for each answer (default 10)\n");
 }
 
 int trace_command(int argc, char** argv, const moat::graph::LoadAndCheck&, const moat::graph::RunningManifest&) {
   double seconds = 0, timeout = 10;
   std::string file, system;
+  uint32_t kinds = 0;   // --only: a bit per abi::TraceKind; 0 every kind
   for (int i = 0; i < argc; ++i) {
     std::string_view arg = argv[i];
     auto number = [&](double lo, double hi, double* v) {
@@ -401,8 +404,22 @@ int trace_command(int argc, char** argv, const moat::graph::LoadAndCheck&, const
     } else if (arg == "--system") {
       if (i + 1 >= argc || !*argv[i + 1]) return usage_error("--system needs a system's name");
       system = argv[++i];
-    } else {
-      return usage_error("unexpected argument '" + std::string(arg) + "'");
+    } else if (arg == "--only") {
+      if (i + 1 >= argc || !*argv[i + 1]) return usage_error("--only needs kinds (sched,hypercall,event,grant,mark)");
+      std::string_view list = argv[++i];
+      while (!list.empty()) {
+        size_t comma = list.find(',');
+        std::string_view k = list.substr(0, comma);
+        abi::TraceKind kind;
+        if (k == "sched") kind = abi::TraceKind::sched;
+        else if (k == "hypercall") kind = abi::TraceKind::hypercall;
+        else if (k == "event") kind = abi::TraceKind::event;
+        else if (k == "grant") kind = abi::TraceKind::grant;
+        else if (k == "mark") kind = abi::TraceKind::mark;
+        else return usage_error("unknown kind '" + std::string(k) + "' (sched, hypercall, event, grant, mark)");
+        kinds |= 1u << unsigned(kind);
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      }
     }
   }
   if (seconds == 0) return usage_error("how long? (--seconds N)");
@@ -425,7 +442,9 @@ int trace_command(int argc, char** argv, const moat::graph::LoadAndCheck&, const
   }
 
   mc::Response started;
-  if (!ch.ask(trace_request(mc::TraceRequest::START), &started, "trace start")) return kExitFailed;
+  mc::Request start = trace_request(mc::TraceRequest::START);
+  start.mutable_trace()->set_kinds(kinds);
+  if (!ch.ask(start, &started, "trace start")) return kExitFailed;
   unsigned cpus = started.cpus();
   if (cpus == 0 || cpus > kMaxCpus) return error("the toolstack answered a start with " + std::to_string(cpus) + " cpus");
   Reader rd{ch, cpus, std::vector<uint64_t>(cpus, 0), std::vector<std::vector<abi::TraceRecord>>(cpus)};

@@ -17,6 +17,10 @@ bool g_trace_on = false;
 
 namespace {
 
+// The kinds a start asked for (a bit per abi::TraceKind): others are not
+// written. Written by trace_ctl only.
+uint64_t g_trace_kinds = abi::kTraceKindsAll;
+
 constexpr long err(abi::Errno e) { return abi::neg(e); }
 
 constexpr uint32_t kIdleVcpu = uint32_t(abi::kTraceIdle) << 16;
@@ -42,6 +46,7 @@ uint32_t run_of(const Vcpu* v) { return v ? uint32_t(v->domain->id) << 16 | (v->
 unsigned trace_cpus() { return 1; }
 
 void trace_put(abi::TraceKind kind, uint16_t domain, uint16_t vcpu, uint64_t arg0, uint64_t arg1, uint64_t time_ns) {
+    if (!(g_trace_kinds & (uint64_t(1) << unsigned(kind)))) return;
     unsigned cpu = this_cpu_index();
     Ring& r = g_rings[cpu];
     abi::TraceRecord& x = r.rec[r.head % abi::kTraceRecords];
@@ -85,13 +90,17 @@ long trace_ctl(Vcpu& v, abi::DomctlTrace& t) {
     t.cpus = trace_cpus();
     switch (op) {
     case abi::TraceCtl::start:
+        if (t.arg0 & ~abi::kTraceKindsAll) return err(abi::Errno::einval);
+        g_trace_kinds = t.arg0 ? t.arg0 : abi::kTraceKindsAll;
         // Nothing to clear but the counts: a record past head is never read.
         for (Ring& r : g_rings) {
             r.head = 0;
             r.last_run = kUnknownVcpu;
         }
         g_trace_on = true;
-        hypercall_trace(true);
+        // The timing wrapper only when hypercalls are wanted: the rest cost
+        // nothing more than with tracing off.
+        hypercall_trace(g_trace_kinds & (uint64_t(1) << unsigned(abi::TraceKind::hypercall)));
         trace_sched_slow(&v);   // who runs now: the caller
         return 0;
     case abi::TraceCtl::stop:

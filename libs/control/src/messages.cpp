@@ -219,6 +219,12 @@ Status decode_trace(const moat_control_TraceRequest& t, Request& out, char* err,
         say(err, err_len, "trace %s: cpu and cursor are for read only", trace_op_name(out.trace_op));
         return Status::bad_request;
     }
+    if (t.kinds & ~(out.trace_op == TraceOp::start ? kTraceKindsAll : 0u)) {
+        say(err, err_len, "trace %s: kinds 0x%x: only a start names kinds, bits 1 to 5", trace_op_name(out.trace_op),
+            unsigned(t.kinds));
+        return Status::bad_request;
+    }
+    out.trace_kinds = t.kinds;
     out.cpu = t.cpu;
     out.cursor = t.cursor;
     return Status::ok;
@@ -417,12 +423,14 @@ size_t encode_request(const Request& r, uint8_t* out, size_t cap) {
     }
     case Op::trace:
         if (r.trace_op == TraceOp::none || uint8_t(r.trace_op) > uint8_t(TraceOp::stop) ||
-            (r.trace_op != TraceOp::read && (r.cpu || r.cursor)))
+            (r.trace_op != TraceOp::read && (r.cpu || r.cursor)) ||
+            (r.trace_kinds & ~(r.trace_op == TraceOp::start ? kTraceKindsAll : 0u)))
             return 0;
         m.which_op = moat_control_Request_trace_tag;
         m.op.trace.op = moat_control_TraceRequest_Op(r.trace_op);
         m.op.trace.cpu = r.cpu;
         m.op.trace.cursor = r.cursor;
+        m.op.trace.kinds = r.trace_kinds;
         break;
     default: return 0;
     }

@@ -35,7 +35,10 @@ void trace(const control::Request& q, control::Response& r) {
     const char* what = control::trace_op_name(q.trace_op);
     abi::DomctlTrace t{};
     switch (q.trace_op) {
-    case control::TraceOp::start: t.op = uint32_t(abi::TraceCtl::start); break;
+    case control::TraceOp::start:
+        t.op = uint32_t(abi::TraceCtl::start);
+        t.arg0 = q.trace_kinds;   // 0: every kind
+        break;
     case control::TraceOp::stop: t.op = uint32_t(abi::TraceCtl::stop); break;
     case control::TraceOp::read:
         t.op = uint32_t(abi::TraceCtl::read);

@@ -87,7 +87,9 @@ void check_request(const uint8_t* p, size_t n) {
     CHECK(back.memory_kib == q.memory_kib && back.vcpus == q.vcpus && std::strcmp(back.cmdline, q.cmdline) == 0 &&
           std::strcmp(back.console, q.console) == 0 && std::strcmp(back.xenstore, q.xenstore) == 0 &&
           back.image_size == q.image_size && back.image_crc32 == q.image_crc32);
-    CHECK(back.trace_op == q.trace_op && back.cpu == q.cpu && back.cursor == q.cursor);
+    CHECK(back.trace_op == q.trace_op && back.cpu == q.cpu && back.cursor == q.cursor &&
+          back.trace_kinds == q.trace_kinds);
+    CHECK((q.trace_kinds & ~control::kTraceKindsAll) == 0 && (q.trace_op == control::TraceOp::start || !q.trace_kinds));
     CHECK(back.start == q.start && back.input_len == q.input_len && std::memcmp(back.input, q.input, q.input_len) == 0);
 }
 

@@ -837,4 +837,24 @@ TEST(ControlConsoleInput, RoundTripsAndRefusesBadInput) {
     EXPECT_EQ(decode(input(text("no spaces"), 1), back), control::Status::bad_request);
 }
 
+
+TEST(ControlCreate, TraceKindsOnlyOnAStartAndOnlyKnownOnes) {
+    control::Request t = request(control::Op::trace), back{};
+    t.trace_op = control::TraceOp::start;
+    t.trace_kinds = control::kTraceKindsAll;
+    ASSERT_EQ(decode(encode(t), back), control::Status::ok);
+    EXPECT_EQ(back.trace_kinds, control::kTraceKindsAll);
+    t.trace_kinds = 1;   // bit 0: no kind
+    EXPECT_TRUE(encode(t).empty());
+    t.trace_kinds = 1u << 6;
+    EXPECT_TRUE(encode(t).empty());
+    t.trace_op = control::TraceOp::read;
+    t.trace_kinds = 2;   // kinds belong to a start
+    EXPECT_TRUE(encode(t).empty());
+    std::string why;
+    Bytes b = cat({varint_field(1, 1), long_field(11, cat({varint_field(1, 3), varint_field(4, 2)}))});
+    EXPECT_EQ(decode(b, back, &why), control::Status::bad_request);
+    EXPECT_NE(why.find("only a start names kinds"), std::string::npos) << why;
+}
+
 }  // namespace

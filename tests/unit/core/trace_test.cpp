@@ -287,4 +287,49 @@ TEST_F(Trace, HooksRecordEventsGrantsMarksAndIdling) {
     EXPECT_EQ(find(TraceKind::sched, size_t(s2) + 1), -1);
 }
 
+
+TEST_F(Trace, StartKeepsOnlyTheKindsAskedFor) {
+    give_trace();
+    abi::DomctlTrace t{};
+    t.op = uint32_t(TraceCtl::start);
+    t.arg0 = 1u << 0;   // TraceKind::none: no such kind
+    EXPECT_EQ(ctl(t), kEinval);
+    t.arg0 = 1u << 6;   // past the last kind
+    EXPECT_EQ(ctl(t), kEinval);
+    t.arg0 = (1u << unsigned(TraceKind::sched)) | (1u << unsigned(TraceKind::event));
+    ASSERT_EQ(ctl(t), 0);
+    core::evtchn_set_pending(*d, 7);
+    EXPECT_EQ(call(uint64_t(abi::Hypercall::grant_table_op), uint64_t(abi::GnttabOp::query_size), buf, 1), 0);
+    abi::DomctlTrace m{};
+    m.op = uint32_t(TraceCtl::mark);
+    EXPECT_EQ(ctl(m), 0);
+    core::trace_sched(nullptr);
+    core::trace_sched(v);
+    core::g_trace_on = false;
+    core::hypercall_trace(false);
+    uint64_t lost;
+    auto recs = read_all(0, &lost);
+    unsigned sched = 0, event = 0;
+    for (const TraceRecord& x : recs) {
+        EXPECT_TRUE(x.kind == uint8_t(TraceKind::sched) || x.kind == uint8_t(TraceKind::event)) << int(x.kind);
+        sched += x.kind == uint8_t(TraceKind::sched);
+        event += x.kind == uint8_t(TraceKind::event);
+    }
+    EXPECT_GE(sched, 2u);   // the start's "the caller runs", idle, back
+    EXPECT_EQ(event, 1u);
+    // A start without kinds keeps every kind again.
+    ASSERT_EQ(op(TraceCtl::start), 0);
+    EXPECT_EQ(call(uint64_t(abi::Hypercall::grant_table_op), uint64_t(abi::GnttabOp::query_size), buf, 1), 0);
+    core::g_trace_on = false;
+    core::hypercall_trace(false);
+    recs = read_all(0, &lost);
+    bool grant = false, hypercall = false;
+    for (const TraceRecord& x : recs) {
+        grant |= x.kind == uint8_t(TraceKind::grant);
+        hypercall |= x.kind == uint8_t(TraceKind::hypercall);
+    }
+    EXPECT_TRUE(grant);
+    EXPECT_TRUE(hypercall);
+}
+
 }  // namespace

@@ -65,7 +65,8 @@ inline constexpr uint64_t kMarkBlk = 3;      // blkback: block requests
 
 // domctl trace (MoatDomctl.u, DomctlCmd::trace). `domain` is unused.
 enum class TraceCtl : uint32_t {
-  start = 1,   // Trace capability: clears every buffer, records from now on; out: cpus
+  start = 1,   // Trace capability: clears every buffer, records from now on (the kinds
+               // in arg0: a bit per TraceKind, 1 << sched ...; 0 all); out: cpus
   read = 2,    // Trace capability: records of buffer `cpu` from `cursor` into buf
   stop = 3,    // Trace capability: stops recording (what was recorded stays readable)
   mark = 4,    // anyone: a mark record in the caller's name (arg0, arg1); 1 when not tracing
@@ -90,5 +91,7 @@ static_assert(offsetof(DomctlTrace, arg0) == 48);
 // most kTraceReadMax of them (a bounded amount of work per call).
 inline constexpr uint32_t kTraceRecords = 2048;
 inline constexpr uint32_t kTraceReadMax = 256;
+// Every kind a start may name (bits 1 to 5).
+inline constexpr uint64_t kTraceKindsAll = 0x3E;
 
 }  // namespace abi

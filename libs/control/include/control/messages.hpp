@@ -36,6 +36,8 @@ inline constexpr uint32_t kMaxVcpus = 128;
 // (abi/trace.hpp), at most kRecordsLen bytes an answer.
 inline constexpr size_t kTraceRecordBytes = 32;
 inline constexpr size_t kRecordsLen = 896;
+// trace start (Request.trace_kinds): a bit per abi::TraceKind 1 to 5; 0: all.
+inline constexpr uint32_t kTraceKindsAll = 0x3E;
 // xenstore WATCH_READ (Response.events): at most kMaxEvents fired paths.
 inline constexpr size_t kMaxEvents = 3;
 // list (Request.start, Response.total): a page of the domains from start,
@@ -86,6 +88,7 @@ struct Request {
     TraceOp trace_op;
     uint32_t cpu;
     uint64_t cursor;
+    uint32_t trace_kinds;   // start only: bits of kTraceKindsAll (0: all)
     // list: the first domain wanted (below kMaxDomains).
     uint32_t start;
     // console_input: input_len (1 to kInputLen) bytes for `name`'s console.
