@@ -105,7 +105,8 @@ void rt::main() {
                    "name (the toolstack's own XenStore)\n");
         if (uint64_t udp = rt::cmdline_number("host-udp", 0))
             rt::printf("pong echoes UDP from the host: echo hello | nc -u -w1 127.0.0.1 %lu\n", udp);
-        rt::printf("to end it: out/bin/moat shutdown (asks ping and pong to power off), or Ctrl-A X here\n");
+        rt::printf("to end it: out/bin/moat shutdown (asks ping and pong to power off), Ctrl-] q here (the same), "
+                   "or Ctrl-A X (stops QEMU at once)\n");
         stay_until_poweroff();
     }
 }

@@ -524,8 +524,8 @@ bool restart(int i) {
         if (t.n_controls || t.create_domains) (void)store_destroy_dir(g_state[i].dom.id);
         if (t.create_domains) (void)store_create_dir(g_state[i].dom.id);
     }
-    // `moat console`'s input directory names the toolstack and the console
-    // service by id: made again for a new one of either.
+    // `moat console`'s input directory and Ctrl-] q's node name the toolstack
+    // and the console service by id: made again for a new one of either.
     if ((i == g_toolstack || i == g_console) && store_ready()) console_input_dir();
     write_rings(i);
     if (store_ready() && (i == g_console || g_sys.domains[i].role == manifest::Role::netback ||
@@ -898,11 +898,13 @@ void serve_creates() {
 }
 
 // kConsoleInputDir, when the system has a toolstack with domains to control
-// (or create) and a console service, both running.
+// (or create) and a console service, both running; kConsoleRequestNode
+// (Ctrl-] q) whenever it has both.
 void console_input_dir() {
     if (g_toolstack < 0 || g_console < 0 || !g_state[g_toolstack].live || !g_state[g_console].live) return;
     const manifest::Domain& t = g_sys.domains[g_toolstack];
     if (t.n_controls || t.create_domains) (void)store_console_input_dir(domid_of(g_toolstack), domid_of(g_console));
+    (void)store_console_request(domid_of(g_toolstack), domid_of(g_console));
 }
 
 // Makes kDestroyDir (a toolstack with domains to control) and kCreateDir (one

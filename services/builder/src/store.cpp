@@ -240,6 +240,16 @@ bool store_console_input_dir(uint16_t toolstack, uint16_t console) {
 }
 bool store_create_dir(uint16_t toolstack) { return request_dir(kCreateDir, toolstack); }
 
+bool store_console_request(uint16_t toolstack, uint16_t console) {
+    // Written first (made with /moat's permissions, ours alone), then given
+    // its own: the toolstack's watch fires on the permissions' change.
+    if (auto w = rt::xs_write(kConsoleRequestNode, ""); !w) return report("write", kConsoleRequestNode, w.error());
+    rt::XsPerm perms[] = {{g_self, 'n'}, {console, 'w'}, {toolstack, 'b'}};
+    if (auto p = rt::xs_set_perms(kConsoleRequestNode, perms, 3); !p)
+        return report("set-perms", kConsoleRequestNode, p.error());
+    return true;
+}
+
 bool store_exists(const char* path) {
     char buf[8];
     auto r = rt::xs_read(path, buf, sizeof buf);

@@ -92,6 +92,18 @@ bool store_create_dir(uint16_t toolstack);
 // id. A failure is printed, false returned.
 inline constexpr const char* kConsoleInputDir = "/moat/console-input";
 bool store_console_input_dir(uint16_t toolstack, uint16_t console);
+// Ctrl-] q on the system's console (docs/control.md, "The live demo"):
+// kConsoleRequestNode, the builder's, empty, writable (not readable) by the
+// console service, which writes "shutdown" there, and readable and writable
+// by the toolstack, which watches it, takes the request and empties it
+// again. Nobody else may read or write it (entry 0, the builder's 'n', is
+// what unlisted domains get); a write changes no node's owner, and the
+// console may make no node of its own beside it (/moat is the builder's).
+// Written again, empty and with these permissions, when the toolstack or
+// the console restarts under a new id: a request nobody took goes. A
+// failure is printed, false returned.
+inline constexpr const char* kConsoleRequestNode = "/moat/console-request";
+bool store_console_request(uint16_t toolstack, uint16_t console);
 // Whether a node exists (the builder may read every node).
 bool store_exists(const char* path);
 // Writes a node (the builder may write every node).

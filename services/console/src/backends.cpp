@@ -18,6 +18,7 @@ namespace {
 constexpr uint32_t kConsoleRef = 0;                     // Xen's reserved grant for the console page
 constexpr uint64_t kPartialFlushNs = 1'000'000'000;    // a prompt shows after a second
 constexpr char kCtrlRightBracket = 0x1d;
+constexpr char kQuitKey = 'q';   // right after Ctrl-]: the system is asked to end
 
 struct Backend {
     bool used = false;
@@ -51,6 +52,7 @@ Sink g_sink;
 int g_focus = -1;                  // the backend typed input goes to
 char g_want_focus[abi::kConsoleNameMax + 1];   // focus=NAME: it takes the focus once served
 bool g_said_no_focus;
+bool g_escaped;   // the last key typed on COM1 was Ctrl-]: the next one may be kQuitKey
 uint64_t g_said[0x8000 / 64];      // domains whose failure to connect was said
 
 void emit(void* ctx, const char* text, size_t n) {
@@ -118,8 +120,8 @@ void move_focus(int from) {
 
 void say_focus() {
     if (g_focus < 0) rt::printf("input goes nowhere: no domain console is served\n");
-    else rt::printf("input goes to %s (domain %u); Ctrl-] moves it on\n", g_backends[g_focus].name,
-                    g_backends[g_focus].dom);
+    else rt::printf("input goes to %s (domain %u); Ctrl-] moves it on, Ctrl-] q ends the system\n",
+                    g_backends[g_focus].name, g_backends[g_focus].dom);
 }
 
 void disconnect(Backend& b) {
@@ -286,19 +288,26 @@ void put_input(Backend& b, const char* s, size_t n) {
 }
 }  // namespace
 
-void input(char c) {
+bool input(char c) {
+    // Only the key right after a Ctrl-] is looked at: q anywhere else is
+    // typed as it is.
+    bool escaped = g_escaped;
+    g_escaped = false;
     if (c == kCtrlRightBracket) {
         move_focus(g_focus);
         say_focus();
-        return;
+        g_escaped = true;
+        return false;
     }
+    if (escaped && c == kQuitKey) return true;   // not delivered: it asks the system to end
     if (g_focus < 0) {
         if (!g_said_no_focus) say_focus();
         g_said_no_focus = true;
-        return;
+        return false;
     }
     g_said_no_focus = false;
     put_input(g_backends[g_focus], &c, 1);
+    return false;
 }
 
 bool input_to(uint16_t dom, const char* s, size_t n) {

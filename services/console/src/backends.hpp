@@ -39,8 +39,10 @@ void reap(bool (*offers)(uint16_t dom, uint32_t port));
 void reap_one(uint16_t dom, bool (*offers)(uint16_t dom, uint32_t port));
 
 // A byte typed on COM1: Ctrl-] (0x1d) moves the focus to the next domain
-// (and says which); anything else goes to the focused domain's in[] ring.
-void input(char c);
+// (and says which); a q right after a Ctrl-] is not delivered, and true is
+// returned: the caller asks the system to end (store.hpp, ask_shutdown);
+// anything else goes to the focused domain's in[] ring.
+[[nodiscard]] bool input(char c);
 
 // Bytes for domain `dom`'s in[] ring from elsewhere than COM1 (`moat
 // console`'s typed keys, services/console/src/store.hpp), written as typed

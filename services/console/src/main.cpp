@@ -1,8 +1,9 @@
 // The console domain: drives COM1 and writes to it, in whole lines, the
 // kernel's log (CONSOLEIO_read, as it is) and every domain's PV console ring
 // ("<name>: <line>"); typed input goes to the domain in focus (Ctrl-] moves
-// it), and `moat console NAME`'s keys to NAME (the toolstack hands them over
-// in XenStore: store.hpp). See docs/system.md, "Console domain".
+// it; Ctrl-] q asks the toolstack to end the system), and `moat console
+// NAME`'s keys to NAME (the toolstack hands them over in XenStore:
+// store.hpp). See docs/system.md, "Console domain".
 //
 // Command line: `exit-after-ms=N` stops the domain after N ms (system tests
 // of the kernel taking the UART back); `focus=NAME` gives the keyboard to
@@ -193,7 +194,8 @@ void rt::main() {
         }
         busy |= console::backends::serve(now);
         if (g_uart) {
-            for (int c; (c = kCom1.read_byte()) >= 0;) console::backends::input(char(c));
+            for (int c; (c = kCom1.read_byte()) >= 0;)
+                if (console::backends::input(char(c))) console::store::ask_shutdown();
             // Acknowledge the interrupt: the line may fire again.
             if (g_irq_port && rt::take_port(g_irq_port)) {
                 if (!g_irq_seen) rt::printf("first input interrupt\n");

@@ -241,4 +241,21 @@ void take_input(bool (*deliver)(void* ctx, uint16_t dom, const char* bytes, size
     g_input_pending = removed > 0 && listed > removed;
 }
 
+void ask_shutdown() {
+    rt::printf("Ctrl-] q: asking the toolstack to shut the system down\n");
+    if (!g_connected) {
+        rt::printf("Ctrl-] q: no XenStore, so no toolstack to ask: nothing else happens\n");
+        return;
+    }
+    auto w = rt::xs_write(kRequestNode, kShutdownRequest);
+    if (w) return;
+    rt::XsError e = w.error();
+    if (e == rt::XsError::acces || e == rt::XsError::noent || e == rt::XsError::perm)
+        rt::printf("Ctrl-] q: no toolstack takes requests (xenstore write %s: %s): nothing else happens\n",
+                   kRequestNode, rt::xs_error_name(e));
+    else
+        rt::printf("Ctrl-] q: the request was not written (xenstore write %s: %s): press it again\n", kRequestNode,
+                   rt::xs_error_name(e));
+}
+
 }  // namespace console::store

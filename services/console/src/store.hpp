@@ -72,4 +72,19 @@ bool input_pending();
 // counted). A node we can neither read nor remove is skipped.
 void take_input(bool (*deliver)(void* ctx, uint16_t dom, const char* bytes, size_t n), void* ctx);
 
+// Ctrl-] q (docs/control.md, "The live demo"): we ask the toolstack to shut
+// the system down, as the host's `moat shutdown` does, by writing
+// kShutdownRequest into kRequestNode. We have no authority over any domain
+// and get none: the builder makes the node (when the system has a
+// toolstack) ours to write but not to read, and the toolstack's to read and
+// empty; the toolstack decides. Without a toolstack the node is not there
+// and we may not make it (XenStore refuses: /moat is the builder's).
+inline constexpr const char* kRequestNode = "/moat/console-request";
+inline constexpr const char* kShutdownRequest = "shutdown";
+
+// Writes the request, saying so on our log, and why not when the write
+// fails (no toolstack, no XenStore, a store that does not answer): nothing
+// else happens then. Waits at most the store's reply timeout (100 ms).
+void ask_shutdown();
+
 }  // namespace console::store

@@ -1,11 +1,13 @@
 // The toolstack domain (docs/control.md): the host's `moat list`, `moat
 // pause/unpause NAME`, `moat shutdown [NAME]`, `moat destroy NAME` and `moat xenstore
 // ls|read|write|rm PATH` arrive on COM2 as frames (libs/control); each
-// complete Request gets one Response. It acts only through what the manifest
-// gave it: a Domain capability with the control right for each domain in its
-// `controls` (pause, unpause, getinfo), write permission on those domains'
-// control/shutdown XenStore node, and for `moat xenstore` its own XenStore
-// connection, with its own permissions (its home, what others let it see).
+// complete Request gets one Response. Ctrl-] q on the system's console
+// arrives in XenStore and is taken as `moat shutdown` (console_request). It
+// acts only through what the manifest gave it: a Domain capability with the
+// control right for each domain in its `controls` (pause, unpause, getinfo),
+// write permission on those domains' control/shutdown XenStore node, and for
+// `moat xenstore` its own XenStore connection, with its own permissions (its
+// home, what others let it see).
 //
 // Polled: COM2 every 10 ms while the host is quiet, every 100 us while it
 // talks and for 20 ms after its last byte, so that the next request of an
@@ -177,6 +179,57 @@ void shutdown_all() {
         status(control::Status::ok, "%u domains asked; %zu more not yet: ask again", asked, n - control::kMaxListed);
     else
         g_rsp.status = control::Status::ok;
+}
+
+// Ctrl-] q on the system's console (docs/control.md, "The live demo"): the
+// console service writes "shutdown" into kConsoleRequestNode (the builder's
+// node, the console's to write, ours to read and empty); we take it and do
+// what the host's `moat shutdown` with no name does, nothing more: the
+// console gains no authority through us. Anything else there is ignored
+// (said on our log, the first few times).
+constexpr const char* kConsoleRequestNode = "/moat/console-request";
+int g_console_request_watch = -1;   // our own watch on it (watch.hpp), or -1
+bool g_console_request_again;       // the store did not answer: look again next tick
+unsigned g_console_request_ignored;
+uint64_t g_console_requests;
+
+void console_request() {
+    g_console_request_again = false;
+    // More than "shutdown" is not a request we take: read no more than that
+    // (a longer value is ERANGE: taken and ignored below).
+    char value[16];
+    auto r = rt::xs_read(kConsoleRequestNode, value, sizeof value);
+    if (!r && r.error() != rt::XsError::range) {
+        // Not there (the system has no console service) or unreadable:
+        // nothing to take. A store that did not answer fires nothing more.
+        g_console_request_again = r.error() == rt::XsError::timedout;
+        return;
+    }
+    if (r && *r == 0) return;   // empty: no request (our own emptying fires too)
+    // Taken: emptied before we act, so that a request is acted on once.
+    if (auto w = rt::xs_write(kConsoleRequestNode, ""); !w) {
+        rt::printf("cannot empty %s (%s): its request is not taken\n", kConsoleRequestNode,
+                   rt::xs_error_name(w.error()));
+        return;
+    }
+    if (!r || *r != __builtin_strlen("shutdown") || __builtin_memcmp(value, "shutdown", *r) != 0) {
+        if (++g_console_request_ignored <= 4)
+            rt::printf("%s held something other than \"shutdown\": ignored\n", kConsoleRequestNode);
+        return;
+    }
+    // A console that asks again and again gets the same answer, said the
+    // first few times, then at each power of two (a log that grows as log2).
+    ++g_console_requests;
+    if (g_console_requests <= 4)
+        rt::printf("shutting the system down at the console's request (Ctrl-] q)\n");
+    else if ((g_console_requests & (g_console_requests - 1)) == 0)
+        rt::printf("the console asked %lu times to shut the system down\n", (unsigned long)g_console_requests);
+    // The same as the host's `moat shutdown`; g_rsp is free between requests.
+    __builtin_memset(&g_rsp, 0, sizeof g_rsp);
+    shutdown_all();
+    if (g_rsp.status != control::Status::ok || g_rsp.error[0])
+        rt::printf("shutdown: %s\n", g_rsp.error[0] ? g_rsp.error : "failed");
+    __builtin_memset(&g_rsp, 0, sizeof g_rsp);
 }
 
 // moat destroy NAME: asks the builder ("destroy" in kDestroyDir/NAME), which
@@ -404,6 +457,8 @@ void rt::main() {
     if (g_store) {
         rt::xs_set_timeout(kStoreTimeoutNs);
         toolstack::self_init();
+        // Set before anything could be asked there; it fires once at once.
+        g_console_request_watch = toolstack::own_watch(kConsoleRequestNode);
     } else {
         rt::printf("no XenStore: shutdown and xenstore requests will fail\n");
     }
@@ -427,6 +482,7 @@ void rt::main() {
         }
         uint64_t now = rt::now_ns();
         if (g_store) toolstack::watch_tick(now);
+        if (g_console_request_again || toolstack::own_watch_fired(g_console_request_watch)) console_request();
         if (got) last_byte = now;
         else if (g_reader.pending() && now - last_byte > kStaleFrameNs) g_reader.reset();
         sleep_until(now + (now - last_byte < kBusyWindowNs ? kBusyTickNs : kQuietTickNs));

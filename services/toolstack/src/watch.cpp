@@ -1,7 +1,8 @@
-// XenStore watches for the host (watch.hpp). Every watch event the toolstack's
-// XenStore client queues is ours: the toolstack sets no other watch (the
-// destroy and create outcomes are polled). An event for a token we do not
-// hold (a watch removed while its event was in flight) is dropped.
+// XenStore watches for the host (watch.hpp), and the toolstack's own. Every
+// watch event the toolstack's XenStore client queues is one of these (the
+// destroy and create outcomes are polled): pump() hands each to the watch
+// whose token it names. An event for a token we do not hold (a watch removed
+// while its event was in flight) is dropped.
 
 #include "watch.hpp"
 
@@ -63,9 +64,34 @@ void push(Watch& w, const char* path) {
     ++w.count;
 }
 
+// The toolstack's own watches (watch.hpp): their paths are ours, fixed, and
+// an event only says "look again", so it keeps no queue.
+struct OwnWatch {
+    bool used;
+    bool fired;   // an event came since own_watch_fired last said so
+    char token[24];
+};
+OwnWatch g_own[kMaxOwnWatches];
+constexpr char kOwnPrefix[] = "toolstack-own-";
+
+OwnWatch* find_own(const char* token) {
+    if (__builtin_strncmp(token, kOwnPrefix, sizeof kOwnPrefix - 1) != 0) return nullptr;
+    for (OwnWatch& w : g_own)
+        if (w.used && __builtin_strcmp(w.token, token) == 0) return &w;
+    return nullptr;
+}
+
 void pump() {
-    while (rt::xs_next_watch_event(g_ev))
-        if (Watch* w = find_token(g_ev.token)) push(*w, g_ev.path);
+    while (rt::xs_next_watch_event(g_ev)) {
+        if (OwnWatch* o = find_own(g_ev.token)) o->fired = true;
+        else if (Watch* w = find_token(g_ev.token)) push(*w, g_ev.path);
+    }
+    // Events the client had to drop may have been our own: look again.
+    static uint64_t dropped;
+    if (rt::xs_client().dropped_watch_events() != dropped) {
+        dropped = rt::xs_client().dropped_watch_events();
+        for (OwnWatch& o : g_own) o.fired |= o.used;
+    }
 }
 
 void remove(Watch& w) {
@@ -151,6 +177,31 @@ void watch_tick(uint64_t now) {
                        unsigned(kLeaseNs / 1'000'000'000));
             remove(w);
         }
+}
+
+int own_watch(const char* path) {
+    for (unsigned k = 0; k < kMaxOwnWatches; ++k) {
+        OwnWatch& o = g_own[k];
+        if (o.used) continue;
+        base::snformat(o.token, sizeof o.token, "%s%u", kOwnPrefix, k);
+        if (auto r = rt::xs_watch(path, o.token); !r) {
+            rt::printf("cannot watch %s (%s)\n", path, rt::xs_error_name(r.error()));
+            return -1;
+        }
+        // A new watch fires once at once: what is there already is looked at.
+        o.used = true;
+        return int(k);
+    }
+    rt::printf("cannot watch %s: %u own watches held already\n", path, kMaxOwnWatches);
+    return -1;
+}
+
+bool own_watch_fired(int k) {
+    if (k < 0 || unsigned(k) >= kMaxOwnWatches || !g_own[k].used) return false;
+    pump();
+    bool fired = g_own[k].fired;
+    g_own[k].fired = false;
+    return fired;
 }
 
 unsigned watches_held() {

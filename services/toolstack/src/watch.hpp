@@ -33,4 +33,16 @@ void watch_tick(uint64_t now);
 // Watches held now (tests, logs).
 unsigned watches_held();
 
+// The toolstack's own watches (not the host's: they count against nothing
+// above, never lapse, and their tokens, "toolstack-own-<k>", are never one
+// of the host's "moat-ctl-..."). Their events only raise a flag, taken by
+// own_watch_fired(), so that the main loop acts on them between requests,
+// never in the middle of one (an event may arrive while a host's request is
+// being answered). At most kMaxOwnWatches; own_watch returns its index, or
+// -1 if the store refused it (said on our log).
+inline constexpr unsigned kMaxOwnWatches = 2;
+[[nodiscard]] int own_watch(const char* path);
+// Whether watch `k` fired since the last call (several events: once).
+[[nodiscard]] bool own_watch_fired(int k);
+
 }  // namespace toolstack
