@@ -268,52 +268,28 @@ int control_command(const char* command, int argc, char** argv) {
     std::printf("BENCH control_rtt_ms %.3f\n", median);
   }
   auto deadline = std::chrono::steady_clock::now() + span;
-  // One exchange before the deadline: kExitOk and *out (checked), or the
-  // error printed and its exit status.
-  auto fetch = [&](const control::Request& q, control::Response* out) -> int {
-    control::Exchange x = control::exchange(socket, q, deadline);
-    switch (x.outcome) {
-      case control::Outcome::answered: break;
-      case control::Outcome::unreachable:
-        return error(command, "system " + chosen + ": " + x.why);
-      case control::Outcome::bad_answer:
-        return error(command, "system " + chosen + ": " + x.why);
-      case control::Outcome::timeout: {
-        char secs[32];
-        std::snprintf(secs, sizeof secs, "%g", timeout);
-        std::string more;
-        if (x.dropped) more += "; " + std::to_string(x.dropped) + " damaged frame(s) dropped";
-        if (x.stale) more += "; " + std::to_string(x.stale) + " answer(s) to other requests skipped";
-        return error(command, "the system did not answer in " + std::string(secs) + " s (system " + chosen + ", " +
-                                  socket + ")" + more);
-      }
-    }
-    *out = x.response;
-    return kExitOk;
-  };
-  control::Response r;
-  if (int rc = fetch(request, &r); rc != kExitOk) return rc;
-  // A list longer than one answer: the next pages, from where each ended,
-  // until the total (domains that went meanwhile end it early; one that
-  // shows on two pages, as others went, is listed once).
-  if (op == "list" && r.status() == control::OK) {
-    std::set<uint32_t> ids;
-    for (const auto& d : r.domains()) ids.insert(d.id());
-    uint32_t next = uint32_t(r.domains_size());
-    while (next < r.total() && next > 0) {
-      control::Request q = control::make_request(fresh_seq());
-      q.mutable_list()->set_start(next);
-      control::Response page;
-      if (int rc = fetch(q, &page); rc != kExitOk) return rc;
-      if (page.status() != control::OK)
-        return error(command, "the list's page from domain " + std::to_string(next) + " failed: " + page.error());
-      if (page.domains_size() == 0) break;
-      for (const auto& d : page.domains())
-        if (ids.insert(d.id()).second) *r.add_domains() = d;
-      next += uint32_t(page.domains_size());
-      r.set_free_memory_kib(page.free_memory_kib());
+  // A list is every page of it (exchange_list); the rest one exchange.
+  control::Exchange x =
+      op == "list" ? control::exchange_list(socket, deadline) : control::exchange(socket, request, deadline);
+  switch (x.outcome) {
+    case control::Outcome::answered: break;
+    case control::Outcome::unreachable:
+      return error(command, "system " + chosen + ": " + x.why);
+    case control::Outcome::bad_answer:
+      return error(command, "system " + chosen + ": " + x.why);
+    case control::Outcome::timeout: {
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%g", timeout);
+      std::string more;
+      if (x.dropped) more += "; " + std::to_string(x.dropped) + " damaged frame(s) dropped";
+      if (x.stale) more += "; " + std::to_string(x.stale) + " answer(s) to other requests skipped";
+      return error(command, "the system did not answer in " + std::string(secs) + " s (system " + chosen + ", " +
+                                socket + ")" + more);
     }
   }
+  const control::Response& r = x.response;
+  if (op == "list" && r.status() != control::OK && !x.why.empty())
+    return error(command, x.why);   // a later page failed: which one
   switch (r.status()) {
     case control::OK:
       // A list or ls that left some out says so (check_response allows a note there only).

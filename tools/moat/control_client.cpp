@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
+#include <random>
 #include <set>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -340,6 +341,37 @@ std::string format_list(const Response& response) {
     out += row;
   }
   return out;
+}
+
+Exchange exchange_list(const std::string& path, Clock::time_point deadline) {
+  std::random_device rd;
+  Request first = make_request(uint32_t(rd()) | 1u);
+  first.mutable_list();
+  Exchange x = exchange(path, first, deadline);
+  if (x.outcome != Outcome::answered || x.response.status() != OK) return x;
+  std::set<uint32_t> ids;
+  for (const auto& d : x.response.domains()) ids.insert(d.id());
+  // check_response: a page holds no more than are left from its start, and
+  // the total is at most 4,096, so this ends (each page moves on by one at least).
+  uint32_t next = uint32_t(x.response.domains_size());
+  while (next < x.response.total() && next > 0) {
+    Request q = make_request(uint32_t(rd()) | 1u);
+    q.mutable_list()->set_start(next);
+    Exchange page = exchange(path, q, deadline);
+    if (page.outcome != Outcome::answered || page.response.status() != OK) {
+      page.why = "the list's page from domain " + std::to_string(next) + ": " +
+                 (page.why.empty() ? page.response.error() : page.why);
+      return page;
+    }
+    if (page.response.domains_size() == 0) break;
+    for (const auto& d : page.response.domains())
+      if (ids.insert(d.id()).second) *x.response.add_domains() = d;
+    next += uint32_t(page.response.domains_size());
+    x.response.set_free_memory_kib(page.response.free_memory_kib());
+    x.dropped += page.dropped;
+    x.stale += page.stale;
+  }
+  return x;
 }
 
 }  // namespace moat::control

@@ -54,6 +54,15 @@ struct Exchange {
 [[nodiscard]] Exchange exchange(const std::string& path, const Request& request,
                                 std::chrono::steady_clock::time_point deadline);
 
+// A whole `moat list`: the list request's first page (from 0), then the
+// next ones from where each ended until the answer's total, each a fresh
+// request with a fresh seq, all before `deadline`. Domains that go between
+// pages end it early; one that shows on two pages (as others went) is kept
+// once, by id; the free memory is the last page's. An Exchange whose
+// outcome is not answered, or whose status is not OK, is the first page
+// that failed, as it came (a later page's failure says which in `why`).
+[[nodiscard]] Exchange exchange_list(const std::string& path, std::chrono::steady_clock::time_point deadline);
+
 // As `xl list` prints it: a header, then one row per domain
 // (Name ID Mem VCPUs State Time(s)), memory in MiB, the state as xl's flags.
 [[nodiscard]] std::string format_list(const Response& response);

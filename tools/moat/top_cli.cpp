@@ -250,7 +250,6 @@ int top_command(int argc, char** argv, const moat::graph::LoadAndCheck&, const m
   const auto span =
       std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
   const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(delay));
-  uint32_t seq = uint32_t(std::random_device{}()) | 1u;
   std::optional<mc::Response> before;
   Clock::time_point before_at{};
   Clock::time_point next = Clock::now();
@@ -258,9 +257,7 @@ int top_command(int argc, char** argv, const moat::graph::LoadAndCheck&, const m
     if (k > 0 && wait_or_quit(next, keys.active)) break;
     if (g_stop) break;
     next += period;
-    mc::Request request = mc::make_request(seq++);
-    request.mutable_list();
-    mc::Exchange x = mc::exchange(socket, request, Clock::now() + span);
+    mc::Exchange x = mc::exchange_list(socket, Clock::now() + span);   // every page
     const Clock::time_point at = Clock::now();
     std::string failure;
     if (x.outcome == mc::Outcome::timeout) {

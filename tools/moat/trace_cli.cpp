@@ -434,11 +434,11 @@ int trace_command(int argc, char** argv, const moat::graph::LoadAndCheck&, const
   // controls); the others show as "domain N".
   std::map<uint16_t, std::string> names;
   {
-    mc::Request q = mc::make_request(fresh_seq());
-    q.mutable_list();
-    mc::Response r;
-    if (!ch.ask(q, &r, "list")) return kExitFailed;
-    for (const mc::DomainInfo& d : r.domains()) names[uint16_t(d.id())] = d.name();
+    mc::Exchange x = mc::exchange_list(ch.socket, Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                                   std::chrono::duration<double>(timeout)));
+    if (x.outcome != mc::Outcome::answered || x.response.status() != mc::OK)
+      return error("list: " + (x.why.empty() ? x.response.error() : x.why));
+    for (const mc::DomainInfo& d : x.response.domains()) names[uint16_t(d.id())] = d.name();
   }
 
   mc::Response started;
