@@ -98,7 +98,7 @@ uint32_t string_fields(uint32_t op_tag) {   // a bit per field number
     case moat_control_Request_destroy_tag:
     case moat_control_Request_console_input_tag: return 1u << 1;
     case moat_control_Request_xenstore_tag: return 1u << 2;
-    case moat_control_Request_create_tag: return 1u << 1 | 1u << 4 | 1u << 5 | 1u << 6;
+    case moat_control_Request_create_tag: return 1u << 1 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 9;
     default: return 0;
     }
 }
@@ -160,14 +160,15 @@ const char* upload_problem(uint32_t offset, size_t data_len) {
 }
 
 const char* create_problem(const char* name, uint64_t memory_kib, uint32_t vcpus, const char* cmdline,
-                           const char* console, const char* xenstore, uint32_t image_size) {
+                           const char* console, const char* xenstore, const char* net, uint32_t image_size) {
     if (!valid_name(name)) return "create: malformed domain name: expected 1 to 32 of A-Z a-z 0-9 _ . -";
     if (memory_kib < kMinCreateKib || memory_kib > kMaxCreateKib || memory_kib % 4)
         return "create: memory must be whole pages from 1 MiB to 1 TiB";
     if (vcpus == 0 || vcpus > kMaxVcpus) return "create: vcpus must be 1 to 128";
     if (!valid_cmdline(cmdline)) return "create: the command line must be at most 255 printable bytes";
-    if (!name_or_empty(console, kNameLen + 1) || !name_or_empty(xenstore, kNameLen + 1))
-        return "create: a back-end (console, xenstore) must be a domain name or empty";
+    if (!name_or_empty(console, kNameLen + 1) || !name_or_empty(xenstore, kNameLen + 1) ||
+        !name_or_empty(net, kNameLen + 1))
+        return "create: a back-end (console, xenstore, net) must be a domain name or empty";
     if (image_size == 0 || image_size > kStageBytes) return "create: the image must be 1 byte to 4 MiB";
     return nullptr;
 }
@@ -177,7 +178,8 @@ bool valid_upload(const Request& r) { return !upload_problem(r.offset, r.data_le
 bool valid_create(const Request& r) {
     return nul_within(r.name, sizeof r.name) && nul_within(r.cmdline, sizeof r.cmdline) &&
            nul_within(r.console, sizeof r.console) && nul_within(r.xenstore, sizeof r.xenstore) &&
-           !create_problem(r.name, r.memory_kib, r.vcpus, r.cmdline, r.console, r.xenstore, r.image_size);
+           nul_within(r.net, sizeof r.net) &&
+           !create_problem(r.name, r.memory_kib, r.vcpus, r.cmdline, r.console, r.xenstore, r.net, r.image_size);
 }
 
 Status decode_upload(const moat_control_UploadRequest& u, Request& out, char* err, size_t err_len) {
@@ -193,7 +195,7 @@ Status decode_upload(const moat_control_UploadRequest& u, Request& out, char* er
 
 Status decode_create(const moat_control_CreateRequest& c, Request& out, char* err, size_t err_len) {
     if (const char* why =
-            create_problem(c.name, c.memory_kib, c.vcpus, c.cmdline, c.console, c.xenstore, c.image_size)) {
+            create_problem(c.name, c.memory_kib, c.vcpus, c.cmdline, c.console, c.xenstore, c.net, c.image_size)) {
         say(err, err_len, "%s", why);
         return Status::bad_request;
     }
@@ -203,6 +205,7 @@ Status decode_create(const moat_control_CreateRequest& c, Request& out, char* er
     copy_str(out.cmdline, sizeof out.cmdline, c.cmdline);
     copy_str(out.console, sizeof out.console, c.console);
     copy_str(out.xenstore, sizeof out.xenstore, c.xenstore);
+    copy_str(out.net, sizeof out.net, c.net);
     out.image_size = c.image_size;
     out.image_crc32 = c.image_crc32;
     return Status::ok;
@@ -417,6 +420,7 @@ size_t encode_request(const Request& r, uint8_t* out, size_t cap) {
         copy_str(c.cmdline, sizeof c.cmdline, r.cmdline);
         copy_str(c.console, sizeof c.console, r.console);
         copy_str(c.xenstore, sizeof c.xenstore, r.xenstore);
+        copy_str(c.net, sizeof c.net, r.net);
         c.image_size = r.image_size;
         c.image_crc32 = r.image_crc32;
         break;

@@ -61,6 +61,7 @@ void check_request(const uint8_t* p, size_t n) {
         CHECK(q.vcpus >= 1 && q.vcpus <= control::kMaxVcpus && control::valid_cmdline(q.cmdline));
         CHECK(q.console[0] == '\0' || control::valid_name(q.console));
         CHECK(q.xenstore[0] == '\0' || control::valid_name(q.xenstore));
+        CHECK(q.net[0] == '\0' || control::valid_name(q.net));
         CHECK(q.image_size >= 1 && q.image_size <= control::kStageBytes);
     }
     if (q.op == control::Op::trace)
@@ -86,6 +87,7 @@ void check_request(const uint8_t* p, size_t n) {
     CHECK(back.offset == q.offset && back.data_len == q.data_len && std::memcmp(back.data, q.data, q.data_len) == 0);
     CHECK(back.memory_kib == q.memory_kib && back.vcpus == q.vcpus && std::strcmp(back.cmdline, q.cmdline) == 0 &&
           std::strcmp(back.console, q.console) == 0 && std::strcmp(back.xenstore, q.xenstore) == 0 &&
+          std::strcmp(back.net, q.net) == 0 &&
           back.image_size == q.image_size && back.image_crc32 == q.image_crc32);
     CHECK(back.trace_op == q.trace_op && back.cpu == q.cpu && back.cursor == q.cursor &&
           back.trace_kinds == q.trace_kinds);

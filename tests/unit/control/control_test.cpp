@@ -607,6 +607,7 @@ control::Request create_request() {
     std::strcpy(q.cmdline, "role=idle stay");
     std::strcpy(q.console, "console");
     std::strcpy(q.xenstore, "xenstore");
+    std::strcpy(q.net, "netback");
     q.image_size = 123456;
     q.image_crc32 = 0xdeadbeef;
     return q;
@@ -622,6 +623,7 @@ TEST(ControlCreate, CreateUploadAndTraceRoundTrip) {
     EXPECT_STREQ(back.cmdline, "role=idle stay");
     EXPECT_STREQ(back.console, "console");
     EXPECT_STREQ(back.xenstore, "xenstore");
+    EXPECT_STREQ(back.net, "netback");
     EXPECT_EQ(back.image_size, 123456u);
     EXPECT_EQ(back.image_crc32, 0xdeadbeefu);
 
@@ -661,6 +663,7 @@ TEST(ControlCreate, EncoderRefusesWhatTheDecoderWould) {
     EXPECT_TRUE(refused([](control::Request& q) { q.vcpus = control::kMaxVcpus + 1; }));
     EXPECT_TRUE(refused([](control::Request& q) { q.cmdline[3] = '\n'; }));
     EXPECT_TRUE(refused([](control::Request& q) { std::strcpy(q.console, "no spaces"); }));
+    EXPECT_TRUE(refused([](control::Request& q) { std::strcpy(q.net, "net/back"); }));
     EXPECT_TRUE(refused([](control::Request& q) { q.image_size = 0; }));
     EXPECT_TRUE(refused([](control::Request& q) { q.image_size = uint32_t(control::kStageBytes) + 1; }));
     EXPECT_FALSE(refused([](control::Request& q) { q.console[0] = q.xenstore[0] = q.cmdline[0] = '\0'; }));
@@ -697,6 +700,8 @@ TEST(ControlCreate, HostileCreatesAreBadRequest) {
     EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], ok_fields[2], ok_fields[3], long_field(4, nul_name)}), q),
               control::Status::bad_request);
     EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], ok_fields[2], ok_fields[3], long_field(5, nul_name)}), q),
+              control::Status::bad_request);
+    EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], ok_fields[2], ok_fields[3], long_field(9, nul_name)}), q),
               control::Status::bad_request);
     // Oversized strings and out-of-range numbers.
     EXPECT_EQ(decode(create({long_field(1, Bytes(33, 'a')), ok_fields[1], ok_fields[2], ok_fields[3]}), q),

@@ -83,6 +83,7 @@ struct Request {
     char cmdline[kCmdlineLen + 1];
     char console[kNameLen + 1];
     char xenstore[kNameLen + 1];
+    char net[kNameLen + 1];   // create: its VIF back-end, or ""
     uint32_t image_size, image_crc32;
     // trace: start, read (cpu, cursor), stop.
     TraceOp trace_op;
