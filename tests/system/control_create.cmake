@@ -24,7 +24,7 @@ set(CREATE_READY "ping: PASS xs_bench.connected")
 # manifests name theirs.
 set(DOMAINS ${CMAKE_BINARY_DIR}/domains)
 set(CREATE_DIR ${CMAKE_BINARY_DIR}/tests/system/manifests)
-foreach(f guest big nostore ping)
+foreach(f guest big nostore ping net_a net_c net_other net_mac)
   configure_file(${CMAKE_CURRENT_SOURCE_DIR}/manifests/create_${f}.textproto ${CREATE_DIR}/create_${f}.textproto @ONLY)
 endforeach()
 
@@ -118,3 +118,60 @@ moat_system_test(NAME system_control_create_noquota
     "control: [3] exit 0"
     "all frames back"
   FORBID_LINE "FAIL" "built extra")
+
+# A created guest with a network device: a VIF to netback, next to the
+# manifest's guest b (net_ping's pair). Refused first: a vif with a mac of
+# its own and a second vif (by moat create), a vif on netback2, a NETBACK
+# the quota does not give (by the toolstack), and the same forged past it
+# (by the builder), with a CONSOLE domain as the vif's back-end too. Then c
+# is created, its vif up, and destroyed while netback serves it: the free
+# memory before its create and after its destroy the same, frame for frame
+# (b waits for pings meanwhile: no other domain comes or goes). Then a is
+# created in c's free entry (the same MAC, 00:16:3e:01:00:00), pings b
+# through netback 20 times and powers off (taken apart, not restarted), b is
+# done; shut down cleanly.
+moat_system_test(NAME system_control_create_net
+  MANIFEST manifests/create_net.textproto
+  DOMAINS ${CREATE_DOMAINS} netback net_guest
+  TIMEOUT 900
+  CONTROL_AFTER "b: vif 0 up"
+  CONTROL
+    "list"
+    "create ${CREATE_DIR}/create_net_mac.textproto"
+    "create ${CREATE_DIR}/create_net_other.textproto"
+    "xenstore write /moat/create/forged create memory=8192 console=console xenstore=xenstore net=netback2 size=100 crc=1 list=1,2 asked=0 cmdline="
+    "xenstore read /moat/create/forged"
+    "xenstore write /moat/create/forged2 create memory=8192 console=console xenstore=xenstore net=console size=100 crc=1 list=1,2 asked=0 cmdline="
+    "xenstore read /moat/create/forged2"
+    "list --free"
+    "create ${CREATE_DIR}/create_net_c.textproto"
+    "c: vif 0 up|list c"
+    "destroy c"
+    "list --free"
+    "create ${CREATE_DIR}/create_net_a.textproto"
+    "a created guest, not restarted|list"
+    "b: done, 0 failed|list"
+    "shutdown"
+  AFTER_EXIT ${CMAKE_COMMAND} -DLOG=${CMAKE_BINARY_DIR}/tests/system/logs/system_control_create_net.log
+    -P ${CMAKE_CURRENT_LIST_FILE}
+  EXPECT_LINE
+    "control: [1] exit 0"
+    "control: [2] exit 1" "mac: a live create cannot do that yet" "a second VIF: a live create makes one per guest"
+    "control: [3] exit 1"
+    "control: moat create: d: refused: create \"d\": back-end \"netback2\" is not in the toolstack's create quota"
+    "control: [4] exit 0" "control: [5] exit 0"
+    "control: refused: back-end \"netback2\" is not in the toolstack's create quota"
+    "control: [6] exit 0" "control: [7] exit 0" "control: refused: back-end \"console\" is no NETBACK domain"
+    "control: [8] exit 0" "control: [9] exit 0" "control: c created as domain"
+    "c: vif 0 up: mac 00:16:3e:01:00:00"
+    "control: [10] exit 0" "control: [11] exit 0" "control: c destroyed" "control: [12] exit 0"
+    "control: [13] exit 0" "control: a created as domain"
+    "builder: built a (guest, created for the toolstack) as domain"
+    "a: vif 0 up: mac 00:16:3e:01:00:00"
+    "a: ping: 20 of 20 replies (20 sent)" "a: done, 0 failed" "b: done, 0 failed"
+    "a created guest, not restarted"
+    "control: [14] exit 0" "control: [15] exit 0" "control: [16] exit 0"
+    "all frames back" "all domain ids back"
+  EXPECT_BETWEEN
+    "control: [10] |control: [10] exit|control: c "
+  FORBID_LINE "FAIL" "built d" "built e" "built forged" "FRAMES NOT BACK")

@@ -257,9 +257,9 @@ class Checker {
       Pos p = w.field("backends", k);
       if (auto i = peer(name, p, "may_create.backends")) {
         Domain::Role r = sys_.domains(*i).role();
-        if (r != Domain::CONSOLE && r != Domain::XENSTORE)
+        if (r != Domain::CONSOLE && r != Domain::XENSTORE && r != Domain::NETBACK)
           error(p, "may_create.backends names \"" + name + "\", a " + Domain::Role_Name(r) +
-                       ": only CONSOLE and XENSTORE domains serve created guests");
+                       ": only CONSOLE, XENSTORE and NETBACK domains serve created guests");
         auto [it, fresh] = seen.emplace(name, p);
         if (!fresh) error(p, "\"" + name + "\" named twice in may_create.backends (first at " + at_line(it->second) + ")");
       }

@@ -587,8 +587,8 @@ bool check_create(Ctx& c) {
             return fail(c, "domain \"%s\": may_create.memory is more than the machine's %uM", d.name, s.memory_mib);
         for (unsigned k = 0; k < d.n_create_backends; ++k) {
             const Domain& b = s.domains[d.create_backends[k]];
-            if (b.role != Role::console && b.role != Role::xenstore)
-                return fail(c, "domain \"%s\": may_create.backends names \"%s\", a %s: only CONSOLE and XENSTORE domains serve created guests",
+            if (b.role != Role::console && b.role != Role::xenstore && b.role != Role::netback)
+                return fail(c, "domain \"%s\": may_create.backends names \"%s\", a %s: only CONSOLE, XENSTORE and NETBACK domains serve created guests",
                             d.name, b.name, role_name(b.role));
         }
     }

@@ -22,6 +22,7 @@ struct CreateRequest {
     uint64_t memory_kib;        // 1 MiB to 1 GiB (the builder's most), whole pages
     char console[33];           // a back-end's name, "" for none
     char xenstore[33];
+    char net[33];               // its VIF's back-end (a NETBACK domain), "" for none
     uint32_t image_size;        // 1 to kCreateStageBytes
     uint32_t image_crc32;
     uint64_t list[kCreateListPages];   // frames holding the staging area's frame list
@@ -32,8 +33,8 @@ struct CreateRequest {
 // Whether `s` is a domain name: 1 to 32 of [A-Za-z0-9_.-].
 [[nodiscard]] bool create_valid_name(const char* s);
 
-// Parses "create memory=K console=C xenstore=X size=N crc=N list=M,M
-// asked=T cmdline=..." (C, X "-" for none) for domain `name`. False with the
+// Parses "create memory=K console=C xenstore=X net=V size=N crc=N list=M,M
+// asked=T cmdline=..." (C, X, V "-" for none) for domain `name`. False with the
 // reason (one line) in why.
 [[nodiscard]] bool parse_create(const char* name, const char* value, CreateRequest& out, char* why, size_t why_len);
 

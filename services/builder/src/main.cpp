@@ -477,11 +477,22 @@ void write_rings(int only) {
 // Who may watch the special nodes: the console, and every back-end of a
 // RING, VIF or VBD connection (@releaseDomain). Again after a restart: the
 // domain ids change.
+// A NETBACK domain the toolstack's create quota names serves created
+// guests' vifs: it watches @releaseDomain too, even with no manifest vif.
+bool serves_created_vifs(int i) {
+    if (g_toolstack < 0 || g_sys.domains[i].role != manifest::Role::netback) return false;
+    const manifest::Domain& t = g_sys.domains[g_toolstack];
+    for (unsigned k = 0; k < t.n_create_backends; ++k)
+        if (int(t.create_backends[k]) == i) return true;
+    return false;
+}
+
 void allow_special_watches() {
     static uint16_t backends[manifest::kMaxDomains];
     size_t n = 0;
     for (int i = 0; i < int(g_sys.n_domains); ++i)
-        if (g_index.is_device_backend(unsigned(i)) && domid_of(i) != kNoDomain) backends[n++] = domid_of(i);
+        if ((g_index.is_device_backend(unsigned(i)) || serves_created_vifs(i)) && domid_of(i) != kNoDomain)
+            backends[n++] = domid_of(i);
     store_allow_special_watches(g_console >= 0 ? domid_of(g_console) : kNoDomain, backends, n);
 }
 
@@ -602,8 +613,8 @@ void reap(int i) {
 //
 // A created guest is not in the manifest: it has its own table here, at
 // most the toolstack's quota of them at once (manifest::kMaxCreated), each
-// with a console and a XenStore connection at most, to back-ends the quota
-// names. It is a guest like the manifest's (counted in g_guests_left, so the
+// with a console, a XenStore and a VIF connection at most, to back-ends the
+// quota names. It is a guest like the manifest's (counted in g_guests_left, so the
 // system lives while it runs), never restarted: when it stops or is
 // destroyed it is taken apart and its entry is free again (its name too).
 struct Created {
@@ -611,11 +622,13 @@ struct Created {
     char name[manifest::kNameLen + 1] = {};
     uint64_t memory_kib = 0;
     int console = -1;            // its back-ends (indices), -1: none
+    int net = -1;                // its vif's back-end (a NETBACK), -1: none
     uint16_t control_slot = 0;   // the toolstack's slot for it + 1 (0: none yet)
     // Its back-ends' slots for their Grant and Event capabilities naming it
-    // (+ 1; 0: none yet), console then store: an entry used again reuses
-    // them (destroying its previous guest emptied them).
-    uint16_t be_grant[2] = {}, be_event[2] = {};
+    // (+ 1; 0: none yet), console, store then net: an entry used again
+    // reuses them (destroying its previous guest emptied them), so a
+    // back-end uses at most 2 slots per entry of the quota (cspace_size).
+    uint16_t be_grant[3] = {}, be_event[3] = {};
     char cmdline[kCreateCmdlineLen + 1] = {};
     PvDomain dom;
 };
@@ -643,6 +656,14 @@ void take_down_created(int k) {
     if (store_ready())
         store_release(c.dom.id, c.dom.console_port && c.console >= 0 ? domid_of(c.console) : kNoDomain);
     for (unsigned n = 0; n < 20000 && domctl_info(c.dom.id).mapped_grants; ++n) rt::sched_op(abi::SchedOp::yield);
+    // Its vif's back-end directory goes too: netback let go of it at
+    // @releaseDomain, and its id, used again by a later domain, must not
+    // find a vif waiting there that the builder never wrote for it.
+    if (c.net >= 0 && store_ready() && domid_of(c.net) != kNoDomain) {
+        char dir[64];
+        base::snformat(dir, sizeof dir, "/local/domain/%u/backend/vif/%u", domid_of(c.net), c.dom.id);
+        (void)rt::xs_rm(dir);
+    }
     domctl_simple(uint32_t(abi::DomctlCmd::destroy), c.dom.id);
     c.live = false;
     --g_guests_left;
@@ -663,7 +684,9 @@ bool create_backend(const char* name, manifest::Role role, int* out, char* outco
     }
     if (g_sys.domains[i].role != role) {
         base::snformat(outcome, cap, "refused: back-end \"%s\" is no %s domain", name,
-                       role == manifest::Role::console ? "CONSOLE" : "XENSTORE");
+                       role == manifest::Role::console ? "CONSOLE"
+                       : role == manifest::Role::netback ? "NETBACK"
+                                                         : "XENSTORE");
         return false;
     }
     if (!g_state[i].live) {
@@ -712,10 +735,17 @@ void create_for_toolstack(const char* name, const char* value, char* outcome, si
                        t.create_memory_kib - kib, t.create_memory_kib);
         return;
     }
-    int console = -1, store = -1;
+    int console = -1, store = -1, net = -1;
     if (!create_backend(q.console, manifest::Role::console, &console, outcome, cap) ||
-        !create_backend(q.xenstore, manifest::Role::xenstore, &store, outcome, cap))
+        !create_backend(q.xenstore, manifest::Role::xenstore, &store, outcome, cap) ||
+        !create_backend(q.net, manifest::Role::netback, &net, outcome, cap))
         return;
+    // A vif lives in XenStore: without a store (none running, or the guest
+    // not connected to it) netback would never hear of it.
+    if (net >= 0 && (store < 0 || !store_ready())) {
+        base::snformat(outcome, cap, "refused: a VIF needs a XENSTORE connection (netback finds it in the store)");
+        return;
+    }
     // The image: the frame list, then the frames it names, each checked by
     // the kernel to be the toolstack's; copied once, checked on the copy (the
     // toolstack may change its frames meanwhile: we never read them again).
@@ -733,11 +763,12 @@ void create_for_toolstack(const char* name, const char* value, char* outcome, si
     Created& c = g_created[slot];
     Created old = c;
     c = Created{};
-    for (int e = 0; e < 2; ++e) c.be_grant[e] = old.be_grant[e], c.be_event[e] = old.be_event[e];
+    for (int e = 0; e < 3; ++e) c.be_grant[e] = old.be_grant[e], c.be_event[e] = old.be_event[e];
     base::snformat(c.name, sizeof c.name, "%s", q.name);
     base::snformat(c.cmdline, sizeof c.cmdline, "%s", q.cmdline);
     c.memory_kib = q.memory_kib;
     c.console = console;
+    c.net = net;
     PvSpec s{};
     s.name = c.name;
     s.image = g_manifest;
@@ -765,13 +796,17 @@ void create_for_toolstack(const char* name, const char* value, char* outcome, si
     if (!install(g_toolstack, long(c.dom.slot_domain), abi::kCapRightControl, "Domain", -1, &c.control_slot))
         return fail("cannot give the toolstack its Domain capability");
     // What its connections imply, as for a manifest connection: each
-    // back-end maps its ring page and binds its channel (Grant MAP_RW,
-    // Event); it binds to the back-end (Event, its slots 0 and 1).
-    const int ends[2] = {console, store};
+    // back-end maps its ring page and binds its channel (Grant MAP_RW, and
+    // COPY for netback; Event); it binds to the back-end (Event, its slots
+    // 0, 1 and 2 of its 16: pv_build installs nothing).
+    const int ends[3] = {console, store, net};
     uint32_t own_slot = 0;
-    for (int e = 0; e < 2; ++e) {
+    for (int e = 0; e < 3; ++e) {
         if (ends[e] < 0) continue;
-        bool ok = install(ends[e], long(c.dom.slot_grant), abi::kCapRightMapRw, "Grant", -1, &c.be_grant[e]) &&
+        // netback copies frames to and from its granted pages too (as
+        // manifest::Index gives a VIF's back-end): MAP_RW and COPY.
+        const uint32_t rights = abi::kCapRightMapRw | (e == 2 ? abi::kCapRightCopy : 0u);
+        bool ok = install(ends[e], long(c.dom.slot_grant), rights, "Grant", -1, &c.be_grant[e]) &&
                   install(ends[e], long(c.dom.slot_event), abi::kCapRightBind, "Event", -1, &c.be_event[e]) &&
                   rt::cap_install(c.dom.id, uint32_t(event_slot(ends[e])), own_slot++, abi::kCapRightBind) == 0;
         if (!ok) return fail("cannot give it and its back-ends the capabilities its connections need");
@@ -781,6 +816,19 @@ void create_for_toolstack(const char* name, const char* value, char* outcome, si
                        c.dom.store_port};
         if (!store_introduce(sd)) return fail("XenStore refused its introduction");
         (void)store_control_node(c.dom.id, ts);
+        // Its vif, as write_vif writes a manifest guest's: handle 0 and a
+        // MAC of its own, 00:16:3e:01:<entry>:00. Manifest guests' are
+        // 00:16:3e:00:<index>:<n> (or the manifest's mac), so the two never
+        // meet; two live created guests have different entries. netback
+        // watches backend/vif and takes it as it comes.
+        if (net >= 0) {
+            char mac[20];
+            base::snformat(mac, sizeof mac, "00:16:3e:01:%02x:00", unsigned(slot));
+            StoreNode fe[] = {{"handle", "0"}, {"mac", mac}};
+            StoreNode be[] = {{"handle", "0"}, {"mac", mac}, {"online", "1"}};
+            if (!store_device(c.dom.id, domid_of(net), "vif", 0, fe, 2, be, 3))
+                return fail("cannot write its vif's nodes in XenStore");
+        }
         // As for a manifest guest: its back-ends map its rings first.
         unsigned want = (c.dom.console_port ? 1u : 0u) + (c.dom.store_port ? 1u : 0u);
         uint64_t deadline = rt::now_ns() + kBackendWaitNs;
