@@ -86,16 +86,7 @@ class ToolstackInput final : public InputSink {
     q.mutable_console_input()->set_data(std::string(bytes));
     auto span = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout_));
     mc::Exchange x = mc::exchange(socket_, q, std::chrono::steady_clock::now() + span);
-    switch (x.outcome) {
-      case mc::Outcome::answered: break;
-      case mc::Outcome::timeout: {
-        char secs[32];
-        std::snprintf(secs, sizeof secs, "%g", timeout_);
-        *why = "system " + system_ + " did not answer in " + secs + " s";
-        return false;
-      }
-      default: *why = "system " + system_ + ": " + x.why; return false;
-    }
+    if (*why = mc::unanswered(x, system_, socket_, timeout_); !why->empty()) return false;
     const mc::Response& r = x.response;
     switch (r.status()) {
       case mc::OK: return true;

@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -271,22 +270,7 @@ int control_command(const char* command, int argc, char** argv) {
   // A list is every page of it (exchange_list); the rest one exchange.
   control::Exchange x =
       op == "list" ? control::exchange_list(socket, deadline) : control::exchange(socket, request, deadline);
-  switch (x.outcome) {
-    case control::Outcome::answered: break;
-    case control::Outcome::unreachable:
-      return error(command, "system " + chosen + ": " + x.why);
-    case control::Outcome::bad_answer:
-      return error(command, "system " + chosen + ": " + x.why);
-    case control::Outcome::timeout: {
-      char secs[32];
-      std::snprintf(secs, sizeof secs, "%g", timeout);
-      std::string more;
-      if (x.dropped) more += "; " + std::to_string(x.dropped) + " damaged frame(s) dropped";
-      if (x.stale) more += "; " + std::to_string(x.stale) + " answer(s) to other requests skipped";
-      return error(command, "the system did not answer in " + std::string(secs) + " s (system " + chosen + ", " +
-                                socket + ")" + more);
-    }
-  }
+  if (std::string why = control::unanswered(x, chosen, socket, timeout); !why.empty()) return error(command, why);
   const control::Response& r = x.response;
   if (op == "list" && r.status() != control::OK && !x.why.empty())
     return error(command, x.why);   // a later page failed: which one

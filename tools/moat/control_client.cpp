@@ -374,4 +374,19 @@ Exchange exchange_list(const std::string& path, Clock::time_point deadline) {
   return x;
 }
 
+std::string unanswered(const Exchange& x, const std::string& system, const std::string& socket, double timeout) {
+  switch (x.outcome) {
+    case Outcome::answered: return "";
+    case Outcome::unreachable:
+    case Outcome::bad_answer: return "system " + system + ": " + x.why;
+    case Outcome::timeout: break;
+  }
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%g", timeout);
+  std::string more;
+  if (x.dropped) more += "; " + std::to_string(x.dropped) + " damaged frame(s) dropped";
+  if (x.stale) more += "; " + std::to_string(x.stale) + " answer(s) to other requests skipped";
+  return "the system did not answer in " + std::string(secs) + " s (system " + system + ", " + socket + ")" + more;
+}
+
 }  // namespace moat::control

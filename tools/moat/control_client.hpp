@@ -54,6 +54,15 @@ struct Exchange {
 [[nodiscard]] Exchange exchange(const std::string& path, const Request& request,
                                 std::chrono::steady_clock::time_point deadline);
 
+// Why an exchange with system `system` (its control socket `socket`, each
+// exchange given `timeout` seconds) got no checked answer, for a person:
+// "system S: <why>" when unreachable or malformed, "the system did not
+// answer in N s (system S, SOCKET)" with the damaged and stale frames
+// counted on a timeout; "" when it was answered. Every moat command says
+// it so.
+[[nodiscard]] std::string unanswered(const Exchange& x, const std::string& system, const std::string& socket,
+                                     double timeout);
+
 // A whole `moat list`: the list request's first page (from 0), then the
 // next ones from where each ended until the answer's total, each a fresh
 // request with a fresh seq, all before `deadline`. Domains that go between

@@ -252,15 +252,7 @@ int create_command(int argc, char** argv, const moat::graph::LoadAndCheck&,
   // One exchange; "" if answered OK, else why not (for a person).
   auto ask = [&](const control::Request& q, control::Response* r) -> std::string {
     control::Exchange x = control::exchange(socket, q, std::chrono::steady_clock::now() + span);
-    switch (x.outcome) {
-      case control::Outcome::answered: break;
-      case control::Outcome::timeout: {
-        char secs[32];
-        std::snprintf(secs, sizeof secs, "%g", timeout);
-        return "the system did not answer in " + std::string(secs) + " s (system " + chosen + ", " + socket + ")";
-      }
-      default: return "system " + chosen + ": " + x.why;
-    }
+    if (std::string why = control::unanswered(x, chosen, socket, timeout); !why.empty()) return why;
     *r = x.response;
     switch (r->status()) {
       case control::OK: return "";

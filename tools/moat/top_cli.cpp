@@ -259,14 +259,8 @@ int top_command(int argc, char** argv, const moat::graph::LoadAndCheck&, const m
     next += period;
     mc::Exchange x = mc::exchange_list(socket, Clock::now() + span);   // every page
     const Clock::time_point at = Clock::now();
-    std::string failure;
-    if (x.outcome == mc::Outcome::timeout) {
-      char secs[32];
-      std::snprintf(secs, sizeof secs, "%g", timeout);
-      failure = "the system did not answer in " + std::string(secs) + " s (system " + chosen + ", " + socket + ")";
-    } else if (x.outcome != mc::Outcome::answered) {
-      failure = "system " + chosen + ": " + x.why;
-    } else if (x.response.status() != mc::OK) {
+    std::string failure = mc::unanswered(x, chosen, socket, timeout);
+    if (failure.empty() && x.response.status() != mc::OK) {
       failure = "the toolstack refused the list (" + mc::Status_Name(x.response.status()) + "): " + x.response.error();
     }
     if (!failure.empty()) {

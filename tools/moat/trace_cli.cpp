@@ -302,16 +302,9 @@ struct Channel {
   bool ask(const mc::Request& q, mc::Response* r, const char* what) {
     auto span = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
     mc::Exchange x = mc::exchange(socket, q, Clock::now() + span);
-    switch (x.outcome) {
-      case mc::Outcome::answered: break;
-      case mc::Outcome::timeout: {
-        char secs[32];
-        std::snprintf(secs, sizeof secs, "%g", timeout);
-        (void)error(std::string(what) + ": the system did not answer in " + secs + " s (system " + system + ", " +
-                    socket + ")");
-        return false;
-      }
-      default: (void)error(std::string(what) + ": system " + system + ": " + x.why); return false;
+    if (std::string why = mc::unanswered(x, system, socket, timeout); !why.empty()) {
+      (void)error(std::string(what) + ": " + why);
+      return false;
     }
     switch (x.response.status()) {
       case mc::OK: *r = x.response; return true;

@@ -39,16 +39,7 @@ std::string ask(const WatchOptions& o, control::XenstoreRequest::Op op, control:
   q.mutable_xenstore()->set_path(o.path);
   auto span = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(o.timeout));
   control::Exchange x = control::exchange(o.socket, q, std::chrono::steady_clock::now() + span);
-  switch (x.outcome) {
-    case control::Outcome::answered: break;
-    case control::Outcome::unreachable:
-    case control::Outcome::bad_answer: return "system " + o.system + ": " + x.why;
-    case control::Outcome::timeout: {
-      char secs[32];
-      std::snprintf(secs, sizeof secs, "%g", o.timeout);
-      return "the system did not answer in " + std::string(secs) + " s (system " + o.system + ", " + o.socket + ")";
-    }
-  }
+  if (std::string why = control::unanswered(x, o.system, o.socket, o.timeout); !why.empty()) return why;
   const control::Response& r = x.response;
   if (r.status() != control::OK) {
     const char* kind = r.status() == control::REFUSED ? "refused: " : r.status() == control::FAILED ? "failed: " : "";

@@ -28,7 +28,6 @@ using abi::Hypercall;
 namespace pte = core::pte;
 
 constexpr int64_t kEnosys = -38, kEfault = -14, kEinval = -22;
-constexpr uint64_t kSyscallRip = 0x400802;   // just past a `syscall`
 
 class Hypercalls : public DomainTest {
 protected:
@@ -40,17 +39,7 @@ protected:
         ASSERT_GT(scratch, l.stack_va);
     }
 
-    int64_t call(uint64_t nr, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0) {
-        r = v->regs;
-        r.rax = nr;
-        r.rdi = a1;
-        r.rsi = a2;
-        r.rdx = a3;
-        r.rip = kSyscallRip;
-        r.rcx = kSyscallRip;
-        core::hypercall(*v, r);
-        return static_cast<int64_t>(r.rax);
-    }
+    using DomainTest::call;
     int64_t call(Hypercall h, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0) {
         return call(uint64_t(h), a1, a2, a3);
     }
@@ -64,7 +53,6 @@ protected:
     core::Mfn mfn_at(uint64_t va) { return pte::mfn(l1e(va)); }
 
     uint64_t scratch = 0;
-    core::Regs r{};
 };
 
 // ---- dispatch ---------------------------------------------------------------

@@ -841,6 +841,22 @@ protected:
     std::vector<uint8_t> image;
     core::Domain* d = nullptr;
     core::Vcpu* v = nullptr;
+
+    // A hypercall `nr` made by v as a PV guest makes it (syscall from just
+    // before kSyscallRip), in `r`; its result (rax).
+    static constexpr uint64_t kSyscallRip = 0x400802;
+    core::Regs r{};
+    int64_t call(uint64_t nr, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0) {
+        r = v->regs;
+        r.rax = nr;
+        r.rdi = a1;
+        r.rsi = a2;
+        r.rdx = a3;
+        r.rip = kSyscallRip;
+        r.rcx = kSyscallRip;
+        core::hypercall(*v, r);
+        return static_cast<int64_t>(r.rax);
+    }
     core::PvLayout l{};
 };
 

@@ -27,7 +27,6 @@ using abi::TraceKind;
 using abi::TraceRecord;
 
 constexpr int64_t kEperm = -1, kEfault = -14, kEinval = -22;
-constexpr uint64_t kSyscallRip = 0x400802;
 
 class Trace : public DomainTest {
 protected:
@@ -44,17 +43,7 @@ protected:
         core::hypercall_trace(false);
     }
 
-    int64_t call(uint64_t nr, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0) {
-        r = v->regs;
-        r.rax = nr;
-        r.rdi = a1;
-        r.rsi = a2;
-        r.rdx = a3;
-        r.rip = kSyscallRip;
-        r.rcx = kSyscallRip;
-        core::hypercall(*v, r);
-        return static_cast<int64_t>(r.rax);
-    }
+    using DomainTest::call;
     // domctl trace with `t`; `out` gets what the kernel wrote back.
     int64_t ctl(const abi::DomctlTrace& t, abi::DomctlTrace* out = nullptr) {
         abi::MoatDomctl op{};
@@ -102,7 +91,6 @@ protected:
     void give_trace() { ASSERT_GE(core::caps::give_root(*d, cap::Capability::trace()), 0); }
 
     uint64_t args = 0, buf = 0;
-    core::Regs r{};
 };
 
 TEST_F(Trace, NoCapabilityIsEperm) {
