@@ -24,6 +24,7 @@
 #include <fstream>
 #include <random>
 #include <string_view>
+#include <optional>
 #include <thread>
 
 namespace moat::cli {
@@ -337,8 +338,10 @@ struct Reader {
   bool failed = false;
 
   // Reads buffer `cpu` until an answer is short of a full one (caught up:
-  // while recording, "nothing more" may never come). False on an error.
-  bool drain(unsigned cpu) {
+  // while recording, "nothing more" may never come), or, while recording,
+  // until `until` (records may come faster than the channel carries them:
+  // the rest is read after the stop, or counted lost). False on an error.
+  bool drain(unsigned cpu, std::optional<Clock::time_point> until = std::nullopt) {
     constexpr size_t kFull = ::control::kRecordsLen / sizeof(abi::TraceRecord);
     for (;;) {
       mc::Response r;
@@ -353,7 +356,7 @@ struct Reader {
       }
       lost += r.lost();
       cursor[cpu] = r.next();
-      if (n < kFull) return true;
+      if (n < kFull || (until && Clock::now() >= *until)) return true;
     }
   }
 };
@@ -448,7 +451,7 @@ int trace_command(int argc, char** argv, const moat::graph::LoadAndCheck&, const
   auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   while (Clock::now() < until) {
     for (unsigned c = 0; c < cpus; ++c)
-      if (!rd.drain(c)) {
+      if (!rd.drain(c, until)) {
         (void)stop();   // never leave the system recording
         return kExitFailed;
       }

@@ -9,11 +9,16 @@
 // `moat xenstore` its own XenStore connection, with its own permissions (its
 // home, what others let it see).
 //
-// Polled: COM2 every 10 ms while the host is quiet, every 100 us while it
-// talks and for 20 ms after its last byte, so that the next request of an
-// exchange (a list's pages, a trace's reads, an image's pieces) is read at
-// once rather than at the next quiet tick (QEMU holds back what does not fit
-// in the UART's FIFO). A request
+// Polled: COM2 every 10 ms while the host is quiet, every 100 us (in effect
+// the kernel's 1 ms tick) for 20 ms after its last byte, so that the next
+// request of an exchange (a list's pages, a trace's reads) is read at once
+// rather than at the next quiet tick. While a frame is half read, and for
+// kStreamNs after an upload's answer (the next piece of the image follows at
+// once), we only yield between looks: QEMU holds back what does not fit in
+// the UART's 16-byte FIFO, so a sleep between two FIFOs' worth would cap the
+// channel at 16 bytes a tick (a 1 MiB image took a minute). Only then: a
+// toolstack that spun after every answer would fill a trace with its own
+// yields. A request
 // never waits on a controlled domain: pause, unpause and getinfo are
 // hypercalls that return, and a XenStore request waits at most kStoreTimeoutNs.
 // A destroy is the builder's to do (it built the domain, holds its back-ends'
@@ -51,6 +56,7 @@ namespace {
 constexpr rt::Uart kCom2{rt::Uart::kCom2};
 
 constexpr uint64_t kQuietTickNs = 10'000'000, kBusyTickNs = 100'000, kBusyWindowNs = 20'000'000;
+constexpr uint64_t kStreamNs = 2'000'000;
 constexpr uint64_t kStoreTimeoutNs = 2'000'000'000;
 // How long the builder may take to destroy a domain (its back-ends let go
 // first): guest time, polled every kBusyTickNs.
@@ -62,6 +68,7 @@ constexpr const char* kDestroyDir = "/moat/destroy";
 constexpr uint64_t kStaleFrameNs = 2'000'000'000;
 
 control::FrameReader g_reader;
+bool g_uploading;          // the last request answered was an upload
 control::Response g_rsp;   // ~10 KiB: not on the stack
 uint8_t g_payload[control::kMaxPayload];
 uint8_t g_frame[control::kMaxFrame];
@@ -380,6 +387,7 @@ void answer(const uint8_t* p, size_t n) {
     g_rsp.version = control::kVersion;
     g_rsp.seq = q.seq;
     g_ls_total = 0;
+    g_uploading = s == control::Status::ok && q.op == control::Op::upload;
     if (s != control::Status::ok) {
         status(s, "%s", err);
         return;
@@ -467,7 +475,7 @@ void rt::main() {
     size_t n = toolstack::held(nullptr, 0);
     rt::printf("control channel on COM2, controlling %zu domains\n", n);
 
-    uint64_t last_byte = 0;
+    uint64_t last_byte = 0, stream_until = 0;
     for (;;) {
         bool got = false;
         for (int c; (c = kCom2.read_byte()) >= 0;) {
@@ -475,6 +483,7 @@ void rt::main() {
             g_reader.put(uint8_t(c));
             while (g_reader.next()) {
                 answer(g_reader.payload(), g_reader.payload_len());
+                if (g_uploading) stream_until = rt::now_ns() + kStreamNs;
                 if (g_rsp.status == control::Status::refused)
                     rt::printf("refused: %s\n", g_rsp.error);
                 respond();
@@ -485,6 +494,9 @@ void rt::main() {
         if (g_console_request_again || toolstack::own_watch_fired(g_console_request_watch)) console_request();
         if (got) last_byte = now;
         else if (g_reader.pending() && now - last_byte > kStaleFrameNs) g_reader.reset();
-        sleep_until(now + (now - last_byte < kBusyWindowNs ? kBusyTickNs : kQuietTickNs));
+        // Others still run while we yield; a frame the host stops sending
+        // half-way gets the ticks, not the spin.
+        if ((g_reader.pending() && now - last_byte < kStreamNs) || now < stream_until) rt::sched_op(abi::SchedOp::yield);
+        else sleep_until(now + (now - last_byte < kBusyWindowNs ? kBusyTickNs : kQuietTickNs));
     }
 }
