@@ -24,7 +24,7 @@ set(CREATE_READY "ping: PASS xs_bench.connected")
 # manifests name theirs.
 set(DOMAINS ${CMAKE_BINARY_DIR}/domains)
 set(CREATE_DIR ${CMAKE_BINARY_DIR}/tests/system/manifests)
-foreach(f guest big nostore ping net_a net_c net_other net_mac)
+foreach(f guest big nostore ping net_a net_c net_other net_mac blk_out blk_hold blk_w)
   configure_file(${CMAKE_CURRENT_SOURCE_DIR}/manifests/create_${f}.textproto ${CREATE_DIR}/create_${f}.textproto @ONLY)
 endforeach()
 
@@ -175,3 +175,50 @@ moat_system_test(NAME system_control_create_net
   EXPECT_BETWEEN
     "control: [10] |control: [10] exit|control: c "
   FORBID_LINE "FAIL" "built d" "built e" "built forged" "FRAMES NOT BACK")
+
+# Created guests with a disk: blkback serves the manifest's m sectors 0-2047
+# and created guests parts of the quota's 4096-8191. Refused first: a disk
+# at 2048-3071 (by moat create, and forged past it, by the builder). Then h
+# holds 4096-5119 read-write (the toolstack cannot rewrite the sectors in
+# its vbd's back-end nodes: they are blkback's); w asking for 4608-5631 is
+# refused by the builder (they overlap); h is destroyed and w is created in its place,
+# writes its pattern over its disk, reads it back and powers off. After
+# QEMU exits the image holds m's pattern at 0-2047, w's at 4608-5631 and
+# the fill byte 0xA5 everywhere else: nothing written outside a guest's
+# sectors.
+moat_system_test(NAME system_control_create_blk
+  MANIFEST manifests/create_blk.textproto
+  DOMAINS ${CREATE_DOMAINS} blkback blk_test
+  TIMEOUT 600
+  FRESH_DISKS 165
+  CONTROL_AFTER "${CREATE_READY}"
+  CONTROL
+    "create ${CREATE_DIR}/create_blk_out.textproto"
+    "xenstore write /moat/create/forged create memory=8192 console=console xenstore=xenstore blk=blkback disk=2048,1024,w size=100 crc=1 list=1,2 asked=0 cmdline="
+    "xenstore read /moat/create/forged"
+    "create ${CREATE_DIR}/create_blk_hold.textproto"
+    "xenstore write /local/domain/3/backend/vbd/7/51712/moat-first-sector 0"
+    "create ${CREATE_DIR}/create_blk_w.textproto"
+    "destroy h"
+    "create ${CREATE_DIR}/create_blk_w.textproto"
+    "w: done, 0 failed|list"
+    "m: done, 0 failed|shutdown"
+  AFTER_EXIT $<TARGET_FILE:moat-diskcheck> ${CREATE_DIR}/system_control_create_blk.img --fill 0xa5 --size-mib 8
+             --pattern 0:2048:4242 --pattern 4608:1024:777
+  EXPECT_LINE
+    "control: [1] exit 1"
+    "connection VBD from \"o\": sectors 2048+1024 are not within the create quota's 4096+4096"
+    "control: [2] exit 0" "control: [3] exit 0"
+    "control: refused: sectors 2048+1024 of \"blkback\" are not within the create quota's 4096+4096"
+    "control: [4] exit 0" "control: h created as domain 7"
+    "control: moat xenstore: failed: EACCES: xenstore write /local/domain/3/backend/vbd/7/51712/moat-first-sector"
+    "control: [5] exit 1"
+    "control: [6] exit 1"
+    "control: moat create: w: refused: create \"w\": the builder refused: sectors 4608+1024 of \"blkback\" overlap the disk of \"h\" (4096+1024), and one of them is writable"
+    "control: [7] exit 0" "control: h destroyed"
+    "control: [8] exit 0" "control: w created as domain"
+    "blkback: domain 8 vbd 51712 connected: sectors 4608+1024"
+    "w: PASS blk.rw.pattern_final" "w: done, 0 failed" "m: done, 0 failed"
+    "control: [9] exit 0" "control: [10] exit 0"
+    "all frames back" "all domain ids back"
+  FORBID_LINE "FAIL" "built o" "built forged" "FRAMES NOT BACK")

@@ -69,8 +69,8 @@ std::filesystem::path resolve(const std::filesystem::path& base, const std::stri
 // What a live create cannot do (yet): every domain of the fragment a GUEST
 // with an image, memory, at most one vCPU and a short printable command
 // line, no capabilities, devices, ramdisk or restart policy; connections
-// CONSOLE, XENSTORE or one VIF (no mac) from one of them. One message per field, at its
-// position in the fragment. Exposed for create_test.
+// CONSOLE, XENSTORE, one VIF (no mac) and one VBD (with its size) from one
+// of them. One message per field, at its position in the fragment.
 std::vector<moat::manifest::Diagnostic> live_limits(const moat::manifest::Loaded& f) {
   using moat::Domain;
   std::vector<moat::manifest::Diagnostic> out;
@@ -124,9 +124,23 @@ std::vector<moat::manifest::Diagnostic> live_limits(const moat::manifest::Loaded
     const moat::Connection& c = f.system.connections(i);
     const auto* t = f.tree.GetTreeForNested(sys->FindFieldByName("connections"), i);
     if (c.kind() != moat::Connection::CONSOLE && c.kind() != moat::Connection::XENSTORE &&
-        c.kind() != moat::Connection::VIF)
+        c.kind() != moat::Connection::VIF && c.kind() != moat::Connection::VBD)
       out.push_back({pos(t, ctype, "kind"), "connection " + moat::Connection::Kind_Name(c.kind()) +
-                                                ": a live create makes CONSOLE, XENSTORE and VIF connections only"});
+                                                ": a live create makes CONSOLE, XENSTORE, VIF and VBD connections only"});
+    if (c.kind() == moat::Connection::VBD) {
+      // The builder gives a created guest's disk exactly the sectors asked
+      // for (within the quota's): "to the end of the device" is not a size.
+      if (c.has_disk() && c.disk().sectors() == 0)
+        out.push_back({pos(t, ctype, "disk"), "connection VBD from \"" + c.frontend() +
+                                                  "\": a disk without sectors: a live create needs its size"});
+      int before = 0;
+      for (int j = 0; j < i; ++j)
+        before += f.system.connections(j).kind() == moat::Connection::VBD &&
+                  f.system.connections(j).frontend() == c.frontend();
+      if (before)
+        out.push_back({pos(t, ctype, "kind"), "connection VBD from \"" + c.frontend() +
+                                                  "\": a second VBD: a live create makes one per guest"});
+    }
     if (c.kind() == moat::Connection::VIF) {
       // The builder gives a created guest's vif handle 0 and its own MAC
       // (00:16:3e:01:<slot>:00): it takes no other.
@@ -196,6 +210,47 @@ int create_command(int argc, char** argv, const moat::graph::LoadAndCheck&,
   moat::manifest::Loaded base;
   if (!moat::manifest::load(running, &base, &diags))
     return error("the running system's manifest " + running + " does not load any more");
+  // A created guest's disk lies within the sectors the toolstack's quota
+  // sets aside (the builder checks it too, and that live created guests'
+  // disks do not clash). Those sectors are then left out of the merged
+  // manifest: `moat check` would see the fragment's disk overlap them.
+  {
+    const moat::CreateDisks* area = nullptr;
+    for (auto& d : *base.system.mutable_domains())
+      if (d.role() == moat::Domain::TOOLSTACK && d.may_create().has_disks()) {
+        area = &d.may_create().disks();
+        break;
+      }
+    const auto* sys = moat::System::descriptor();
+    const auto* ctype = moat::Connection::descriptor();
+    bool bad = false;
+    for (int i = 0; i < fragment.system.connections_size(); ++i) {
+      const moat::Connection& c = fragment.system.connections(i);
+      if (c.kind() != moat::Connection::VBD || !c.has_disk()) continue;   // no disk: `moat check` says so
+      moat::manifest::Pos p;
+      if (const auto* t = fragment.tree.GetTreeForNested(sys->FindFieldByName("connections"), i)) {
+        auto loc = t->GetLocation(ctype->FindFieldByName("disk"), -1);
+        if (loc.line >= 0) p = {loc.line + 1, loc.column + 1};
+      }
+      const uint64_t first = c.disk().first_sector(), end = first + c.disk().sectors();
+      std::string what;
+      if (!area)
+        what = "the running system's create quota sets no sectors aside for created guests' disks (may_create.disks)";
+      else if (c.backend() != area->backend())
+        what = "its back-end \"" + c.backend() + "\": the create quota's disks are on \"" + area->backend() + "\"";
+      else if (end < first || first < area->first_sector() || end > area->first_sector() + area->sectors())
+        what = "sectors " + std::to_string(first) + "+" + std::to_string(c.disk().sectors()) +
+               " are not within the create quota's " + std::to_string(area->first_sector()) + "+" +
+               std::to_string(area->sectors());
+      if (what.empty()) continue;
+      std::fprintf(stderr, "%s\n",
+                   moat::manifest::format(file, {p, "connection VBD from \"" + c.frontend() + "\": " + what}).c_str());
+      bad = true;
+    }
+    if (bad) return kExitFailed;
+    for (auto& d : *base.system.mutable_domains())
+      if (d.has_may_create()) d.mutable_may_create()->clear_disks();
+  }
   const auto running_dir = std::filesystem::path(running).parent_path();
   for (auto& d : *base.system.mutable_domains()) {
     if (!d.image().empty()) d.set_image(resolve(running_dir, d.image()).string());
@@ -295,6 +350,12 @@ int create_command(int argc, char** argv, const moat::graph::LoadAndCheck&,
       if (k.kind() == moat::Connection::CONSOLE) c->set_console(k.backend());
       if (k.kind() == moat::Connection::XENSTORE) c->set_xenstore(k.backend());
       if (k.kind() == moat::Connection::VIF) c->set_net(k.backend());
+      if (k.kind() == moat::Connection::VBD) {
+        c->set_blk(k.backend());
+        c->set_disk_first_sector(k.disk().first_sector());
+        c->set_disk_sectors(k.disk().sectors());
+        c->set_disk_read_only(k.disk().read_only());
+      }
     }
     c->set_image_size(uint32_t(bytes.size()));
     c->set_image_crc32(::manifest::crc32(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));

@@ -102,6 +102,7 @@ class Checker {
     check_roles();
     check_memory_total();
     for (int i = 0; i < sys_.connections_size(); ++i) check_connection(i);
+    check_create_disks();
     check_machine_devices();
     check_dma_confinement();
     std::stable_sort(out_.begin(), out_.end(), [](const Diagnostic& a, const Diagnostic& b) {
@@ -229,7 +230,7 @@ class Checker {
   }
 
   // The toolstack's create quota (`moat create`, docs/control.md): how many
-  // guests, how much memory in all, which CONSOLE/XENSTORE back-ends.
+  // guests, how much memory in all, which back-ends, which sectors for disks.
   void check_create_quota(const CreateQuota& q, const Where& w) {
     if (q.domains() == 0 || q.domains() > ::manifest::kMaxCreated)
       error(w.field("domains"), "may_create.domains " + std::to_string(q.domains()) + " out of range 1-" +
@@ -257,13 +258,43 @@ class Checker {
       Pos p = w.field("backends", k);
       if (auto i = peer(name, p, "may_create.backends")) {
         Domain::Role r = sys_.domains(*i).role();
-        if (r != Domain::CONSOLE && r != Domain::XENSTORE && r != Domain::NETBACK)
+        if (r != Domain::CONSOLE && r != Domain::XENSTORE && r != Domain::NETBACK && r != Domain::BLKBACK)
           error(p, "may_create.backends names \"" + name + "\", a " + Domain::Role_Name(r) +
-                       ": only CONSOLE, XENSTORE and NETBACK domains serve created guests");
+                       ": only CONSOLE, XENSTORE, NETBACK and BLKBACK domains serve created guests");
         auto [it, fresh] = seen.emplace(name, p);
         if (!fresh) error(p, "\"" + name + "\" named twice in may_create.backends (first at " + at_line(it->second) + ")");
       }
     }
+    if (!q.has_disks()) return;
+    const CreateDisks& a = q.disks();
+    const Where dw = w.nested("disks");
+    if (auto i = peer(a.backend(), dw.field("backend"), "may_create.disks.backend")) {
+      if (sys_.domains(*i).role() != Domain::BLKBACK)
+        error(dw.field("backend"), "may_create.disks.backend \"" + a.backend() + "\" is a " +
+                                       Domain::Role_Name(sys_.domains(*i).role()) + ", not a BLKBACK");
+      else if (!seen.count(a.backend()))
+        error(dw.field("backend"), "may_create.disks.backend \"" + a.backend() + "\" is not in may_create.backends");
+    }
+    if (a.sectors() == 0) {
+      error(dw.self(), "may_create.disks has no sectors (how many, from first_sector, created guests' disks may use)");
+    } else if (a.first_sector() + a.sectors() < a.first_sector()) {
+      error(dw.field("sectors"), "may_create.disks: the sectors overflow");
+    } else {
+      create_disks_ = VirtualDiskUse{a.backend(), a.first_sector(), a.first_sector() + a.sectors(), false, dw.self()};
+    }
+  }
+
+  // The sectors set aside for created guests overlap no VBD of the manifest
+  // (read-only or not): a created guest reaches those only. After every
+  // connection's check (disks_ holds their VBDs).
+  void check_create_disks() {
+    if (!create_disks_) return;
+    const VirtualDiskUse& a = *create_disks_;
+    for (const auto& o : disks_)
+      if (o.backend == a.backend && a.first < o.end && o.first < a.end)
+        error(a.where, "may_create.disks (sectors " + std::to_string(a.first) + "-" + std::to_string(a.end - 1) +
+                           " of \"" + a.backend + "\") overlap the VBD at " + at_line(o.where) +
+                           ": created guests' disks must be apart from the manifest's");
   }
 
   // A TOOLSTACK drives COM2 (the host's control channel, docs/control.md)
@@ -749,6 +780,7 @@ class Checker {
   const System& sys_;
   Where root_;
   std::vector<VirtualDiskUse> disks_;
+  std::optional<VirtualDiskUse> create_disks_;   // the toolstack's may_create.disks
   std::map<std::string, Pos> macs_;
   std::filesystem::path base_;
   std::filesystem::path cache_;   // where bzImages are unpacked; empty: in memory only

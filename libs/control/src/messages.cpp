@@ -87,8 +87,8 @@ void copy_str(char* dst, size_t cap, const char* src) {
 // nanopb ends a string at its length; a NUL inside it would end it early
 // and pass for a shorter name or path. So the strings of the request's
 // operation (a domain's name: field 1 of pause, unpause, shutdown, destroy,
-// create; a path: field 2 of xenstore; create's cmdline, console and
-// xenstore: fields 4 to 6) are looked at as bytes on the wire: each
+// create; a path: field 2 of xenstore; create's cmdline, console, xenstore,
+// net and blk: fields 4 to 6, 9 and 10) are looked at as bytes on the wire: each
 // occurrence (protobuf keeps the last, nanopb merges) must be free of NULs.
 uint32_t string_fields(uint32_t op_tag) {   // a bit per field number
     switch (op_tag) {
@@ -98,7 +98,7 @@ uint32_t string_fields(uint32_t op_tag) {   // a bit per field number
     case moat_control_Request_destroy_tag:
     case moat_control_Request_console_input_tag: return 1u << 1;
     case moat_control_Request_xenstore_tag: return 1u << 2;
-    case moat_control_Request_create_tag: return 1u << 1 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 9;
+    case moat_control_Request_create_tag: return 1u << 1 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 9 | 1u << 10;
     default: return 0;
     }
 }
@@ -159,6 +159,15 @@ const char* upload_problem(uint32_t offset, size_t data_len) {
     return nullptr;
 }
 
+// The disk fields of a create: a back-end and sectors, or nothing at all.
+const char* disk_problem(const char* blk, uint64_t first, uint64_t sectors, bool read_only) {
+    if (!name_or_empty(blk, kNameLen + 1)) return "create: the disk's back-end (blk) must be a domain name or empty";
+    if (!blk[0]) return first || sectors || read_only ? "create: disk sectors without a disk back-end (blk)" : nullptr;
+    if (sectors == 0) return "create: a disk of no sectors";
+    if (first + sectors < first) return "create: the disk's sectors overflow";
+    return nullptr;
+}
+
 const char* create_problem(const char* name, uint64_t memory_kib, uint32_t vcpus, const char* cmdline,
                            const char* console, const char* xenstore, const char* net, uint32_t image_size) {
     if (!valid_name(name)) return "create: malformed domain name: expected 1 to 32 of A-Z a-z 0-9 _ . -";
@@ -178,8 +187,9 @@ bool valid_upload(const Request& r) { return !upload_problem(r.offset, r.data_le
 bool valid_create(const Request& r) {
     return nul_within(r.name, sizeof r.name) && nul_within(r.cmdline, sizeof r.cmdline) &&
            nul_within(r.console, sizeof r.console) && nul_within(r.xenstore, sizeof r.xenstore) &&
-           nul_within(r.net, sizeof r.net) &&
-           !create_problem(r.name, r.memory_kib, r.vcpus, r.cmdline, r.console, r.xenstore, r.net, r.image_size);
+           nul_within(r.net, sizeof r.net) && nul_within(r.blk, sizeof r.blk) &&
+           !create_problem(r.name, r.memory_kib, r.vcpus, r.cmdline, r.console, r.xenstore, r.net, r.image_size) &&
+           !disk_problem(r.blk, r.disk_first, r.disk_sectors, r.disk_read_only);
 }
 
 Status decode_upload(const moat_control_UploadRequest& u, Request& out, char* err, size_t err_len) {
@@ -199,6 +209,10 @@ Status decode_create(const moat_control_CreateRequest& c, Request& out, char* er
         say(err, err_len, "%s", why);
         return Status::bad_request;
     }
+    if (const char* why = disk_problem(c.blk, c.disk_first_sector, c.disk_sectors, c.disk_read_only)) {
+        say(err, err_len, "%s", why);
+        return Status::bad_request;
+    }
     copy_str(out.name, sizeof out.name, c.name);
     out.memory_kib = c.memory_kib;
     out.vcpus = c.vcpus;
@@ -206,6 +220,10 @@ Status decode_create(const moat_control_CreateRequest& c, Request& out, char* er
     copy_str(out.console, sizeof out.console, c.console);
     copy_str(out.xenstore, sizeof out.xenstore, c.xenstore);
     copy_str(out.net, sizeof out.net, c.net);
+    copy_str(out.blk, sizeof out.blk, c.blk);
+    out.disk_first = c.disk_first_sector;
+    out.disk_sectors = c.disk_sectors;
+    out.disk_read_only = c.disk_read_only;
     out.image_size = c.image_size;
     out.image_crc32 = c.image_crc32;
     return Status::ok;
@@ -312,7 +330,7 @@ Status decode_request(const uint8_t* data, size_t len, Request& out, char* err, 
             return Status::bad_request;
         }
         if (out.op == Op::create) {
-            say(err, err_len, "create: a string (name, cmdline, console, xenstore) contains a NUL byte");
+            say(err, err_len, "create: a string (name, cmdline, console, xenstore, net, blk) contains a NUL byte");
             return Status::bad_request;
         }
         say(err, err_len, "malformed domain name: it contains a NUL byte");
@@ -421,6 +439,10 @@ size_t encode_request(const Request& r, uint8_t* out, size_t cap) {
         copy_str(c.console, sizeof c.console, r.console);
         copy_str(c.xenstore, sizeof c.xenstore, r.xenstore);
         copy_str(c.net, sizeof c.net, r.net);
+        copy_str(c.blk, sizeof c.blk, r.blk);
+        c.disk_first_sector = r.disk_first;
+        c.disk_sectors = r.disk_sectors;
+        c.disk_read_only = r.disk_read_only;
         c.image_size = r.image_size;
         c.image_crc32 = r.image_crc32;
         break;

@@ -408,6 +408,9 @@ bool cb_domain_full(pb_istream_t* stream, const pb_field_t*, void** arg) {
     moat_Domain m = moat_Domain_init_zero;
     m.may_create.backends.funcs.decode = cb_create_backend;
     m.may_create.backends.arg = &c;
+    Name disk_backend{};
+    m.may_create.disks.backend.funcs.decode = cb_peer;
+    m.may_create.disks.backend.arg = &disk_backend;
     pb_callback_t* cbs[] = {&m.cmdline, &m.grants, &m.events, &m.pci, &m.ioports, &m.irqs, &m.mmio, &m.controls};
     bool (*fns[])(pb_istream_t*, const pb_field_t*, void**) = {cb_cmdline, cb_grant, cb_event, cb_pci,
                                                                cb_ioports, cb_irq, cb_mmio, cb_control};
@@ -459,6 +462,18 @@ bool cb_domain_full(pb_istream_t* stream, const pb_field_t*, void** arg) {
                         static_cast<unsigned long long>(m.may_create.memory_kib));
         d.create_domains = uint8_t(m.may_create.domains);
         d.create_memory_kib = m.may_create.memory_kib;
+        if (m.may_create.has_disks) {
+            const moat_CreateDisks& a = m.may_create.disks;
+            System& s = *c.out;
+            if (s.has_create_disks) return fail(c, "%s: a second may_create.disks", w.s);   // one toolstack: cannot happen
+            if (!resolve(c, disk_backend, "may_create.disks.backend", &s.create_disk_backend)) return false;
+            if (a.sectors == 0) return fail(c, "%s: may_create.disks has no sectors", w.s);
+            if (a.first_sector + a.sectors < a.first_sector)
+                return fail(c, "%s: may_create.disks: the sectors overflow", w.s);
+            s.has_create_disks = true;
+            s.create_disk_first = a.first_sector;
+            s.create_disk_sectors = a.sectors;
+        }
     } else if (d.n_create_backends) {
         return fail(c, "%s: may_create.backends without may_create", w.s);   // cannot happen
     }
@@ -576,8 +591,17 @@ bool check_roles(Ctx& c) {
     return true;
 }
 
+// Whether two virtual disks share a sector (sectors 0: to the device's end).
+bool disks_overlap(const Connection& a, const Connection& b) {
+    constexpr uint64_t kEnd = ~0ull;
+    uint64_t a_end = a.sectors ? a.first_sector + a.sectors : kEnd;
+    uint64_t b_end = b.sectors ? b.first_sector + b.sectors : kEnd;
+    return a.first_sector < b_end && b.first_sector < a_end;
+}
+
 // A create quota: within the machine's memory, back-ends that serve what a
-// created guest connects to (CONSOLE, XENSTORE).
+// created guest connects to (CONSOLE, XENSTORE, NETBACK, BLKBACK), disks
+// apart from the manifest's.
 bool check_create(Ctx& c) {
     const System& s = *c.out;
     for (unsigned i = 0; i < s.n_domains; ++i) {
@@ -587,9 +611,32 @@ bool check_create(Ctx& c) {
             return fail(c, "domain \"%s\": may_create.memory is more than the machine's %uM", d.name, s.memory_mib);
         for (unsigned k = 0; k < d.n_create_backends; ++k) {
             const Domain& b = s.domains[d.create_backends[k]];
-            if (b.role != Role::console && b.role != Role::xenstore && b.role != Role::netback)
-                return fail(c, "domain \"%s\": may_create.backends names \"%s\", a %s: only CONSOLE, XENSTORE and NETBACK domains serve created guests",
+            if (b.role != Role::console && b.role != Role::xenstore && b.role != Role::netback &&
+                b.role != Role::blkback)
+                return fail(c, "domain \"%s\": may_create.backends names \"%s\", a %s: only CONSOLE, XENSTORE, NETBACK and BLKBACK domains serve created guests",
                             d.name, b.name, role_name(b.role));
+        }
+        if (!s.has_create_disks) continue;   // it is this domain's: the only one with may_create
+        const Domain& b = s.domains[s.create_disk_backend];
+        if (b.role != Role::blkback)
+            return fail(c, "domain \"%s\": may_create.disks.backend \"%s\" is a %s, not a BLKBACK", d.name, b.name,
+                        role_name(b.role));
+        bool named = false;
+        for (unsigned k = 0; k < d.n_create_backends; ++k) named |= d.create_backends[k] == s.create_disk_backend;
+        if (!named)
+            return fail(c, "domain \"%s\": may_create.disks.backend \"%s\" is not in may_create.backends", d.name,
+                        b.name);
+        // Created guests reach these sectors only: none of the manifest's
+        // disks, read-only or not.
+        Connection area{};
+        area.backend = s.create_disk_backend;
+        area.first_sector = s.create_disk_first;
+        area.sectors = s.create_disk_sectors;
+        for (unsigned k = 0; k < s.n_connections; ++k) {
+            const Connection& v = s.connections[k];
+            if (v.kind == ConnKind::vbd && v.backend == area.backend && disks_overlap(v, area))
+                return fail(c, "domain \"%s\": may_create.disks overlap the VBD of \"%s\" on \"%s\"", d.name,
+                            s.domains[v.frontend].name, b.name);
         }
     }
     return true;
@@ -711,14 +758,6 @@ bool check_devices(Ctx& c) {
     return true;
 }
 
-// Whether two virtual disks share a sector (sectors 0: to the device's end).
-bool disks_overlap(const Connection& a, const Connection& b) {
-    constexpr uint64_t kEnd = ~0ull;
-    uint64_t a_end = a.sectors ? a.first_sector + a.sectors : kEnd;
-    uint64_t b_end = b.sectors ? b.first_sector + b.sectors : kEnd;
-    return a.first_sector < b_end && b.first_sector < a_end;
-}
-
 // Each connection is compared only with the earlier ones it can clash
 // with, found through chains in the scratch: VBDs of its back-end, VIFs with
 // a mac, and (RING, CONSOLE, XENSTORE) connections of its front-end. The
@@ -828,6 +867,9 @@ bool decode(const uint8_t* data, size_t len, System& out, char* err, size_t err_
     out.n_grant_pool = out.n_event_pool = out.n_pci_pool = out.n_ioport_pool = out.n_irq_pool = out.n_mmio_pool = 0;
     out.n_control_pool = 0;
     out.n_create_backend_pool = 0;
+    out.has_create_disks = false;
+    out.create_disk_backend = 0;
+    out.create_disk_first = out.create_disk_sectors = 0;
     out.n_cmdline_pool = 0;
     __builtin_memset(out.name_buckets, 0, sizeof out.name_buckets);
 

@@ -6,12 +6,14 @@ namespace builder {
 
 namespace {
 
-// The value of " key=" in v, up to the next space (or the end): its start
-// and length; false if the key is not there or the value is empty.
+// The value of " key=" in v before its command line (the rest of v, which
+// may hold anything printable), up to the next space: its start and length;
+// false if the key is not there or the value is empty.
 bool field(const char* v, const char* key, const char** at, size_t* len) {
     size_t kn = __builtin_strlen(key);
     if (!*v) return false;
     for (const char* p = v + 1; *p; ++p) {
+        if (p[-1] == ' ' && __builtin_strncmp(p, "cmdline=", 8) == 0) return false;
         if (p[-1] != ' ' || __builtin_strncmp(p, key, kn) != 0 || p[kn] != '=') continue;
         *at = p + kn + 1;
         size_t n = 0;
@@ -82,18 +84,34 @@ bool parse_create(const char* name, const char* v, CreateRequest& out, char* why
     out.memory_kib = x;
     if (!name_field(v, "console", out.console)) return bad("console is not a domain name or -");
     if (!name_field(v, "xenstore", out.xenstore)) return bad("xenstore is not a domain name or -");
-    // net= may be left out (none): the requests written by hand in tests
-    // predate it. Found anywhere (even in the command line), it only names
-    // a back-end, checked against the quota like the others.
-    const char* nat;
-    size_t nn;
-    if (field(v, "net", &nat, &nn) && !name_field(v, "net", out.net)) return bad("net is not a domain name or -");
+    // net= and blk= may be left out (none): the requests written by hand in
+    // tests predate them. Each only names a back-end, checked against the
+    // quota like the others; a disk's sectors come with its blk.
+    const char* at;
+    size_t n;
+    if (field(v, "net", &at, &n) && !name_field(v, "net", out.net)) return bad("net is not a domain name or -");
+    if (field(v, "blk", &at, &n) && !name_field(v, "blk", out.blk)) return bad("blk is not a domain name or -");
+    if (out.blk[0]) {
+        // disk=FIRST,SECTORS,r|w
+        uint64_t d[2];
+        if (!field(v, "disk", &at, &n)) return bad("a blk without its disk=FIRST,SECTORS,r|w");
+        for (unsigned k = 0; k < 2; ++k) {
+            size_t m = 0;
+            while (m < n && at[m] != ',') ++m;
+            if (m == n || !number(at, m, &d[k])) return bad("disk is not FIRST,SECTORS,r|w");
+            at += m + 1;
+            n -= m + 1;
+        }
+        if (n != 1 || (at[0] != 'r' && at[0] != 'w')) return bad("disk is not FIRST,SECTORS,r|w");
+        if (d[1] == 0 || d[0] + d[1] < d[0]) return bad("disk has no sectors, or they overflow");
+        out.disk_first = d[0];
+        out.disk_sectors = d[1];
+        out.disk_read_only = at[0] == 'r';
+    }
     if (!num_field(v, "size", &x) || x == 0 || x > kCreateStageBytes) return bad("size is not 1 to 4194304 bytes");
     out.image_size = uint32_t(x);
     if (!num_field(v, "crc", &x) || x > 0xFFFFFFFFu) return bad("crc is not a 32-bit number");
     out.image_crc32 = uint32_t(x);
-    const char* at;
-    size_t n;
     if (!field(v, "list", &at, &n)) return bad("no list of frames");
     for (unsigned k = 0; k < kCreateListPages; ++k) {
         size_t m = 0;

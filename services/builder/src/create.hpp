@@ -23,6 +23,9 @@ struct CreateRequest {
     char console[33];           // a back-end's name, "" for none
     char xenstore[33];
     char net[33];               // its VIF's back-end (a NETBACK domain), "" for none
+    char blk[33];               // its VBD's back-end (a BLKBACK domain), "" for none
+    uint64_t disk_first, disk_sectors;   // with a blk: its sectors there (non-zero, no overflow)
+    bool disk_read_only;
     uint32_t image_size;        // 1 to kCreateStageBytes
     uint32_t image_crc32;
     uint64_t list[kCreateListPages];   // frames holding the staging area's frame list
@@ -33,9 +36,10 @@ struct CreateRequest {
 // Whether `s` is a domain name: 1 to 32 of [A-Za-z0-9_.-].
 [[nodiscard]] bool create_valid_name(const char* s);
 
-// Parses "create memory=K console=C xenstore=X net=V size=N crc=N list=M,M
-// asked=T cmdline=..." (C, X, V "-" for none) for domain `name`. False with the
-// reason (one line) in why.
+// Parses "create memory=K console=C xenstore=X net=V blk=B [disk=F,S,r|w]
+// size=N crc=N list=M,M asked=T cmdline=..." (C, X, V, B "-" for none; disk
+// with a B only; the fields before cmdline=, which is the rest) for domain
+// `name`. False with the reason (one line) in why.
 [[nodiscard]] bool parse_create(const char* name, const char* value, CreateRequest& out, char* why, size_t why_len);
 
 }  // namespace builder

@@ -477,10 +477,13 @@ void write_rings(int only) {
 // Who may watch the special nodes: the console, and every back-end of a
 // RING, VIF or VBD connection (@releaseDomain). Again after a restart: the
 // domain ids change.
-// A NETBACK domain the toolstack's create quota names serves created
-// guests' vifs: it watches @releaseDomain too, even with no manifest vif.
-bool serves_created_vifs(int i) {
-    if (g_toolstack < 0 || g_sys.domains[i].role != manifest::Role::netback) return false;
+// A NETBACK or BLKBACK domain the toolstack's create quota names serves
+// created guests' devices: it watches @releaseDomain too, even with no
+// manifest device.
+bool serves_created_devices(int i) {
+    if (g_toolstack < 0) return false;
+    if (g_sys.domains[i].role != manifest::Role::netback && g_sys.domains[i].role != manifest::Role::blkback)
+        return false;
     const manifest::Domain& t = g_sys.domains[g_toolstack];
     for (unsigned k = 0; k < t.n_create_backends; ++k)
         if (int(t.create_backends[k]) == i) return true;
@@ -491,7 +494,7 @@ void allow_special_watches() {
     static uint16_t backends[manifest::kMaxDomains];
     size_t n = 0;
     for (int i = 0; i < int(g_sys.n_domains); ++i)
-        if ((g_index.is_device_backend(unsigned(i)) || serves_created_vifs(i)) && domid_of(i) != kNoDomain)
+        if ((g_index.is_device_backend(unsigned(i)) || serves_created_devices(i)) && domid_of(i) != kNoDomain)
             backends[n++] = domid_of(i);
     store_allow_special_watches(g_console >= 0 ? domid_of(g_console) : kNoDomain, backends, n);
 }
@@ -613,8 +616,8 @@ void reap(int i) {
 //
 // A created guest is not in the manifest: it has its own table here, at
 // most the toolstack's quota of them at once (manifest::kMaxCreated), each
-// with a console, a XenStore and a VIF connection at most, to back-ends the
-// quota names. It is a guest like the manifest's (counted in g_guests_left, so the
+// with a console, a XenStore, a VIF and a VBD connection at most, to
+// back-ends the quota names (its disk within the quota's sectors). It is a guest like the manifest's (counted in g_guests_left, so the
 // system lives while it runs), never restarted: when it stops or is
 // destroyed it is taken apart and its entry is free again (its name too).
 struct Created {
@@ -623,12 +626,15 @@ struct Created {
     uint64_t memory_kib = 0;
     int console = -1;            // its back-ends (indices), -1: none
     int net = -1;                // its vif's back-end (a NETBACK), -1: none
+    int blk = -1;                // its vbd's back-end (a BLKBACK), -1: none
+    uint64_t disk_first = 0, disk_end = 0;   // its disk's sectors there, [first, end)
+    bool disk_read_only = false;
     uint16_t control_slot = 0;   // the toolstack's slot for it + 1 (0: none yet)
     // Its back-ends' slots for their Grant and Event capabilities naming it
-    // (+ 1; 0: none yet), console, store then net: an entry used again
+    // (+ 1; 0: none yet), console, store, net then blk: an entry used again
     // reuses them (destroying its previous guest emptied them), so a
     // back-end uses at most 2 slots per entry of the quota (cspace_size).
-    uint16_t be_grant[3] = {}, be_event[3] = {};
+    uint16_t be_grant[4] = {}, be_event[4] = {};
     char cmdline[kCreateCmdlineLen + 1] = {};
     PvDomain dom;
 };
@@ -659,9 +665,16 @@ void take_down_created(int k) {
     // Its vif's back-end directory goes too: netback let go of it at
     // @releaseDomain, and its id, used again by a later domain, must not
     // find a vif waiting there that the builder never wrote for it.
+    // So does its vbd's (blkback let go of it, its requests answered or
+    // dropped, at @releaseDomain).
     if (c.net >= 0 && store_ready() && domid_of(c.net) != kNoDomain) {
         char dir[64];
         base::snformat(dir, sizeof dir, "/local/domain/%u/backend/vif/%u", domid_of(c.net), c.dom.id);
+        (void)rt::xs_rm(dir);
+    }
+    if (c.blk >= 0 && store_ready() && domid_of(c.blk) != kNoDomain) {
+        char dir[64];
+        base::snformat(dir, sizeof dir, "/local/domain/%u/backend/vbd/%u", domid_of(c.blk), c.dom.id);
         (void)rt::xs_rm(dir);
     }
     domctl_simple(uint32_t(abi::DomctlCmd::destroy), c.dom.id);
@@ -684,8 +697,9 @@ bool create_backend(const char* name, manifest::Role role, int* out, char* outco
     }
     if (g_sys.domains[i].role != role) {
         base::snformat(outcome, cap, "refused: back-end \"%s\" is no %s domain", name,
-                       role == manifest::Role::console ? "CONSOLE"
+                       role == manifest::Role::console   ? "CONSOLE"
                        : role == manifest::Role::netback ? "NETBACK"
+                       : role == manifest::Role::blkback ? "BLKBACK"
                                                          : "XENSTORE");
         return false;
     }
@@ -694,6 +708,36 @@ bool create_backend(const char* name, manifest::Role role, int* out, char* outco
         return false;
     }
     *out = i;
+    return true;
+}
+
+// Whether a created guest may have the disk `q` asks for on BLKBACK
+// domain `blk`: within the sectors the quota sets aside there, and apart
+// from every live created guest's disk on it unless both are read-only
+// (the manifest's rule for its own VBDs; the quota's sectors overlap none
+// of those: manifest::decode). Else false with the refusal in outcome.
+bool create_disk_allowed(const CreateRequest& q, int blk, char* outcome, size_t cap) {
+    const uint64_t first = q.disk_first, end = q.disk_first + q.disk_sectors;   // parse_create: no overflow
+    const uint64_t a_first = g_sys.create_disk_first, a_end = g_sys.create_disk_first + g_sys.create_disk_sectors;
+    if (!g_sys.has_create_disks || int(g_sys.create_disk_backend) != blk) {
+        base::snformat(outcome, cap, "refused: the create quota sets no sectors aside for disks on \"%s\"",
+                       g_sys.domains[blk].name);
+        return false;
+    }
+    if (first < a_first || end > a_end) {
+        base::snformat(outcome, cap, "refused: sectors %lu+%lu of \"%s\" are not within the create quota's %lu+%lu",
+                       first, q.disk_sectors, g_sys.domains[blk].name, a_first, a_end - a_first);
+        return false;
+    }
+    for (const Created& o : g_created) {
+        if (!o.live || o.blk != blk || (o.disk_read_only && q.disk_read_only)) continue;
+        if (first < o.disk_end && o.disk_first < end) {
+            base::snformat(outcome, cap, "refused: sectors %lu+%lu of \"%s\" overlap the disk of \"%s\" (%lu+%lu), and one of them is writable",
+                           first, q.disk_sectors, g_sys.domains[blk].name, o.name, o.disk_first,
+                           o.disk_end - o.disk_first);
+            return false;
+        }
+    }
     return true;
 }
 
@@ -735,17 +779,20 @@ void create_for_toolstack(const char* name, const char* value, char* outcome, si
                        t.create_memory_kib - kib, t.create_memory_kib);
         return;
     }
-    int console = -1, store = -1, net = -1;
+    int console = -1, store = -1, net = -1, blk = -1;
     if (!create_backend(q.console, manifest::Role::console, &console, outcome, cap) ||
         !create_backend(q.xenstore, manifest::Role::xenstore, &store, outcome, cap) ||
-        !create_backend(q.net, manifest::Role::netback, &net, outcome, cap))
+        !create_backend(q.net, manifest::Role::netback, &net, outcome, cap) ||
+        !create_backend(q.blk, manifest::Role::blkback, &blk, outcome, cap))
         return;
-    // A vif lives in XenStore: without a store (none running, or the guest
-    // not connected to it) netback would never hear of it.
-    if (net >= 0 && (store < 0 || !store_ready())) {
-        base::snformat(outcome, cap, "refused: a VIF needs a XENSTORE connection (netback finds it in the store)");
+    // A vif or a vbd lives in XenStore: without a store (none running, or
+    // the guest not connected to it) its back-end would never hear of it.
+    if ((net >= 0 || blk >= 0) && (store < 0 || !store_ready())) {
+        base::snformat(outcome, cap, "refused: a %s needs a XENSTORE connection (its back-end finds it in the store)",
+                       net >= 0 ? "VIF" : "VBD");
         return;
     }
+    if (blk >= 0 && !create_disk_allowed(q, blk, outcome, cap)) return;
     // The image: the frame list, then the frames it names, each checked by
     // the kernel to be the toolstack's; copied once, checked on the copy (the
     // toolstack may change its frames meanwhile: we never read them again).
@@ -763,12 +810,16 @@ void create_for_toolstack(const char* name, const char* value, char* outcome, si
     Created& c = g_created[slot];
     Created old = c;
     c = Created{};
-    for (int e = 0; e < 3; ++e) c.be_grant[e] = old.be_grant[e], c.be_event[e] = old.be_event[e];
+    for (int e = 0; e < 4; ++e) c.be_grant[e] = old.be_grant[e], c.be_event[e] = old.be_event[e];
     base::snformat(c.name, sizeof c.name, "%s", q.name);
     base::snformat(c.cmdline, sizeof c.cmdline, "%s", q.cmdline);
     c.memory_kib = q.memory_kib;
     c.console = console;
     c.net = net;
+    c.blk = blk;
+    c.disk_first = q.disk_first;
+    c.disk_end = q.disk_first + q.disk_sectors;
+    c.disk_read_only = q.disk_read_only;
     PvSpec s{};
     s.name = c.name;
     s.image = g_manifest;
@@ -797,15 +848,15 @@ void create_for_toolstack(const char* name, const char* value, char* outcome, si
         return fail("cannot give the toolstack its Domain capability");
     // What its connections imply, as for a manifest connection: each
     // back-end maps its ring page and binds its channel (Grant MAP_RW, and
-    // COPY for netback; Event); it binds to the back-end (Event, its slots
-    // 0, 1 and 2 of its 16: pv_build installs nothing).
-    const int ends[3] = {console, store, net};
+    // COPY for netback and blkback; Event); it binds to the back-end (Event,
+    // its slots 0 to 3 of its 16: pv_build installs nothing).
+    const int ends[4] = {console, store, net, blk};
     uint32_t own_slot = 0;
-    for (int e = 0; e < 3; ++e) {
+    for (int e = 0; e < 4; ++e) {
         if (ends[e] < 0) continue;
-        // netback copies frames to and from its granted pages too (as
-        // manifest::Index gives a VIF's back-end): MAP_RW and COPY.
-        const uint32_t rights = abi::kCapRightMapRw | (e == 2 ? abi::kCapRightCopy : 0u);
+        // netback and blkback copy data to and from granted pages too (as
+        // manifest::Index gives a VIF's or VBD's back-end): MAP_RW and COPY.
+        const uint32_t rights = abi::kCapRightMapRw | (e >= 2 ? abi::kCapRightCopy : 0u);
         bool ok = install(ends[e], long(c.dom.slot_grant), rights, "Grant", -1, &c.be_grant[e]) &&
                   install(ends[e], long(c.dom.slot_event), abi::kCapRightBind, "Event", -1, &c.be_event[e]) &&
                   rt::cap_install(c.dom.id, uint32_t(event_slot(ends[e])), own_slot++, abi::kCapRightBind) == 0;
@@ -828,6 +879,20 @@ void create_for_toolstack(const char* name, const char* value, char* outcome, si
             StoreNode be[] = {{"handle", "0"}, {"mac", mac}, {"online", "1"}};
             if (!store_device(c.dom.id, domid_of(net), "vif", 0, fe, 2, be, 3))
                 return fail("cannot write its vif's nodes in XenStore");
+        }
+        // Its vbd, as write_vbd writes a manifest guest's first (xvda): the
+        // sectors checked against the quota above. blkback watches
+        // backend/vbd and takes it as it comes.
+        if (blk >= 0) {
+            char first[24], count[24];
+            base::snformat(first, sizeof first, "%lu", q.disk_first);
+            base::snformat(count, sizeof count, "%lu", q.disk_sectors);
+            StoreNode fe[] = {{"virtual-device", "51712"}, {"device-type", "disk"}};
+            StoreNode be[] = {{"virtual-device", "51712"}, {"device-type", "disk"},
+                              {"mode", q.disk_read_only ? "r" : "w"}, {"online", "1"},
+                              {"moat-first-sector", first}, {"moat-sectors", count}};
+            if (!store_device(c.dom.id, domid_of(blk), "vbd", 202u << 8, fe, 2, be, 6))
+                return fail("cannot write its vbd's nodes in XenStore");
         }
         // As for a manifest guest: its back-ends map its rings first.
         unsigned want = (c.dom.console_port ? 1u : 0u) + (c.dom.store_port ? 1u : 0u);

@@ -195,7 +195,7 @@ void create(const control::Request& q, control::Response& r, bool store) {
     if (find(q.name, &h))
         return say(r, control::Status::refused, "create \"%s\": a domain of that name exists (domain %u)", q.name,
                    h.id);
-    for (const char* be : {q.console, q.xenstore, q.net})
+    for (const char* be : {q.console, q.xenstore, q.net, q.blk})
         if (*be && !backend_allowed(be))
             return say(r, control::Status::refused, "create \"%s\": back-end \"%s\" is not in the toolstack's create quota",
                        q.name, be);
@@ -223,10 +223,17 @@ void create(const control::Request& q, control::Response& r, bool store) {
     uint64_t list0 = rt::mfn_of_pfn((rt::ptr(&g_stage_mfns[0]) - rt::kVirtBase) >> 12);
     uint64_t list1 = rt::mfn_of_pfn((rt::ptr(&g_stage_mfns[512]) - rt::kVirtBase) >> 12);
     static_assert(kListPages == 2);
+    // Its disk, if any: the builder checks the sectors against the quota's
+    // (we do not know which parts live guests hold).
+    char disk[64] = "";
+    if (q.blk[0])
+        base::snformat(disk, sizeof disk, " disk=%lu,%lu,%s", q.disk_first, q.disk_sectors,
+                       q.disk_read_only ? "r" : "w");
     base::snformat(g_node, sizeof g_node,
-                   "create memory=%lu console=%s xenstore=%s net=%s size=%u crc=%u list=%lu,%lu asked=%lu cmdline=%s",
+                   "create memory=%lu console=%s xenstore=%s net=%s blk=%s%s size=%u crc=%u list=%lu,%lu asked=%lu cmdline=%s",
                    q.memory_kib, q.console[0] ? q.console : "-", q.xenstore[0] ? q.xenstore : "-",
-                   q.net[0] ? q.net : "-", q.image_size, q.image_crc32, list0, list1, asked_ns, q.cmdline);
+                   q.net[0] ? q.net : "-", q.blk[0] ? q.blk : "-", disk, q.image_size, q.image_crc32, list0, list1,
+                   asked_ns, q.cmdline);
     (void)rt::xs_rm(path);   // a stale outcome of a request we gave up on
     if (auto w = rt::xs_write(path, g_node); !w)
         return say(r, control::Status::failed, "create \"%s\": cannot ask the builder (%s: xenstore write %s)", q.name,

@@ -62,6 +62,12 @@ void check_request(const uint8_t* p, size_t n) {
         CHECK(q.console[0] == '\0' || control::valid_name(q.console));
         CHECK(q.xenstore[0] == '\0' || control::valid_name(q.xenstore));
         CHECK(q.net[0] == '\0' || control::valid_name(q.net));
+        // A disk: a back-end and sectors that neither are zero nor overflow,
+        // or nothing at all.
+        if (q.blk[0])
+            CHECK(control::valid_name(q.blk) && q.disk_sectors && q.disk_first + q.disk_sectors >= q.disk_first);
+        else
+            CHECK(!q.disk_first && !q.disk_sectors && !q.disk_read_only);
         CHECK(q.image_size >= 1 && q.image_size <= control::kStageBytes);
     }
     if (q.op == control::Op::trace)
@@ -87,7 +93,8 @@ void check_request(const uint8_t* p, size_t n) {
     CHECK(back.offset == q.offset && back.data_len == q.data_len && std::memcmp(back.data, q.data, q.data_len) == 0);
     CHECK(back.memory_kib == q.memory_kib && back.vcpus == q.vcpus && std::strcmp(back.cmdline, q.cmdline) == 0 &&
           std::strcmp(back.console, q.console) == 0 && std::strcmp(back.xenstore, q.xenstore) == 0 &&
-          std::strcmp(back.net, q.net) == 0 &&
+          std::strcmp(back.net, q.net) == 0 && std::strcmp(back.blk, q.blk) == 0 && back.disk_first == q.disk_first &&
+          back.disk_sectors == q.disk_sectors && back.disk_read_only == q.disk_read_only &&
           back.image_size == q.image_size && back.image_crc32 == q.image_crc32);
     CHECK(back.trace_op == q.trace_op && back.cpu == q.cpu && back.cursor == q.cursor &&
           back.trace_kinds == q.trace_kinds);

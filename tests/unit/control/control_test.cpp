@@ -608,6 +608,10 @@ control::Request create_request() {
     std::strcpy(q.console, "console");
     std::strcpy(q.xenstore, "xenstore");
     std::strcpy(q.net, "netback");
+    std::strcpy(q.blk, "blkback");
+    q.disk_first = 1ull << 40;
+    q.disk_sectors = 2048;
+    q.disk_read_only = true;
     q.image_size = 123456;
     q.image_crc32 = 0xdeadbeef;
     return q;
@@ -624,6 +628,10 @@ TEST(ControlCreate, CreateUploadAndTraceRoundTrip) {
     EXPECT_STREQ(back.console, "console");
     EXPECT_STREQ(back.xenstore, "xenstore");
     EXPECT_STREQ(back.net, "netback");
+    EXPECT_STREQ(back.blk, "blkback");
+    EXPECT_EQ(back.disk_first, 1ull << 40);
+    EXPECT_EQ(back.disk_sectors, 2048u);
+    EXPECT_TRUE(back.disk_read_only);
     EXPECT_EQ(back.image_size, 123456u);
     EXPECT_EQ(back.image_crc32, 0xdeadbeefu);
 
@@ -664,6 +672,14 @@ TEST(ControlCreate, EncoderRefusesWhatTheDecoderWould) {
     EXPECT_TRUE(refused([](control::Request& q) { q.cmdline[3] = '\n'; }));
     EXPECT_TRUE(refused([](control::Request& q) { std::strcpy(q.console, "no spaces"); }));
     EXPECT_TRUE(refused([](control::Request& q) { std::strcpy(q.net, "net/back"); }));
+    EXPECT_TRUE(refused([](control::Request& q) { std::strcpy(q.blk, "blk back"); }));
+    EXPECT_TRUE(refused([](control::Request& q) { q.disk_sectors = 0; }));
+    EXPECT_TRUE(refused([](control::Request& q) { q.disk_first = ~0ull - 100; }));   // first + sectors overflows
+    EXPECT_TRUE(refused([](control::Request& q) { q.blk[0] = '\0'; }));   // sectors without a back-end
+    EXPECT_TRUE(refused([](control::Request& q) { q.blk[0] = '\0', q.disk_first = q.disk_sectors = 0; }));   // read_only
+    EXPECT_FALSE(refused([](control::Request& q) {
+        q.blk[0] = '\0', q.disk_first = q.disk_sectors = 0, q.disk_read_only = false;
+    }));
     EXPECT_TRUE(refused([](control::Request& q) { q.image_size = 0; }));
     EXPECT_TRUE(refused([](control::Request& q) { q.image_size = uint32_t(control::kStageBytes) + 1; }));
     EXPECT_FALSE(refused([](control::Request& q) { q.console[0] = q.xenstore[0] = q.cmdline[0] = '\0'; }));
@@ -713,6 +729,37 @@ TEST(ControlCreate, HostileCreatesAreBadRequest) {
     EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], varint_field(3, 1u << 31), ok_fields[3]}), q),
               control::Status::bad_request);
     EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], ok_fields[2], varint_field(7, 0xffffffffu)}), q),
+              control::Status::bad_request);
+    // A disk: its back-end (field 10) with sectors (12) decodes; sectors
+    // without a back-end, a back-end without sectors, overflowing sectors
+    // (11 + 12), a NUL or 33 bytes in the back-end's name do not.
+    const Bytes blk = long_field(10, text("blkback"));
+    EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], ok_fields[2], ok_fields[3], blk, varint_field(12, 8)}), q,
+                     &why),
+              control::Status::ok)
+        << why;
+    EXPECT_STREQ(q.blk, "blkback");
+    EXPECT_EQ(q.disk_sectors, 8u);
+    EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], ok_fields[2], ok_fields[3], varint_field(12, 8)}), q, &why),
+              control::Status::bad_request);
+    EXPECT_NE(why.find("without a disk back-end"), std::string::npos) << why;
+    EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], ok_fields[2], ok_fields[3], varint_field(13, 1)}), q),
+              control::Status::bad_request);
+    EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], ok_fields[2], ok_fields[3], blk}), q, &why),
+              control::Status::bad_request);
+    EXPECT_NE(why.find("no sectors"), std::string::npos) << why;
+    EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], ok_fields[2], ok_fields[3], blk, varint_field(11, ~0ull),
+                             varint_field(12, 1)}),
+                     q, &why),
+              control::Status::bad_request);
+    EXPECT_NE(why.find("overflow"), std::string::npos) << why;
+    EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], ok_fields[2], ok_fields[3], long_field(10, nul_name),
+                             varint_field(12, 8)}),
+                     q),
+              control::Status::bad_request);
+    EXPECT_EQ(decode(create({ok_fields[0], ok_fields[1], ok_fields[2], ok_fields[3], long_field(10, Bytes(33, 'b')),
+                             varint_field(12, 8)}),
+                     q),
               control::Status::bad_request);
     // An upload past the staging area, or with more data than a piece holds.
     auto upload = [](uint64_t offset, size_t n) {

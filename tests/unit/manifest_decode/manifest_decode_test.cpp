@@ -831,6 +831,99 @@ TEST(ManifestDecode, NetworkAndDiskConnections) {
     }
 }
 
+// The toolstack's create quota: decoded as written; on another role, with
+// back-ends that cannot serve created guests, or with disks that are not a
+// BLKBACK's, not in its back-ends, empty, overflowing or overlapping a
+// manifest VBD (read-only or not), refused.
+TEST(ManifestDecode, CreateQuota) {
+    auto with_quota = [] {
+        moat::System s = base_system();
+        add_domain(&s, "blk", moat::Domain::BLKBACK, 4);
+        moat::Domain* t = add_domain(&s, "toolstack", moat::Domain::TOOLSTACK, 5);
+        moat::CreateQuota* q = t->mutable_may_create();
+        q->set_domains(3);
+        q->set_memory_kib(16384);
+        q->add_backends("console");
+        q->add_backends("xenstore");
+        q->add_backends("blk");
+        moat::CreateDisks* a = q->mutable_disks();
+        a->set_backend("blk");
+        a->set_first_sector(4096);
+        a->set_sectors(4096);
+        add_connection(&s, "g", "blk", moat::Connection::VBD);
+        moat::VirtualDisk* d = s.mutable_connections(s.connections_size() - 1)->mutable_disk();
+        d->set_first_sector(0);
+        d->set_sectors(4096);   // ends right where the quota's begin
+        return s;
+    };
+    {
+        moat::System s = with_quota();
+        Result r = decode(frame(s));
+        ASSERT_TRUE(r.ok) << r.err;
+        const manifest::Domain& t = decoded().domains[6];
+        EXPECT_EQ(t.create_domains, 3u);
+        EXPECT_EQ(t.create_memory_kib, 16384u);
+        ASSERT_EQ(t.n_create_backends, 3u);
+        EXPECT_EQ(t.create_backends[2], 5u);
+        EXPECT_TRUE(decoded().has_create_disks);
+        EXPECT_EQ(decoded().create_disk_backend, 5u);
+        EXPECT_EQ(decoded().create_disk_first, 4096u);
+        EXPECT_EQ(decoded().create_disk_sectors, 4096u);
+    }
+    {
+        moat::System s = with_quota();
+        dom(&s, "toolstack")->mutable_may_create()->clear_disks();
+        Result r = decode(frame(s));
+        ASSERT_TRUE(r.ok) << r.err;
+        EXPECT_FALSE(decoded().has_create_disks);
+    }
+    struct Bad {
+        std::function<void(moat::System*)> change;
+        std::string error;
+    };
+    auto disks = [](moat::System* s) { return dom(s, "toolstack")->mutable_may_create()->mutable_disks(); };
+    const Bad bad[] = {
+        {[](moat::System* s) { *dom(s, "g")->mutable_may_create() = dom(s, "toolstack")->may_create(); },
+         "domain \"g\": may_create is for the TOOLSTACK only, not GUEST"},
+        {[](moat::System* s) { dom(s, "toolstack")->mutable_may_create()->set_domains(65); },
+         "domain \"toolstack\": may_create.domains 65 out of range 1-64"},
+        {[](moat::System* s) { dom(s, "toolstack")->mutable_may_create()->add_backends("h"); },
+         "domain \"toolstack\": may_create.backends names \"h\", a GUEST: only CONSOLE, XENSTORE, NETBACK and BLKBACK domains serve created guests"},
+        {[&](moat::System* s) { disks(s)->set_backend("console"); },
+         "domain \"toolstack\": may_create.disks.backend \"console\" is a CONSOLE, not a BLKBACK"},
+        {[&](moat::System* s) { disks(s)->set_backend("nobody"); },
+         "domain \"toolstack\": may_create.disks.backend names unknown domain \"nobody\""},
+        {[&](moat::System* s) { disks(s)->clear_backend(); },
+         "domain \"toolstack\": may_create.disks.backend names no domain"},
+        {[](moat::System* s) {
+             auto* q = dom(s, "toolstack")->mutable_may_create();
+             q->clear_backends();
+             q->add_backends("console");
+         },
+         "domain \"toolstack\": may_create.disks.backend \"blk\" is not in may_create.backends"},
+        {[&](moat::System* s) { disks(s)->set_sectors(0); }, "domain \"toolstack\": may_create.disks has no sectors"},
+        {[&](moat::System* s) {
+             disks(s)->set_first_sector(~0ull - 10);
+             disks(s)->set_sectors(11);
+         },
+         "domain \"toolstack\": may_create.disks: the sectors overflow"},
+        {[&](moat::System* s) { disks(s)->set_first_sector(4095); },
+         "domain \"toolstack\": may_create.disks overlap the VBD of \"g\" on \"blk\""},
+        {[](moat::System* s) {   // read-only, to the end of the device
+             add_connection(s, "h", "blk", moat::Connection::VBD);
+             moat::VirtualDisk* d = s->mutable_connections(s->connections_size() - 1)->mutable_disk();
+             d->set_first_sector(8191);
+             d->set_read_only(true);
+         },
+         "domain \"toolstack\": may_create.disks overlap the VBD of \"h\" on \"blk\""},
+    };
+    for (const Bad& b : bad) {
+        moat::System s = with_quota();
+        b.change(&s);
+        EXPECT_EQ(decode_error(s), b.error);
+    }
+}
+
 TEST(ManifestDecode, ModulesSharedAndInOrder) {
     moat::System s = base_system();
     add_domain(&s, "i", Domain::GUEST, 4);

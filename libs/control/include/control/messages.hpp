@@ -84,6 +84,11 @@ struct Request {
     char console[kNameLen + 1];
     char xenstore[kNameLen + 1];
     char net[kNameLen + 1];   // create: its VIF back-end, or ""
+    // create: its VBD back-end, or ""; with one, its disk's sectors on it
+    // (disk_sectors non-zero, the end within 64 bits), else all zero.
+    char blk[kNameLen + 1];
+    uint64_t disk_first, disk_sectors;
+    bool disk_read_only;
     uint32_t image_size, image_crc32;
     // trace: start, read (cpu, cursor), stop.
     TraceOp trace_op;

@@ -84,8 +84,8 @@ struct Domain {
     uint16_t n_controls;
     // TOOLSTACK only: its create quota (create_domains 0: none, every create
     // refused). create_domains 1 to kMaxCreated, create_memory_kib whole
-    // pages within the machine's memory, create_backends CONSOLE or XENSTORE
-    // domains (indices), each once; n_create_backends consecutive entries
+    // pages within the machine's memory, create_backends CONSOLE, XENSTORE,
+    // NETBACK or BLKBACK domains (indices), each once; n_create_backends consecutive entries
     // of System::create_backend_pool.
     uint8_t create_domains;
     uint64_t create_memory_kib;
@@ -123,6 +123,17 @@ struct System {
     char cmdline_pool[kCmdlineBytes];
     uint32_t n_grant_pool, n_event_pool, n_pci_pool, n_ioport_pool, n_irq_pool, n_mmio_pool, n_control_pool,
         n_create_backend_pool, n_cmdline_pool;
+
+    // The TOOLSTACK's may_create.disks (a system has one toolstack; here
+    // rather than in every Domain): where created guests' disks may lie
+    // (has_create_disks false: nowhere). Sectors [create_disk_first,
+    // create_disk_first + create_disk_sectors) of BLKBACK domain
+    // create_disk_backend (an index, also in the toolstack's
+    // create_backends); create_disk_sectors non-zero, the end within 64
+    // bits; no VBD of the manifest overlaps them.
+    bool has_create_disks;
+    uint16_t create_disk_backend;
+    uint64_t create_disk_first, create_disk_sectors;
 
     // Names to indices: open addressing, index + 1 per used bucket (0: empty),
     // filled by the decoder once the names are checked. find() costs a few
