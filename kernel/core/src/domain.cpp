@@ -215,6 +215,10 @@ Domain* domain_alloc(const char* name, uint32_t cspace_slots) {
     for (unsigned v = 0; v < 1; ++v) {
         d->vcpu[v].domain = d;
         d->vcpu[v].id = v;
+        // Offline from now until first scheduled (as Xen starts a vCPU):
+        // its running time counts from then, not from the machine's boot.
+        d->vcpu[v].runstate.state = int32_t(abi::RunstateState::offline);
+        d->vcpu[v].runstate.state_entry_time = platform::now_ns();
     }
     if (!table_put(*d)) {
         give_back(d);

@@ -11,6 +11,7 @@
 #include <abi/elfnote.hpp>
 #include <core/descriptors.hpp>
 #include <core/sched.hpp>
+#include <core/vcpu.hpp>
 #include <core/traps.hpp>
 
 #include "multi_domain.hpp"
@@ -189,6 +190,28 @@ TEST_F(PvAbi, RunstateIsWrittenWhereTheGuestAsks) {
     a.addr = 0;
     EXPECT_EQ(vcpu_op(abi::VcpuOp::register_runstate_memory_area, a), 0);
     EXPECT_EQ(v->runstate_va, 0u);
+}
+
+// A domain made late in the machine's life has run for no time at all: its
+// runstate starts offline at its creation, and counts running only from its
+// first schedule (a restarted service once showed the machine's uptime as
+// its CPU time).
+TEST_F(PvAbi, RunstateOfALateDomainStartsAtItsCreation) {
+    fake::calls().now_ns = 50'000'000'000ull;   // 50 s after boot
+    core::Domain* late = core::domain_alloc("late", 16);
+    ASSERT_NE(late, nullptr);
+    core::Vcpu& lv = late->vcpu[0];
+    EXPECT_EQ(lv.runstate.state, int32_t(abi::RunstateState::offline));
+    // (The fake clock moves on a little at each reading.)
+    EXPECT_GE(lv.runstate.state_entry_time, 50'000'000'000ull);
+    EXPECT_LT(lv.runstate.state_entry_time, 50'000'100'000ull);
+    fake::calls().now_ns += 2'000'000;           // 2 ms later it runs ...
+    core::vcpu_switched(nullptr, lv);
+    fake::calls().now_ns += 3'000'000;           // ... for 3 ms
+    core::runstate_change(lv, abi::RunstateState::blocked, fake::calls().now_ns);
+    EXPECT_NEAR(double(lv.runstate.time[int(abi::RunstateState::running)]), 3e6, 1e5);
+    EXPECT_NEAR(double(lv.runstate.time[int(abi::RunstateState::offline)]), 2e6, 1e5);
+    destroy(late);
 }
 
 // ---- event channels: IPIs and VIRQs ---------------------------------------------
