@@ -222,3 +222,32 @@ moat_system_test(NAME system_control_create_blk
     "control: [9] exit 0" "control: [10] exit 0"
     "all frames back" "all domain ids back"
   FORBID_LINE "FAIL" "built o" "built forged" "FRAMES NOT BACK")
+
+# The toolstack crashes just after answering a create (its command line's
+# crash-after-create, a test's hook) and the builder restarts it (ON_CRASH):
+# the restarted one holds the Domain capability of the guest its previous
+# self created (it starts "controlling 2 domains": ping and extra), lists
+# it and destroys it, every frame back; shut down cleanly.
+moat_system_test(NAME system_control_toolstack_restart
+  MANIFEST manifests/create_restart.textproto
+  DOMAINS ${CREATE_DOMAINS}
+  TIMEOUT 200
+  CONTROL_AFTER "${CREATE_READY}"
+  CONTROL
+    "create ${CREATE_DIR}/create_guest.textproto"
+    "toolstack: control channel on COM2, controlling 2 domains|list"
+    "destroy extra"
+    "list"
+    "shutdown"
+  EXPECT_LINE
+    "toolstack: control channel on COM2, controlling 1 domains"
+    "control: [1] exit 0" "control: extra created as domain 5"
+    "toolstack: crash-after-create: crashing, as the command line asks"
+    "builder: restarting toolstack"
+    "control: [2] exit 0" "control: [3] exit 0" "control: extra destroyed"
+    "control: [4] exit 0" "control: [5] exit 0"
+    "all frames back" "all domain ids back"
+  EXPECT_BETWEEN
+    "control: [2] |control: [2] exit|control: extra "
+    "control: [4] |control: [4] exit|control: ping "
+  FORBID_LINE "FAIL" "FRAMES NOT BACK" "cannot get its Domain capability back")

@@ -111,7 +111,9 @@ bool install(int h, long src, uint32_t mask, const char* what, int p, uint16_t* 
                    p >= 0 ? g_sys.domains[p].name : "-", slot, r);
         return false;
     }
-    if (slot == s.next_slot) ++s.next_slot;
+    // Past every slot filled: one given again at its old number (a
+    // restarted peer's) must not be handed out once more.
+    if (slot >= s.next_slot) s.next_slot = slot + 1;
     if (at) *at = uint16_t(slot + 1);
     return true;
 }
@@ -500,11 +502,16 @@ void allow_special_watches() {
 }
 
 void console_input_dir();
+void forget_toolstack_slots();
+void give_created_to_toolstack();
 
 // Builds and starts i again after it stopped; peers get their capabilities
 // naming it back (destroying it revoked them).
 bool restart(int i) {
     g_state[i].boot_tsc = rt::rdtsc();
+    // A new toolstack has an empty CSpace: the slots its previous self held
+    // its Domain capabilities in mean nothing there.
+    if (i == g_toolstack) forget_toolstack_slots();
     if (!create(i)) return false;
     if (!build(i, -1)) {
         destroy(i);
@@ -538,6 +545,10 @@ bool restart(int i) {
         if (t.n_controls || t.create_domains) (void)store_destroy_dir(g_state[i].dom.id);
         if (t.create_domains) (void)store_create_dir(g_state[i].dom.id);
     }
+    // The guests its previous self created live on: it gets their Domain
+    // capabilities (and their control/shutdown nodes) back, so that it can
+    // list, pause and destroy them as before.
+    if (i == g_toolstack) give_created_to_toolstack();
     // `moat console`'s input directory and Ctrl-] q's node name the toolstack
     // and the console service by id: made again for a new one of either.
     if ((i == g_toolstack || i == g_console) && store_ready()) console_input_dir();
@@ -680,6 +691,24 @@ void take_down_created(int k) {
     domctl_simple(uint32_t(abi::DomctlCmd::destroy), c.dom.id);
     c.live = false;
     --g_guests_left;
+}
+
+// The toolstack is being built again: its Domain capabilities' slots
+// (controlled and created domains') are chosen afresh.
+void forget_toolstack_slots() {
+    for (auto& slot : g_control_slots) slot = 0;
+    for (Created& c : g_created) c.control_slot = 0;
+}
+
+// ... and each live created guest's capability is given back.
+void give_created_to_toolstack() {
+    const uint16_t ts = g_state[g_toolstack].dom.id;
+    for (Created& c : g_created) {
+        if (!c.live) continue;
+        if (!install(g_toolstack, long(c.dom.slot_domain), abi::kCapRightControl, "Domain", -1, &c.control_slot))
+            rt::printf("%s: the restarted toolstack cannot get its Domain capability back\n", c.name);
+        if (store_ready()) (void)store_control_node(c.dom.id, ts);
+    }
 }
 
 // The back-end `name` of a create request ("" none) for connections of

@@ -69,6 +69,12 @@ constexpr uint64_t kStaleFrameNs = 2'000'000'000;
 
 control::FrameReader g_reader;
 bool g_uploading;          // the last request answered was an upload
+bool g_created;            // ... was a create
+// A test's hook (`crash-after-create` on our command line): we crash just
+// after answering our first create, so that the builder restarts us (by
+// the manifest's restart policy) while the guest we created runs on
+// (tests/system/control_create.cmake, system_control_toolstack_restart).
+bool g_crash_after_create;
 control::Response g_rsp;   // ~10 KiB: not on the stack
 uint8_t g_payload[control::kMaxPayload];
 uint8_t g_frame[control::kMaxFrame];
@@ -388,6 +394,7 @@ void answer(const uint8_t* p, size_t n) {
     g_rsp.seq = q.seq;
     g_ls_total = 0;
     g_uploading = s == control::Status::ok && q.op == control::Op::upload;
+    g_created = s == control::Status::ok && q.op == control::Op::create;
     if (s != control::Status::ok) {
         status(s, "%s", err);
         return;
@@ -471,6 +478,7 @@ void rt::main() {
         rt::printf("no XenStore: shutdown and xenstore requests will fail\n");
     }
     toolstack::create_init();
+    g_crash_after_create = rt::has_arg("crash-after-create");
     kCom2.init(true);
     size_t n = toolstack::held(nullptr, 0);
     rt::printf("control channel on COM2, controlling %zu domains\n", n);
@@ -487,6 +495,10 @@ void rt::main() {
                 if (g_rsp.status == control::Status::refused)
                     rt::printf("refused: %s\n", g_rsp.error);
                 respond();
+                if (g_created && g_crash_after_create) {
+                    rt::printf("crash-after-create: crashing, as the command line asks\n");
+                    rt::shutdown(abi::ShutdownReason::crash);
+                }
             }
         }
         uint64_t now = rt::now_ns();
