@@ -243,6 +243,7 @@ Exchange exchange_on(int fd, const Request& request, Clock::time_point deadline)
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     if (n <= 0) {
       x.outcome = Outcome::unreachable;
+      x.closed = n == 0;
       x.why = n == 0 ? "the system closed the connection before answering"
                      : std::string("cannot read the answer: ") + std::strerror(errno);
       x.dropped = reader.dropped();

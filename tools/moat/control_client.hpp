@@ -24,6 +24,7 @@ struct Exchange {
   std::string why;        // for a person, when outcome is not answered
   size_t dropped = 0;     // damaged frames dropped (bad length or CRC)
   size_t stale = 0;       // checked frames for another seq, skipped
+  bool closed = false;    // the system closed the connection (after the request went out)
 };
 
 // The payload of a Request for one operation; `seq` echoes in its Response.

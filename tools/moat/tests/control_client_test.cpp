@@ -679,6 +679,46 @@ TEST_F(RunDir, CommandsTalkToTheSystemsSocket) {
   ::unsetenv("MOAT_RUN_DIR");
 }
 
+// `moat shutdown` of a whole system: the system may end before the
+// toolstack's answer leaves it, and the connection closes unanswered. That
+// counts as done only when the system (its QEMU) then ends; a shutdown of
+// one domain, or a system that lives on, is still an error.
+TEST_F(RunDir, ShutdownOfTheWholeSystemThatEndsUnansweredIsDone) {
+  namespace rd = moat::rundir;
+  std::string why;
+  ASSERT_TRUE(rd::prepare(root_, "sys", "/x/sys.textproto", &why)) << why;
+  ASSERT_TRUE(rd::write_pid(root_, "sys", live_process(), &why)) << why;
+  ::setenv("MOAT_RUN_DIR", root_.c_str(), 1);
+  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string path = (root_ / "sys" / rd::kSocket).string();
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  // Reads the request, then closes without a word; the third time the
+  // system's QEMU dies first.
+  std::thread fake([&]() {
+    for (int i = 0; i < 3; ++i) {
+      int fd = ::accept(listener, nullptr, nullptr);
+      if (fd < 0) return;
+      char buf[256];
+      (void)::recv(fd, buf, sizeof buf, 0);
+      if (i == 2) kill_children();
+      ::close(fd);
+    }
+  });
+  char sys_opt[] = "--system", sys[] = "sys", to[] = "--timeout", one[] = "1", ping[] = "ping";
+  char* one_domain[] = {ping, sys_opt, sys, to, one};
+  EXPECT_EQ(moat::cli::control_command("shutdown", 5, one_domain), 1);   // one domain: an answer is due
+  char* whole[] = {sys_opt, sys, to, one};
+  EXPECT_EQ(moat::cli::control_command("shutdown", 4, whole), 1);        // the system lives on
+  EXPECT_EQ(moat::cli::control_command("shutdown", 4, whole), 0);        // it ended: done
+  fake.join();
+  ::close(listener);
+  ::unsetenv("MOAT_RUN_DIR");
+}
+
 // `moat xenstore` end to end in-process against a fake toolstack: what it
 // prints (as xenstore-list / -read do), its exit statuses, the usage errors
 // that never reach the system.
