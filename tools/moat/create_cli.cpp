@@ -133,13 +133,6 @@ std::vector<moat::manifest::Diagnostic> live_limits(const moat::manifest::Loaded
       if (c.has_disk() && c.disk().sectors() == 0)
         out.push_back({pos(t, ctype, "disk"), "connection VBD from \"" + c.frontend() +
                                                   "\": a disk without sectors: a live create needs its size"});
-      int before = 0;
-      for (int j = 0; j < i; ++j)
-        before += f.system.connections(j).kind() == moat::Connection::VBD &&
-                  f.system.connections(j).frontend() == c.frontend();
-      if (before)
-        out.push_back({pos(t, ctype, "kind"), "connection VBD from \"" + c.frontend() +
-                                                  "\": a second VBD: a live create makes one per guest"});
     }
     if (c.kind() == moat::Connection::VIF) {
       // The builder gives a created guest's vif handle 0 and its own MAC
@@ -148,13 +141,17 @@ std::vector<moat::manifest::Diagnostic> live_limits(const moat::manifest::Loaded
         out.push_back({pos(t, ctype, "mac"), "connection VIF from \"" + c.frontend() +
                                                  "\": a mac: a live create cannot do that yet (the builder "
                                                  "gives created guests 00:16:3e:01:<entry>:00)"});
+    }
+    // One VIF and one VBD per guest: the builder's table has room for one
+    // of each (and the guest's device nodes are handle 0 and xvda).
+    if (c.kind() == moat::Connection::VIF || c.kind() == moat::Connection::VBD) {
       int before = 0;
       for (int j = 0; j < i; ++j)
-        before += f.system.connections(j).kind() == moat::Connection::VIF &&
-                  f.system.connections(j).frontend() == c.frontend();
+        before += f.system.connections(j).kind() == c.kind() && f.system.connections(j).frontend() == c.frontend();
+      const std::string kind = moat::Connection::Kind_Name(c.kind());
       if (before)
-        out.push_back({pos(t, ctype, "kind"), "connection VIF from \"" + c.frontend() +
-                                                  "\": a second VIF: a live create makes one per guest"});
+        out.push_back({pos(t, ctype, "kind"), "connection " + kind + " from \"" + c.frontend() + "\": a second " +
+                                                  kind + ": a live create makes one per guest"});
     }
     if (std::find(names.begin(), names.end(), c.frontend()) == names.end())
       out.push_back({pos(t, ctype, "frontend"), "connection from \"" + c.frontend() +
