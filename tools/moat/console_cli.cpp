@@ -86,6 +86,7 @@ class ToolstackInput final : public InputSink {
     q.mutable_console_input()->set_data(std::string(bytes));
     auto span = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout_));
     mc::Exchange x = mc::exchange(socket_, q, std::chrono::steady_clock::now() + span);
+    closed_ = x.outcome == mc::Outcome::unreachable && x.closed;
     if (*why = mc::unanswered(x, system_, socket_, timeout_); !why->empty()) return false;
     const mc::Response& r = x.response;
     switch (r.status()) {
@@ -101,10 +102,12 @@ class ToolstackInput final : public InputSink {
     }
     return false;
   }
+  bool closed_unanswered() const override { return closed_; }
 
  private:
   std::string socket_, domain_, system_;
   double timeout_;
+  bool closed_ = false;   // the last send's connection closed unanswered
 };
 
 }  // namespace
@@ -302,11 +305,19 @@ int follow_console(const std::filesystem::path& log, pid_t qemu, const FollowOpt
       return finish(kExitFailed);
     }
     std::string why;
-    for (const std::string& b : input_batches(o.send)) {
-      if (!input->send(b, &why)) {
-        std::fprintf(err, "moat console: --send to %s: %s\n", o.domain.c_str(), sanitise_console(why).c_str());
-        return finish(kExitFailed);
+    const std::vector<std::string> batches = input_batches(o.send);
+    for (size_t i = 0; i < batches.size(); ++i) {
+      if (input->send(batches[i], &why)) continue;
+      // The last bytes may end the system (a guest told to quit powers off,
+      // the system ends with it) before the toolstack's answer leaves: with
+      // --until, what the domain printed decides, as for any send.
+      if (i + 1 == batches.size() && input->closed_unanswered() && !o.until.empty() && o.follow) {
+        std::fprintf(err, "moat console: --send to %s: no answer (the system closed the connection); looking for '%s'\n",
+                     o.domain.c_str(), sanitise_console(o.until).c_str());
+        break;
       }
+      std::fprintf(err, "moat console: --send to %s: %s\n", o.domain.c_str(), sanitise_console(why).c_str());
+      return finish(kExitFailed);
     }
     match = true;
   }

@@ -100,6 +100,10 @@ class InputSink {
   // Hands 1 to kInputBatch bytes to the domain's console; false with *why
   // (one line for a person: a refusal, no answer, ...).
   [[nodiscard]] virtual bool send(std::string_view bytes, std::string* why) = 0;
+  // After a failed send: whether the system closed the connection without
+  // an answer (it may have ended, the bytes delivered: what they made the
+  // domain print tells).
+  [[nodiscard]] virtual bool closed_unanswered() const { return false; }
 };
 
 struct FollowOptions {

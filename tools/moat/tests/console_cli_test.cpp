@@ -311,6 +311,8 @@ class FakeInput : public mc::InputSink {
     return calls_;
   }
   unsigned refuse_from_ = 0;
+  bool closed_ = false;   // a refusal is a connection closed unanswered
+  bool closed_unanswered() const override { return closed_; }
 
  private:
   std::mutex m_;
@@ -396,6 +398,37 @@ TEST_F(Follow, SendRefusedOrWithoutAToolstackIsAnError) {
   EXPECT_NE(err().find("--send to ping: refused: console input for \"ping\": not ours"), std::string::npos) << err();
   EXPECT_EQ(follow(o), 1);
   EXPECT_NE(err().find("--send: system test has no toolstack domain to take input"), std::string::npos) << err();
+}
+
+// A send whose connection closes unanswered (the bytes ended the system
+// before the toolstack's answer left it): with --until, the domain's lines
+// decide; without, or if the line never comes, it is an error.
+TEST_F(Follow, SendClosedUnansweredIsJudgedByWhatTheDomainPrints) {
+  append("ping: up\n");
+  FakeInput input;
+  input.refuse_from_ = 1;
+  input.closed_ = true;
+  auto o = options(true);
+  o.send = "quit\r";
+  o.until = "got \"quit\"";
+  std::atomic<int> rc = -1;
+  std::thread t([&] { rc = follow(o, -1, 0, &input); });
+  for (int i = 0; i < 6000 && input.calls() < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  append("ping: got \"quit\"\n");
+  t.join();
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(err().find("no answer (the system closed the connection); looking for"), std::string::npos) << err();
+  // The system ends without the line: not seen, an error.
+  o.until = "never printed";
+  std::thread t2([&] { rc = follow(o, -1, 0, &input); });
+  for (int i = 0; i < 6000 && input.calls() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  end_qemu();
+  t2.join();
+  EXPECT_EQ(rc, 1);
+  // Without --until there is nothing to judge by: an error at once.
+  o.until.clear();
+  EXPECT_EQ(follow(o, -1, 0, &input), 1);
+  EXPECT_NE(err().find("--send to ping: refused"), std::string::npos) << err();
 }
 
 TEST(SendText, Escapes) {
