@@ -64,6 +64,19 @@ std::filesystem::path resolve(const std::filesystem::path& base, const std::stri
   return path.is_absolute() ? path : (base / path).lexically_normal();
 }
 
+// Where `field` of a message (its parse tree `t`) is in the file: its first
+// occurrence, or {0, 0} when unknown.
+moat::manifest::Pos pos(const moat::manifest::ParseInfoTree* t, const google::protobuf::Descriptor* type,
+                        const char* field) {
+  moat::manifest::Pos p;
+  const auto* fd = type->FindFieldByName(field);
+  if (t && fd) {
+    auto loc = t->GetLocation(fd, fd->is_repeated() ? 0 : -1);
+    if (loc.line >= 0) p = {loc.line + 1, loc.column + 1};
+  }
+  return p;
+}
+
 }  // namespace
 
 // What a live create cannot do (yet): every domain of the fragment a GUEST
@@ -76,15 +89,6 @@ std::vector<moat::manifest::Diagnostic> live_limits(const moat::manifest::Loaded
   std::vector<moat::manifest::Diagnostic> out;
   const auto* dtype = Domain::descriptor();
   const auto* ctype = moat::Connection::descriptor();
-  auto pos = [](const moat::manifest::ParseInfoTree* t, const google::protobuf::Descriptor* type, const char* field) {
-    moat::manifest::Pos p;
-    const auto* fd = type->FindFieldByName(field);
-    if (t && fd) {
-      auto loc = t->GetLocation(fd, fd->is_repeated() ? 0 : -1);
-      if (loc.line >= 0) p = {loc.line + 1, loc.column + 1};
-    }
-    return p;
-  };
   const auto* sys = moat::System::descriptor();
   if (f.system.has_machine())
     out.push_back({pos(&f.tree, sys, "machine"), "machine: a live create adds domains to the running machine; it cannot change it"});
@@ -224,11 +228,8 @@ int create_command(int argc, char** argv, const moat::graph::LoadAndCheck&,
     for (int i = 0; i < fragment.system.connections_size(); ++i) {
       const moat::Connection& c = fragment.system.connections(i);
       if (c.kind() != moat::Connection::VBD || !c.has_disk()) continue;   // no disk: `moat check` says so
-      moat::manifest::Pos p;
-      if (const auto* t = fragment.tree.GetTreeForNested(sys->FindFieldByName("connections"), i)) {
-        auto loc = t->GetLocation(ctype->FindFieldByName("disk"), -1);
-        if (loc.line >= 0) p = {loc.line + 1, loc.column + 1};
-      }
+      const moat::manifest::Pos p =
+          pos(fragment.tree.GetTreeForNested(sys->FindFieldByName("connections"), i), ctype, "disk");
       const uint64_t first = c.disk().first_sector(), end = first + c.disk().sectors();
       std::string what;
       if (!area)

@@ -673,19 +673,18 @@ void take_down_created(int k) {
     if (store_ready())
         store_release(c.dom.id, c.dom.console_port && c.console >= 0 ? domid_of(c.console) : kNoDomain);
     for (unsigned n = 0; n < 20000 && domctl_info(c.dom.id).mapped_grants; ++n) rt::sched_op(abi::SchedOp::yield);
-    // Its vif's back-end directory goes too: netback let go of it at
-    // @releaseDomain, and its id, used again by a later domain, must not
-    // find a vif waiting there that the builder never wrote for it.
-    // So does its vbd's (blkback let go of it, its requests answered or
-    // dropped, at @releaseDomain).
-    if (c.net >= 0 && store_ready() && domid_of(c.net) != kNoDomain) {
+    // Its vif's and vbd's back-end directories go too: netback and blkback
+    // let go of them at @releaseDomain, and its id, used again by a later
+    // domain, must not find a device waiting there that the builder never
+    // wrote for it.
+    const struct {
+        int backend;
+        const char* kind;
+    } devices[] = {{c.net, "vif"}, {c.blk, "vbd"}};
+    for (const auto& dev : devices) {
+        if (dev.backend < 0 || !store_ready() || domid_of(dev.backend) == kNoDomain) continue;
         char dir[64];
-        base::snformat(dir, sizeof dir, "/local/domain/%u/backend/vif/%u", domid_of(c.net), c.dom.id);
-        (void)rt::xs_rm(dir);
-    }
-    if (c.blk >= 0 && store_ready() && domid_of(c.blk) != kNoDomain) {
-        char dir[64];
-        base::snformat(dir, sizeof dir, "/local/domain/%u/backend/vbd/%u", domid_of(c.blk), c.dom.id);
+        base::snformat(dir, sizeof dir, "/local/domain/%u/backend/%s/%u", domid_of(dev.backend), dev.kind, c.dom.id);
         (void)rt::xs_rm(dir);
     }
     domctl_simple(uint32_t(abi::DomctlCmd::destroy), c.dom.id);

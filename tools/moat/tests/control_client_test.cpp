@@ -583,6 +583,29 @@ class RunDir : public ::testing::Test {
     children_.clear();
   }
   ~RunDir() override { kill_children(); }
+  // A live system "sys" under root_ (its QEMU a live_process, $MOAT_RUN_DIR
+  // set): the listening end of its control socket, for a fake toolstack;
+  // -1 (with the failure added) if it cannot be made.
+  int live_system() {
+    namespace rd = moat::rundir;
+    std::string why;
+    if (!rd::prepare(root_, "sys", "/x/sys.textproto", &why) || !rd::write_pid(root_, "sys", live_process(), &why)) {
+      ADD_FAILURE() << why;
+      return -1;
+    }
+    ::setenv("MOAT_RUN_DIR", root_.c_str(), 1);
+    int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::string path = (root_ / "sys" / rd::kSocket).string();
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listener, 4) != 0) {
+      ADD_FAILURE() << "cannot listen on " << path << ": " << std::strerror(errno);
+      ::close(listener);
+      return -1;
+    }
+    return listener;
+  }
   std::filesystem::path root_;
   std::vector<pid_t> children_;
 };
@@ -623,19 +646,8 @@ TEST_F(RunDir, ChoosesTheOnlyLiveSystemAndExplainsOtherwise) {
 // `moat list` & co end to end in-process: a fake toolstack on the unix
 // socket of a run directory ($MOAT_RUN_DIR), the commands' exit statuses.
 TEST_F(RunDir, CommandsTalkToTheSystemsSocket) {
-  namespace rd = moat::rundir;
-  std::string why;
-  ASSERT_TRUE(rd::prepare(root_, "sys", "/x/sys.textproto", &why)) << why;
-  ASSERT_TRUE(rd::write_pid(root_, "sys", live_process(), &why)) << why;
-  ::setenv("MOAT_RUN_DIR", root_.c_str(), 1);
-
-  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::string path = (root_ / "sys" / rd::kSocket).string();
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener, 4), 0);
+  int listener = live_system();
+  ASSERT_GE(listener, 0);
   // Answers: a list, a refusal for xenstore, NO_SUCH_DOMAIN for others.
   std::thread fake([&]() {
     for (int i = 0; i < 4; ++i) {
@@ -684,18 +696,8 @@ TEST_F(RunDir, CommandsTalkToTheSystemsSocket) {
 // counts as done only when the system (its QEMU) then ends; a shutdown of
 // one domain, or a system that lives on, is still an error.
 TEST_F(RunDir, ShutdownOfTheWholeSystemThatEndsUnansweredIsDone) {
-  namespace rd = moat::rundir;
-  std::string why;
-  ASSERT_TRUE(rd::prepare(root_, "sys", "/x/sys.textproto", &why)) << why;
-  ASSERT_TRUE(rd::write_pid(root_, "sys", live_process(), &why)) << why;
-  ::setenv("MOAT_RUN_DIR", root_.c_str(), 1);
-  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::string path = (root_ / "sys" / rd::kSocket).string();
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener, 4), 0);
+  int listener = live_system();
+  ASSERT_GE(listener, 0);
   // Reads the request, then closes without a word; the third time the
   // system's QEMU dies first.
   std::thread fake([&]() {
@@ -723,19 +725,8 @@ TEST_F(RunDir, ShutdownOfTheWholeSystemThatEndsUnansweredIsDone) {
 // prints (as xenstore-list / -read do), its exit statuses, the usage errors
 // that never reach the system.
 TEST_F(RunDir, XenstoreCommandsPrintAsXenstoreToolsDo) {
-  namespace rd = moat::rundir;
-  std::string why;
-  ASSERT_TRUE(rd::prepare(root_, "sys", "/x/sys.textproto", &why)) << why;
-  ASSERT_TRUE(rd::write_pid(root_, "sys", live_process(), &why)) << why;
-  ::setenv("MOAT_RUN_DIR", root_.c_str(), 1);
-
-  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::string path = (root_ / "sys" / rd::kSocket).string();
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener, 4), 0);
+  int listener = live_system();
+  ASSERT_GE(listener, 0);
   constexpr int kAnswered = 6;
   std::thread fake([&]() {
     for (int i = 0; i < kAnswered; ++i) {
