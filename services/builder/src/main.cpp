@@ -482,14 +482,18 @@ void write_rings(int only) {
 // A NETBACK or BLKBACK domain the toolstack's create quota names serves
 // created guests' devices: it watches @releaseDomain too, even with no
 // manifest device.
-bool serves_created_devices(int i) {
-    if (g_toolstack < 0) return false;
-    if (g_sys.domains[i].role != manifest::Role::netback && g_sys.domains[i].role != manifest::Role::blkback)
-        return false;
+// Whether the toolstack's create quota names domain i as a back-end.
+bool in_create_quota(int i) {
+    if (g_toolstack < 0 || i < 0) return false;
     const manifest::Domain& t = g_sys.domains[g_toolstack];
     for (unsigned k = 0; k < t.n_create_backends; ++k)
         if (int(t.create_backends[k]) == i) return true;
     return false;
+}
+
+bool serves_created_devices(int i) {
+    const manifest::Role r = g_sys.domains[i].role;
+    return (r == manifest::Role::netback || r == manifest::Role::blkback) && in_create_quota(i);
 }
 
 void allow_special_watches() {
@@ -628,9 +632,10 @@ void reap(int i) {
 // A created guest is not in the manifest: it has its own table here, at
 // most the toolstack's quota of them at once (manifest::kMaxCreated), each
 // with a console, a XenStore, a VIF and a VBD connection at most, to
-// back-ends the quota names (its disk within the quota's sectors). It is a guest like the manifest's (counted in g_guests_left, so the
-// system lives while it runs), never restarted: when it stops or is
-// destroyed it is taken apart and its entry is free again (its name too).
+// back-ends the quota names (its disk within the quota's sectors). It is a
+// guest like the manifest's (counted in g_guests_left, so the system lives
+// while it runs), never restarted: when it stops or is destroyed it is
+// taken apart and its entry is free again (its name too).
 struct Created {
     bool live = false;
     char name[manifest::kNameLen + 1] = {};
@@ -715,11 +720,8 @@ void give_created_to_toolstack() {
 bool create_backend(const char* name, manifest::Role role, int* out, char* outcome, size_t cap) {
     *out = -1;
     if (!*name) return true;
-    const manifest::Domain& t = g_sys.domains[g_toolstack];
     int i = g_sys.find(name);
-    bool in_quota = false;
-    for (unsigned k = 0; k < t.n_create_backends; ++k) in_quota |= int(t.create_backends[k]) == i;
-    if (i < 0 || !in_quota) {
+    if (!in_create_quota(i)) {
         base::snformat(outcome, cap, "refused: back-end \"%s\" is not in the toolstack's create quota", name);
         return false;
     }
